@@ -1,0 +1,356 @@
+// The state codec, generated once per model from the zod schema.
+//
+// A state is packed into a few 32-bit words: every leaf (boolean, bounded integer, enum)
+// gets a bit field that never straddles a word. Specs read and mutate states through
+// *views*: generated classes (one per record type) whose getters and setters work
+// directly on the packed words, so an effect never decodes, copies or re-encodes a state.
+// Setters carry the TypeOK checks (range, type).
+import { z } from "zod";
+import { SpecError } from "./spec.ts";
+
+export type Node =
+  | { kind: "bool" }
+  | { kind: "int"; min: number; max: number }
+  | { kind: "enum"; values: readonly string[] }
+  | { kind: "object"; fields: readonly (readonly [string, Node])[] }
+  | { kind: "array"; length: number; element: Node };
+
+const MAX_INT_SPAN = 2 ** 30;
+
+function bitsFor(values: number): number {
+  let b = 0;
+  while (2 ** b < values) b++;
+  return b;
+}
+
+export function leafBits(n: Node): number {
+  switch (n.kind) {
+    case "bool":
+      return 1;
+    case "int":
+      return bitsFor(n.max - n.min + 1);
+    case "enum":
+      return bitsFor(n.values.length);
+    default:
+      throw new Error("not a leaf");
+  }
+}
+
+/** Reads a zod schema into the codec's node tree, rejecting what cannot be packed. */
+export function schemaToNode(schema: z.ZodType, path = "state"): Node {
+  const def = (schema as any)._zod?.def;
+  if (!def) throw new SpecError(`${path}: not a zod schema`);
+  switch (def.type) {
+    case "boolean":
+      return { kind: "bool" };
+    case "number": {
+      const s = schema as z.ZodNumber;
+      const min = s.minValue, max = s.maxValue;
+      if (!s.isInt) throw new SpecError(`${path}: numbers in a state must be integers: add .int()`);
+      if (min === null || max === null || !Number.isFinite(min) || !Number.isFinite(max) ||
+          Math.abs(min) > Number.MAX_SAFE_INTEGER / 2 || Math.abs(max) > Number.MAX_SAFE_INTEGER / 2) {
+        throw new SpecError(`${path}: integers in a state need bounds: add .min(a).max(b)`);
+      }
+      if (max < min) throw new SpecError(`${path}: empty integer range ${min}..${max}`);
+      if (max - min + 1 > MAX_INT_SPAN) throw new SpecError(`${path}: integer range ${min}..${max} is wider than 2^30 values`);
+      return { kind: "int", min, max };
+    }
+    case "enum": {
+      const values = Object.values(def.entries as Record<string, string | number>);
+      if (!values.every((v) => typeof v === "string")) throw new SpecError(`${path}: enum values must be strings`);
+      return { kind: "enum", values: values as string[] };
+    }
+    case "literal": {
+      const values = def.values as unknown[];
+      if (values.length === 1 && typeof values[0] === "string") return { kind: "enum", values: values as string[] };
+      throw new SpecError(`${path}: only string literals are supported in a state`);
+    }
+    case "object": {
+      const shape = (schema as z.ZodObject<any>).shape as Record<string, z.ZodType>;
+      const fields = Object.entries(shape).map(([k, v]) => [k, schemaToNode(v, `${path}.${k}`)] as const);
+      return { kind: "object", fields };
+    }
+    case "array": {
+      const len = (def.checks ?? []).map((c: any) => c._zod?.def).find((d: any) => d?.check === "length_equals");
+      if (!len) throw new SpecError(`${path}: arrays in a state need a fixed length: add .length(n)`);
+      return { kind: "array", length: len.length, element: schemaToNode(def.element, `${path}[]`) };
+    }
+    default:
+      throw new SpecError(
+        `${path}: type "${def.type}" is not supported in a state; use booleans, bounded integers, enums, fixed-length arrays and objects`,
+      );
+  }
+}
+
+/** Bit position of one leaf. */
+interface Slot {
+  word: number;
+  shift: number;
+}
+
+class Allocator {
+  words = 0;
+  used = 32; // bits used in the current word; 32 forces a new word
+  total = 0;
+  place(bits: number): Slot {
+    this.total += bits;
+    if (bits === 0) return { word: 0, shift: 0 };
+    if (this.used + bits > 32) {
+      this.words++;
+      this.used = 0;
+    }
+    const slot = { word: this.words - 1, shift: this.used };
+    this.used += bits;
+    return slot;
+  }
+}
+
+function describe(n: Node): string {
+  switch (n.kind) {
+    case "bool":
+      return "a boolean";
+    case "int":
+      return `an integer in ${n.min}..${n.max}`;
+    case "enum":
+      return `one of ${n.values.map((v) => JSON.stringify(v)).join(", ")}`;
+    case "object":
+      return "an object";
+    case "array":
+      return `an array of length ${n.length}`;
+  }
+}
+
+/** Thrown by setters; the explorer adds the spec and action. */
+export function badValue(path: string, n: Node, v: unknown): never {
+  throw new SpecError(`field ${path} = ${JSON.stringify(v)} is outside the state schema: expected ${describe(n)}`);
+}
+
+export function readOnly(path: string): never {
+  throw new SpecError(`field ${path} was assigned outside an action's effect (guards and properties must not change the state)`);
+}
+
+export interface ViewContext {
+  /** Setters throw while true (guards, properties). */
+  ro: boolean;
+}
+
+export interface Codec {
+  node: Node;
+  /** Words per packed state. */
+  words: number;
+  /** Bits actually used. */
+  bits: number;
+  /** A view tree over `buf` (which must have at least `words` entries). */
+  view(buf: Uint32Array, ctx: ViewContext): any;
+  /** Writes a plain object (already validated) into a view. */
+  assign(view: any, value: unknown): void;
+  /** Reads a view into a plain object. */
+  read(view: any): Record<string, unknown>;
+}
+
+const ident = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
+
+/**
+ * Generates the view classes. Each record type gets one class; an instance knows its
+ * leaves' word index and shift (`w0`, `s0`, ...), so every element of an array of records
+ * shares one class and the spec's property accesses stay monomorphic.
+ */
+export function compileCodec(schema: z.ZodType): Codec {
+  const node = schemaToNode(schema);
+  if (node.kind !== "object") throw new SpecError("state: the state schema must be a z.object(...)");
+  const alloc = new Allocator();
+  const classes = new Map<Node, { make: Function }>();
+  const helpers = { badValue, readOnly, assignValue: (v: any, x: unknown) => assign(v, x) };
+
+  // Build the class for an object or primitive-array node (cached per node identity).
+  function classFor(n: Node): { make: Function } {
+    const hit = classes.get(n);
+    if (hit) return hit;
+    let src = "";
+    if (n.kind === "object") {
+      for (const [name] of n.fields) {
+        if (!ident.test(name)) throw new SpecError(`state: field name "${name}" is not a valid identifier`);
+      }
+      const leaves = n.fields.map(([, f], i) => [i, f] as const).filter(([, f]) => f.kind !== "object" && f.kind !== "array");
+      src += "class V { constructor(b, c, p, slots, kids) { this.b = b; this.c = c; this.p = p;";
+      leaves.forEach(([i], j) => (src += ` this.w${i} = slots[${2 * j}]; this.s${i} = slots[${2 * j + 1}];`));
+      n.fields.forEach(([name, f], i) => {
+        if (f.kind === "object" || f.kind === "array") src += ` this.k${i} = kids[${JSON.stringify(name)}];`;
+      });
+      src += " }\n";
+      n.fields.forEach(([name, f], i) => {
+        const path = `(this.p ? this.p + ${JSON.stringify("." + name)} : ${JSON.stringify(name)})`;
+        if (f.kind === "object" || f.kind === "array") {
+          src += `get ${name}() { return this.k${i}; }\n`;
+          src += `set ${name}(v) { if (this.c.ro) H.readOnly(${path}); H.assignValue(this.k${i}, v); }\n`;
+        } else {
+          src += leafAccessors(name, f, `this.w${i}`, `this.s${i}`, path, i);
+        }
+      });
+      src += "}\n";
+      src += "return (b, c, p, slots, kids) => new V(b, c, p, slots, kids);";
+    } else if (n.kind === "array") {
+      // Array of leaves: indexed accessors on the prototype.
+      src += "class A { constructor(b, c, p, slots) { this.b = b; this.c = c; this.p = p; this.sl = slots; }\n";
+      src += `get length() { return ${n.length}; }\n`;
+      src += "*[Symbol.iterator]() { for (let i = 0; i < this.length; i++) yield this[i]; }\n";
+      src += "}\n";
+      for (let i = 0; i < n.length; i++) {
+        src += `Object.defineProperty(A.prototype, ${i}, { get() { const w = this.sl[${2 * i}], s = this.sl[${2 * i + 1}]; ${leafGet(n.element, "w", "s", "E")} },`;
+        src += ` set(v) { if (this.c.ro) H.readOnly(this.p + "[${i}]"); const w = this.sl[${2 * i}], s = this.sl[${2 * i + 1}]; ${leafSet(n.element, "w", "s", `this.p + "[${i}]"`, "E")} } });\n`;
+      }
+      src += "for (const m of ['every','some','map','filter','forEach','reduce','indexOf','includes','find','findIndex','join','slice']) A.prototype[m] = function (...a) { return Array.from(this)[m](...a); };\n";
+      src += "return (b, c, p, slots) => new A(b, c, p, slots);";
+    }
+    const consts: Record<string, unknown> = {};
+    if (n.kind === "object") n.fields.forEach(([, f], i) => (consts[`E${i}`] = enumOf(f)));
+    else if (n.kind === "array") consts.E = enumOf(n.element);
+    const make = new Function("H", "N", ...Object.keys(consts), src)(helpers, n, ...Object.values(consts));
+    const c = { make };
+    classes.set(n, c);
+    return c;
+  }
+
+  function enumOf(n: Node) {
+    if (n.kind !== "enum") return undefined;
+    return { values: n.values, index: new Map(n.values.map((v, i) => [v, i])), node: n };
+  }
+
+  function leafGet(f: Node, w: string, s: string, e: string): string {
+    const bits = leafBits(f);
+    const mask = bits === 0 ? 0 : (2 ** bits - 1) >>> 0;
+    const raw = `((this.b[${w}] >>> ${s}) & ${mask})`;
+    if (f.kind === "bool") return `return ${raw} === 1;`;
+    if (f.kind === "int") return `return ${raw} + ${f.min};`;
+    if (f.kind === "enum") return `return ${e}.values[${raw}];`;
+    throw new Error("leaf");
+  }
+
+  function leafSet(f: Node, w: string, s: string, path: string, e: string): string {
+    const bits = leafBits(f);
+    const mask = bits === 0 ? 0 : (2 ** bits - 1) >>> 0;
+    let raw: string;
+    let check: string;
+    const node = e === "E" ? "N.element" : `N.fields[${e.slice(1)}][1]`;
+    if (f.kind === "bool") {
+      check = `if (v !== true && v !== false) H.badValue(${path}, ${node}, v);`;
+      raw = "(v ? 1 : 0)";
+    } else if (f.kind === "int") {
+      check = `if (typeof v !== "number" || !(v >= ${f.min} && v <= ${f.max}) || v !== Math.floor(v)) H.badValue(${path}, ${node}, v);`;
+      raw = `(v - ${f.min})`;
+    } else if (f.kind === "enum") {
+      check = `const x = ${e}.index.get(v); if (x === undefined) H.badValue(${path}, ${node}, v);`;
+      raw = "x";
+    } else throw new Error("leaf");
+    if (bits === 0) return check;
+    return `${check} const m = ${mask} << ${s}; this.b[${w}] = (this.b[${w}] & ~m) | ((${raw} << ${s}) & m);`;
+  }
+
+  function leafAccessors(name: string, f: Node, w: string, s: string, path: string, i: number): string {
+    return (
+      `get ${name}() { ${leafGet(f, w, s, `E${i}`)} }\n` +
+      `set ${name}(v) { if (this.c.ro) H.readOnly(${path}); ${leafSet(f, w, s, path, `E${i}`)} }\n`
+    );
+  }
+
+  // Layout: walk the tree once, placing leaves in order; remember each instance's slots.
+  interface Plan {
+    node: Node;
+    path: string;
+    slots: number[];
+    kids: Record<string, Plan> | Plan[];
+  }
+  function plan(n: Node, path: string): Plan {
+    if (n.kind === "object") {
+      const slots: number[] = [];
+      const kids: Record<string, Plan> = {};
+      for (const [name, f] of n.fields) {
+        if (f.kind === "object" || f.kind === "array") kids[name] = plan(f, `${path}.${name}`);
+        else {
+          const sl = alloc.place(leafBits(f));
+          slots.push(sl.word, sl.shift);
+        }
+      }
+      return { node: n, path, slots, kids };
+    }
+    if (n.kind === "array") {
+      const el = n.element;
+      if (el.kind === "object" || el.kind === "array") {
+        return { node: n, path, slots: [], kids: Array.from({ length: n.length }, (_, i) => plan(el, `${path}[${i}]`)) };
+      }
+      const slots: number[] = [];
+      for (let i = 0; i < n.length; i++) {
+        const sl = alloc.place(leafBits(el));
+        slots.push(sl.word, sl.shift);
+      }
+      return { node: n, path, slots, kids: [] };
+    }
+    throw new Error("plan of a leaf");
+  }
+  const rootPlan = plan(node, "");
+  const words = Math.max(1, alloc.words);
+
+  function instantiate(p: Plan, buf: Uint32Array, ctx: ViewContext): any {
+    const n = p.node;
+    if (n.kind === "array" && (n.element.kind === "object" || n.element.kind === "array")) {
+      const arr = (p.kids as Plan[]).map((k) => instantiate(k, buf, ctx));
+      return Object.freeze(arr);
+    }
+    const kids: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(p.kids as Record<string, Plan>)) kids[k] = instantiate(v, buf, ctx);
+    return classFor(n).make(buf, ctx, p.path.replace(/^\./, ""), p.slots, kids);
+  }
+
+  function assign(view: any, value: unknown): void {
+    assignNode(view, value, node);
+  }
+  function assignNode(view: any, value: any, n: Node): void {
+    if (n.kind === "object") for (const [k] of n.fields) {
+      const f = n.fields.find((x) => x[0] === k)![1];
+      if (f.kind === "object" || f.kind === "array") assignNode(view[k], value?.[k], f);
+      else view[k] = value?.[k];
+    }
+    else if (n.kind === "array") {
+      if (!Array.isArray(value) || value.length !== n.length) badValue(view.p ?? "array", n, value);
+      for (let i = 0; i < n.length; i++) {
+        if (n.element.kind === "object" || n.element.kind === "array") assignNode(view[i], value[i], n.element);
+        else view[i] = value[i];
+      }
+    }
+  }
+
+  function read(view: any): Record<string, unknown> {
+    return readNode(view, node) as Record<string, unknown>;
+  }
+  function readNode(view: any, n: Node): unknown {
+    if (n.kind === "object") {
+      const o: Record<string, unknown> = {};
+      for (const [k, f] of n.fields) o[k] = f.kind === "object" || f.kind === "array" ? readNode(view[k], f) : view[k];
+      return o;
+    }
+    if (n.kind === "array") {
+      const a: unknown[] = [];
+      for (let i = 0; i < n.length; i++) a.push(n.element.kind === "object" || n.element.kind === "array" ? readNode(view[i], n.element) : view[i]);
+      return a;
+    }
+    return view;
+  }
+
+  return {
+    node,
+    words,
+    bits: alloc.total,
+    view: (buf, ctx) => instantiate(rootPlan, buf, ctx),
+    assign,
+    read,
+  };
+}
+
+/** Flattens a plain state into [path, leaf value] pairs, in field order. */
+export function flatten(value: unknown, path = "", out: [string, unknown][] = []): [string, unknown][] {
+  if (Array.isArray(value)) value.forEach((v, i) => flatten(v, `${path}[${i}]`, out));
+  else if (value !== null && typeof value === "object") {
+    for (const [k, v] of Object.entries(value)) flatten(v, path ? `${path}.${k}` : k, out);
+  } else out.push([path, value]);
+  return out;
+}

@@ -1,0 +1,128 @@
+// The spec language: what a spec author writes. Everything here is plain data
+// and closures; `compile.ts` turns it into a model the explorer can run.
+import { z } from "zod";
+
+/** A kernel-style fault raised inside an action's effect (a WARN, a UAF, ...). */
+export class Fault extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "Fault";
+  }
+}
+
+/** A defect of the spec itself (bad definition, state outside its schema). Exit code 2. */
+export class SpecError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "SpecError";
+  }
+}
+
+/** 0..n-1, the usual parameter domain of an indexed action. */
+export function range(n: number): number[] {
+  return Array.from({ length: n }, (_, i) => i);
+}
+
+type Domains = Record<string, readonly unknown[]>;
+type DomainValues<D extends Domains> = { [K in keyof D]: D[K][number] };
+
+/** A named action. `each` gives finite parameter domains; one instance per combination. */
+export interface ActionDef<S, D extends Domains = Domains> {
+  /** Parameter domains; the action is instantiated once per combination (keys in order). */
+  each?: D;
+  /** Guard: the action is enabled in `s` with these parameters. Must not mutate `s`. */
+  when?: (s: S, a: DomainValues<D>) => boolean;
+  /** Effect: mutates the draft state in place; may throw a Fault. */
+  then: (s: S, a: DomainValues<D>) => void;
+  /** The kernel function(s) the action stands for, shown in traces and reports. */
+  kernel?: string;
+}
+
+/** Declares a typed action so TypeScript infers the parameter names. */
+export function action<S, D extends Domains>(def: ActionDef<S, D>): ActionDef<S, D> {
+  return def;
+}
+
+export interface ActionRef {
+  name: string;
+  params: Record<string, unknown>;
+}
+
+/** A witness: a state that must (or, with expect "unreachable", must not) be reachable. */
+export type Witness<S> =
+  | ((s: S) => boolean)
+  | { when: (s: S) => boolean; expect?: "reachable" | "unreachable"; doc?: string };
+
+export type Invariant<S> = ((s: S) => boolean) | { holds: (s: S) => boolean; doc?: string };
+export type ActionProperty<S> =
+  | ((before: S, after: S, act: ActionRef) => boolean)
+  | { holds: (before: S, after: S, act: ActionRef) => boolean; doc?: string };
+
+type OrFn<P, T> = T | ((p: P) => T);
+
+export interface SpecDef<PS extends z.ZodObject<any>, SS extends z.ZodType> {
+  /** Scenario name, e.g. "kvm-vfio/file-pinning". */
+  name: string;
+  summary?: string;
+  /** Where the design comes from (a seed thread, a commit). */
+  source?: string;
+  /** Parameters with bounded domains and defaults. */
+  params: PS;
+  /** Which parameter selects the design (default: "design" when such a parameter exists). */
+  designParam?: string;
+  /** The state schema: booleans, bounded integers, enums, fixed-length arrays and objects. */
+  state: (p: z.infer<PS>) => SS;
+  /** Initial state(s). */
+  init: (p: z.infer<PS>) => z.infer<SS> | z.infer<SS>[];
+  actions: (p: z.infer<PS>) => Record<string, ActionDef<z.infer<SS>, any>>;
+  /** Must hold in every reachable state. */
+  invariants?: OrFn<z.infer<PS>, Record<string, Invariant<z.infer<SS>>>>;
+  /** Must hold for every transition. */
+  actionProperties?: OrFn<z.infer<PS>, Record<string, ActionProperty<z.infer<SS>>>>;
+  /** Must hold in every state where no action is enabled (leak checks). */
+  quiescent?: OrFn<z.infer<PS>, Record<string, Invariant<z.infer<SS>>>>;
+  /** Witnesses: must be reachable; the shortest example is shown. */
+  reachable?: OrFn<z.infer<PS>, Record<string, Witness<z.infer<SS>>>>;
+  /**
+   * Threads still inside a kernel call. A state with no enabled action where this
+   * returns a name is a deadlock, not a quiescent state.
+   */
+  busy?: (s: z.infer<SS>) => string | undefined | null | false;
+  /** Interchangeable elements: the checker may permute this array (symmetry reduction). */
+  symmetry?: (s: z.infer<SS>) => unknown;
+}
+
+export interface Spec<PS extends z.ZodObject<any> = z.ZodObject<any>, SS extends z.ZodType = z.ZodType>
+  extends SpecDef<PS, SS> {
+  readonly kind: "refcheck-spec";
+}
+
+const specKeys = new Set([
+  "name", "summary", "source", "params", "designParam", "state", "init", "actions", "invariants",
+  "actionProperties", "quiescent", "reachable", "busy", "symmetry",
+]);
+const actionKeys = new Set(["each", "when", "then", "kernel"]);
+
+export function defineSpec<PS extends z.ZodObject<any>, SS extends z.ZodType>(def: SpecDef<PS, SS>): Spec<PS, SS> {
+  const where = `spec "${(def as { name?: unknown }).name ?? "?"}"`;
+  for (const k of Object.keys(def)) {
+    if (!specKeys.has(k)) throw new SpecError(`${where}: unknown key "${k}"; expected one of ${[...specKeys].join(", ")}`);
+  }
+  for (const k of ["name", "params", "state", "init", "actions"] as const) {
+    if (def[k] === undefined) throw new SpecError(`${where}: missing required key "${k}"`);
+  }
+  if (!(def.params instanceof z.ZodObject)) throw new SpecError(`${where}: "params" must be a z.object(...) schema`);
+  return { ...def, kind: "refcheck-spec" };
+}
+
+export function checkActionKeys(spec: string, name: string, def: object): void {
+  for (const k of Object.keys(def)) {
+    if (!actionKeys.has(k)) {
+      throw new SpecError(`spec "${spec}", action "${name}": unknown key "${k}"; expected one of ${[...actionKeys].join(", ")}`);
+    }
+  }
+}
+
+export function isSpec(x: unknown): x is Spec {
+  return typeof x === "object" && x !== null && (x as Spec).kind === "refcheck-spec";
+}

@@ -1,0 +1,131 @@
+// The Verdict: what a run found. One schema for the type, the JSON output and
+// every renderer in reports/.
+import { z } from "zod";
+
+export const Value: z.ZodType<unknown> = z.lazy(() =>
+  z.union([z.boolean(), z.number(), z.string(), z.array(Value), z.record(z.string(), Value)]),
+);
+
+export const Change = z.object({
+  /** Field path, e.g. "vmFile.count" or "dev[1].bound". */
+  path: z.string(),
+  before: Value,
+  after: Value,
+});
+export type Change = z.infer<typeof Change>;
+
+export const Step = z.object({
+  /** 0 for the initial state. */
+  index: z.number().int().min(0),
+  /** null for the initial state. */
+  action: z.string().nullable(),
+  params: z.record(z.string(), Value),
+  /** The kernel function(s) the action stands for. */
+  kernel: z.string().optional(),
+  /** Full state after the step (for a faulting step: as the effect left it when it faulted). */
+  state: z.record(z.string(), Value),
+  /** What the step changed, in field order. Empty for the initial state. */
+  changes: z.array(Change),
+  /** Fault message raised by this step, if it is the failing one. */
+  fault: z.string().optional(),
+});
+export type Step = z.infer<typeof Step>;
+
+export const Trace = z.object({
+  steps: z.array(Step),
+  /** Number of actions (steps - 1). */
+  length: z.number().int().min(0),
+});
+export type Trace = z.infer<typeof Trace>;
+
+export const PropertyKind = z.enum(["fault", "invariant", "action", "quiescent", "deadlock", "reachable"]);
+export type PropertyKind = z.infer<typeof PropertyKind>;
+
+export const PropertyStatus = z.enum([
+  "holds", // checked on the complete state space
+  "violated", // counterexample in `trace`
+  "reachable", // witness found, example in `trace`
+  "unreachable", // witness never found on the complete state space
+  "unknown", // search incomplete and no violation found so far
+]);
+export type PropertyStatus = z.infer<typeof PropertyStatus>;
+
+export const PropertyResult = z.object({
+  name: z.string(),
+  kind: PropertyKind,
+  status: PropertyStatus,
+  /** For witnesses: the status the spec expects. */
+  expect: z.enum(["reachable", "unreachable"]).optional(),
+  /** True when the status is a failure (violation, or a witness not as expected). */
+  failed: z.boolean(),
+  doc: z.string().optional(),
+  /** Fault message / violated property detail. */
+  message: z.string().optional(),
+  trace: Trace.optional(),
+});
+export type PropertyResult = z.infer<typeof PropertyResult>;
+
+export const Coverage = z.object({
+  action: z.string(),
+  kernel: z.string().optional(),
+  /** Transitions taken by this action (its effect ran). */
+  fired: z.number().int().min(0),
+  instances: z.number().int().min(0),
+  /** Parameter combinations that never fired, e.g. "FileAdd(i=1)". */
+  neverFired: z.array(z.string()),
+});
+export type Coverage = z.infer<typeof Coverage>;
+
+export const Stats = z.object({
+  distinctStates: z.number().int().min(0),
+  generatedStates: z.number().int().min(0),
+  /** Number of actions on the longest shortest path (BFS levels - 1). */
+  depth: z.number().int().min(0),
+  seconds: z.number().min(0),
+  statesPerSecond: z.number().min(0),
+  /** Bits of the packed state. */
+  stateBits: z.number().int().min(0),
+  /** 0 when states are stored exactly (no hashing), else the fingerprint width. */
+  fingerprintBits: z.number().int().min(0),
+  /** Estimated probability that a fingerprint collision hid a state. */
+  collisionProbability: z.number().min(0).max(1),
+  /** Bytes held by the visited store and trace links at the end of the run. */
+  storeBytes: z.number().int().min(0),
+  bytesPerState: z.number().min(0),
+  workers: z.number().int().min(1),
+  symmetry: z.boolean(),
+  por: z.boolean(),
+});
+export type Stats = z.infer<typeof Stats>;
+
+export const StopReason = z.enum(["max-states", "max-depth", "timeout", "first-violation"]);
+
+export const Verdict = z.object({
+  spec: z.string(),
+  /** Spec file, relative to the working directory, when loaded from a file. */
+  file: z.string().optional(),
+  summary: z.string().optional(),
+  source: z.string().optional(),
+  params: z.record(z.string(), Value),
+  /** The design parameter's name and value, when the spec has one. */
+  designParam: z.string().optional(),
+  design: z.string().optional(),
+  properties: z.array(PropertyResult),
+  stats: Stats,
+  coverage: z.array(Coverage),
+  /** False when a bound stopped the search before every reachable state was seen. */
+  complete: z.boolean(),
+  stoppedBy: StopReason.optional(),
+  /** Honest-result warnings: actions that never fired, vacuous properties, ... */
+  warnings: z.array(z.string()),
+  /** "pass" all hold, "fail" a property failed, "incomplete" a bound stopped the search. */
+  outcome: z.enum(["pass", "fail", "incomplete"]),
+});
+export type Verdict = z.infer<typeof Verdict>;
+
+/** Exit code for a list of verdicts: 1 if any failed, else 3 if any incomplete, else 0. */
+export function exitCodeOf(verdicts: Verdict[]): 0 | 1 | 3 {
+  if (verdicts.some((v) => v.outcome === "fail")) return 1;
+  if (verdicts.some((v) => v.outcome === "incomplete")) return 3;
+  return 0;
+}
