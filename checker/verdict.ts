@@ -59,6 +59,8 @@ export const PropertyResult = z.object({
   /** True when the status is a failure (violation, or a witness not as expected). */
   failed: z.boolean(),
   doc: z.string().optional(),
+  /** Line of the spec file that defines the property (1-based), when known. */
+  line: z.number().int().min(1).optional(),
   /** Fault message / violated property detail. */
   message: z.string().optional(),
   trace: Trace.optional(),
@@ -68,6 +70,8 @@ export type PropertyResult = z.infer<typeof PropertyResult>;
 export const Coverage = z.object({
   action: z.string(),
   kernel: z.string().optional(),
+  /** Line of the spec file that defines the action (1-based), when known. */
+  line: z.number().int().min(1).optional(),
   /** Transitions taken by this action (its effect ran). */
   fired: z.number().int().min(0),
   instances: z.number().int().min(0),
