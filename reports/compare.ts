@@ -1,0 +1,79 @@
+// The comparison table for the terminal: one table per scenario, designs as rows,
+// properties as columns; failure details and (optionally) counterexamples below.
+import type { ChalkInstance } from "chalk";
+import type { PropertyResult, Verdict } from "../checker/verdict.ts";
+import { painter, renderTrace } from "./console.ts";
+import { byScenario, designName, headline, propertyNames, shortCell, statsLine, steps, traced } from "./util.ts";
+
+export interface CompareOptions {
+  color?: boolean;
+  /** Print each counterexample (and witness with `witnesses`) below the tables. */
+  traces?: boolean;
+  witnesses?: boolean;
+}
+
+function paintCell(p: PropertyResult | undefined, text: string, c: ChalkInstance): string {
+  if (!p) return c.dim(text);
+  if (p.failed) return c.red.bold(text);
+  if (p.status === "unknown") return c.yellow(text);
+  return c.green(text);
+}
+
+function table(vs: Verdict[], c: ChalkInstance): string[] {
+  const props = propertyNames(vs);
+  const head = ["design", ...props, "states", "result"];
+  const rows = vs.map((v) => [
+    designName(v),
+    ...props.map((n) => shortCell(v.properties.find((p) => p.name === n))),
+    v.stats.distinctStates.toLocaleString("en-US"),
+    v.outcome === "pass" ? "pass" : v.outcome === "fail" ? "FAIL" : "incomplete",
+  ]);
+  // Widths from plain text; colour is applied after padding so escapes do not count.
+  const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[], paint: (i: number, s: string) => string) =>
+    "  " + cells.map((s, i) => paint(i, i === cells.length - 2 ? s.padStart(w[i]!) : i === cells.length - 1 ? s : s.padEnd(w[i]!))).join("  ");
+  const out = [line(head, (_, s) => c.bold(s)), "  " + w.map((n) => "-".repeat(n)).join("  ")];
+  rows.forEach((r, k) => {
+    const v = vs[k]!;
+    out.push(
+      line(r, (i, s) => {
+        if (i === 0) return c.bold(s);
+        if (i <= props.length) return paintCell(v.properties.find((p) => p.name === props[i - 1]), s, c);
+        if (i === r.length - 1) return v.outcome === "pass" ? c.green(s) : v.outcome === "fail" ? c.red.bold(s) : c.yellow(s);
+        return c.dim(s);
+      }),
+    );
+  });
+  return out;
+}
+
+export function renderComparison(verdicts: Verdict[], opts: CompareOptions = {}): string {
+  const c = painter(opts.color);
+  const out: string[] = [];
+  for (const [spec, vs] of byScenario(verdicts)) {
+    if (out.length) out.push("");
+    const summary = vs[0]!.summary;
+    out.push(`${c.bold(spec)}${summary ? c.dim(`  ${summary}`) : ""}`);
+    out.push(...table(vs, c));
+    // What each failure was, one line per failed cell.
+    const notes: string[] = [];
+    for (const v of vs) {
+      for (const p of v.properties) {
+        if (p.failed) notes.push(`  ${c.bold(designName(v))}: ${c.red(headline(p))}${p.trace ? c.dim(` (${steps(p.trace.length)})`) : ""}`);
+      }
+      if (!v.complete) notes.push(`  ${c.bold(designName(v))}: ${c.yellow(`INCOMPLETE: stopped by ${v.stoppedBy ?? "a bound"}`)}`);
+    }
+    if (notes.length) out.push("", ...notes);
+    if (opts.traces) {
+      for (const v of vs) {
+        for (const p of traced(v)) {
+          if (!p.failed && !opts.witnesses) continue;
+          out.push("", (p.failed ? c.red.bold : c.green.bold)(`${designName(v)}: ${headline(p)} (${steps(p.trace.length)})`));
+          out.push(renderTrace(p.trace, { color: opts.color }));
+        }
+      }
+      for (const v of vs) out.push(c.dim(`  ${designName(v)}: ${statsLine(v)}`));
+    }
+  }
+  return out.join("\n") + "\n";
+}

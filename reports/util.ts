@@ -1,0 +1,185 @@
+// Helpers shared by the renderers: value formatting, step labels, property cells,
+// the objects a trace touches. Pure functions of checker types.
+import type { Change, PropertyResult, Step, Trace, Verdict } from "../checker/verdict.ts";
+
+/** A value the way a kernel developer reads it: bare enum strings, [a, b], {k: v}. */
+export function fmtValue(v: unknown): string {
+  if (v === null || v === undefined) return String(v);
+  if (typeof v === "string") return /^[\w.:-]+$/.test(v) ? v : JSON.stringify(v);
+  if (typeof v === "boolean" || typeof v === "number" || typeof v === "bigint") return String(v);
+  if (Array.isArray(v)) return `[${v.map(fmtValue).join(", ")}]`;
+  if (typeof v === "object") {
+    return `{${Object.entries(v as Record<string, unknown>).map(([k, x]) => `${k}: ${fmtValue(x)}`).join(", ")}}`;
+  }
+  return String(v);
+}
+
+/** "FileAdd(i=0)", "CloseVm", or "(initial state)". */
+export function stepLabel(step: Pick<Step, "action" | "params">): string {
+  if (step.action === null) return "(initial state)";
+  const ps = Object.entries(step.params);
+  return ps.length === 0 ? step.action : `${step.action}(${ps.map(([k, v]) => `${k}=${fmtValue(v)}`).join(", ")})`;
+}
+
+export function fmtChange(c: Change): string {
+  return `${c.path}: ${fmtValue(c.before)} -> ${fmtValue(c.after)}`;
+}
+
+/** Every leaf of a state as [path, value], paths spelled like Change.path. */
+export function leaves(v: unknown, path = ""): [string, unknown][] {
+  if (Array.isArray(v)) return v.flatMap((x, i) => leaves(x, `${path}[${i}]`));
+  if (typeof v === "object" && v !== null) {
+    return Object.entries(v as Record<string, unknown>).flatMap(([k, x]) => leaves(x, path ? `${path}.${k}` : k));
+  }
+  return [[path, v]];
+}
+
+/**
+ * The object a field path belongs to: the top-level field, or its element for an
+ * array of records ("dev[1].pinned" -> "dev[1]"), so each device is its own object.
+ */
+export function objectOf(path: string): string {
+  const m = /^([^.[]+)(\[\d+\])?(.)?/.exec(path);
+  if (!m) return path;
+  return m[2] && m[3] ? m[1] + m[2] : m[1]!;
+}
+
+/** The rest of a path once its object is removed ("dev[1].pinned" -> "pinned"). */
+export function fieldOf(path: string): string {
+  const o = objectOf(path);
+  const rest = path.slice(o.length).replace(/^\./, "");
+  return rest === "" ? o : rest;
+}
+
+/** Objects changed along a trace, in order of first change. */
+export function traceObjects(trace: Trace): string[] {
+  const seen: string[] = [];
+  for (const s of trace.steps) for (const c of s.changes) if (!seen.includes(objectOf(c.path))) seen.push(objectOf(c.path));
+  return seen;
+}
+
+/** A thread is a top-level record with a program counter; its steps are sent from it. */
+export function threadOf(step: Step): string | undefined {
+  for (const c of step.changes) {
+    const o = objectOf(c.path);
+    if (fieldOf(c.path) === "pc" && o !== c.path) return o;
+  }
+  return undefined;
+}
+
+/** The failing step of a trace, if one faulted. */
+export function faultStep(trace: Trace): Step | undefined {
+  return trace.steps.find((s) => s.fault !== undefined);
+}
+
+/** Spec line of an action, from coverage. */
+export function actionLine(v: Verdict, action: string | null): number | undefined {
+  if (action === null) return undefined;
+  return v.coverage.find((c) => c.action === action)?.line;
+}
+
+/** Where a property "lives": its own line, else the failing action's, else the first action's. */
+export function propertyLine(v: Verdict, p: PropertyResult): number {
+  if (p.line) return p.line;
+  const steps = p.trace?.steps ?? [];
+  const failing = steps.find((s) => s.fault !== undefined) ?? steps[steps.length - 1];
+  return actionLine(v, failing?.action ?? null) ?? 1;
+}
+
+export function steps(n: number): string {
+  return `${n} step${n === 1 ? "" : "s"}`;
+}
+
+/** The short comparison-table cell for a property. */
+export function cellText(p: PropertyResult): string {
+  const n = p.trace?.length;
+  switch (p.status) {
+    case "holds":
+      return "holds";
+    case "violated":
+      return `violated: ${p.message ?? p.name}${n !== undefined ? ` in ${steps(n)}` : ""}`;
+    case "reachable":
+      return `witness reachable${n !== undefined ? ` in ${steps(n)}` : ""}${p.failed ? " (expected unreachable)" : ""}`;
+    case "unreachable":
+      return `witness unreachable${p.failed ? " (expected reachable)" : ""}`;
+    case "unknown":
+      return "unknown (incomplete)";
+  }
+}
+
+/** A shorter cell for terminals: the message goes below the table. */
+export function shortCell(p: PropertyResult | undefined): string {
+  if (!p) return "-";
+  const n = p.trace?.length;
+  switch (p.status) {
+    case "holds":
+      return "holds";
+    case "violated":
+      return `VIOLATED (${steps(n ?? 0)})`;
+    case "reachable":
+      return `reachable (${steps(n ?? 0)})${p.failed ? " !" : ""}`;
+    case "unreachable":
+      return `unreachable${p.failed ? " !" : ""}`;
+    case "unknown":
+      return "unknown";
+  }
+}
+
+/** Display name of a verdict's design ("get_file"), or its spec when it has none. */
+export function designName(v: Verdict): string {
+  return v.design ?? (Object.keys(v.params).length ? Object.entries(v.params).map(([k, x]) => `${k}=${fmtValue(x)}`).join(" ") : v.spec);
+}
+
+/** Verdicts grouped by scenario (spec name), in first-seen order. */
+export function byScenario(verdicts: Verdict[]): [string, Verdict[]][] {
+  const m = new Map<string, Verdict[]>();
+  for (const v of verdicts) m.set(v.spec, [...(m.get(v.spec) ?? []), v]);
+  return [...m];
+}
+
+/** Union of property names over verdicts, in first-seen order. */
+export function propertyNames(verdicts: Verdict[]): string[] {
+  const names: string[] = [];
+  for (const v of verdicts) for (const p of v.properties) if (!names.includes(p.name)) names.push(p.name);
+  return names;
+}
+
+/** Properties that carry a trace worth showing. */
+export function traced(v: Verdict): (PropertyResult & { trace: Trace })[] {
+  return v.properties.filter((p): p is PropertyResult & { trace: Trace } => p.trace !== undefined);
+}
+
+export function headline(p: PropertyResult): string {
+  if (p.status === "violated") return `${p.name} violated${p.message ? `: ${p.message}` : ""}`;
+  if (p.status === "reachable") return `${p.name} witness reached`;
+  return `${p.name} ${p.status}`;
+}
+
+/** "1,234" with a fixed locale so goldens do not depend on the machine. */
+export function num(n: number): string {
+  return Math.round(n).toLocaleString("en-US");
+}
+
+export function statsLine(v: Verdict): string {
+  const s = v.stats;
+  return (
+    `${num(s.distinctStates)} distinct states, ${num(s.generatedStates)} generated, depth ${s.depth}, ` +
+    `${s.seconds < 1 ? s.seconds.toFixed(3) : s.seconds.toFixed(2)} s, ${num(s.statesPerSecond)} states/s`
+  );
+}
+
+/** Actions that never fired, one line each. */
+export function coverageWarnings(v: Verdict): string[] {
+  const out: string[] = [];
+  for (const c of v.coverage) {
+    if (c.fired === 0) out.push(`action ${c.action} never fired`);
+    else if (c.neverFired.length) out.push(`action ${c.action} never fired as ${c.neverFired.join(", ")}`);
+  }
+  return out;
+}
+
+/** Warnings from the verdict plus coverage ones it does not already state. */
+export function allWarnings(v: Verdict): string[] {
+  const extra = coverageWarnings(v).filter((w) => !v.warnings.some((x) => x.startsWith(w.split(" never")[0]! + " never")));
+  return [...v.warnings, ...extra];
+}
