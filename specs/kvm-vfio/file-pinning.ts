@@ -1,0 +1,283 @@
+// kvm-vfio/file-pinning: VFIO pins the VM through its struct file, read from the weak
+// kvm->_file with get_file_active.
+//
+// Seed 000_c0bd9b432b2ea1fa.txt (Aneesh Kumar K.V, "vfio: cache KVM VM file references
+// instead of raw struct kvm pointers"; brief design 4). VFIO stops holding
+// kvm->users_count and holds counted references on the VM's struct file instead:
+//   - the association df->kvm_file, set by KVM_DEV_VFIO_FILE_ADD through
+//     vfio_kvm_file_replace(): get_file_active(&kvm->_file), swapped in under kvm_ref_lock;
+//   - the bound device's device->kvm_file, taken by vfio_device_get_kvm_safe() with
+//     get_file(df->kvm_file) under kvm_ref_lock (the association owns a reference, so
+//     the count is >= 1 there).
+// The seed's point: struct kvm can outlive the VM fd (the kvm-vfio device holds
+// users_count), so FILE_ADD can run while the VM file is dying. design "get_file_active"
+// is the patch; design "get_file" is the plain get_file(kvm->_file) it warns against.
+//
+// Actions (user operation -> kernel functions):
+//   CloseVm              close(vm fd): fput of the VM file
+//   ReleaseVm            deferred __fput of the VM file: kvm_vm_release (clears
+//                        kvm->_file, kvm_put_kvm -> kvm_destroy_vm on the last put), file_free
+//   CloseKvmVfioDev      close(kvm-vfio device fd): fput
+//   ReleaseKvmVfioDev    __fput: kvm_device_release -> kvm_vfio_release (for each entry:
+//                        kvm_vfio_file_set_kvm(NULL) -> vfio_kvm_file_replace, fput(kvf->file)),
+//                        then kvm_put_kvm
+//   FileAdd(i)           KVM_DEV_VFIO_FILE_ADD: kvm_vfio_file_add -> get_file(vfio file),
+//                        kvm_vfio_file_set_kvm(file, kvm) -> vfio_kvm_file_replace
+//   FileDel(i)           KVM_DEV_VFIO_FILE_DEL: kvm_vfio_file_del -> vfio_kvm_file_replace(NULL),
+//                        fput(kvf->file)
+//   Bind(i)              VFIO_DEVICE_BIND_IOMMUFD: vfio_df_ioctl_bind_iommufd ->
+//                        vfio_df_get_kvm_safe -> vfio_device_get_kvm_safe (get_file)
+//   CloseVfio(i)         close(vfio device fd): fput (there is no unbind ioctl)
+//   ReleaseVfio(i)       __fput: vfio_device_fops_release -> vfio_df_unbind_iommufd ->
+//                        vfio_device_put_kvm (fput of device->kvm_file), file_free
+//
+// Abstracted away, and why that is sound:
+//   - Locks: FILE_ADD/DEL run under kv->lock and read/write the association under
+//     kvm_ref_lock; bind runs under dev_set->lock + kvm_ref_lock. Each ioctl does all its
+//     reference work in one critical section, so each is one atomic action. The only
+//     unlocked read that matters (get_file_active of kvm->_file outside kvm_ref_lock)
+//     reads a pointer whose writers are the VM file's own release, which is an action.
+//   - The fget/fput of the fd around an ioctl: the fd is open for the whole ioctl, so the
+//     temporary reference only matters as "the fd is open" (the guard).
+//   - Duplicate FILE_ADD (-EEXIST), FILE_DEL of an unknown file (-ENOENT): no state change.
+//   - Modules and slab reuse: see kvm-vfio/ownership (designs 4, 4b).
+//   - The group path (VFIO_GROUP_GET_DEVICE_FD) holds the same references as the cdev
+//     path with a group file in place of the device file.
+import { z } from "zod";
+import { action, defineSpec, range } from "../../checker/spec.ts";
+import { fileSchema, fput, freeFile, getFile, getFileActive, isDying, newFile } from "../kernel/file.ts";
+import { kvmPutKvm } from "../kernel/kvm.ts";
+import { refcountSchema } from "../kernel/refcount.ts";
+
+const params = z.object({
+  design: z.enum(["get_file_active", "get_file"]).default("get_file_active"),
+  devices: z.number().int().min(1).max(3).default(2),
+});
+type Params = z.infer<typeof params>;
+
+function stateSchema(p: Params) {
+  const vfio = z.object({
+    /** The user's fd on the VFIO device cdev. */
+    fd: z.boolean(),
+    /** The VFIO device file: counted by the fd and by KVM's kvf->file. */
+    file: fileSchema({ maxCount: 2 }),
+    /** KVM's kvm_vfio_file entry for this file (kvf->file holds a reference). */
+    kvf: z.boolean(),
+    /** df->kvm_file: a counted VM-file reference (the association). */
+    assoc: z.boolean(),
+    /** Bound through VFIO_DEVICE_BIND_IOMMUFD. */
+    bound: z.boolean(),
+    /** device->kvm_file: counted VM-file reference held while bound. */
+    devRef: z.boolean(),
+  });
+  return z.object({
+    vmFd: z.boolean(),
+    /** The VM file: counted by the fd, every association and every bound device. */
+    vmFile: fileSchema({ maxCount: 1 + 2 * p.devices }),
+    /** kvm->_file is non-NULL (weak back-pointer). */
+    vmFilePtr: z.boolean(),
+    /** kvm->users_count: the VM file and the kvm-vfio device. */
+    users: refcountSchema(2),
+    /** kvm_destroy_vm has run. */
+    kvmFreed: z.boolean(),
+    kvmVfioFd: z.boolean(),
+    kvmVfioFile: fileSchema({ maxCount: 1 }),
+    vfio: z.array(vfio).length(p.devices),
+  });
+}
+type State = z.infer<ReturnType<typeof stateSchema>>;
+type Vfio = State["vfio"][number];
+
+/** kvm_put_kvm; the last put runs kvm_destroy_vm. */
+function putKvm(s: State): void {
+  if (kvmPutKvm(s.users)) s.kvmFreed = true;
+}
+
+/** vfio_kvm_file_replace(&df->kvm_file, NULL): drop the association's VM-file reference. */
+function clearAssoc(s: State, v: Vfio): void {
+  if (!v.assoc) return;
+  v.assoc = false;
+  fput(s.vmFile, "VM file");
+}
+
+function vmFileRefs(s: State): number {
+  let n = s.vmFd ? 1 : 0;
+  for (const v of s.vfio) n += (v.assoc ? 1 : 0) + (v.devRef ? 1 : 0);
+  return n;
+}
+
+export default defineSpec({
+  name: "kvm-vfio/file-pinning",
+  summary: "VFIO pins the VM through kvm->_file read with get_file_active (seed 000, design 4)",
+  source: "seed 000_c0bd9b432b2ea1fa.txt",
+  params,
+  state: stateSchema,
+  init: (p) => ({
+    vmFd: true,
+    vmFile: newFile(),
+    vmFilePtr: true,
+    users: { count: 2 },
+    kvmFreed: false,
+    kvmVfioFd: true,
+    kvmVfioFile: newFile(),
+    vfio: range(p.devices).map(() => ({
+      fd: true, file: newFile(), kvf: false, assoc: false, bound: false, devRef: false,
+    })),
+  }),
+  actions: (p) => ({
+    CloseVm: {
+      kernel: "close(vm fd) -> fput",
+      when: (s: State) => s.vmFd,
+      then: (s: State) => {
+        s.vmFd = false;
+        fput(s.vmFile, "VM file");
+      },
+    },
+    ReleaseVm: {
+      kernel: "__fput -> kvm_vm_release -> kvm_put_kvm",
+      when: (s: State) => isDying(s.vmFile),
+      then: (s: State) => {
+        s.vmFilePtr = false; // RCU_INIT_POINTER(kvm->_file, NULL) before the put
+        putKvm(s);
+        freeFile(s.vmFile, "VM file");
+      },
+    },
+    CloseKvmVfioDev: {
+      kernel: "close(kvm-vfio fd) -> fput",
+      when: (s: State) => s.kvmVfioFd,
+      then: (s: State) => {
+        s.kvmVfioFd = false;
+        fput(s.kvmVfioFile, "kvm-vfio device file");
+      },
+    },
+    ReleaseKvmVfioDev: {
+      kernel: "__fput -> kvm_device_release -> kvm_vfio_release; kvm_put_kvm",
+      when: (s: State) => isDying(s.kvmVfioFile),
+      then: (s: State) => {
+        for (const v of s.vfio) {
+          if (!v.kvf) continue;
+          clearAssoc(s, v);
+          v.kvf = false;
+          fput(v.file, "VFIO device file");
+        }
+        putKvm(s);
+        freeFile(s.kvmVfioFile, "kvm-vfio device file");
+      },
+    },
+    FileAdd: action({
+      kernel: "KVM_DEV_VFIO_FILE_ADD: kvm_vfio_file_add -> vfio_file_set_kvm -> vfio_kvm_file_replace",
+      each: { i: range(p.devices) },
+      when: (s: State, { i }) => s.kvmVfioFd && s.vfio[i].fd && !s.vfio[i].kvf,
+      then: (s: State, { i }) => {
+        const v = s.vfio[i];
+        getFile(v.file, "VFIO device file"); // kvf->file
+        v.kvf = true;
+        // vfio_kvm_file_replace(&df->kvm_file, kvm): take the new reference, swap, put the old.
+        let got = false;
+        if (s.vmFilePtr) {
+          if (p.design === "get_file_active") got = getFileActive(s.vmFile);
+          else {
+            getFile(s.vmFile, "VM file (kvm->_file)");
+            got = true;
+          }
+        }
+        clearAssoc(s, v);
+        v.assoc = got;
+      },
+    }),
+    FileDel: action({
+      kernel: "KVM_DEV_VFIO_FILE_DEL: kvm_vfio_file_del -> vfio_kvm_file_replace(NULL); fput(kvf->file)",
+      each: { i: range(p.devices) },
+      when: (s: State, { i }) => s.kvmVfioFd && s.vfio[i].fd && s.vfio[i].kvf,
+      then: (s: State, { i }) => {
+        const v = s.vfio[i];
+        clearAssoc(s, v);
+        v.kvf = false;
+        fput(v.file, "VFIO device file");
+      },
+    }),
+    Bind: action({
+      kernel: "VFIO_DEVICE_BIND_IOMMUFD: vfio_df_get_kvm_safe -> vfio_device_get_kvm_safe",
+      each: { i: range(p.devices) },
+      when: (s: State, { i }) => s.vfio[i].fd && !s.vfio[i].bound,
+      then: (s: State, { i }) => {
+        const v = s.vfio[i];
+        v.bound = true;
+        if (v.assoc) {
+          getFile(s.vmFile, "VM file (df->kvm_file)");
+          v.devRef = true;
+        }
+      },
+    }),
+    CloseVfio: action({
+      kernel: "close(vfio fd) -> fput",
+      each: { i: range(p.devices) },
+      when: (s: State, { i }) => s.vfio[i].fd,
+      then: (s: State, { i }) => {
+        s.vfio[i].fd = false;
+        fput(s.vfio[i].file, "VFIO device file");
+      },
+    }),
+    ReleaseVfio: action({
+      kernel: "__fput -> vfio_device_fops_release -> vfio_df_unbind_iommufd -> vfio_device_put_kvm",
+      each: { i: range(p.devices) },
+      when: (s: State, { i }) => isDying(s.vfio[i].file),
+      then: (s: State, { i }) => {
+        const v = s.vfio[i];
+        if (v.devRef) {
+          v.devRef = false;
+          fput(s.vmFile, "VM file (device->kvm_file)");
+        }
+        v.bound = false;
+        freeFile(v.file, "VFIO device file");
+      },
+    }),
+  }),
+  invariants: {
+    vmFileRefsExact: {
+      doc: "while the VM file is live its f_count is exactly fd + associations + bound devices",
+      holds: (s: State) => s.vmFile.state !== "live" || s.vmFile.count === vmFileRefs(s),
+    },
+    assocPinsLiveVmFile: {
+      doc: "an association or device reference names a VM file that is live and counted",
+      holds: (s: State) => s.vfio.every((v) => !(v.assoc || v.devRef) || s.vmFile.state === "live"),
+    },
+    assocOnlyWithEntry: {
+      doc: "df->kvm_file is set only while KVM holds kvf->file on that VFIO file",
+      holds: (s: State) => s.vfio.every((v) => !v.assoc || v.kvf),
+    },
+    usersExact: {
+      doc: "users_count = VM file not yet released + kvm-vfio device not yet released",
+      holds: (s: State) =>
+        s.kvmFreed ||
+        s.users.count === (s.vmFile.state !== "freed" ? 1 : 0) + (s.kvmVfioFile.state !== "freed" ? 1 : 0),
+    },
+    kvmFreedUnreferenced: {
+      doc: "once kvm_destroy_vm ran, nothing references the VM or its file",
+      holds: (s: State) =>
+        !s.kvmFreed ||
+        (s.vmFile.state === "freed" && s.kvmVfioFile.state === "freed" && s.vfio.every((v) => !v.assoc && !v.devRef)),
+    },
+    vfioFileRefsExact: {
+      doc: "a live VFIO file is counted by its fd and KVM's entry",
+      holds: (s: State) => s.vfio.every((v) => v.file.state !== "live" || v.file.count === (v.fd ? 1 : 0) + (v.kvf ? 1 : 0)),
+    },
+  },
+  quiescent: {
+    noLeak: {
+      doc: "all fds closed and no release pending => kvm, the VM file and every VFIO file are freed",
+      holds: (s: State) =>
+        s.vmFd || s.kvmVfioFd || s.vfio.some((v) => v.fd) ||
+        (s.kvmFreed && s.vmFile.state === "freed" && s.kvmVfioFile.state === "freed" &&
+          s.vfio.every((v) => v.file.state === "freed")),
+    },
+  },
+  reachable: {
+    vfioHoldsLastVmRef: {
+      doc: "a bound VFIO device holds the last VM-file reference after every KVM fd is closed",
+      when: (s: State) =>
+        !s.vmFd && s.kvmVfioFile.state === "freed" && s.vmFile.state === "live" && s.vfio.some((v) => v.devRef),
+    },
+  },
+  symmetry: (s: State) => s.vfio,
+});
