@@ -146,6 +146,19 @@ export interface Codec {
   assign(view: any, value: unknown): void;
   /** Reads a view into a plain object. */
   read(view: any): Record<string, unknown>;
+  /** Bits used in the last word (the rest are always zero). */
+  lastWordBits: number;
+  /**
+   * For an array view of this codec: each element's leaves (word, shift, mask), in field
+   * order. Null when `target` is not an array view. Used by symmetry reduction.
+   */
+  elementLeaves(target: unknown): LeafSlot[][] | null;
+}
+
+export interface LeafSlot {
+  word: number;
+  shift: number;
+  mask: number;
 }
 
 const ident = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
@@ -290,15 +303,46 @@ export function compileCodec(schema: z.ZodType): Codec {
   const rootPlan = plan(node, "");
   const words = Math.max(1, alloc.words);
 
+  const planOf = new WeakMap<object, Plan>();
   function instantiate(p: Plan, buf: Uint32Array, ctx: ViewContext): any {
     const n = p.node;
+    let v: any;
     if (n.kind === "array" && (n.element.kind === "object" || n.element.kind === "array")) {
-      const arr = (p.kids as Plan[]).map((k) => instantiate(k, buf, ctx));
-      return Object.freeze(arr);
+      v = Object.freeze((p.kids as Plan[]).map((k) => instantiate(k, buf, ctx)));
+    } else {
+      const kids: Record<string, unknown> = {};
+      for (const [k, x] of Object.entries(p.kids as Record<string, Plan>)) kids[k] = instantiate(x, buf, ctx);
+      v = classFor(n).make(buf, ctx, p.path.replace(/^\./, ""), p.slots, kids);
     }
-    const kids: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(p.kids as Record<string, Plan>)) kids[k] = instantiate(v, buf, ctx);
-    return classFor(n).make(buf, ctx, p.path.replace(/^\./, ""), p.slots, kids);
+    planOf.set(v, p);
+    return v;
+  }
+
+  // Leaves of a plan subtree in layout order.
+  function leavesOf(p: Plan, out: LeafSlot[]): LeafSlot[] {
+    const n = p.node;
+    const leafNodes: Node[] =
+      n.kind === "object"
+        ? n.fields.map(([, f]) => f).filter((f) => f.kind !== "object" && f.kind !== "array")
+        : n.kind === "array" && n.element.kind !== "object" && n.element.kind !== "array"
+          ? Array.from({ length: n.length }, () => n.element)
+          : [];
+    leafNodes.forEach((f, j) => {
+      const bits = leafBits(f);
+      out.push({ word: p.slots[2 * j], shift: p.slots[2 * j + 1], mask: bits === 0 ? 0 : (2 ** bits - 1) >>> 0 });
+    });
+    const kids = Array.isArray(p.kids) ? p.kids : Object.values(p.kids);
+    for (const k of kids) leavesOf(k, out);
+    return out;
+  }
+
+  function elementLeaves(target: unknown): LeafSlot[][] | null {
+    const p = typeof target === "object" && target !== null ? planOf.get(target) : undefined;
+    if (!p || p.node.kind !== "array") return null;
+    const n = p.node;
+    if (n.element.kind === "object" || n.element.kind === "array") return (p.kids as Plan[]).map((k) => leavesOf(k, []));
+    const all = leavesOf(p, []);
+    return all.map((l) => [l]);
   }
 
   function assign(view: any, value: unknown): void {
@@ -343,6 +387,8 @@ export function compileCodec(schema: z.ZodType): Codec {
     view: (buf, ctx) => instantiate(rootPlan, buf, ctx),
     assign,
     read,
+    lastWordBits: alloc.words === 0 ? 0 : alloc.used,
+    elementLeaves,
   };
 }
 

@@ -1,0 +1,230 @@
+// Compiles a spec and its parameters into a model: the codec, the flat list of action
+// instances, the properties, the initial states (packed) and the symmetry canonicalizer.
+import { z } from "zod";
+import { compileCodec, type Codec, type LeafSlot } from "./codec.ts";
+import { checkActionKeys, SpecError, type ActionDef, type Spec } from "./spec.ts";
+
+export interface ActionInstance {
+  /** Index into the instance list (what parent links record). */
+  id: number;
+  /** Index of the named action. */
+  action: number;
+  name: string;
+  params: Record<string, unknown>;
+  /** "FileAdd(i=0)" */
+  label: string;
+  guard: ((s: any, a: any) => boolean) | undefined;
+  effect: (s: any, a: any) => void;
+}
+
+export interface NamedPredicate {
+  name: string;
+  doc?: string;
+  fn: (...args: any[]) => boolean;
+}
+
+export interface WitnessDef extends NamedPredicate {
+  expect: "reachable" | "unreachable";
+}
+
+export interface Model {
+  spec: Spec;
+  params: Record<string, unknown>;
+  designParam?: string;
+  codec: Codec;
+  words: number;
+  actionNames: string[];
+  actionKernel: (string | undefined)[];
+  instances: ActionInstance[];
+  invariants: NamedPredicate[];
+  actionProperties: NamedPredicate[];
+  quiescent: NamedPredicate[];
+  witnesses: WitnessDef[];
+  busy?: (s: any) => unknown;
+  /** Packed initial states, canonical under symmetry when enabled later. */
+  inits: Uint32Array[];
+  /** Element leaves of the symmetric array, if the spec declares one. */
+  symmetryLeaves: LeafSlot[][] | null;
+}
+
+export function formatParams(params: Record<string, unknown>): string {
+  const parts = Object.entries(params).map(([k, v]) => `${k}=${typeof v === "string" ? v : JSON.stringify(v)}`);
+  return parts.join(", ");
+}
+
+/** Parses and validates parameters (strings from the command line are coerced). */
+export function resolveParams(spec: Spec, given: Record<string, unknown> = {}): Record<string, unknown> {
+  const shape = spec.params.shape as Record<string, z.ZodType>;
+  const raw: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(given)) {
+    if (!(k in shape)) {
+      const known = Object.keys(shape);
+      throw new SpecError(
+        `spec "${spec.name}": unknown parameter "${k}"; ${known.length ? `its parameters are ${known.join(", ")}` : "it has no parameters"}`,
+      );
+    }
+    raw[k] = typeof v === "string" ? coerce(v) : v;
+  }
+  const r = spec.params.strict().safeParse(raw);
+  if (!r.success) {
+    const msgs = r.error.issues.map((i) => `parameter "${i.path.join(".")}": ${i.message}`);
+    throw new SpecError(`spec "${spec.name}": ${msgs.join("; ")}`);
+  }
+  return r.data as Record<string, unknown>;
+}
+
+function coerce(v: string): unknown {
+  if (v === "true") return true;
+  if (v === "false") return false;
+  if (/^-?\d+$/.test(v)) return Number(v);
+  return v;
+}
+
+/** The spec's design parameter, if any: explicit `designParam`, else a param named "design". */
+export function designParamOf(spec: Spec): string | undefined {
+  const shape = spec.params.shape as Record<string, z.ZodType>;
+  if (spec.designParam) {
+    if (!(spec.designParam in shape)) throw new SpecError(`spec "${spec.name}": designParam "${spec.designParam}" is not a parameter`);
+    return spec.designParam;
+  }
+  return "design" in shape ? "design" : undefined;
+}
+
+/** The values of the design parameter (its enum options), or [] without one. */
+export function designsOf(spec: Spec): string[] {
+  const p = designParamOf(spec);
+  if (!p) return [];
+  let s: any = (spec.params.shape as Record<string, z.ZodType>)[p];
+  while (s?._zod?.def?.innerType) s = s._zod.def.innerType;
+  if (s?._zod?.def?.type !== "enum") throw new SpecError(`spec "${spec.name}": design parameter "${p}" must be a z.enum(...)`);
+  return Object.values(s._zod.def.entries as Record<string, string>);
+}
+
+function named<T>(
+  spec: Spec,
+  section: string,
+  value: unknown,
+  params: Record<string, unknown>,
+  pick: (name: string, v: any) => T,
+): T[] {
+  const obj = typeof value === "function" ? (value as (p: unknown) => unknown)(params) : value;
+  if (obj === undefined) return [];
+  if (typeof obj !== "object" || obj === null) throw new SpecError(`spec "${spec.name}": "${section}" must be an object of named properties`);
+  return Object.entries(obj).map(([name, v]) => pick(name, v));
+}
+
+function predicate(spec: Spec, section: string, name: string, v: any, key: string): NamedPredicate {
+  if (typeof v === "function") return { name, fn: v };
+  if (v && typeof v === "object" && typeof v[key] === "function") {
+    for (const k of Object.keys(v)) {
+      if (k !== key && k !== "doc" && !(section === "reachable" && k === "expect")) {
+        throw new SpecError(`spec "${spec.name}", ${section} "${name}": unknown key "${k}"`);
+      }
+    }
+    return { name, fn: v[key], doc: v.doc };
+  }
+  throw new SpecError(`spec "${spec.name}", ${section} "${name}": expected a predicate function or { ${key}: (s) => boolean }`);
+}
+
+export function compile(spec: Spec, given: Record<string, unknown> = {}): Model {
+  const params = resolveParams(spec, given);
+  const where = `spec "${spec.name}"`;
+  const stateSchema = spec.state(params as any);
+  let codec: Codec;
+  try {
+    codec = compileCodec(stateSchema);
+  } catch (e) {
+    if (e instanceof SpecError) throw new SpecError(`${where}: ${e.message}`);
+    throw e;
+  }
+
+  const defs = spec.actions(params as any) as Record<string, ActionDef<any, any>>;
+  if (!defs || typeof defs !== "object" || Object.keys(defs).length === 0) throw new SpecError(`${where}: "actions" must return at least one action`);
+  const actionNames: string[] = [];
+  const actionKernel: (string | undefined)[] = [];
+  const instances: ActionInstance[] = [];
+  for (const [name, def] of Object.entries(defs)) {
+    if (!def || typeof def !== "object") throw new SpecError(`${where}, action "${name}": expected { when?, then, each?, kernel? }`);
+    checkActionKeys(spec.name, name, def);
+    if (typeof def.then !== "function") throw new SpecError(`${where}, action "${name}": "then" (the effect) must be a function`);
+    if (def.when !== undefined && typeof def.when !== "function") throw new SpecError(`${where}, action "${name}": "when" (the guard) must be a function`);
+    const a = actionNames.length;
+    actionNames.push(name);
+    actionKernel.push(def.kernel);
+    const each = def.each ?? {};
+    const keys = Object.keys(each);
+    for (const k of keys) {
+      if (!Array.isArray(each[k]) || each[k].length === 0) {
+        throw new SpecError(`${where}, action "${name}": parameter domain "${k}" must be a non-empty array`);
+      }
+    }
+    const combos: Record<string, unknown>[] = [{}];
+    for (const k of keys) {
+      const next: Record<string, unknown>[] = [];
+      for (const c of combos) for (const v of each[k]) next.push({ ...c, [k]: v });
+      combos.splice(0, combos.length, ...next);
+    }
+    for (const c of combos) {
+      const label = keys.length ? `${name}(${formatParams(c)})` : name;
+      instances.push({ id: instances.length, action: a, name, params: Object.freeze(c), label, guard: def.when, effect: def.then });
+    }
+  }
+  if (instances.length > 0xffff) throw new SpecError(`${where}: ${instances.length} action instances; at most 65535 are supported`);
+
+  const invariants = named(spec, "invariants", spec.invariants, params, (n, v) => predicate(spec, "invariants", n, v, "holds"));
+  const actionProperties = named(spec, "actionProperties", spec.actionProperties, params, (n, v) => predicate(spec, "actionProperties", n, v, "holds"));
+  const quiescent = named(spec, "quiescent", spec.quiescent, params, (n, v) => predicate(spec, "quiescent", n, v, "holds"));
+  const witnesses = named(spec, "reachable", spec.reachable, params, (n, v): WitnessDef => {
+    const p = predicate(spec, "reachable", n, v, "when");
+    const expect = typeof v === "object" && v.expect !== undefined ? v.expect : "reachable";
+    if (expect !== "reachable" && expect !== "unreachable") throw new SpecError(`${where}, reachable "${n}": expect must be "reachable" or "unreachable"`);
+    return { ...p, expect };
+  });
+
+  // Initial states: validated against the schema (TypeOK), then packed.
+  const initRaw = spec.init(params as any);
+  const initList = Array.isArray(initRaw) ? initRaw : [initRaw];
+  if (initList.length === 0) throw new SpecError(`${where}: "init" returned no initial state`);
+  const inits = initList.map((s, i) => {
+    const r = stateSchema.safeParse(s);
+    const which = initList.length > 1 ? ` #${i}` : "";
+    if (!r.success) {
+      const msgs = r.error.issues.map((x) => `field ${x.path.map(String).join(".") || "(state)"}: ${x.message}`);
+      throw new SpecError(`${where}: initial state${which} is outside the state schema: ${msgs.join("; ")}`);
+    }
+    const buf = new Uint32Array(codec.words);
+    const view = codec.view(buf, { ro: false });
+    try {
+      codec.assign(view, r.data);
+    } catch (e) {
+      if (e instanceof SpecError) throw new SpecError(`${where}: initial state${which}: ${e.message}`);
+      throw e;
+    }
+    return buf;
+  });
+
+  let symmetryLeaves: LeafSlot[][] | null = null;
+  if (spec.symmetry) {
+    const view = codec.view(new Uint32Array(codec.words), { ro: true });
+    symmetryLeaves = codec.elementLeaves(spec.symmetry(view));
+    if (!symmetryLeaves) throw new SpecError(`${where}: "symmetry" must return an array field of the state, e.g. (s) => s.dev`);
+  }
+
+  return {
+    spec,
+    params,
+    designParam: designParamOf(spec),
+    codec,
+    words: codec.words,
+    actionNames,
+    actionKernel,
+    instances,
+    invariants,
+    actionProperties,
+    quiescent,
+    witnesses,
+    busy: spec.busy,
+    inits,
+    symmetryLeaves,
+  };
+}

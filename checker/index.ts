@@ -1,0 +1,287 @@
+// The checker's public surface: compile a spec, explore it, and turn the result into a
+// Verdict (with traces rebuilt by replaying actions from the initial state).
+import { compile, designParamOf, designsOf, type Model } from "./compile.ts";
+import { flatten } from "./codec.ts";
+import { explore, NO_PARENT, specFailure, type ExploreOptions, type ExploreResult, type Hit } from "./explore.ts";
+import { Fault, type Spec } from "./spec.ts";
+import { makeCanonicalizer } from "./symmetry.ts";
+import { Verdict, type Change, type Coverage, type PropertyResult, type Step, type Trace } from "./verdict.ts";
+
+export { defineSpec, action, range, Fault, SpecError, isSpec, type Spec } from "./spec.ts";
+export { compile, designsOf, designParamOf, resolveParams, formatParams } from "./compile.ts";
+export { Verdict, exitCodeOf } from "./verdict.ts";
+
+export interface CheckOptions extends ExploreOptions {
+  /** Spec file path shown in reports. */
+  file?: string;
+  /** Validate the verdict against its schema (tests and debug runs). */
+  validate?: boolean;
+}
+
+/** Checks one spec under one parameter assignment. */
+export function check(spec: Spec, params: Record<string, unknown> = {}, opts: CheckOptions = {}): Verdict {
+  const model = compile(spec, params);
+  const result = explore(model, opts);
+  const verdict = toVerdict(model, result, opts);
+  return opts.validate ? Verdict.parse(verdict) : verdict;
+}
+
+/** Checks a spec under every design (or once, when it has no design parameter). */
+export function checkAllDesigns(spec: Spec, params: Record<string, unknown> = {}, opts: CheckOptions = {}): Verdict[] {
+  const designs = designsOf(spec);
+  const p = designParamOf(spec);
+  if (!p || designs.length === 0) return [check(spec, params, opts)];
+  return designs.map((d) => check(spec, { ...params, [p]: d }, opts));
+}
+
+function propertyName(model: Model, h: Hit): string {
+  const p = h.property;
+  switch (p.kind) {
+    case "fault":
+      return "noFault";
+    case "deadlock":
+      return "noDeadlock";
+    case "invariant":
+      return model.invariants[p.index].name;
+    case "action":
+      return model.actionProperties[p.index].name;
+    case "quiescent":
+      return model.quiescent[p.index].name;
+    case "reachable":
+      return model.witnesses[p.index].name;
+  }
+}
+
+function toVerdict(model: Model, r: ExploreResult, opts: CheckOptions): Verdict {
+  const hitOf = new Map<string, Hit>();
+  for (const h of r.hits) hitOf.set(`${h.property.kind}:${"index" in h.property ? h.property.index : ""}`, h);
+  const properties: PropertyResult[] = [];
+  const undecided = r.complete ? "holds" : "unknown";
+
+  const add = (name: string, kind: PropertyResult["kind"], k: string, doc?: string) => {
+    const h = hitOf.get(k);
+    const res: PropertyResult = h
+      ? { name, kind, status: "violated", failed: true, doc, message: h.message ?? messageFor(kind, name), trace: rebuild(model, r, h, opts) }
+      : { name, kind, status: undecided, failed: false, doc };
+    properties.push(res);
+  };
+  add("noFault", "fault", "fault:", "no kernel fault (WARN, use-after-free, call into unloaded module) in any step");
+  if (model.busy) add("noDeadlock", "deadlock", "deadlock:", "no state where nothing can run while a thread is mid-call");
+  model.invariants.forEach((p, i) => add(p.name, "invariant", `invariant:${i}`, p.doc));
+  model.actionProperties.forEach((p, i) => add(p.name, "action", `action:${i}`, p.doc));
+  model.quiescent.forEach((p, i) => add(p.name, "quiescent", `quiescent:${i}`, p.doc));
+  model.witnesses.forEach((w, i) => {
+    const h = hitOf.get(`reachable:${i}`);
+    const status = h ? "reachable" : r.complete ? "unreachable" : "unknown";
+    const failed = status !== "unknown" && status !== w.expect;
+    properties.push({
+      name: w.name,
+      kind: "reachable",
+      status,
+      expect: w.expect,
+      failed,
+      doc: w.doc,
+      message: failed ? (status === "reachable" ? `${w.name} is reachable but the spec expects it unreachable` : `${w.name} is never reached`) : undefined,
+      trace: h ? rebuild(model, r, h, opts) : undefined,
+    });
+  });
+
+  const coverage: Coverage[] = model.actionNames.map((name, a) => {
+    const insts = model.instances.filter((x) => x.action === a);
+    return {
+      action: name,
+      kernel: model.actionKernel[a],
+      fired: insts.reduce((s, x) => s + r.fired[x.id], 0),
+      instances: insts.length,
+      neverFired: insts.filter((x) => r.fired[x.id] === 0).map((x) => x.label),
+    };
+  });
+
+  const warnings: string[] = [];
+  for (const c of coverage) {
+    if (c.fired === 0) warnings.push(`action ${c.action} never fired${r.complete ? "" : " (search incomplete)"}`);
+    else if (c.neverFired.length) warnings.push(`action instance${c.neverFired.length > 1 ? "s" : ""} ${c.neverFired.join(", ")} never fired`);
+  }
+  if (!r.complete) warnings.push(`search incomplete: stopped by ${r.stoppedBy} after ${r.distinct} states at depth ${r.depth}`);
+
+  const n = r.distinct;
+  const fp = r.fingerprintBits;
+  const collision = fp === 0 ? 0 : Math.min(1, (n * (n - 1)) / 2 / 2 ** fp);
+  const design = model.designParam ? String(model.params[model.designParam]) : undefined;
+  const anyFailed = properties.some((p) => p.failed);
+  return {
+    spec: model.spec.name,
+    file: opts.file,
+    summary: model.spec.summary,
+    source: model.spec.source,
+    params: model.params as Record<string, unknown>,
+    designParam: model.designParam,
+    design,
+    properties,
+    stats: {
+      distinctStates: r.distinct,
+      generatedStates: r.generated,
+      depth: r.depth,
+      seconds: r.seconds,
+      statesPerSecond: r.seconds > 0 ? Math.round(r.distinct / r.seconds) : r.distinct,
+      stateBits: model.codec.bits,
+      fingerprintBits: fp,
+      collisionProbability: collision,
+      storeBytes: r.storeBytes,
+      bytesPerState: n > 0 ? r.storeBytes / n : 0,
+      workers: 1,
+      symmetry: !!(opts.symmetry && model.symmetryLeaves),
+      por: false,
+    },
+    coverage,
+    complete: r.complete,
+    stoppedBy: r.stoppedBy,
+    warnings,
+    outcome: anyFailed ? "fail" : r.complete ? "pass" : "incomplete",
+  };
+}
+
+function messageFor(kind: PropertyResult["kind"], name: string): string {
+  switch (kind) {
+    case "invariant":
+      return `invariant ${name} is violated`;
+    case "action":
+      return `action property ${name} is violated by the last step`;
+    case "quiescent":
+      return `quiescent property ${name} is violated in a state where no action is enabled`;
+    default:
+      return `${name} is violated`;
+  }
+}
+
+function diff(before: Record<string, unknown>, after: Record<string, unknown>): Change[] {
+  const a = flatten(before), b = flatten(after);
+  const out: Change[] = [];
+  for (let i = 0; i < b.length; i++) if (a[i][1] !== b[i][1]) out.push({ path: b[i][0], before: a[i][1] as any, after: b[i][1] as any });
+  return out;
+}
+
+/**
+ * Rebuilds the trace to a hit by replaying actions. Parent links name the action instance
+ * that reached each (canonical) state; with symmetry the trace follows real successors:
+ * at each step the first enabled instance whose canonical successor is the recorded one.
+ */
+function rebuild(model: Model, r: ExploreResult, h: Hit, opts: CheckOptions): Trace {
+  const path: number[] = [];
+  for (let s = h.state; s !== NO_PARENT; s = r.parent[s]) path.push(s);
+  path.reverse();
+  const W = model.words;
+  const canon = opts.symmetry && model.symmetryLeaves ? makeCanonicalizer(model.symmetryLeaves) : null;
+  const buf = new Uint32Array(W);
+  const ctx = { ro: false };
+  const view = model.codec.view(buf, ctx);
+  const canonBuf = new Uint32Array(W);
+
+  buf.set(model.inits[r.via[path[0]]]);
+  canonBuf.set(buf);
+  if (canon) canon(canonBuf);
+  const steps: Step[] = [];
+  let prev = model.codec.read(view);
+  steps.push({ index: 0, action: null, params: {}, state: prev as any, changes: [] });
+
+  const apply = (inst: number, into: Uint32Array, from: Uint32Array, v: any): string | undefined => {
+    into.set(from);
+    const x = model.instances[inst];
+    try {
+      x.effect(v, x.params);
+    } catch (e) {
+      if (e instanceof Fault) return e.message;
+      throw specFailure(model, `action ${x.label} (trace replay)`, e);
+    }
+    return undefined;
+  };
+  const scratch = new Uint32Array(W);
+  const scratchView = model.codec.view(scratch, { ro: false });
+  const roView = model.codec.view(buf, { ro: true });
+
+  const pushStep = (inst: number, fault?: string) => {
+    const x = model.instances[inst];
+    const state = model.codec.read(view);
+    steps.push({
+      index: steps.length,
+      action: x.name,
+      params: x.params as any,
+      kernel: model.actionKernel[x.action],
+      state: state as any,
+      changes: diff(prev, state),
+      ...(fault !== undefined ? { fault } : {}),
+    });
+    prev = state;
+  };
+
+  // Picks the instance to take from the real state `buf` so that its canonical successor
+  // equals the canonical state in `target`.
+  const pick = (recorded: number, target: Uint32Array): number => {
+    if (!canon) return recorded;
+    for (const x of model.instances) {
+      if (x.guard && !x.guard(roView, x.params)) continue;
+      if (apply(x.id, scratch, buf, scratchView) !== undefined) continue;
+      canon(scratch);
+      if (scratch.every((w, i) => w === target[i])) return x.id;
+    }
+    return recorded;
+  };
+
+  for (let j = 1; j < path.length; j++) {
+    const recorded = r.via[path[j]];
+    // Canonical chain: the recorded instance applied to the canonical parent.
+    const nextCanon = new Uint32Array(W);
+    const ncView = model.codec.view(nextCanon, { ro: false });
+    apply(recorded, nextCanon, canonBuf, ncView);
+    if (canon) canon(nextCanon);
+    const inst = pick(recorded, nextCanon);
+    const tmp = new Uint32Array(W);
+    tmp.set(buf);
+    apply(inst, buf, tmp, view);
+    canonBuf.set(nextCanon);
+    pushStep(inst);
+  }
+
+  if (h.instance !== undefined) {
+    // Transition property or fault: the failing step itself, from the last state.
+    let inst = h.instance;
+    if (canon) {
+      // Map the instance recorded from the canonical state onto the real state: the
+      // instance whose successor (or fault) matches under canonicalization.
+      inst = pickFailing(model, h, buf, canonBuf, canon) ?? inst;
+    }
+    const tmp = new Uint32Array(W);
+    tmp.set(buf);
+    const fault = apply(inst, buf, tmp, view);
+    pushStep(inst, fault);
+  }
+  return { steps, length: steps.length - 1 };
+}
+
+function pickFailing(model: Model, h: Hit, real: Uint32Array, canonical: Uint32Array, canon: (b: Uint32Array) => void): number | undefined {
+  const W = model.words;
+  const a = new Uint32Array(W), b = new Uint32Array(W);
+  const va = model.codec.view(a, { ro: false }), vb = model.codec.view(b, { ro: false });
+  const run = (inst: number, into: Uint32Array, from: Uint32Array, v: any): string | null => {
+    into.set(from);
+    const x = model.instances[inst];
+    try {
+      x.effect(v, x.params);
+    } catch (e) {
+      return e instanceof Fault ? e.message : null;
+    }
+    return "";
+  };
+  const wantMsg = run(h.instance!, b, canonical, vb);
+  canon(b);
+  const roReal = model.codec.view(real, { ro: true });
+  for (const x of model.instances) {
+    if (x.guard && !x.guard(roReal, x.params)) continue;
+    const m = run(x.id, a, real, va);
+    if (m !== wantMsg) continue;
+    canon(a);
+    if (a.every((w, i) => w === b[i])) return x.id;
+  }
+  return undefined;
+}
+

@@ -1,0 +1,168 @@
+// Visited-state store and growable typed arrays.
+//
+// The visited set is an open-addressing table of 64-bit keys held as two Uint32Array
+// lanes. When a packed state fits in 63 bits the key IS the state (exact, no collision
+// possible); otherwise the key is a 64-bit fingerprint of the packed words.
+
+/** murmur3-style 32-bit hash of `W` words starting at `off`. */
+export function hashWords(buf: Uint32Array, off: number, W: number, seed: number): number {
+  let h = seed | 0;
+  for (let i = 0; i < W; i++) {
+    let k = Math.imul(buf[off + i], 0xcc9e2d51);
+    k = (k << 15) | (k >>> 17);
+    k = Math.imul(k, 0x1b873593);
+    h ^= k;
+    h = (h << 13) | (h >>> 19);
+    h = (Math.imul(h, 5) + 0xe6546b64) | 0;
+  }
+  return fmix(h ^ (W << 2));
+}
+
+export function fmix(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
+export class GrowU32 {
+  a: Uint32Array;
+  n = 0;
+  constructor(cap = 1024) {
+    this.a = new Uint32Array(cap);
+  }
+  push(v: number): void {
+    if (this.n === this.a.length) this.grow(this.n + 1);
+    this.a[this.n++] = v;
+  }
+  /** Makes room for `extra` more entries and returns the write offset. */
+  reserve(extra: number): number {
+    if (this.n + extra > this.a.length) this.grow(this.n + extra);
+    const at = this.n;
+    this.n += extra;
+    return at;
+  }
+  grow(min: number): void {
+    let cap = this.a.length * 2;
+    while (cap < min) cap *= 2;
+    const b = new Uint32Array(cap);
+    b.set(this.a.subarray(0, this.n));
+    this.a = b;
+  }
+  get bytes(): number {
+    return this.a.byteLength;
+  }
+}
+
+export class GrowU16 {
+  a: Uint16Array;
+  n = 0;
+  constructor(cap = 1024) {
+    this.a = new Uint16Array(cap);
+  }
+  push(v: number): void {
+    if (this.n === this.a.length) {
+      const b = new Uint16Array(this.a.length * 2);
+      b.set(this.a);
+      this.a = b;
+    }
+    this.a[this.n++] = v;
+  }
+  get bytes(): number {
+    return this.a.byteLength;
+  }
+}
+
+const MAX_LOAD = 0.75;
+
+export class VisitedSet {
+  private hi: Uint32Array;
+  private lo: Uint32Array;
+  private mask: number;
+  size = 0;
+  /** True when keys are the packed states themselves (no fingerprinting). */
+  readonly exact: boolean;
+
+  constructor(
+    private readonly W: number,
+    stateBitsInLastWord: number,
+    initialCapacity = 1 << 16,
+  ) {
+    this.exact = W === 1 || (W === 2 && stateBitsInLastWord < 32);
+    let cap = 1;
+    while (cap < initialCapacity) cap *= 2;
+    this.hi = new Uint32Array(cap);
+    this.lo = new Uint32Array(cap);
+    this.mask = cap - 1;
+  }
+
+  get fingerprintBits(): number {
+    return this.exact ? 0 : 64;
+  }
+
+  get bytes(): number {
+    return this.hi.byteLength + this.lo.byteLength;
+  }
+
+  /** Computes the key of the state at buf[off..off+W) into k[0], k[1]. */
+  key(buf: Uint32Array, off: number, k: Uint32Array): void {
+    if (this.exact) {
+      k[0] = buf[off];
+      k[1] = (this.W === 2 ? buf[off + 1] : 0) | 0x80000000;
+    } else {
+      k[0] = hashWords(buf, off, this.W, 0x9747b28c);
+      k[1] = hashWords(buf, off, this.W, 0x1b873593);
+      if (k[0] === 0 && k[1] === 0) k[1] = 1;
+    }
+  }
+
+  private slotOf(k0: number, k1: number): number {
+    return this.exact ? fmix(k0 ^ Math.imul(k1, 0x9e3779b1)) & this.mask : k0 & this.mask;
+  }
+
+  /** Inserts the key; returns true if it was not there before. */
+  addKey(k0: number, k1: number): boolean {
+    let i = this.slotOf(k0, k1);
+    const hi = this.hi, lo = this.lo, mask = this.mask;
+    for (;;) {
+      const a = hi[i], b = lo[i];
+      if (a === 0 && b === 0) break;
+      if (a === k0 && b === k1) return false;
+      i = (i + 1) & mask;
+    }
+    hi[i] = k0;
+    lo[i] = k1;
+    if (++this.size > MAX_LOAD * (mask + 1)) this.grow();
+    return true;
+  }
+
+  hasKey(k0: number, k1: number): boolean {
+    let i = this.slotOf(k0, k1);
+    const hi = this.hi, lo = this.lo, mask = this.mask;
+    for (;;) {
+      const a = hi[i], b = lo[i];
+      if (a === 0 && b === 0) return false;
+      if (a === k0 && b === k1) return true;
+      i = (i + 1) & mask;
+    }
+  }
+
+  private grow(): void {
+    const oh = this.hi, ol = this.lo;
+    const cap = oh.length * 2;
+    this.hi = new Uint32Array(cap);
+    this.lo = new Uint32Array(cap);
+    this.mask = cap - 1;
+    const hi = this.hi, lo = this.lo, mask = this.mask;
+    for (let j = 0; j < oh.length; j++) {
+      const a = oh[j], b = ol[j];
+      if (a === 0 && b === 0) continue;
+      let i = this.slotOf(a, b);
+      while (hi[i] !== 0 || lo[i] !== 0) i = (i + 1) & mask;
+      hi[i] = a;
+      lo[i] = b;
+    }
+  }
+}

@@ -1,0 +1,264 @@
+// ITF, the Informal Trace Format (Apalache ADR-015, also written by Quint):
+// https://apalache-mc.org/docs/adr/015adr-trace.html
+//
+// What refcheck writes, one file per trace:
+//   #meta             format, source (the spec file), description, and `refcheck`:
+//                     spec, design, params, property, kind, status, message.
+//   vars              the state's top-level fields, then `mbt::actionTaken` and
+//                     `mbt::nondetPicks`, the names Quint uses for the same thing, so
+//                     Quint-side tools (model-based testing drivers) read our traces.
+//   states[k]         `#meta`: {index: k, kernel?, fault?}; the fault is on the failing step.
+//                     `mbt::actionTaken`: "init" for state 0, else the action name.
+//                     `mbt::nondetPicks`: {param: {tag: "Some", value: v}} (Quint's Option).
+// Values: booleans and strings as JSON, integers always {"#bigint": "n"}, arrays as
+// JSON arrays (TLA+ sequences), records as JSON objects.
+//
+// Reading also accepts what Quint and Apalache write: #set and #tup become arrays,
+// #map becomes a record (keys printed), variants {tag, value} become the tag (unit
+// value) or {tag: value}, #unserializable becomes its text, and module-qualified
+// names ("m::x") are shortened to the last segment when that stays unique.
+import type { Change, PropertyResult, Step, Trace, Verdict } from "../checker/verdict.ts";
+
+export const ACTION_TAKEN = "mbt::actionTaken";
+export const NONDET_PICKS = "mbt::nondetPicks";
+const FORMAT_DESCRIPTION = "https://apalache-mc.org/docs/adr/015adr-trace.html";
+
+type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
+
+export class ItfError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ItfError";
+  }
+}
+
+function encode(v: unknown, where: string): Json {
+  if (typeof v === "boolean" || typeof v === "string") return v;
+  if (typeof v === "number") {
+    if (!Number.isInteger(v)) throw new ItfError(`${where}: ITF has no non-integer numbers (${v})`);
+    return { "#bigint": String(v) };
+  }
+  if (typeof v === "bigint") return { "#bigint": v.toString() };
+  if (Array.isArray(v)) return v.map((x, i) => encode(x, `${where}[${i}]`));
+  if (typeof v === "object" && v !== null) {
+    const out: Record<string, Json> = {};
+    for (const [k, x] of Object.entries(v)) {
+      // ITF reserves keys starting with '#' for its own encodings.
+      if (k.startsWith("#")) throw new ItfError(`${where}.${k}: record field names may not start with '#'`);
+      out[k] = encode(x, `${where}.${k}`);
+    }
+    return out;
+  }
+  throw new ItfError(`${where}: cannot encode ${String(v)} in ITF`);
+}
+
+/** One trace (a property's counterexample or witness) as an ITF document. */
+export function toItf(verdict: Verdict, property: PropertyResult): string {
+  const trace = property.trace;
+  if (!trace) throw new ItfError(`property ${property.name} of ${verdict.spec} has no trace`);
+  const fields = Object.keys(trace.steps[0]?.state ?? {});
+  const doc = {
+    "#meta": {
+      format: "ITF",
+      "format-description": FORMAT_DESCRIPTION,
+      source: verdict.file ?? verdict.spec,
+      description:
+        `refcheck: ${verdict.spec}${verdict.design !== undefined ? ` (${verdict.design})` : ""}: ` +
+        `${property.name} ${property.status}${property.message ? `: ${property.message}` : ""}`,
+      refcheck: {
+        spec: verdict.spec,
+        ...(verdict.design !== undefined ? { design: verdict.design } : {}),
+        params: verdict.params,
+        property: property.name,
+        kind: property.kind,
+        status: property.status,
+        ...(property.message ? { message: property.message } : {}),
+      },
+    },
+    vars: [...fields, ACTION_TAKEN, NONDET_PICKS],
+    states: trace.steps.map((s, k) => {
+      const meta: Record<string, Json> = { index: k };
+      if (s.kernel) meta.kernel = s.kernel;
+      if (s.fault) meta.fault = s.fault;
+      const st: Record<string, Json> = { "#meta": meta };
+      for (const f of fields) st[f] = encode(s.state[f], `states[${k}].${f}`);
+      st[ACTION_TAKEN] = s.action ?? "init";
+      const picks: Record<string, Json> = {};
+      for (const [p, v] of Object.entries(s.params)) picks[p] = { tag: "Some", value: encode(v, `states[${k}].params.${p}`) };
+      st[NONDET_PICKS] = picks;
+      return st;
+    }),
+  };
+  return JSON.stringify(doc, null, 2) + "\n";
+}
+
+/** Suggested file name for a trace: "<spec>-<design>-<property>.itf.json", path-safe. */
+export function itfFileName(verdict: Verdict, property: PropertyResult): string {
+  const parts = [verdict.spec, verdict.design, property.name].filter((x): x is string => !!x);
+  return parts.map((p) => p.replace(/[^A-Za-z0-9_.-]+/g, "_")).join("-") + ".itf.json";
+}
+
+// ---- reading ----
+
+function isObj(x: unknown): x is Record<string, unknown> {
+  return typeof x === "object" && x !== null && !Array.isArray(x);
+}
+
+function decode(v: unknown, where: string, fail: (where: string, msg: string) => never): unknown {
+  if (typeof v === "boolean" || typeof v === "string") return v;
+  if (typeof v === "number") {
+    if (!Number.isSafeInteger(v)) fail(where, `integer out of range or not an integer: ${v} (use {"#bigint": "..."})`);
+    return v;
+  }
+  if (Array.isArray(v)) return v.map((x, i) => decode(x, `${where}[${i}]`, fail));
+  if (!isObj(v)) return fail(where, `unexpected ${v === null ? "null" : typeof v}`);
+  if ("#bigint" in v) {
+    const s = v["#bigint"];
+    if (typeof s !== "string" || !/^-?\d+$/.test(s)) return fail(where, `#bigint must be a decimal string, got ${JSON.stringify(s)}`);
+    const n = Number(s);
+    if (!Number.isSafeInteger(n)) return fail(where, `#bigint ${s} does not fit a refcheck integer`);
+    return n;
+  }
+  if ("#tup" in v || "#set" in v) {
+    const key = "#tup" in v ? "#tup" : "#set";
+    const xs = v[key];
+    if (!Array.isArray(xs)) return fail(where, `${key} must be an array`);
+    return xs.map((x, i) => decode(x, `${where}.${key}[${i}]`, fail));
+  }
+  if ("#map" in v) {
+    const xs = v["#map"];
+    if (!Array.isArray(xs)) return fail(where, `#map must be an array of [key, value] pairs`);
+    const out: Record<string, unknown> = {};
+    xs.forEach((pair, i) => {
+      if (!Array.isArray(pair) || pair.length !== 2) fail(`${where}.#map[${i}]`, "expected a [key, value] pair");
+      const k = decode(pair[0], `${where}.#map[${i}][0]`, fail);
+      out[typeof k === "string" ? k : JSON.stringify(k)] = decode(pair[1], `${where}.#map[${i}][1]`, fail);
+    });
+    return out;
+  }
+  if ("#unserializable" in v) return String(v["#unserializable"]);
+  const hashKey = Object.keys(v).find((k) => k.startsWith("#"));
+  if (hashKey) return fail(where, `unknown ITF encoding "${hashKey}"`);
+  if (typeof v.tag === "string" && "value" in v && Object.keys(v).length === 2) {
+    const inner = decode(v.value, `${where}.value`, fail);
+    const unit = (Array.isArray(inner) && inner.length === 0) || (isObj(inner) && Object.keys(inner).length === 0);
+    return unit ? v.tag : { [v.tag]: inner };
+  }
+  const out: Record<string, unknown> = {};
+  for (const [k, x] of Object.entries(v)) out[k] = decode(x, `${where}.${k}`, fail);
+  return out;
+}
+
+function diffValues(a: unknown, b: unknown, path: string, out: Change[]): void {
+  if (Array.isArray(a) && Array.isArray(b) && a.length === b.length) {
+    a.forEach((x, i) => diffValues(x, b[i], `${path}[${i}]`, out));
+  } else if (isObj(a) && isObj(b) && Object.keys(a).join() === Object.keys(b).join()) {
+    for (const k of Object.keys(a)) diffValues(a[k], b[k], path ? `${path}.${k}` : k, out);
+  } else if (JSON.stringify(a) !== JSON.stringify(b)) {
+    out.push({ path, before: a as Change["before"], after: b as Change["after"] });
+  }
+}
+
+export interface ItfDocument {
+  trace: Trace;
+  /** The document's #meta (refcheck's own fields under `refcheck`), or {}. */
+  meta: Record<string, unknown>;
+  /** State variable names as shown (module prefixes removed). */
+  vars: string[];
+}
+
+/** Parses an ITF document; errors name the file and the offending field. */
+export function parseItf(text: string, fileName: string): ItfDocument {
+  const fail = (where: string, msg: string): never => {
+    throw new ItfError(`${fileName}: ${where}: ${msg}`);
+  };
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch (e) {
+    throw new ItfError(`${fileName}: not valid JSON: ${(e as Error).message}`);
+  }
+  if (!isObj(doc)) return fail("(top level)", "expected a JSON object with \"vars\" and \"states\"");
+  const meta = doc["#meta"] ?? {};
+  if (!isObj(meta)) fail("#meta", "expected an object");
+  const vars = doc.vars;
+  if (!Array.isArray(vars) || !vars.every((x) => typeof x === "string")) fail("vars", "expected an array of variable names");
+  const params = doc.params ?? [];
+  if (!Array.isArray(params) || !params.every((x) => typeof x === "string")) fail("params", "expected an array of parameter names");
+  const states = doc.states;
+  if (!Array.isArray(states)) return fail("states", "expected an array of states");
+  if (states.length === 0) fail("states", "the trace has no states");
+  if (doc.loop !== undefined && !(Number.isInteger(doc.loop) && (doc.loop as number) >= 0 && (doc.loop as number) < states.length)) {
+    fail("loop", `expected a state index below ${states.length}`);
+  }
+
+  // Quint repeats the mbt:: names in vars; the real set is the union, in order.
+  const special = new Set([ACTION_TAKEN, NONDET_PICKS]);
+  const stateVars = [...new Set([...(params as string[]), ...(vars as string[])])].filter((v) => !special.has(v));
+  const short = (v: string) => v.slice(v.lastIndexOf("::") + 2 > 1 ? v.lastIndexOf("::") + 2 : 0);
+  const shortNames = stateVars.map(short);
+  const unique = new Set(shortNames).size === shortNames.length;
+  const shown = unique ? shortNames : stateVars;
+
+  const steps: Step[] = [];
+  let prev: Record<string, unknown> | undefined;
+  states.forEach((raw, k) => {
+    const at = `states[${k}]`;
+    if (!isObj(raw)) fail(at, "expected an object");
+    const st = raw as Record<string, unknown>;
+    const smeta = st["#meta"] ?? {};
+    if (!isObj(smeta)) fail(`${at}.#meta`, "expected an object");
+    const m = smeta as Record<string, unknown>;
+    if (m.index !== undefined && m.index !== k) fail(`${at}.#meta.index`, `expected ${k}, got ${JSON.stringify(m.index)}`);
+    if (m.fault !== undefined && typeof m.fault !== "string") fail(`${at}.#meta.fault`, "expected a string");
+    if (m.kernel !== undefined && typeof m.kernel !== "string") fail(`${at}.#meta.kernel`, "expected a string");
+
+    const state: Record<string, unknown> = {};
+    stateVars.forEach((v, i) => {
+      if (v in st) state[shown[i]!] = decode(st[v], `${at}.${v}`, fail);
+      else if (prev && (params as string[]).includes(v)) state[shown[i]!] = prev[shown[i]!]; // params may appear once
+      else fail(`${at}.${v}`, `variable "${v}" listed in vars is missing from the state`);
+    });
+    for (const key of Object.keys(st)) {
+      if (key !== "#meta" && !special.has(key) && !stateVars.includes(key)) fail(`${at}.${key}`, "not listed in vars");
+    }
+
+    let action: string | null = k === 0 ? null : "step";
+    if (ACTION_TAKEN in st) {
+      const a = st[ACTION_TAKEN];
+      if (typeof a !== "string") fail(`${at}.${ACTION_TAKEN}`, "expected a string");
+      if (k > 0) action = (a as string) || "step";
+    }
+    const stepParams: Record<string, unknown> = {};
+    if (NONDET_PICKS in st) {
+      const picks = st[NONDET_PICKS];
+      if (!isObj(picks)) fail(`${at}.${NONDET_PICKS}`, "expected a record of picks");
+      for (const [p, x] of Object.entries(picks as Record<string, unknown>)) {
+        // Quint wraps each pick in an Option: {tag: "Some"|"None", value}.
+        if (isObj(x) && (x.tag === "None" || x.tag === "Some") && "value" in x) {
+          if (x.tag === "Some") stepParams[p] = decode(x.value, `${at}.${NONDET_PICKS}.${p}.value`, fail);
+        } else {
+          stepParams[p] = decode(x, `${at}.${NONDET_PICKS}.${p}`, fail);
+        }
+      }
+    }
+    const changes: Change[] = [];
+    if (prev) for (const v of shown) diffValues(prev[v], state[v], v, changes);
+    steps.push({
+      index: k,
+      action,
+      params: k === 0 ? {} : (stepParams as Step["params"]),
+      ...(typeof m.kernel === "string" ? { kernel: m.kernel } : {}),
+      state: state as Step["state"],
+      changes,
+      ...(typeof m.fault === "string" ? { fault: m.fault } : {}),
+    });
+    prev = state;
+  });
+  return { trace: { steps, length: steps.length - 1 }, meta: meta as Record<string, unknown>, vars: shown };
+}
+
+/** The trace of an ITF document (refcheck's or Quint's). */
+export function fromItf(text: string, fileName: string): Trace {
+  return parseItf(text, fileName).trace;
+}

@@ -1,0 +1,241 @@
+/* RefPin(N, VARIANT) in Promela: shared/conformance/RefPin.md to the letter.
+ *
+ *   spin -a -DN=6 [-DPLAIN] refpin.pml
+ *   gcc -O2 -DSAFETY -DNOREDUCE -DMEMLIM=8000 -o pan pan.c && ./pan -m100000
+ *
+ * COUNTS: filled in below after the runs.
+ */
+
+#ifndef N
+#define N 3
+#endif
+
+/* One process, one d_step per action: every action is one transition and
+ * no intermediate state is ever stored. Temporaries are written before they are
+ * read and zeroed before the step ends, so they never tell two states apart;
+ * they are hidden (out of the state vector) except under BFS, which forbids
+ * hidden variables: pass -DBFS to spin as well as to gcc. */
+
+bool vmFd = 1;
+byte vmRef = 1;
+byte vmState = 0;
+byte kvmUsers = 2;
+bool kvmFreed = 0;
+bool devFd = 1;
+byte err = 0;
+bool dfFd[N] = 1;
+byte dfRef[N] = 1;
+bool dfFreed[N];
+bool kvf[N];
+bool assoc[N];
+bool bound[N];
+bool pin[N];
+
+#ifdef BFS
+#define TEMP
+#else
+#define TEMP hidden
+#endif
+TEMP byte nw;
+TEMP byte old;
+TEMP byte j;
+
+/* Sums and conjunctions over the N devices (N <= 8). */
+#define S1(a) (a[0])
+#define S2(a) (S1(a) + a[1])
+#define S3(a) (S2(a) + a[2])
+#define S4(a) (S3(a) + a[3])
+#define S5(a) (S4(a) + a[4])
+#define S6(a) (S5(a) + a[5])
+#define S7(a) (S6(a) + a[6])
+#define S8(a) (S7(a) + a[7])
+#define XCAT(x, y) x ## y
+#define CAT(x, y) XCAT(x, y)
+#define SUM(a) CAT(S, N)(a)
+
+#define Safe (err == 0)
+#define VmRefExact (vmState != 0 || vmRef == vmFd + SUM(assoc) + SUM(pin))
+#define NoLeak (!(!vmFd && !devFd && SUM(dfFd) == 0 && vmState != 1) || \
+                (kvmFreed && vmState == 2 && SUM(dfFreed) == N))
+#define INV (Safe && VmRefExact && NoLeak)
+
+inline fault(e) {
+  if
+  :: err == 0 -> err = e
+  :: else -> skip
+  fi
+}
+
+inline vmGet() {
+  if
+  :: vmState == 2 -> fault(1)
+  :: else ->
+     if
+     :: vmRef == 0 -> fault(2)
+     :: else -> vmRef++
+     fi
+  fi
+}
+
+inline vmGetActive(r) {
+  if
+  :: vmRef > 0 -> vmRef++; r = 1
+  :: else -> r = 0
+  fi
+}
+
+inline vmPut() {
+  if
+  :: vmRef == 0 -> fault(3)
+  :: else ->
+     vmRef--;
+     if
+     :: vmRef == 0 -> vmState = 1
+     :: else -> skip
+     fi
+  fi
+}
+
+inline kvmPut() {
+  if
+  :: kvmUsers == 0 -> fault(3)
+  :: else ->
+     kvmUsers--;
+     if
+     :: kvmUsers == 0 -> kvmFreed = 1
+     :: else -> skip
+     fi
+  fi
+}
+
+inline dfGet(i) {
+  if
+  :: dfFreed[i] -> fault(1)
+  :: else ->
+     if
+     :: dfRef[i] == 0 -> fault(2)
+     :: else -> dfRef[i]++
+     fi
+  fi
+}
+
+inline dfPut(i) {
+  if
+  :: dfRef[i] == 0 -> fault(3)
+  :: else ->
+     dfRef[i]--;
+     if
+     :: dfRef[i] == 0 ->
+        dfFreed[i] = 1;
+        if
+        :: bound[i] ->
+           bound[i] = 0;
+           if
+           :: pin[i] -> pin[i] = 0; vmPut()
+           :: else -> skip
+           fi
+        :: else -> skip
+        fi
+     :: else -> skip
+     fi
+  fi
+}
+
+/* vfio_kvm_file_replace on file i */
+inline setKvm(i, attach) {
+  nw = 0;
+  if
+  :: attach ->
+     if
+     :: kvmFreed -> fault(1)
+#ifdef PLAIN
+     :: else -> vmGet(); nw = 1
+#else
+     :: else -> vmGetActive(nw)
+#endif
+     fi
+  :: else -> skip
+  fi;
+  old = assoc[i];
+  assoc[i] = nw;
+  if
+  :: old -> vmPut()
+  :: else -> skip
+  fi;
+  nw = 0;
+  old = 0
+}
+
+/* The actions of device k (0-based: device k+1 of RefPin.md). */
+#define DEVICE(k) \
+  :: d_step { devFd && dfFd[k] && !kvf[k] -> dfGet(k); kvf[k] = 1; setKvm(k, 1); CHECK } \
+  :: d_step { devFd && dfFd[k] && kvf[k] -> setKvm(k, 0); kvf[k] = 0; dfPut(k); CHECK } \
+  :: d_step { dfFd[k] && !bound[k] -> \
+       bound[k] = 1; if :: assoc[k] -> pin[k] = 1; vmGet() :: else -> skip fi; CHECK } \
+  :: d_step { dfFd[k] && bound[k] -> \
+       bound[k] = 0; if :: pin[k] -> pin[k] = 0; vmPut() :: else -> skip fi; CHECK } \
+  :: d_step { dfFd[k] -> dfFd[k] = 0; dfPut(k); CHECK }
+
+#ifdef INSTEP
+#define CHECK assert(INV)
+#else
+#define CHECK skip
+#endif
+
+active proctype refpin() {
+end:
+  do
+  :: d_step { vmFd -> vmFd = 0; vmPut(); CHECK }
+  :: d_step { vmState == 1 -> vmState = 2; kvmPut(); CHECK }
+  :: d_step { devFd ->
+       devFd = 0;
+       j = 0;
+       do
+       :: j < N ->
+          if
+          :: kvf[j] -> setKvm(j, 0); kvf[j] = 0; dfPut(j)
+          :: else -> skip
+          fi;
+          j++
+       :: else -> break
+       od;
+       j = 0;
+       kvmPut();
+       CHECK }
+  DEVICE(0)
+#if N > 1
+  DEVICE(1)
+#endif
+#if N > 2
+  DEVICE(2)
+#endif
+#if N > 3
+  DEVICE(3)
+#endif
+#if N > 4
+  DEVICE(4)
+#endif
+#if N > 5
+  DEVICE(5)
+#endif
+#if N > 6
+  DEVICE(6)
+#endif
+#if N > 7
+  DEVICE(7)
+#endif
+  od
+}
+
+#ifdef MONITOR
+active proctype monitor() {
+end:
+  do
+  :: d_step { !(INV) -> assert(INV) }
+  od
+}
+#endif
+
+#ifdef LTL
+ltl inv { [] (INV) }
+#endif
