@@ -195,7 +195,7 @@ export function parseItf(text: string, fileName: string): ItfDocument {
   // Quint repeats the mbt:: names in vars; the real set is the union, in order.
   const special = new Set([ACTION_TAKEN, NONDET_PICKS]);
   const stateVars = [...new Set([...(params as string[]), ...(vars as string[])])].filter((v) => !special.has(v));
-  const short = (v: string) => v.slice(v.lastIndexOf("::") + 2 > 1 ? v.lastIndexOf("::") + 2 : 0);
+  const short = (v: string) => (v.includes("::") ? v.slice(v.lastIndexOf("::") + 2) : v);
   const shortNames = stateVars.map(short);
   const unique = new Set(shortNames).size === shortNames.length;
   const shown = unique ? shortNames : stateVars;
