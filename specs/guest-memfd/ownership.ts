@@ -39,7 +39,7 @@
 //  - kvm_gmem_invalidate_begin touches gmem->kvm only when the range has bindings, which
 //    is how PunchHole is modelled.
 import { z } from "zod";
-import { defineSpec, Fault, range } from "../../checker/spec.ts";
+import { action, defineSpec, Fault, range } from "../../checker/spec.ts";
 import {
   createFile, fileSchema, fput, freeFile, getFile, getFileActive, isDying, isLive, noFile, newFile,
 } from "../kernel/file.ts";
@@ -190,7 +190,7 @@ export default defineSpec({
           }
         },
       },
-      BindSlot: {
+      BindSlot: action({
         kernel: "kvm_set_memory_region(KVM_MR_CREATE) -> kvm_gmem_bind",
         each: { i: range(p.slots) },
         when: (s: S, { i }) => s.vmFd && s.gmemFd && s.slot[i]!.state === "none",
@@ -205,8 +205,8 @@ export default defineSpec({
           sl.file = true;
           sl.bound = true;
         },
-      },
-      DeleteSlot: {
+      }),
+      DeleteSlot: action({
         kernel: "kvm_set_memory_region(KVM_MR_DELETE) -> kvm_gmem_unbind, synchronize_srcu, free",
         each: { i: range(p.slots) },
         when: (s: S, { i }) => s.vmFd && s.slot[i]!.state === "live",
@@ -214,8 +214,8 @@ export default defineSpec({
           unbind(s, i);
           s.slot[i]!.state = "freed";
         },
-      },
-      Populate: {
+      }),
+      Populate: action({
         kernel: "kvm_gmem_get_pfn (guest fault, under kvm->srcu): get_file_active(&slot->gmem.file)",
         each: { i: range(p.slots) },
         when: (s: S, { i }) => s.vmFd && s.slot[i]!.state === "live" && s.slot[i]!.file,
@@ -225,7 +225,7 @@ export default defineSpec({
           if (!s.gmem.alive) throw new Fault("BUG: KASAN: use-after-free in kvm_gmem_get_pfn: struct kvm_gmem freed");
           fput(s.gmemFile, "gmem file");
         },
-      },
+      }),
       PunchHole: {
         kernel: "kvm_gmem_fallocate(PUNCH_HOLE) -> kvm_gmem_punch_hole -> kvm_gmem_invalidate_begin",
         when: (s: S) => s.gmemFd,
