@@ -183,3 +183,51 @@ export function allWarnings(v: Verdict): string[] {
   const extra = coverageWarnings(v).filter((w) => !v.warnings.some((x) => x.startsWith(w.split(" never")[0]! + " never")));
   return [...v.warnings, ...extra];
 }
+
+export interface SeqMessage {
+  from: string;
+  to: string;
+  /** Step number and action, e.g. "2. FileAdd(i=0)". */
+  label: string;
+  /** What changed on the target, e.g. ["count 1 -> 0"]. */
+  detail: string[];
+  step: number;
+}
+
+export interface SeqModel {
+  participants: string[];
+  messages: SeqMessage[];
+  fault?: { step: number; over: string[]; text: string };
+}
+
+/**
+ * A trace as a sequence diagram: userspace and the objects whose fields change.
+ * Each step is an arrow from userspace (or the thread whose pc moved) to every object
+ * it changed, labelled with those changes; a step that changed nothing points at
+ * itself. The fault sits over the objects of the failing step.
+ */
+export function sequenceModel(trace: Trace): SeqModel {
+  const objects = traceObjects(trace);
+  const participants = ["userspace", ...objects.filter((o) => o !== "userspace")];
+  const messages: SeqMessage[] = [];
+  let fault: SeqModel["fault"];
+  for (const s of trace.steps) {
+    if (s.action === null) continue;
+    const from = threadOf(s) ?? "userspace";
+    const label = `${s.index}. ${stepLabel(s)}`;
+    const targets: string[] = [];
+    for (const c of s.changes) {
+      const o = objectOf(c.path);
+      if (!(o === from && fieldOf(c.path) === "pc") && !targets.includes(o)) targets.push(o);
+    }
+    if (targets.length === 0) messages.push({ from, to: from, label, detail: [], step: s.index });
+    targets.forEach((to, k) => {
+      const detail = s.changes
+        .filter((c) => objectOf(c.path) === to && !(to === from && fieldOf(c.path) === "pc"))
+        .map((c) => `${c.path === to ? "" : fieldOf(c.path) + " "}${fmtValue(c.before)} -> ${fmtValue(c.after)}`);
+      messages.push({ from, to, label: k === 0 ? label : `${s.index}. (cont.)`, detail, step: s.index });
+    });
+    if (s.fault) fault = { step: s.index, over: targets.length ? targets : [from], text: s.fault };
+  }
+  return { participants, messages, ...(fault ? { fault } : {}) };
+}
