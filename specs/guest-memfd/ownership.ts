@@ -277,11 +277,16 @@ export default defineSpec({
           if (kvmPutKvm(s.kvm.users)) destroyVm(s);
         },
       },
-      FreeMemslots: {
-        kernel: "kvm_destroy_vm (after kvm_arch_destroy_vm) -> kvm_free_memslots -> kvm_gmem_unbind",
-        when: (s: S) => s.kvm.phase === "archDestroyed",
-        then: (s: S) => freeMemslots(s),
-      },
+      // The second half of kvm_destroy_vm exists as a step only where destruction is phased.
+      ...(d.phasedDestroy
+        ? {
+            FreeMemslots: {
+              kernel: "kvm_destroy_vm (after kvm_arch_destroy_vm) -> kvm_free_memslots -> kvm_gmem_unbind",
+              when: (s: S) => s.kvm.phase === "archDestroyed",
+              then: (s: S) => freeMemslots(s),
+            },
+          }
+        : {}),
     };
   },
   invariants: {
