@@ -79,11 +79,11 @@ export function actionLine(v: Verdict, action: string | null): number | undefine
 }
 
 /** Where a property "lives": its own line, else the failing action's, else the first action's. */
-export function propertyLine(v: Verdict, p: PropertyResult): number {
+export function propertyLine(v: Verdict, p: PropertyResult): number | undefined {
   if (p.line) return p.line;
   const steps = p.trace?.steps ?? [];
   const failing = steps.find((s) => s.fault !== undefined) ?? steps[steps.length - 1];
-  return actionLine(v, failing?.action ?? null) ?? 1;
+  return actionLine(v, failing?.action ?? null);
 }
 
 export function steps(n: number): string {

@@ -1,0 +1,72 @@
+// JUnit XML for CI test tabs: one testsuite per (spec, design), one testcase per
+// property; a failure carries the trace as plain text, "unknown" is a skip.
+import type { PropertyResult, Verdict } from "../checker/verdict.ts";
+import { renderTrace } from "./console.ts";
+import { allWarnings, designName, fmtValue, propertyLine, statsLine } from "./util.ts";
+
+/** XML-escaped text with characters XML 1.0 forbids removed. */
+export function xml(s: string): string {
+  return s
+    .replace(/[^\t\n\r\u0020-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/gu, "")
+    .replace(/&/g, "&amp;")
+    .replace(/</g, "&lt;")
+    .replace(/>/g, "&gt;")
+    .replace(/"/g, "&quot;")
+    .replace(/'/g, "&apos;");
+}
+
+function attrs(a: Record<string, string | number | undefined>): string {
+  return Object.entries(a)
+    .filter(([, v]) => v !== undefined)
+    .map(([k, v]) => ` ${k}="${xml(String(v))}"`)
+    .join("");
+}
+
+function testcase(v: Verdict, p: PropertyResult, ind: string): string {
+  const open = `${ind}<testcase${attrs({
+    name: p.name,
+    classname: `${v.spec}.${designName(v)}`,
+    time: "0",
+    file: v.file,
+    line: v.file ? propertyLine(v, p) : undefined,
+  })}`;
+  if (p.failed) {
+    const message =
+      p.status === "violated" ? `${p.kind} violated${p.message ? `: ${p.message}` : ""}` : `witness ${p.status}, expected ${p.expect ?? "reachable"}`;
+    const body = p.trace ? `${message}\n\n${renderTrace(p.trace, { color: false })}\n` : `${message}\n`;
+    return `${open}>\n${ind}  <failure${attrs({ message, type: p.kind })}>${xml(body)}</failure>\n${ind}</testcase>`;
+  }
+  if (p.status === "unknown") {
+    return `${open}>\n${ind}  <skipped${attrs({ message: `not decided: search stopped by ${v.stoppedBy ?? "a bound"}` })}/>\n${ind}</testcase>`;
+  }
+  return `${open}/>`;
+}
+
+export function renderJunit(verdicts: Verdict[]): string {
+  const count = (v: Verdict) => ({
+    tests: v.properties.length,
+    failures: v.properties.filter((p) => p.failed).length,
+    skipped: v.properties.filter((p) => !p.failed && p.status === "unknown").length,
+  });
+  const totals = verdicts.map(count).reduce((a, b) => ({ tests: a.tests + b.tests, failures: a.failures + b.failures, skipped: a.skipped + b.skipped }), { tests: 0, failures: 0, skipped: 0 });
+  const seconds = verdicts.reduce((s, v) => s + v.stats.seconds, 0);
+  const out = [
+    `<?xml version="1.0" encoding="UTF-8"?>`,
+    `<testsuites${attrs({ name: "refcheck", ...totals, errors: 0, time: seconds.toFixed(3) })}>`,
+  ];
+  for (const v of verdicts) {
+    const name = v.design !== undefined ? `${v.spec} [${v.designParam ?? "design"}=${v.design}]` : v.spec;
+    out.push(`  <testsuite${attrs({ name, ...count(v), errors: 0, time: v.stats.seconds.toFixed(3), file: v.file })}>`);
+    out.push(`    <properties>`);
+    for (const [k, x] of Object.entries(v.params)) out.push(`      <property${attrs({ name: k, value: fmtValue(x) })}/>`);
+    out.push(`      <property${attrs({ name: "complete", value: String(v.complete) })}/>`);
+    out.push(`    </properties>`);
+    for (const p of v.properties) out.push(testcase(v, p, "    "));
+    const notes = [statsLine(v), ...allWarnings(v).map((w) => `warning: ${w}`)];
+    if (!v.complete) notes.push(`INCOMPLETE: stopped by ${v.stoppedBy ?? "a bound"}`);
+    out.push(`    <system-out>${xml(notes.join("\n"))}</system-out>`);
+    out.push(`  </testsuite>`);
+  }
+  out.push(`</testsuites>`);
+  return out.join("\n") + "\n";
+}
