@@ -1,0 +1,440 @@
+// kvm-vfio/vm-pinning: who keeps the VM and the KVM module(s) alive while VFIO holds them.
+//
+// One scenario, every design of brief part B as the `design` parameter:
+//   1            upstream: raw association (df->kvm); bind takes users_count through
+//                symbol_get(kvm_get_kvm_safe) and keeps symbol_get(kvm_put_kvm), which pins kvm.ko
+//                (vfio_device_get_kvm_safe / vfio_device_put_kvm, 2b48f52f2bff)
+//   2            seed 001 (Sean Christopherson, 2023): KVM passes kvm_get_kvm_safe/kvm_put_kvm
+//                pointers with the association; the device keeps put_kvm, no module reference
+//   3            seed 002 (Paolo Bonzini, 2026) patches 1-3: try_module_get(THIS_MODULE of
+//                virt/kvm/vfio.c, i.e. kvm.ko) at bind; inline get; put = inline dec_and_test,
+//                rc->destroy (kvm_destroy_vm), then module_put
+//   3-no-patch1  patches 2-3 alone: inline get/put, rc->destroy, no module reference
+//   4            seed 000 v5 (Aneesh Kumar K.V): association and device hold the VM struct
+//                file, read from the weak kvm->_file with get_file_active; kvm_vm_release
+//                clears kvm->_file
+//   4a           as 4 with plain get_file(kvm->_file)
+//   4b           as 4 but kvm->_file is never cleared (the seed's v4 text); slab reuse of the
+//                freed VM file (Reuse) is what makes this visible
+//   4c           as 4 with a strong kvm->_file (get_file at KVM_CREATE_VM, fput in kvm_destroy_vm)
+//   5            pass a struct file (Jason Gunthorpe / Sean's NAK in seed 002, variant 5-i):
+//                the kvm-vfio device pins the VM file and FILE_ADD hands VFIO get_file of it
+// `modules`: "one" = a single kvm.ko (s390, or x86 folded into one); "two" = kvm.ko plus
+// the vendor module kvm_intel, which depends on kvm.ko and owns every KVM file's f_op
+// (087e15206d6a) and the arch hooks kvm_destroy_vm calls (kvm_arch_destroy_vm).
+//
+// Actions (user operation -> kernel functions):
+//   CloseDevKvm        close(/dev/kvm fd): __fput -> fops_put(kvm_chardev_ops.owner)
+//   CloseVm            close(vm fd): fput of the VM file
+//   ReleaseVm          deferred __fput of the VM file: kvm_vm_release (4: clears kvm->_file;
+//                      kvm_put_kvm -> kvm_destroy_vm on the last put), fops_put, file_free
+//   CloseKvmVfioDev    close(kvm-vfio device fd): fput
+//   ReleaseKvmVfioDev  __fput: kvm_device_release -> kvm_vfio_release (per entry
+//                      kvm_vfio_file_set_kvm(NULL), fput(kvf->file); 5: fput of its VM-file pin),
+//                      kvm_put_kvm, fops_put, file_free
+//   FileAdd(i)         KVM_DEV_VFIO_FILE_ADD: kvm_vfio_file_add -> get_file(vfio file),
+//                      kvm_vfio_file_set_kvm -> vfio_file_set_kvm (4: vfio_kvm_file_replace)
+//   FileDel(i)         KVM_DEV_VFIO_FILE_DEL: kvm_vfio_file_del -> vfio_file_set_kvm(NULL), fput
+//   Bind(i)            VFIO_DEVICE_BIND_IOMMUFD: vfio_df_get_kvm_safe -> vfio_device_get_kvm_safe
+//   CloseVfio(i)       close(vfio device fd): fput (the cdev has no unbind ioctl)
+//   ReleaseVfio(i)     __fput: vfio_device_fops_release -> vfio_df_unbind_iommufd ->
+//                      vfio_device_put_kvm
+//   Rmmod(m)           delete_module: refused unless refs are 0 and no loaded module depends on m
+//   Reuse              SLAB_TYPESAFE_BY_RCU: the freed VM file's memory becomes an unrelated
+//                      live file (held by its new, unmodelled owner)
+//
+// Abstracted away, and why that is sound:
+//   - Locks (kv->lock, kvm_ref_lock, dev_set->lock, kvm->lock): every ioctl and release does
+//     its reference work inside one critical section, so each is one atomic action. The
+//     only window that matters is fput -> deferred __fput, which is modelled. (Design 4d,
+//     reading the association outside kvm_ref_lock, would need Bind split in two.)
+//   - vfio.ko: KVM reaches it through symbol_get (pinned during the call) and every VFIO
+//     code path runs while a VFIO file (which pins vfio.ko) exists, so it never unloads here.
+//   - The /dev/kvm file has no ->release body: close and fops_put are one step.
+//   - The transient fget/fput of an fd around an ioctl is the guard "the fd is open".
+//   - VM creation, KVM_CREATE_DEVICE and opening the VFIO cdevs happened before the initial
+//     state; reopening is not modelled (it only adds references of the kinds already here).
+//   - Module references taken by symbol_get for a single call and dropped before the action
+//     ends leave no trace; those held across actions are counted.
+import { z } from "zod";
+import { action, defineSpec, range } from "../../checker/spec.ts";
+import { fileSchema, fput, freeFile, getFile, getFileActive, isDying, newFile, reuseFile } from "../kernel/file.ts";
+import { kvmGetKvmSafe, kvmPutKvm } from "../kernel/kvm.ts";
+import {
+  canUnload, moduleSchema, modulePut, runModuleCode, symbolGet, symbolPut, tryModuleGet, unloadModule,
+} from "../kernel/module.ts";
+import { refcountSchema } from "../kernel/refcount.ts";
+
+export const designs = ["1", "2", "3", "3-no-patch1", "4", "4a", "4b", "4c", "5"] as const;
+export type Design = (typeof designs)[number];
+
+const params = z.object({
+  design: z.enum(designs).default("1"),
+  modules: z.enum(["one", "two"]).default("two"),
+  devices: z.number().int().min(1).max(2).default(1),
+  /** How often the freed VM file's slab object may be reused for another file. */
+  reuse: z.number().int().min(0).max(1).default(1),
+});
+type Params = z.infer<typeof params>;
+
+/** VFIO holds users_count (designs 1-3) or the VM struct file (4, 5). */
+const pinsFile = (d: Design) => d.startsWith("4") || d === "5";
+
+function stateSchema(p: Params) {
+  const nMods = p.modules === "two" ? 2 : 1;
+  const vfio = z.object({
+    fd: z.boolean(),
+    /** The VFIO device file: counted by the fd and KVM's kvf->file. */
+    file: fileSchema({ maxCount: 2 }),
+    kvf: z.boolean(),
+    /** The association: raw kvm (1-3) or a counted VM-file reference (4, 5). */
+    assoc: z.boolean(),
+    /** Which incarnation of the VM file's slot the association pinned (4b). */
+    assocGen: z.number().int().min(0).max(p.reuse),
+    bound: z.boolean(),
+    /** The bound device's reference: users_count (1-3) or the VM file (4, 5). */
+    devRef: z.boolean(),
+    devGen: z.number().int().min(0).max(p.reuse),
+  });
+  return z.object({
+    devKvmFd: z.boolean(),
+    vmFd: z.boolean(),
+    vmFile: fileSchema({ maxCount: 2 + 2 * p.devices, maxReuse: p.reuse }),
+    /** kvm->_file is non-NULL (designs 4*). */
+    vmFilePtr: z.boolean(),
+    /** The slot was reused: its unrelated new owner holds one reference. */
+    foreign: z.boolean(),
+    users: refcountSchema(2 + p.devices),
+    kvmFreed: z.boolean(),
+    kvmVfioFd: z.boolean(),
+    kvmVfioFile: fileSchema({ maxCount: 1 }),
+    vfio: z.array(vfio).length(p.devices),
+    /** mods[0] = kvm.ko; mods[1] = kvm_intel when modules = "two". */
+    mods: z.array(moduleSchema(3 + p.devices)).length(nMods),
+  });
+}
+type State = z.infer<ReturnType<typeof stateSchema>>;
+type Vfio = State["vfio"][number];
+
+const modNames = ["kvm", "kvm_intel"];
+
+export default defineSpec({
+  name: "kvm-vfio/vm-pinning",
+  summary: "Who pins struct kvm and the KVM module(s) while VFIO holds them: designs 1-5",
+  source: "seeds 000_c0bd9b432b2ea1fa.txt, 001_f9e3559a61d23ace.txt, 002_54dcae5862b1e7c4.txt",
+  params,
+  state: stateSchema,
+  init: (p) => {
+    const strongPtr = p.design === "4c";
+    const kvPin = p.design === "5";
+    return {
+      devKvmFd: true,
+      vmFd: true,
+      vmFile: { count: 1 + (strongPtr ? 1 : 0) + (kvPin ? 1 : 0), state: "live" as const, gen: 0 },
+      vmFilePtr: p.design.startsWith("4"),
+      foreign: false,
+      users: { count: 2 },
+      kvmFreed: false,
+      kvmVfioFd: true,
+      kvmVfioFile: newFile(),
+      vfio: range(p.devices).map(() => ({
+        fd: true, file: newFile(), kvf: false, assoc: false, assocGen: 0, bound: false, devRef: false, devGen: 0,
+      })),
+      // The owner of the KVM files' f_op holds /dev/kvm, the VM file and the kvm-vfio file.
+      mods: p.modules === "two" ? [{ refs: 0, state: "live" as const }, { refs: 3, state: "live" as const }]
+        : [{ refs: 3, state: "live" as const }],
+    };
+  },
+  actions: (p) => {
+    const d = p.design;
+    const two = p.modules === "two";
+    const each = { i: range(p.devices) };
+    const kvm = (s: State) => s.mods[0];
+    /** The module owning KVM's file_operations and the arch/vendor hooks. */
+    const owner = (s: State) => s.mods[s.mods.length - 1];
+    const ownerName = two ? "kvm_intel" : "kvm";
+
+    /** kvm_destroy_vm: runs kvm.ko code and, through kvm_arch_destroy_vm, the vendor hooks. */
+    function destroyVm(s: State, via: string): void {
+      runModuleCode(kvm(s), "kvm", `${via} -> kvm_destroy_vm`);
+      runModuleCode(owner(s), ownerName, `${via} -> kvm_destroy_vm -> kvm_arch_destroy_vm`);
+      s.kvmFreed = true;
+      if (d === "4c") {
+        s.vmFilePtr = false;
+        fput(s.vmFile, "VM file (kvm->_file)");
+      }
+    }
+    function putKvm(s: State, via: string): void {
+      if (kvmPutKvm(s.users)) destroyVm(s, via);
+    }
+    /** vfio_file_set_kvm(file, NULL): clear the association, dropping its reference in 4/5. */
+    function clearAssoc(s: State, v: Vfio): void {
+      if (!v.assoc) return;
+      v.assoc = false;
+      if (pinsFile(d)) fput(s.vmFile, "VM file (df->kvm_file)");
+      v.assocGen = 0;
+    }
+    /** __fput's tail for a KVM file: fops_put(f_op->owner) after ->release. */
+    const fopsPut = (s: State) => modulePut(owner(s), ownerName);
+
+    return {
+      CloseDevKvm: {
+        kernel: "close(/dev/kvm fd) -> __fput -> fops_put",
+        when: (s: State) => s.devKvmFd,
+        then: (s: State) => {
+          s.devKvmFd = false;
+          fopsPut(s);
+        },
+      },
+      CloseVm: {
+        kernel: "close(vm fd) -> fput",
+        when: (s: State) => s.vmFd,
+        then: (s: State) => {
+          s.vmFd = false;
+          fput(s.vmFile, "VM file");
+        },
+      },
+      ReleaseVm: {
+        kernel: "__fput -> kvm_vm_release -> kvm_put_kvm; fops_put",
+        when: (s: State) => isDying(s.vmFile) && !s.foreign,
+        then: (s: State) => {
+          runModuleCode(kvm(s), "kvm", "kvm_vm_release");
+          if (d === "4" || d === "4a") s.vmFilePtr = false; // v5: RCU_INIT_POINTER(kvm->_file, NULL)
+          putKvm(s, "kvm_vm_release");
+          fopsPut(s);
+          freeFile(s.vmFile, "VM file");
+        },
+      },
+      CloseKvmVfioDev: {
+        kernel: "close(kvm-vfio fd) -> fput",
+        when: (s: State) => s.kvmVfioFd,
+        then: (s: State) => {
+          s.kvmVfioFd = false;
+          fput(s.kvmVfioFile, "kvm-vfio device file");
+        },
+      },
+      ReleaseKvmVfioDev: {
+        kernel: "__fput -> kvm_device_release -> kvm_vfio_release; kvm_put_kvm; fops_put",
+        when: (s: State) => isDying(s.kvmVfioFile),
+        then: (s: State) => {
+          runModuleCode(kvm(s), "kvm", "kvm_device_release -> kvm_vfio_release");
+          for (const v of s.vfio) {
+            if (!v.kvf) continue;
+            clearAssoc(s, v);
+            v.kvf = false;
+            fput(v.file, "VFIO device file (kvf->file)");
+          }
+          if (d === "5") fput(s.vmFile, "VM file (kvm-vfio pin)");
+          putKvm(s, "kvm_device_release");
+          fopsPut(s);
+          freeFile(s.kvmVfioFile, "kvm-vfio device file");
+        },
+      },
+      FileAdd: action({
+        kernel: "KVM_DEV_VFIO_FILE_ADD: kvm_vfio_file_add -> kvm_vfio_file_set_kvm -> vfio_file_set_kvm",
+        each,
+        when: (s: State, { i }) => s.kvmVfioFd && s.vfio[i].fd && !s.vfio[i].kvf,
+        then: (s: State, { i }) => {
+          const v = s.vfio[i];
+          runModuleCode(kvm(s), "kvm", "kvm_vfio_file_add");
+          getFile(v.file, "VFIO device file (kvf->file)");
+          v.kvf = true;
+          if (!pinsFile(d)) {
+            v.assoc = true; // raw kvm (+ get/put pointers in 2, + kvm_module in 3)
+            return;
+          }
+          // vfio_kvm_file_replace(&df->kvm_file, kvm)
+          let got = false;
+          if (d === "5") {
+            getFile(s.vmFile, "VM file (kvm-vfio pin)");
+            got = true;
+          } else if (s.vmFilePtr) {
+            if (d === "4a") {
+              getFile(s.vmFile, "VM file (kvm->_file)");
+              got = true;
+            } else got = getFileActive(s.vmFile);
+          }
+          if (got) {
+            v.assoc = true;
+            v.assocGen = s.vmFile.gen;
+          }
+        },
+      }),
+      FileDel: action({
+        kernel: "KVM_DEV_VFIO_FILE_DEL: kvm_vfio_file_del -> vfio_file_set_kvm(NULL); fput(kvf->file)",
+        each,
+        when: (s: State, { i }) => s.kvmVfioFd && s.vfio[i].fd && s.vfio[i].kvf,
+        then: (s: State, { i }) => {
+          const v = s.vfio[i];
+          runModuleCode(kvm(s), "kvm", "kvm_vfio_file_del");
+          clearAssoc(s, v);
+          v.kvf = false;
+          fput(v.file, "VFIO device file (kvf->file)");
+        },
+      }),
+      Bind: action({
+        kernel: "VFIO_DEVICE_BIND_IOMMUFD: vfio_df_get_kvm_safe -> vfio_device_get_kvm_safe",
+        each,
+        when: (s: State, { i }) => s.vfio[i].fd && !s.vfio[i].bound,
+        then: (s: State, { i }) => {
+          const v = s.vfio[i];
+          v.bound = true;
+          if (!v.assoc) return;
+          switch (d) {
+            case "1": {
+              if (!symbolGet(kvm(s))) return; // symbol_get(kvm_put_kvm), kept until put
+              if (!symbolGet(kvm(s))) { symbolPut(kvm(s), "kvm"); return; }
+              runModuleCode(kvm(s), "kvm", "kvm_get_kvm_safe");
+              const ok = kvmGetKvmSafe(s.users);
+              symbolPut(kvm(s), "kvm"); // symbol_put(kvm_get_kvm_safe)
+              if (!ok) { symbolPut(kvm(s), "kvm"); return; }
+              v.devRef = true;
+              return;
+            }
+            case "2":
+              runModuleCode(kvm(s), "kvm", "ref->get_kvm (kvm_get_kvm_safe)");
+              v.devRef = kvmGetKvmSafe(s.users);
+              return;
+            case "3":
+              if (!tryModuleGet(kvm(s))) return; // try_module_get(kvm_module)
+              if (!kvmGetKvmSafe(s.users)) { modulePut(kvm(s), "kvm"); return; }
+              v.devRef = true;
+              return;
+            case "3-no-patch1":
+              v.devRef = kvmGetKvmSafe(s.users); // inline in kvm_types.h: VFIO's own code
+              return;
+            default:
+              getFile(s.vmFile, "VM file (df->kvm_file)");
+              v.devRef = true;
+              v.devGen = v.assocGen;
+          }
+        },
+      }),
+      CloseVfio: action({
+        kernel: "close(vfio fd) -> fput",
+        each,
+        when: (s: State, { i }) => s.vfio[i].fd,
+        then: (s: State, { i }) => {
+          s.vfio[i].fd = false;
+          fput(s.vfio[i].file, "VFIO device file");
+        },
+      }),
+      ReleaseVfio: action({
+        kernel: "__fput -> vfio_device_fops_release -> vfio_df_unbind_iommufd -> vfio_device_put_kvm",
+        each,
+        when: (s: State, { i }) => isDying(s.vfio[i].file),
+        then: (s: State, { i }) => {
+          const v = s.vfio[i];
+          if (v.devRef) {
+            v.devRef = false;
+            switch (d) {
+              case "1":
+                runModuleCode(kvm(s), "kvm", "device->put_kvm (kvm_put_kvm)");
+                putKvm(s, "vfio_device_put_kvm -> kvm_put_kvm");
+                symbolPut(kvm(s), "kvm"); // symbol_put(kvm_put_kvm)
+                break;
+              case "2":
+                runModuleCode(kvm(s), "kvm", "device->put_kvm (kvm_put_kvm)");
+                putKvm(s, "vfio_device_put_kvm -> kvm_put_kvm");
+                break;
+              case "3":
+              case "3-no-patch1":
+                // inline kvm_put_kvm: dec_and_test in VFIO, then rc->destroy into KVM
+                if (kvmPutKvm(s.users)) {
+                  runModuleCode(kvm(s), "kvm", "vfio_device_put_kvm -> rc->destroy");
+                  destroyVm(s, "rc->destroy");
+                }
+                if (d === "3") modulePut(kvm(s), "kvm");
+                break;
+              default:
+                fput(s.vmFile, "VM file (device->kvm_file)");
+                v.devGen = 0;
+            }
+          }
+          v.bound = false;
+          freeFile(v.file, "VFIO device file");
+        },
+      }),
+      Rmmod: action({
+        kernel: "delete_module",
+        each: { m: modNames.slice(0, two ? 2 : 1) },
+        when: (s: State, { m }) => {
+          const i = modNames.indexOf(m);
+          return canUnload(s.mods[i], i === 0 && two ? [s.mods[1]] : []); // kvm_intel depends on kvm
+        },
+        then: (s: State, { m }) => unloadModule(s.mods[modNames.indexOf(m)]),
+      }),
+      Reuse: {
+        kernel: "kmem_cache_alloc(filp_cachep) returns the freed VM file's object",
+        when: (s: State) => s.vmFile.state === "freed" && s.vmFile.gen < p.reuse,
+        then: (s: State) => {
+          reuseFile(s.vmFile, "VM file slot");
+          s.foreign = true;
+        },
+      },
+    };
+  },
+  invariants: (p) => {
+    const d = p.design;
+    /** The VM's own file (not a reused slot) has not been released yet. */
+    const vmFileAlive = (s: State) => !s.foreign && s.vmFile.state !== "freed";
+    const kvPinAlive = (s: State) => d === "5" && s.kvmVfioFile.state !== "freed";
+    return {
+      usersExact: {
+        doc: "users_count = VM file + kvm-vfio device + bound devices (1-3), until kvm_destroy_vm",
+        holds: (s: State) =>
+          s.kvmFreed ||
+          s.users.count ===
+            (vmFileAlive(s) ? 1 : 0) + (s.kvmVfioFile.state !== "freed" ? 1 : 0) +
+              (pinsFile(d) ? 0 : s.vfio.filter((v) => v.devRef).length),
+      },
+      vmFileRefsExact: {
+        doc: "f_count of the VM file's slot = every holder of that incarnation",
+        holds: (s: State) => {
+          if (s.vmFile.state !== "live") return true;
+          const g = s.vmFile.gen;
+          let n = s.foreign ? 1 : (s.vmFd ? 1 : 0) + (d === "4c" && !s.kvmFreed ? 1 : 0) + (kvPinAlive(s) ? 1 : 0);
+          if (pinsFile(d)) for (const v of s.vfio) n += (v.assoc && v.assocGen === g ? 1 : 0) + (v.devRef && v.devGen === g ? 1 : 0);
+          return s.vmFile.count === n;
+        },
+      },
+      assocImpliesKvmVfioDev: {
+        doc: "S4: an association exists only while the kvm-vfio device that set it is unreleased and kvm lives",
+        holds: (s: State) => s.vfio.every((v) => !v.assoc || (v.kvf && s.kvmVfioFile.state !== "freed" && !s.kvmFreed)),
+      },
+      rightVmFile: {
+        doc: "S8: an association or device reference names this VM's file, not a reused slab object",
+        holds: (s: State) => s.vfio.every((v) => (!v.assoc || v.assocGen === 0) && (!v.devRef || v.devGen === 0)),
+      },
+      kvmFreedUnreferenced: {
+        doc: "S1: once kvm_destroy_vm ran, nothing references the VM",
+        holds: (s: State) =>
+          !s.kvmFreed ||
+          (!vmFileAlive(s) && s.kvmVfioFile.state === "freed" && s.vfio.every((v) => !v.assoc && !v.devRef)),
+      },
+      vfioPointersIntoLoadedModules: {
+        doc: "S5: function pointers VFIO keeps (2: get/put_kvm; 3: rc->destroy) point into a loaded module",
+        holds: (s: State) =>
+          s.mods[0].state === "live" ||
+          !s.vfio.some((v) => (d === "2" && (v.assoc || v.devRef)) || ((d === "3" || d === "3-no-patch1") && v.devRef)),
+      },
+    };
+  },
+  quiescent: (p) => ({
+    noLeak: {
+      doc: "L1: every fd closed, no release pending => kvm, the VM file and every file freed, module counts at base",
+      holds: (s: State) =>
+        s.devKvmFd || s.vmFd || s.kvmVfioFd || s.vfio.some((v) => v.fd) ||
+        (s.kvmFreed && (s.foreign || s.vmFile.state === "freed") && s.kvmVfioFile.state === "freed" &&
+          s.vfio.every((v) => v.file.state === "freed") && s.mods.every((m) => m.state === "gone" || m.refs === 0)),
+    },
+  }),
+  reachable: {
+    vfioHoldsLastVmRef: {
+      doc: "witness: every KVM fd is closed and released, and a bound VFIO device still keeps the VM alive",
+      when: (s: State) =>
+        !s.devKvmFd && !s.vmFd && s.kvmVfioFile.state === "freed" && !s.kvmFreed && s.vfio.some((v) => v.devRef),
+    },
+  },
+  symmetry: (s: State) => s.vfio,
+});
