@@ -65,11 +65,11 @@ import {
 } from "../kernel/module.ts";
 import { refcountSchema } from "../kernel/refcount.ts";
 
-export const designs = ["1", "2", "3", "3-no-patch1", "4", "4a", "4b", "4c", "5"] as const;
+export const designs = ["1-symbol_get", "2-helpers", "3-module_get", "3-no-patch1", "4-get_file_active", "4a-get_file", "4b-uncleared", "4c-strong", "5-pass-file"] as const;
 export type Design = (typeof designs)[number];
 
 const params = z.object({
-  design: z.enum(designs).default("1"),
+  design: z.enum(designs).default("1-symbol_get"),
   modules: z.enum(["one", "two"]).default("two"),
   devices: z.number().int().min(1).max(2).default(1),
   /** How often the freed VM file's slab object may be reused for another file. */
@@ -78,7 +78,7 @@ const params = z.object({
 type Params = z.infer<typeof params>;
 
 /** VFIO holds users_count (designs 1-3) or the VM struct file (4, 5). */
-const pinsFile = (d: Design) => d.startsWith("4") || d === "5";
+const pinsFile = (d: Design) => d.startsWith("4") || d === "5-pass-file";
 
 function stateSchema(p: Params) {
   const nMods = p.modules === "two" ? 2 : 1;
@@ -109,8 +109,8 @@ function stateSchema(p: Params) {
     kvmVfioFd: z.boolean(),
     kvmVfioFile: fileSchema({ maxCount: 1 }),
     vfio: z.array(vfio).length(p.devices),
-    /** mods[0] = kvm.ko; mods[1] = kvm_intel when modules = "two". */
-    mods: z.array(moduleSchema(3 + p.devices)).length(nMods),
+    /** mods[0] = kvm.ko, mods[1] = kvm_intel (two); room for design 1's transient symbol_get. */
+    mods: z.array(moduleSchema(4 + p.devices)).length(nMods),
   });
 }
 type State = z.infer<ReturnType<typeof stateSchema>>;
@@ -125,8 +125,8 @@ export default defineSpec({
   params,
   state: stateSchema,
   init: (p) => {
-    const strongPtr = p.design === "4c";
-    const kvPin = p.design === "5";
+    const strongPtr = p.design === "4c-strong";
+    const kvPin = p.design === "5-pass-file";
     return {
       devKvmFd: true,
       vmFd: true,
@@ -159,7 +159,7 @@ export default defineSpec({
       runModuleCode(kvm(s), "kvm", `${via} -> kvm_destroy_vm`);
       runModuleCode(owner(s), ownerName, `${via} -> kvm_destroy_vm -> kvm_arch_destroy_vm`);
       s.kvmFreed = true;
-      if (d === "4c") {
+      if (d === "4c-strong") {
         s.vmFilePtr = false;
         fput(s.vmFile, "VM file (kvm->_file)");
       }
@@ -199,7 +199,7 @@ export default defineSpec({
         when: (s: State) => isDying(s.vmFile) && !s.foreign,
         then: (s: State) => {
           runModuleCode(kvm(s), "kvm", "kvm_vm_release");
-          if (d === "4" || d === "4a") s.vmFilePtr = false; // v5: RCU_INIT_POINTER(kvm->_file, NULL)
+          if (d === "4-get_file_active" || d === "4a-get_file") s.vmFilePtr = false; // v5: RCU_INIT_POINTER(kvm->_file, NULL)
           putKvm(s, "kvm_vm_release");
           fopsPut(s);
           freeFile(s.vmFile, "VM file");
@@ -224,7 +224,7 @@ export default defineSpec({
             v.kvf = false;
             fput(v.file, "VFIO device file (kvf->file)");
           }
-          if (d === "5") fput(s.vmFile, "VM file (kvm-vfio pin)");
+          if (d === "5-pass-file") fput(s.vmFile, "VM file (kvm-vfio pin)");
           putKvm(s, "kvm_device_release");
           fopsPut(s);
           freeFile(s.kvmVfioFile, "kvm-vfio device file");
@@ -245,11 +245,11 @@ export default defineSpec({
           }
           // vfio_kvm_file_replace(&df->kvm_file, kvm)
           let got = false;
-          if (d === "5") {
+          if (d === "5-pass-file") {
             getFile(s.vmFile, "VM file (kvm-vfio pin)");
             got = true;
           } else if (s.vmFilePtr) {
-            if (d === "4a") {
+            if (d === "4a-get_file") {
               getFile(s.vmFile, "VM file (kvm->_file)");
               got = true;
             } else got = getFileActive(s.vmFile);
@@ -281,7 +281,7 @@ export default defineSpec({
           v.bound = true;
           if (!v.assoc) return;
           switch (d) {
-            case "1": {
+            case "1-symbol_get": {
               if (!symbolGet(kvm(s))) return; // symbol_get(kvm_put_kvm), kept until put
               if (!symbolGet(kvm(s))) { symbolPut(kvm(s), "kvm"); return; }
               runModuleCode(kvm(s), "kvm", "kvm_get_kvm_safe");
@@ -291,11 +291,11 @@ export default defineSpec({
               v.devRef = true;
               return;
             }
-            case "2":
+            case "2-helpers":
               runModuleCode(kvm(s), "kvm", "ref->get_kvm (kvm_get_kvm_safe)");
               v.devRef = kvmGetKvmSafe(s.users);
               return;
-            case "3":
+            case "3-module_get":
               if (!tryModuleGet(kvm(s))) return; // try_module_get(kvm_module)
               if (!kvmGetKvmSafe(s.users)) { modulePut(kvm(s), "kvm"); return; }
               v.devRef = true;
@@ -328,23 +328,23 @@ export default defineSpec({
           if (v.devRef) {
             v.devRef = false;
             switch (d) {
-              case "1":
+              case "1-symbol_get":
                 runModuleCode(kvm(s), "kvm", "device->put_kvm (kvm_put_kvm)");
                 putKvm(s, "vfio_device_put_kvm -> kvm_put_kvm");
                 symbolPut(kvm(s), "kvm"); // symbol_put(kvm_put_kvm)
                 break;
-              case "2":
+              case "2-helpers":
                 runModuleCode(kvm(s), "kvm", "device->put_kvm (kvm_put_kvm)");
                 putKvm(s, "vfio_device_put_kvm -> kvm_put_kvm");
                 break;
-              case "3":
+              case "3-module_get":
               case "3-no-patch1":
                 // inline kvm_put_kvm: dec_and_test in VFIO, then rc->destroy into KVM
                 if (kvmPutKvm(s.users)) {
                   runModuleCode(kvm(s), "kvm", "vfio_device_put_kvm -> rc->destroy");
                   destroyVm(s, "rc->destroy");
                 }
-                if (d === "3") modulePut(kvm(s), "kvm");
+                if (d === "3-module_get") modulePut(kvm(s), "kvm");
                 break;
               default:
                 fput(s.vmFile, "VM file (device->kvm_file)");
@@ -378,7 +378,7 @@ export default defineSpec({
     const d = p.design;
     /** The VM's own file (not a reused slot) has not been released yet. */
     const vmFileAlive = (s: State) => !s.foreign && s.vmFile.state !== "freed";
-    const kvPinAlive = (s: State) => d === "5" && s.kvmVfioFile.state !== "freed";
+    const kvPinAlive = (s: State) => d === "5-pass-file" && s.kvmVfioFile.state !== "freed";
     return {
       usersExact: {
         doc: "users_count = VM file + kvm-vfio device + bound devices (1-3), until kvm_destroy_vm",
@@ -393,7 +393,7 @@ export default defineSpec({
         holds: (s: State) => {
           if (s.vmFile.state !== "live") return true;
           const g = s.vmFile.gen;
-          let n = s.foreign ? 1 : (s.vmFd ? 1 : 0) + (d === "4c" && !s.kvmFreed ? 1 : 0) + (kvPinAlive(s) ? 1 : 0);
+          let n = s.foreign ? 1 : (s.vmFd ? 1 : 0) + (d === "4c-strong" && !s.kvmFreed ? 1 : 0) + (kvPinAlive(s) ? 1 : 0);
           if (pinsFile(d)) for (const v of s.vfio) n += (v.assoc && v.assocGen === g ? 1 : 0) + (v.devRef && v.devGen === g ? 1 : 0);
           return s.vmFile.count === n;
         },
@@ -416,7 +416,7 @@ export default defineSpec({
         doc: "S5: function pointers VFIO keeps (2: get/put_kvm; 3: rc->destroy) point into a loaded module",
         holds: (s: State) =>
           s.mods[0].state === "live" ||
-          !s.vfio.some((v) => (d === "2" && (v.assoc || v.devRef)) || ((d === "3" || d === "3-no-patch1") && v.devRef)),
+          !s.vfio.some((v) => (d === "2-helpers" && (v.assoc || v.devRef)) || ((d === "3-module_get" || d === "3-no-patch1") && v.devRef)),
       },
     };
   },
