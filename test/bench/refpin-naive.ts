@@ -4,8 +4,9 @@
 //
 //   node --import tsx test/bench/refpin-naive.ts <N> [active|plain] [--json] [--stop]
 //
-// Prints distinct states, generated (transitions, initial state not counted),
-// depth (BFS levels - 1) and the first invariant violation with its shortest trace.
+// Prints distinct states; generated = initial states + successors computed (TLC's
+// count, equal to SPIN's "transitions" and to perf-notes.md); transitions =
+// successors only; depth = BFS levels - 1; the first violation and its shortest trace.
 // --stop ends the search at the first violation (as a checker would); without it
 // the whole reachable graph is counted, faulty states included.
 import { fileURLToPath } from "node:url";
@@ -204,6 +205,7 @@ export interface NaiveResult {
   variant: Variant;
   distinct: number;
   generated: number;
+  transitions: number;
   depth: number;
   seconds: number;
   terminal: number;
@@ -218,7 +220,7 @@ export function explore(n: number, variant: Variant, stopAtViolation = false): N
   // key -> [parent key, action] for trace rebuilding
   const parent = new Map<string, [string, string] | null>([[initKey, null]]);
   let frontier: RefPinState[] = [init];
-  let generated = 0;
+  let transitions = 0;
   let depth = 0;
   let terminal = 0;
   let violation: NaiveResult["violation"] = null;
@@ -243,7 +245,7 @@ export function explore(n: number, variant: Variant, stopAtViolation = false): N
         enabled++;
         const t = clone(s);
         a.then(t);
-        generated++;
+        transitions++;
         const key = JSON.stringify(t);
         if (parent.has(key)) continue;
         parent.set(key, [sKey, a.name]);
@@ -257,7 +259,7 @@ export function explore(n: number, variant: Variant, stopAtViolation = false): N
     frontier = next;
   }
   return {
-    n, variant, distinct: parent.size, generated, depth, terminal,
+    n, variant, distinct: parent.size, generated: transitions + 1, transitions, depth, terminal,
     seconds: (performance.now() - t0) / 1000, violation,
   };
 }
@@ -269,7 +271,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const r = explore(n, variant, args.includes("--stop"));
   if (args.includes("--json")) console.log(JSON.stringify(r));
   else {
-    console.log(`RefPin N=${n} ${variant}: distinct ${r.distinct}, generated ${r.generated}, depth ${r.depth}, ` +
+    console.log(`RefPin N=${n} ${variant}: distinct ${r.distinct}, generated ${r.generated}, transitions ${r.transitions}, depth ${r.depth}, ` +
       `terminal ${r.terminal}, ${r.seconds.toFixed(2)} s`);
     if (r.violation) {
       console.log(`  ${r.violation.invariant} violated (err = ${r.violation.err}) after ${r.violation.trace.length} actions: ` +
