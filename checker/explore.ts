@@ -136,27 +136,59 @@ export function explore(model: Model, opts: ExploreOptions = {}): ExploreResult 
     }
   };
 
-  const addState = (parentId: number, inst: number): number => {
+  // Successors wait in a batch (packed words, parent id, action instance) and are
+  // inserted together: hash all, touch their home slots, then insert in order. Order is
+  // unchanged, so ids, traces and verdicts are the same as one-at-a-time insertion.
+  const BATCH = 512;
+  const bStride = W + 2;
+  const batch = new Uint32Array(BATCH * bStride);
+  const batchKeys = new Uint32Array(BATCH * 2);
+  let nb = 0;
+  let sink = 0;
+  const flush = () => {
+    for (let j = 0; j < nb; j++) {
+      visited.key(batch, j * bStride, key);
+      batchKeys[2 * j] = key[0];
+      batchKeys[2 * j + 1] = key[1];
+    }
+    sink ^= visited.touch(batchKeys, nb);
+    for (let j = 0; j < nb; j++) {
+      const k0 = batchKeys[2 * j], k1 = batchKeys[2 * j + 1];
+      if (distinct >= maxStates) {
+        if (!visited.hasKey(k0, k1)) stoppedBy = "max-states";
+        continue;
+      }
+      if (!visited.addKey(k0, k1)) continue;
+      const off = j * bStride;
+      const id = distinct++;
+      parent.push(batch[off + W]);
+      via.push(batch[off + W + 1]);
+      const at = next.reserve(stride);
+      const na = next.a;
+      for (let w = 0; w < W; w++) D[w] = na[at + w] = batch[off + w];
+      na[at + W] = id;
+      draftCtx.ro = true;
+      checkNew(id);
+    }
+    nb = 0;
+  };
+  // Queues the state in D, reached from `parentId` by instance `inst`.
+  const enqueue = (parentId: number, inst: number) => {
     if (canon) canon(D);
-    visited.key(D, 0, key);
-    if (!visited.addKey(key[0], key[1])) return -1;
-    const id = distinct++;
-    parent.push(parentId);
-    via.push(inst);
-    const at = next.reserve(stride);
-    next.a.set(D, at);
-    next.a[at + W] = id;
-    draftCtx.ro = true;
-    checkNew(id);
-    return id;
+    const off = nb * bStride;
+    for (let w = 0; w < W; w++) batch[off + w] = D[w];
+    batch[off + W] = parentId;
+    batch[off + W + 1] = inst;
+    if (++nb === BATCH) flush();
   };
 
   // Like TLC, initial states count as generated.
-  for (let i = 0; i < model.inits.length && distinct < maxStates; i++) {
+  for (let i = 0; i < model.inits.length; i++) {
     generated++;
     D.set(model.inits[i]);
-    addState(NO_PARENT, i);
+    enqueue(NO_PARENT, i);
   }
+  flush();
 
   let lastProgress = t0;
   let expanded = 0;
@@ -199,7 +231,7 @@ export function explore(model: Model, opts: ExploreOptions = {}): ExploreResult 
         enabled = true;
         if (atBound) {
           // Only ask whether the bound hides anything: a successor not seen yet.
-          D.set(A);
+          for (let w = 0; w < W; w++) D[w] = A[w];
           draftCtx.ro = false;
           try {
             inst.effect(draft, inst.params);
@@ -213,7 +245,7 @@ export function explore(model: Model, opts: ExploreOptions = {}): ExploreResult 
           continue;
         }
         generated++;
-        D.set(A);
+        for (let w = 0; w < W; w++) D[w] = A[w];
         draftCtx.ro = false;
         try {
           inst.effect(draft, inst.params);
@@ -243,13 +275,7 @@ export function explore(model: Model, opts: ExploreOptions = {}): ExploreResult 
             record({ property: { kind: "action", index: p }, state: id, instance: i }, true);
           }
         }
-        if (distinct >= maxStates) {
-          if (canon) canon(D);
-          visited.key(D, 0, key);
-          if (!visited.hasKey(key[0], key[1])) stoppedBy = "max-states";
-          continue;
-        }
-        addState(id, i);
+        enqueue(id, i);
       }
       if (!enabled) {
         let who: unknown;
@@ -280,11 +306,14 @@ export function explore(model: Model, opts: ExploreOptions = {}): ExploreResult 
         }
       }
     }
+    flush();
     if (atBound || stoppedBy) break;
     if (next.n > 0) depth++;
   }
   if (!stoppedBy && failed()) stoppedBy = "first-violation";
 
+  if (nb > 0) flush();
+  void sink;
   const seconds = (performance.now() - t0) / 1000;
   return {
     hits,

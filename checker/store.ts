@@ -78,8 +78,8 @@ export class GrowU16 {
 const MAX_LOAD = 0.75;
 
 export class VisitedSet {
-  private hi: Uint32Array;
-  private lo: Uint32Array;
+  /** Key pairs, slot i at [2i, 2i+1]: one cache line per probe. (0, 0) marks a free slot. */
+  private t: Uint32Array;
   private mask: number;
   size = 0;
   /** True when keys are the packed states themselves (no fingerprinting). */
@@ -93,8 +93,7 @@ export class VisitedSet {
     this.exact = W === 1 || (W === 2 && stateBitsInLastWord < 32);
     let cap = 1;
     while (cap < initialCapacity) cap *= 2;
-    this.hi = new Uint32Array(cap);
-    this.lo = new Uint32Array(cap);
+    this.t = new Uint32Array(2 * cap);
     this.mask = cap - 1;
   }
 
@@ -103,7 +102,7 @@ export class VisitedSet {
   }
 
   get bytes(): number {
-    return this.hi.byteLength + this.lo.byteLength;
+    return this.t.byteLength;
   }
 
   /** Computes the key of the state at buf[off..off+W) into k[0], k[1]. */
@@ -118,6 +117,17 @@ export class VisitedSet {
     }
   }
 
+  /**
+   * Touches the home slots of `n` keys (pairs in `keys`) with plain loads, so that the
+   * cache misses of a batch overlap instead of being paid one insert at a time.
+   */
+  touch(keys: Uint32Array, n: number): number {
+    const t = this.t;
+    let x = 0;
+    for (let j = 0; j < n; j++) x ^= t[2 * this.slotOf(keys[2 * j], keys[2 * j + 1])];
+    return x;
+  }
+
   private slotOf(k0: number, k1: number): number {
     return this.exact ? fmix(k0 ^ Math.imul(k1, 0x9e3779b1)) & this.mask : k0 & this.mask;
   }
@@ -125,24 +135,24 @@ export class VisitedSet {
   /** Inserts the key; returns true if it was not there before. */
   addKey(k0: number, k1: number): boolean {
     let i = this.slotOf(k0, k1);
-    const hi = this.hi, lo = this.lo, mask = this.mask;
+    const t = this.t, mask = this.mask;
     for (;;) {
-      const a = hi[i], b = lo[i];
+      const a = t[2 * i], b = t[2 * i + 1];
       if (a === 0 && b === 0) break;
       if (a === k0 && b === k1) return false;
       i = (i + 1) & mask;
     }
-    hi[i] = k0;
-    lo[i] = k1;
+    t[2 * i] = k0;
+    t[2 * i + 1] = k1;
     if (++this.size > MAX_LOAD * (mask + 1)) this.grow();
     return true;
   }
 
   hasKey(k0: number, k1: number): boolean {
     let i = this.slotOf(k0, k1);
-    const hi = this.hi, lo = this.lo, mask = this.mask;
+    const t = this.t, mask = this.mask;
     for (;;) {
-      const a = hi[i], b = lo[i];
+      const a = t[2 * i], b = t[2 * i + 1];
       if (a === 0 && b === 0) return false;
       if (a === k0 && b === k1) return true;
       i = (i + 1) & mask;
@@ -150,19 +160,18 @@ export class VisitedSet {
   }
 
   private grow(): void {
-    const oh = this.hi, ol = this.lo;
-    const cap = oh.length * 2;
-    this.hi = new Uint32Array(cap);
-    this.lo = new Uint32Array(cap);
+    const old = this.t;
+    const cap = old.length; // slots double: old.length / 2 * 2
+    this.t = new Uint32Array(2 * cap);
     this.mask = cap - 1;
-    const hi = this.hi, lo = this.lo, mask = this.mask;
-    for (let j = 0; j < oh.length; j++) {
-      const a = oh[j], b = ol[j];
+    const t = this.t, mask = this.mask;
+    for (let j = 0; j < old.length; j += 2) {
+      const a = old[j], b = old[j + 1];
       if (a === 0 && b === 0) continue;
       let i = this.slotOf(a, b);
-      while (hi[i] !== 0 || lo[i] !== 0) i = (i + 1) & mask;
-      hi[i] = a;
-      lo[i] = b;
+      while (t[2 * i] !== 0 || t[2 * i + 1] !== 0) i = (i + 1) & mask;
+      t[2 * i] = a;
+      t[2 * i + 1] = b;
     }
   }
 }
