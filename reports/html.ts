@@ -42,7 +42,7 @@ export function sequenceSvg(trace: Trace): string {
   const gap = Math.min(380, Math.max(150, longest * CHAR_W + 30));
   const boxW = Math.max(90, ...m.participants.map((p) => p.length * CHAR_W + 20));
   const x = (p: string) => 20 + boxW / 2 + m.participants.indexOf(p) * gap;
-  const width = 40 + boxW + (m.participants.length - 1) * gap + 60;
+  let width = 40 + boxW + (m.participants.length - 1) * gap + 60;
   const parts: string[] = [];
   let y = 60;
   const body: string[] = [];
@@ -76,6 +76,7 @@ export function sequenceSvg(trace: Trace): string {
       const w = Math.max(hi - lo, 260);
       const left = Math.max(4, (lo + hi) / 2 - w / 2);
       const h = fl.length * ROW_H + 10;
+      width = Math.max(width, left + w + 10);
       y += 12;
       body.push(
         `<g class="fault" data-step="${msg.step}"><rect x="${left}" y="${y}" width="${w}" height="${h}" rx="3"/>` +
@@ -88,7 +89,7 @@ export function sequenceSvg(trace: Trace): string {
   y += 24;
   parts.push(
     `<svg class="seq" xmlns="http://www.w3.org/2000/svg" width="${Math.ceil(width)}" height="${y}" viewBox="0 0 ${Math.ceil(width)} ${y}" role="img" aria-label="sequence diagram">`,
-    `<defs><marker id="arrowhead" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0 0 L10 5 L0 10 z"/></marker></defs>`,
+    `<defs><marker id="arrowhead" viewBox="0 0 10 10" refX="9" refY="5" markerUnits="userSpaceOnUse" markerWidth="9" markerHeight="9" orient="auto-start-reverse"><path d="M0 0 L10 5 L0 10 z"/></marker></defs>`,
   );
   for (const p of m.participants) {
     const cx = x(p);
