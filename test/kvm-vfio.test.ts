@@ -1,0 +1,160 @@
+// Verdicts of the KVM/VFIO ownership models: every design's expected result and the length
+// of its shortest counterexample, so a checker change that flips one fails CI.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { check, type Verdict } from "../checker/index.ts";
+import filePinning from "../specs/kvm-vfio/file-pinning.ts";
+import vmPinning, { designs } from "../specs/kvm-vfio/vm-pinning.ts";
+
+type PropertyResult = Verdict["properties"][number];
+
+function label(step: { action: string | null; params: Record<string, unknown> }): string {
+  const args = Object.values(step.params);
+  return args.length ? `${step.action}(${args.join(",")})` : String(step.action);
+}
+
+function prop(v: Verdict, name: string): PropertyResult {
+  const p = v.properties.find((x) => x.name === name);
+  assert.ok(p, `${v.spec} [${v.design}]: no property ${name}`);
+  return p;
+}
+
+function actionsOf(p: PropertyResult): string[] {
+  assert.ok(p.trace, `${p.name}: no trace`);
+  return p.trace.steps.slice(1).map(label);
+}
+
+interface Violation {
+  property: string;
+  length: number;
+  /** The whole trace, when it is short enough to be unambiguous. */
+  actions?: string[];
+  /** Actions the trace must contain, and the one it must end with. */
+  includes?: string[];
+  last?: string;
+  message?: RegExp;
+}
+
+/** Asserts the exact set of failed properties and each violation's shape. */
+function expectVerdict(v: Verdict, violations: Violation[]): void {
+  const where = `${v.spec} [${JSON.stringify(v.params)}]`;
+  assert.equal(v.complete, true, `${where}: search incomplete`);
+  const failed = v.properties.filter((p) => p.failed).map((p) => p.name).sort();
+  assert.deepEqual(failed, violations.map((x) => x.property).sort(), `${where}: failed properties`);
+  assert.equal(v.outcome, violations.length ? "fail" : "pass", `${where}: outcome`);
+  for (const x of violations) {
+    const p = prop(v, x.property);
+    assert.equal(p.status, "violated", `${where}: ${x.property}`);
+    assert.equal(p.trace?.length, x.length, `${where}: ${x.property} trace ${actionsOf(p).join(" · ")}`);
+    const acts = actionsOf(p);
+    if (x.actions) assert.deepEqual(acts, x.actions, `${where}: ${x.property} trace`);
+    for (const a of x.includes ?? []) assert.ok(acts.includes(a), `${where}: ${x.property} trace lacks ${a}: ${acts.join(" · ")}`);
+    if (x.last) assert.equal(acts.at(-1), x.last, `${where}: ${x.property} last step`);
+    if (x.message) assert.match(p.message ?? "", x.message, `${where}: ${x.property} message`);
+  }
+}
+
+const incFromZero = /file_ref_inc\(\) on a released file reference/;
+
+test("file-pinning: get_file_active holds everything", () => {
+  for (const devices of [1, 2, 3]) {
+    const v = check(filePinning, { design: "get_file_active", devices }, { validate: true });
+    expectVerdict(v, []);
+    assert.equal(prop(v, "vfioHoldsLastVmRef").status, "reachable");
+  }
+});
+
+test("file-pinning: plain get_file is IncFromZero in 2 steps (CloseVm, FileAdd)", () => {
+  for (const devices of [1, 2, 3]) {
+    const v = check(filePinning, { design: "get_file", devices }, { validate: true });
+    expectVerdict(v, [{ property: "noFault", length: 2, actions: ["CloseVm", "FileAdd(0)"], message: incFromZero }]);
+    assert.equal(prop(v, "noFault").trace?.steps.at(-1)?.fault !== undefined, true);
+  }
+});
+
+// What a design-2/3-no-patch1 or design-1/3 (two modules) run looks like: every KVM fd
+// closed and released, the module unloaded, then VFIO's release drops the last kvm ref.
+const moduleRun = (mod: string): Partial<Violation> => ({
+  length: 10,
+  includes: ["FileAdd(0)", "Bind(0)", "CloseVm", "ReleaseVm", "CloseKvmVfioDev", "ReleaseKvmVfioDev", "CloseDevKvm", `Rmmod(${mod})`, "CloseVfio(0)"],
+  last: "ReleaseVfio(0)",
+  message: new RegExp(`calls into unloaded module ${mod}$`),
+});
+
+type Expected = Record<(typeof designs)[number], Violation[]>;
+
+const oneModule: Expected = {
+  "1-symbol_get": [],
+  "2-helpers": [
+    { property: "noFault", ...moduleRun("kvm") } as Violation,
+    { property: "vfioPointersIntoLoadedModules", length: 8, last: "Rmmod(kvm)" },
+  ],
+  "3-module_get": [],
+  "3-no-patch1": [
+    { property: "noFault", ...moduleRun("kvm") } as Violation,
+    { property: "vfioPointersIntoLoadedModules", length: 8, last: "Rmmod(kvm)" },
+  ],
+  "4-get_file_active": [],
+  "4a-get_file": [{ property: "noFault", length: 2, actions: ["CloseVm", "FileAdd(0)"], message: incFromZero }],
+  "4b-uncleared": [
+    { property: "rightVmFile", length: 4, actions: ["CloseVm", "ReleaseVm", "Reuse", "FileAdd(0)"] },
+    // VFIO then pins the foreign file past kvm_destroy_vm.
+    { property: "kvmFreedUnreferenced", length: 7, includes: ["Reuse", "FileAdd(0)", "Bind(0)"] },
+  ],
+  "4c-strong": [{ property: "noLeak", length: 6, includes: ["CloseVm", "CloseDevKvm", "ReleaseKvmVfioDev", "ReleaseVfio(0)"] }],
+  "5-pass-file": [],
+};
+
+const twoModules: Expected = {
+  ...oneModule,
+  "1-symbol_get": [{ property: "noFault", ...moduleRun("kvm_intel") } as Violation],
+  "2-helpers": [
+    { property: "noFault", ...moduleRun("kvm_intel") } as Violation,
+    { property: "vfioPointersIntoLoadedModules", length: 9, last: "Rmmod(kvm)", includes: ["Rmmod(kvm_intel)"] },
+  ],
+  "3-module_get": [{ property: "noFault", ...moduleRun("kvm_intel") } as Violation],
+  "3-no-patch1": [
+    { property: "noFault", ...moduleRun("kvm_intel") } as Violation,
+    { property: "vfioPointersIntoLoadedModules", length: 9, last: "Rmmod(kvm)", includes: ["Rmmod(kvm_intel)"] },
+  ],
+};
+
+for (const [modules, expected] of [["one", oneModule], ["two", twoModules]] as const) {
+  for (const design of designs) {
+    test(`vm-pinning: design ${design}, ${modules} module(s)`, () => {
+      const v = check(vmPinning, { design, modules }, { validate: true });
+      expectVerdict(v, expected[design]);
+      // Every design lets a bound VFIO device outlive all KVM fds (the brief's witness).
+      assert.equal(prop(v, "vfioHoldsLastVmRef").status, "reachable", `${design}: witness`);
+    });
+  }
+}
+
+test("vm-pinning: two VFIO devices give the same verdicts, with and without symmetry", () => {
+  for (const modules of ["one", "two"] as const) {
+    for (const design of designs) {
+      const plain = check(vmPinning, { design, modules, devices: 2 });
+      const sym = check(vmPinning, { design, modules, devices: 2 }, { symmetry: true });
+      const summary = (v: Verdict) => v.properties.map((p) => `${p.name}:${p.status}:${p.trace?.length ?? "-"}`);
+      assert.deepEqual(summary(sym), summary(plain), `${design}, ${modules}: symmetry changed the verdict`);
+      // Only 4c's leak trace grows with the number of fds to close.
+      const want = (modules === "one" ? oneModule : twoModules)[design].map((x) =>
+        x.property === "noLeak" ? { ...x, length: 8, includes: undefined } : x,
+      );
+      expectVerdict(plain, want);
+    }
+  }
+});
+
+test("vm-pinning: 4b needs slab reuse to go wrong", () => {
+  const v = check(vmPinning, { design: "4b-uncleared", reuse: 0 }, { validate: true });
+  expectVerdict(v, []);
+});
+
+test("vm-pinning: every model checks in under 2 s with two devices", () => {
+  for (const design of designs) {
+    const v = check(vmPinning, { design, modules: "two", devices: 2 });
+    assert.ok(v.stats.seconds < 2, `${design}: ${v.stats.seconds}s`);
+    assert.ok(v.stats.distinctStates < 10_000, `${design}: ${v.stats.distinctStates} states`);
+  }
+});
