@@ -183,34 +183,36 @@ export function compileCodec(schema: z.ZodType): Codec {
     if (n.kind === "object") {
       for (const [name] of n.fields) {
         if (!ident.test(name)) throw new SpecError(`state: field name "${name}" is not a valid identifier`);
+        // The generated views keep their internals in "$$"-prefixed properties.
+        if (name.startsWith("$$") || name === "constructor") throw new SpecError(`state: field name "${name}" is reserved`);
       }
       const leaves = n.fields.map(([, f], i) => [i, f] as const).filter(([, f]) => f.kind !== "object" && f.kind !== "array");
-      src += "class V { constructor(b, c, p, slots, kids) { this.b = b; this.c = c; this.p = p;";
-      leaves.forEach(([i], j) => (src += ` this.w${i} = slots[${2 * j}]; this.s${i} = slots[${2 * j + 1}];`));
+      src += "class V { constructor(b, c, p, slots, kids) { this.$$b = b; this.$$c = c; this.$$p = p;";
+      leaves.forEach(([i], j) => (src += ` this.$$w${i} = slots[${2 * j}]; this.$$s${i} = slots[${2 * j + 1}];`));
       n.fields.forEach(([name, f], i) => {
-        if (f.kind === "object" || f.kind === "array") src += ` this.k${i} = kids[${JSON.stringify(name)}];`;
+        if (f.kind === "object" || f.kind === "array") src += ` this.$$k${i} = kids[${JSON.stringify(name)}];`;
       });
       src += " }\n";
       n.fields.forEach(([name, f], i) => {
-        const path = `(this.p ? this.p + ${JSON.stringify("." + name)} : ${JSON.stringify(name)})`;
+        const path = `(this.$$p ? this.$$p + ${JSON.stringify("." + name)} : ${JSON.stringify(name)})`;
         if (f.kind === "object" || f.kind === "array") {
-          src += `get ${name}() { return this.k${i}; }\n`;
-          src += `set ${name}(v) { if (this.c.ro) H.readOnly(${path}); H.assignValue(this.k${i}, v); }\n`;
+          src += `get ${name}() { return this.$$k${i}; }\n`;
+          src += `set ${name}(v) { if (this.$$c.ro) H.readOnly(${path}); H.assignValue(this.$$k${i}, v); }\n`;
         } else {
-          src += leafAccessors(name, f, `this.w${i}`, `this.s${i}`, path, i);
+          src += leafAccessors(name, f, `this.$$w${i}`, `this.$$s${i}`, path, i);
         }
       });
       src += "}\n";
       src += "return (b, c, p, slots, kids) => new V(b, c, p, slots, kids);";
     } else if (n.kind === "array") {
       // Array of leaves: indexed accessors on the prototype.
-      src += "class A { constructor(b, c, p, slots) { this.b = b; this.c = c; this.p = p; this.sl = slots; }\n";
+      src += "class A { constructor(b, c, p, slots) { this.$$b = b; this.$$c = c; this.$$p = p; this.$$sl = slots; }\n";
       src += `get length() { return ${n.length}; }\n`;
       src += "*[Symbol.iterator]() { for (let i = 0; i < this.length; i++) yield this[i]; }\n";
       src += "}\n";
       for (let i = 0; i < n.length; i++) {
-        src += `Object.defineProperty(A.prototype, ${i}, { get() { const w = this.sl[${2 * i}], s = this.sl[${2 * i + 1}]; ${leafGet(n.element, "w", "s", "E")} },`;
-        src += ` set(v) { if (this.c.ro) H.readOnly(this.p + "[${i}]"); const w = this.sl[${2 * i}], s = this.sl[${2 * i + 1}]; ${leafSet(n.element, "w", "s", `this.p + "[${i}]"`, "E")} } });\n`;
+        src += `Object.defineProperty(A.prototype, ${i}, { get() { const w = this.$$sl[${2 * i}], s = this.$$sl[${2 * i + 1}]; ${leafGet(n.element, "w", "s", "E")} },`;
+        src += ` set(v) { if (this.$$c.ro) H.readOnly(this.$$p + "[${i}]"); const w = this.$$sl[${2 * i}], s = this.$$sl[${2 * i + 1}]; ${leafSet(n.element, "w", "s", `this.$$p + "[${i}]"`, "E")} } });\n`;
       }
       src += "for (const m of ['every','some','map','filter','forEach','reduce','indexOf','includes','find','findIndex','join','slice']) A.prototype[m] = function (...a) { return Array.from(this)[m](...a); };\n";
       src += "return (b, c, p, slots) => new A(b, c, p, slots);";
@@ -232,7 +234,7 @@ export function compileCodec(schema: z.ZodType): Codec {
   function leafGet(f: Node, w: string, s: string, e: string): string {
     const bits = leafBits(f);
     const mask = bits === 0 ? 0 : (2 ** bits - 1) >>> 0;
-    const raw = `((this.b[${w}] >>> ${s}) & ${mask})`;
+    const raw = `((this.$$b[${w}] >>> ${s}) & ${mask})`;
     if (f.kind === "bool") return `return ${raw} === 1;`;
     if (f.kind === "int") return `return ${raw} + ${f.min};`;
     if (f.kind === "enum") return `return ${e}.values[${raw}];`;
@@ -256,13 +258,13 @@ export function compileCodec(schema: z.ZodType): Codec {
       raw = "x";
     } else throw new Error("leaf");
     if (bits === 0) return check;
-    return `${check} const m = ${mask} << ${s}; this.b[${w}] = (this.b[${w}] & ~m) | ((${raw} << ${s}) & m);`;
+    return `${check} const m = ${mask} << ${s}; this.$$b[${w}] = (this.$$b[${w}] & ~m) | ((${raw} << ${s}) & m);`;
   }
 
   function leafAccessors(name: string, f: Node, w: string, s: string, path: string, i: number): string {
     return (
       `get ${name}() { ${leafGet(f, w, s, `E${i}`)} }\n` +
-      `set ${name}(v) { if (this.c.ro) H.readOnly(${path}); ${leafSet(f, w, s, path, `E${i}`)} }\n`
+      `set ${name}(v) { if (this.$$c.ro) H.readOnly(${path}); ${leafSet(f, w, s, path, `E${i}`)} }\n`
     );
   }
 
