@@ -173,7 +173,8 @@ export function compileCodec(schema: z.ZodType): Codec {
   if (node.kind !== "object") throw new SpecError("state: the state schema must be a z.object(...)");
   const alloc = new Allocator();
   const classes = new Map<Node, { make: Function }>();
-  const helpers = { badValue, readOnly, assignValue: (v: any, x: unknown) => assign(v, x) };
+  // Setters of object/array fields assign a whole subtree: use that subtree's node.
+  const helpers = { badValue, readOnly, assignValue: (v: any, x: unknown) => assignNode(v, x, planOf.get(v)!.node) };
 
   // Build the class for an object or primitive-array node (cached per node identity).
   function classFor(n: Node): { make: Function } {
@@ -357,7 +358,7 @@ export function compileCodec(schema: z.ZodType): Codec {
       else view[k] = value?.[k];
     }
     else if (n.kind === "array") {
-      if (!Array.isArray(value) || value.length !== n.length) badValue(view.p ?? "array", n, value);
+      if (!Array.isArray(value) || value.length !== n.length) badValue(planOf.get(view)?.path.replace(/^\./, "") ?? "array", n, value);
       for (let i = 0; i < n.length; i++) {
         if (n.element.kind === "object" || n.element.kind === "array") assignNode(view[i], value[i], n.element);
         else view[i] = value[i];
