@@ -1,0 +1,360 @@
+// Renderer tests on the hand-built file-pinning verdicts: golden files per format,
+// format rules (SARIF 2.1.0 structure, ITF encodings, JUnit XML, Mermaid syntax),
+// and the HTML page driven in the system chromium.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { tmpdir } from "node:os";
+import { z } from "zod";
+import { XMLParser, XMLValidator } from "fast-xml-parser";
+import { Trace } from "../checker/verdict.ts";
+import { renderVerdict } from "../reports/console.ts";
+import { renderComparison } from "../reports/compare.ts";
+import { fromItf, parseItf, toItf, ItfError } from "../reports/itf.ts";
+import { renderJunit } from "../reports/junit.ts";
+import { renderSarif } from "../reports/sarif.ts";
+import { githubAnnotations, githubSummary } from "../reports/github.ts";
+import { mermaidSequence, renderMarkdown } from "../reports/markdown.ts";
+import { renderHtml } from "../reports/html.ts";
+import { FAULT, getFileActiveVerdict, getFileVerdict, incompleteVerdict } from "./fixtures/verdicts.ts";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const both = [getFileActiveVerdict, getFileVerdict];
+const noFault = getFileVerdict.properties.find((p) => p.name === "noFault")!;
+
+/** Compares with test/golden/<name>; UPDATE_GOLDEN=1 rewrites the file. */
+function golden(name: string, actual: string): void {
+  const file = join(here, "golden", name);
+  if (process.env.UPDATE_GOLDEN || !existsSync(file)) {
+    mkdirSync(dirname(file), { recursive: true });
+    writeFileSync(file, actual);
+  }
+  assert.equal(actual, readFileSync(file, "utf8"), `${name} differs from its golden file (UPDATE_GOLDEN=1 to accept)`);
+}
+
+test("golden files per renderer, file-pinning counterexample", () => {
+  golden("file-pinning.console.txt", renderVerdict(getFileVerdict, { color: false }));
+  golden("file-pinning.incomplete.console.txt", renderVerdict(incompleteVerdict, { color: false }));
+  golden("file-pinning.compare.txt", renderComparison(both, { color: false, traces: true }));
+  golden("file-pinning.md", renderMarkdown(both));
+  golden("file-pinning.html", renderHtml(both));
+  golden("file-pinning.sarif.json", renderSarif(both, { version: "0.1.0" }));
+  golden("file-pinning.junit.xml", renderJunit(both));
+  golden("file-pinning.itf.json", toItf(getFileVerdict, noFault));
+  golden("file-pinning.github.txt", githubAnnotations(both));
+});
+
+test("console: trace shows only changed fields, the fault, stats and warnings", () => {
+  const out = renderVerdict(getFileVerdict, { color: false });
+  assert.match(out, /1 {2}CloseVm/);
+  assert.match(out, /vmFile\.state: live -> dying/);
+  assert.match(out, /2 {2}FileAdd\(i=0\)/);
+  assert.ok(out.includes(`FAULT: ${FAULT}`));
+  assert.match(out, /212 distinct states, 840 generated, depth 7, 0\.031 s, 6,839 states\/s/);
+  assert.match(out, /warning: action Unbind never fired/);
+  assert.doesNotMatch(out, /\x1b\[/, "color: false must not emit escapes");
+  assert.match(renderVerdict(incompleteVerdict, { color: false }), /INCOMPLETE: stopped by max-states/);
+  assert.match(renderVerdict(getFileVerdict, { color: true }), /\x1b\[/);
+});
+
+// ---- SARIF ----
+// The SARIF 2.1.0 schema (oasis-tcs/sarif-spec, Schemata/sarif-schema-2.1.0.json)
+// restated in zod for every object refcheck emits: required properties, enums and
+// minimums as the schema gives them, and strict objects, as the schema forbids
+// additional properties. Not vendored: no JSON-schema validator dependency needed.
+const propertyBag = z.record(z.string(), z.unknown());
+const message = z.strictObject({ text: z.string().optional(), markdown: z.string().optional(), id: z.string().optional(), arguments: z.array(z.string()).optional(), properties: propertyBag.optional() })
+  .refine((m) => m.text !== undefined || m.id !== undefined, "message needs text or id");
+const mfString = z.strictObject({ text: z.string(), markdown: z.string().optional(), properties: propertyBag.optional() });
+const artifactLocation = z.strictObject({ uri: z.string().regex(/^[^\s]*$/, "uri-reference"), uriBaseId: z.string().optional(), index: z.number().int().min(-1).optional() });
+const region = z.strictObject({ startLine: z.number().int().min(1), startColumn: z.number().int().min(1).optional(), endLine: z.number().int().min(1).optional(), endColumn: z.number().int().min(1).optional() });
+const physicalLocation = z.strictObject({ artifactLocation, region: region.optional() });
+const location = z.strictObject({ id: z.number().int().min(-1).optional(), physicalLocation: physicalLocation.optional(), message: message.optional() });
+const threadFlowLocation = z.strictObject({
+  index: z.number().int().min(-1).optional(),
+  location: location.optional(),
+  state: z.record(z.string(), mfString).optional(),
+  nestingLevel: z.number().int().min(0).optional(),
+  executionOrder: z.number().int().min(-1).optional(),
+  importance: z.enum(["important", "essential", "unimportant"]).optional(),
+  kinds: z.array(z.string()).optional(),
+});
+const threadFlow = z.strictObject({ id: z.string().optional(), message: message.optional(), locations: z.array(threadFlowLocation).min(1) });
+const codeFlow = z.strictObject({ message: message.optional(), threadFlows: z.array(threadFlow).min(1) });
+const result = z.strictObject({
+  ruleId: z.string().optional(),
+  ruleIndex: z.number().int().min(-1).optional(),
+  kind: z.enum(["notApplicable", "pass", "fail", "review", "open", "informational"]).optional(),
+  level: z.enum(["none", "note", "warning", "error"]).optional(),
+  message,
+  locations: z.array(location).optional(),
+  codeFlows: z.array(codeFlow).optional(),
+  properties: propertyBag.optional(),
+});
+const reportingDescriptor = z.strictObject({
+  id: z.string(),
+  name: z.string().optional(),
+  shortDescription: mfString.optional(),
+  fullDescription: mfString.optional(),
+  defaultConfiguration: z.strictObject({ level: z.enum(["none", "note", "warning", "error"]).optional(), enabled: z.boolean().optional() }).optional(),
+  properties: propertyBag.optional(),
+});
+const notification = z.strictObject({ level: z.enum(["none", "note", "warning", "error"]).optional(), message });
+const sarifLog = z.strictObject({
+  $schema: z.url().optional(),
+  version: z.literal("2.1.0"),
+  runs: z.array(
+    z.strictObject({
+      tool: z.strictObject({ driver: z.strictObject({ name: z.string(), version: z.string().optional(), informationUri: z.url().optional(), rules: z.array(reportingDescriptor).optional() }) }),
+      invocations: z.array(z.strictObject({ executionSuccessful: z.boolean(), toolExecutionNotifications: z.array(notification).optional() })).optional(),
+      results: z.array(result).optional(),
+    }),
+  ),
+});
+
+test("SARIF: 2.1.0 structure, one result per failed property, codeFlow at action lines", () => {
+  const log = sarifLog.parse(JSON.parse(renderSarif([...both, incompleteVerdict])));
+  const run = log.runs[0]!;
+  assert.equal(run.results!.length, 1);
+  const r = run.results![0]!;
+  assert.equal(r.ruleId, "kvm-vfio/file-pinning/noFault");
+  assert.equal(run.tool.driver.rules![r.ruleIndex!]!.id, r.ruleId);
+  // No property line for a fault: the failing action's line (FileAdd, 48).
+  assert.deepEqual(r.locations![0]!.physicalLocation, { artifactLocation: { uri: "specs/kvm-vfio/file-pinning.ts" }, region: { startLine: 48 } });
+  const flow = r.codeFlows![0]!.threadFlows[0]!.locations;
+  assert.deepEqual(flow.map((l) => l.location!.physicalLocation!.region!.startLine), [48, 41, 48]);
+  assert.match(flow[2]!.location!.message!.text!, /FAULT: file_ref_inc/);
+  assert.equal(flow[2]!.importance, "essential");
+  assert.ok(run.invocations![0]!.toolExecutionNotifications!.some((n) => /INCOMPLETE/.test(n.message.text!)));
+  // A passing run still yields a valid log with no results.
+  assert.equal(sarifLog.parse(JSON.parse(renderSarif([getFileActiveVerdict]))).runs[0]!.results!.length, 0);
+});
+
+// ---- ITF ----
+function walk(v: unknown, visit: (v: unknown, path: string) => void, path = ""): void {
+  visit(v, path);
+  if (Array.isArray(v)) v.forEach((x, i) => walk(x, visit, `${path}[${i}]`));
+  else if (typeof v === "object" && v !== null) for (const [k, x] of Object.entries(v)) walk(x, visit, `${path}.${k}`);
+}
+
+test("ITF: field rules of the written trace", () => {
+  const doc = JSON.parse(toItf(getFileVerdict, noFault));
+  assert.equal(doc["#meta"].format, "ITF");
+  assert.equal(doc["#meta"].refcheck.property, "noFault");
+  assert.ok(Array.isArray(doc.vars) && doc.vars.includes("mbt::actionTaken"));
+  assert.equal(doc.states.length, 3);
+  doc.states.forEach((s: Record<string, unknown>, k: number) => {
+    assert.deepEqual(Object.keys(s).filter((x) => x !== "#meta").sort(), [...doc.vars].sort(), `states[${k}] has exactly the vars`);
+    assert.equal((s["#meta"] as { index: number }).index, k);
+    const { "#meta": _meta, ...vars } = s;
+    walk(vars, (v, path) => {
+      assert.notEqual(typeof v, "number", `states[${k}]${path}: plain JSON number; integers must be #bigint`);
+      if (typeof v === "object" && v !== null && !Array.isArray(v)) {
+        for (const key of Object.keys(v)) assert.ok(!key.startsWith("#") || key === "#bigint", `states[${k}]${path}: field ${key}`);
+      }
+    });
+  });
+  assert.deepEqual(doc.states[1].vmFile.count, { "#bigint": "0" });
+  assert.equal(doc.states[0]["mbt::actionTaken"], "init");
+  assert.equal(doc.states[2]["mbt::actionTaken"], "FileAdd");
+  assert.deepEqual(doc.states[2]["mbt::nondetPicks"], { i: { tag: "Some", value: { "#bigint": "0" } } });
+  assert.equal(doc.states[2]["#meta"].fault, FAULT);
+});
+
+test("ITF: round trip gives back the trace", () => {
+  for (const p of [...getFileVerdict.properties, ...getFileActiveVerdict.properties].filter((x) => x.trace)) {
+    const back = fromItf(toItf(getFileVerdict, p), "t.itf.json");
+    Trace.parse(back);
+    assert.deepEqual(back, p.trace);
+  }
+});
+
+test("ITF: reads a Quint-style trace (#bigint, #map, #set, #tup, variants, mbt:: vars)", () => {
+  const file = join(here, "fixtures", "quint-pin.itf.json");
+  const { trace, vars, meta } = parseItf(readFileSync(file, "utf8"), "quint-pin.itf.json");
+  Trace.parse(trace);
+  assert.equal(meta.source, "pin.qnt");
+  assert.deepEqual(vars, ["vmFd", "vmFile", "pinned", "holders", "last"]);
+  assert.equal(trace.length, 2);
+  assert.deepEqual(trace.steps.map((s) => s.action), [null, "closeVm", "fileAdd"]);
+  assert.deepEqual(trace.steps[2]!.params, { i: 0 });
+  assert.deepEqual(trace.steps[1]!.params, {});
+  assert.deepEqual(trace.steps[0]!.state.vmFile, { count: 1, state: "Live" });
+  assert.deepEqual(trace.steps[0]!.state.pinned, { "0": false, "1": false });
+  assert.deepEqual(trace.steps[0]!.state.last, [0, "none"]);
+  assert.deepEqual(trace.steps[2]!.changes.map((c) => c.path), ["pinned.0", "holders", "last[0]", "last[1]"]);
+});
+
+test("ITF: malformed input names the file and the field", () => {
+  const cases: [string, RegExp][] = [
+    ["{", /^bad\.itf\.json: not valid JSON/],
+    ["[]", /^bad\.itf\.json: \(top level\)/],
+    ['{"states":[]}', /^bad\.itf\.json: vars:/],
+    ['{"vars":[],"states":[]}', /^bad\.itf\.json: states: the trace has no states/],
+    ['{"vars":["x"],"states":[{"x":{"#bigint":"1.5"}}]}', /^bad\.itf\.json: states\[0\]\.x: #bigint must be a decimal string/],
+    ['{"vars":["x"],"states":[{"x":1},{"#meta":{"index":3},"x":2}]}', /^bad\.itf\.json: states\[1\]\.#meta\.index: expected 1, got 3/],
+    ['{"vars":["x"],"states":[{"y":1}]}', /^bad\.itf\.json: states\[0\]\.x: variable "x" listed in vars is missing/],
+    ['{"vars":["x"],"states":[{"x":{"#map":[[1]]}}]}', /^bad\.itf\.json: states\[0\]\.x\.#map\[0\]: expected a \[key, value\] pair/],
+    ['{"vars":["x"],"states":[{"x":{"#foo":1}}]}', /^bad\.itf\.json: states\[0\]\.x: unknown ITF encoding "#foo"/],
+    ['{"vars":["x"],"states":[{"x":1,"mbt::actionTaken":3}]}', /^bad\.itf\.json: states\[0\]\.mbt::actionTaken: expected a string/],
+  ];
+  for (const [text, re] of cases) {
+    assert.throws(() => fromItf(text, "bad.itf.json"), (e: unknown) => e instanceof ItfError && re.test(e.message), text);
+  }
+});
+
+// ---- JUnit ----
+test("JUnit: well-formed XML, one suite per design, one case per property, trace in the failure", () => {
+  const text = renderJunit([...both, incompleteVerdict]);
+  assert.equal(XMLValidator.validate(text), true);
+  const doc = new XMLParser({ ignoreAttributes: false, attributeNamePrefix: "@", isArray: (n) => ["testsuite", "testcase", "property"].includes(n) }).parse(text);
+  const suites = doc.testsuites.testsuite as any[];
+  assert.equal(suites.length, 3);
+  assert.equal(suites[1]["@name"], "kvm-vfio/file-pinning [design=get_file]");
+  assert.equal(doc.testsuites["@failures"], "1");
+  for (const s of suites) assert.equal(s.testcase.length, 4);
+  const failing = suites[1].testcase.find((c: any) => c["@name"] === "noFault");
+  assert.ok(String(failing.failure["#text"]).includes(`FAULT: ${FAULT}`));
+  assert.ok(String(failing.failure["#text"]).includes("CloseVm"));
+  assert.equal(suites[2]["@skipped"], "3");
+});
+
+// ---- Markdown / Mermaid ----
+test("Markdown: comparison table and Mermaid within documented syntax", () => {
+  const md = renderMarkdown(both);
+  assert.match(md, /\| get_file \| \*\*violated: file_ref_inc\(\) on a released file reference: get_file on dying VM file \(f_count was 0\) in 2 steps\*\* \| holds \| holds \| witness reachable in 2 steps \|/);
+  const blocks = [...md.matchAll(/```mermaid\n([\s\S]*?)```/g)].map((m) => m[1]!);
+  assert.equal(blocks.length, 3);
+  const line = [
+    /^sequenceDiagram$/,
+    /^ {4}(actor|participant) [A-Za-z_][A-Za-z0-9_]*( as [^#;\n]+)?$/,
+    /^ {4}[A-Za-z_][A-Za-z0-9_]*->>[A-Za-z_][A-Za-z0-9_]*: [^;\n]+$/,
+    /^ {4}Note over [A-Za-z_][A-Za-z0-9_]*(,[A-Za-z_][A-Za-z0-9_]*)?: [^;\n]+$/,
+  ];
+  for (const b of blocks) {
+    for (const l of b.trimEnd().split("\n")) {
+      assert.ok(line.some((re) => re.test(l)), `not documented Mermaid: ${l}`);
+      const text = l.split(": ").slice(1).join(": ");
+      assert.doesNotMatch(text.replace(/#(\d+|[a-z]+);/g, ""), /[#;<>]|->/, `unescaped text: ${l}`);
+    }
+  }
+  const seq = mermaidSequence(noFault.trace!);
+  assert.match(seq, /userspace->>vmFile: 1\. \(cont\.\), count 1 → 0, state live → dying/);
+  assert.match(seq, /Note over dev_0: FAULT file_ref_inc\(\)/);
+  // Hostile text is escaped, not passed through.
+  const odd = structuredClone(noFault.trace!);
+  odd.steps[2]!.fault = "a; b # c -> d <e>";
+  assert.match(mermaidSequence(odd), /FAULT a#59; b #35; c → d #lt;e#gt;/);
+});
+
+test("GitHub: annotations at spec lines, escaped; summary is Markdown", () => {
+  const out = githubAnnotations([...both, incompleteVerdict]).trimEnd().split("\n");
+  const err = out.filter((l) => l.startsWith("::error "));
+  assert.equal(err.length, 1);
+  assert.match(err[0]!, /^::error file=specs\/kvm-vfio\/file-pinning\.ts,line=48,title=refcheck%3A kvm-vfio\/file-pinning noFault::get_file: noFault violated: /);
+  assert.match(err[0]!, /%0A2\. FileAdd\(i=0\): dev\[0\]\.pinned: false -> true%0A {3}FAULT: /);
+  assert.ok(out.some((l) => /^::warning file=[^,]+,title=[^:]+::.*INCOMPLETE: stopped by max-states/.test(l)));
+  assert.ok(out.some((l) => /^::warning file=[^,]+,line=74,/.test(l)));
+  assert.match(githubSummary(both), /^# refcheck\n/);
+});
+
+test("HTML: self-contained (no external URLs, CSP), data embedded as JSON", () => {
+  const html = renderHtml(both);
+  assert.doesNotMatch(html, /<(script|link|img|iframe)[^>]+(src|href)=/i);
+  assert.doesNotMatch(html, /https?:\/\/(?!www\.w3\.org\/2000\/svg)/);
+  assert.match(html, /Content-Security-Policy" content="default-src 'none'/);
+  const json = /<script type="application\/json" id="refcheck-data">([\s\S]*?)<\/script>/.exec(html)![1]!;
+  const data = JSON.parse(json);
+  assert.equal(data.traces.length, 3);
+  // Text is escaped in markup and in the JSON script.
+  const hostile = structuredClone(getFileVerdict);
+  hostile.properties[0]!.message = "</script><b>x</b>";
+  hostile.properties[0]!.trace!.steps[2]!.fault = "</script><b>x</b>";
+  const h2 = renderHtml([hostile]);
+  assert.doesNotMatch(h2, /<b>x<\/b>/);
+  assert.equal((h2.match(/<\/script>/g) ?? []).length, 2);
+});
+
+// ---- the HTML page in a real browser ----
+const CHROMIUM = "/usr/bin/chromium";
+
+test("HTML: step through a trace with buttons and arrow keys in chromium", { skip: existsSync(CHROMIUM) ? false : `${CHROMIUM} not found; install it with apt-get install -y chromium (see .ci/run-browser-setup.sh)` }, async () => {
+  const { chromium } = await import("playwright-core");
+  const file = join(mkdirTmp(), "report.html");
+  writeFileSync(file, renderHtml(both));
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
+  });
+  try {
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    const requests: string[] = [];
+    page.on("pageerror", (e) => errors.push(e.message));
+    page.on("console", (m) => m.type() === "error" && errors.push(m.text()));
+    page.on("request", (r) => requests.push(r.url()));
+    await page.goto(pathToFileURL(file).href);
+
+    // The comparison table links the violated cell to its trace.
+    const cell = page.locator("table.compare tr", { hasText: "get_file " }).locator("td.failed a").first();
+    assert.match(await cell.innerText(), /violated: file_ref_inc\(\)/);
+    const id = (await cell.getAttribute("href"))!.slice(1);
+    const t = page.locator(`#${id}`);
+    const pos = t.locator(".pos");
+    const label = t.locator(".steplabel");
+    const fault = t.locator(".faultbox");
+    const changed = () => t.locator("table.state td.v.changed").allInnerTexts();
+
+    assert.equal(await pos.innerText(), "step 0 of 2");
+    assert.equal(await label.innerText(), "initial state");
+    assert.equal(await t.locator(".prev").isDisabled(), true);
+    assert.equal(await fault.isVisible(), false);
+    assert.equal(await t.locator("table.state tbody tr").count(), 9);
+
+    await t.locator(".next").click();
+    assert.equal(await pos.innerText(), "step 1 of 2");
+    assert.equal(await label.innerText(), "1. CloseVm");
+    assert.deepEqual(await changed(), ["truefalse", "10", "livedying"]); // old value struck through, then new
+    assert.equal(await t.locator('.seq .msg.current[data-step="1"]').count(), 2);
+    assert.equal(await t.locator('.seq .msg.future[data-step="2"]').count(), 1);
+
+    await page.keyboard.press("ArrowRight");
+    assert.equal(await pos.innerText(), "step 2 of 2");
+    assert.equal(await label.innerText(), "2. FileAdd(i=0)");
+    assert.equal(await fault.isVisible(), true);
+    assert.equal(await fault.innerText(), `FAULT: ${FAULT}`);
+    assert.equal(await t.locator(".next").isDisabled(), true);
+    assert.equal(await t.locator('.seq .fault[data-step="2"]').count(), 1);
+    assert.equal(await t.locator(".seq .future").count(), 0);
+
+    await page.keyboard.press("ArrowRight"); // stays at the end
+    assert.equal(await pos.innerText(), "step 2 of 2");
+    await page.keyboard.press("ArrowLeft");
+    assert.equal(await pos.innerText(), "step 1 of 2");
+    assert.equal(await fault.isVisible(), false);
+    await t.locator(".prev").click();
+    assert.equal(await pos.innerText(), "step 0 of 2");
+    await page.keyboard.press("End");
+    assert.equal(await pos.innerText(), "step 2 of 2");
+
+    // Another trace's keys are independent once it is focused.
+    const other = page.locator("section.trace").first();
+    await other.focus();
+    await page.keyboard.press("ArrowRight");
+    assert.equal(await other.locator(".pos").innerText(), "step 1 of 2");
+    assert.equal(await pos.innerText(), "step 2 of 2");
+
+    assert.deepEqual(errors, []);
+    assert.deepEqual(requests.filter((u) => !u.startsWith("file:")), [], "the page must not touch the network");
+  } finally {
+    await browser.close();
+  }
+});
+
+function mkdirTmp(): string {
+  const d = join(tmpdir(), `refcheck-html-${process.pid}`);
+  mkdirSync(d, { recursive: true });
+  return d;
+}
