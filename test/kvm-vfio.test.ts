@@ -94,6 +94,15 @@ const oneModule: Expected = {
     { property: "noFault", ...moduleRun("kvm") } as Violation,
     { property: "vfioPointersIntoLoadedModules", length: 8, last: "Rmmod(kvm)" },
   ],
+  "3-vfio-module": [
+    { property: "noFault", ...moduleRun("kvm") } as Violation,
+    { property: "vfioPointersIntoLoadedModules", length: 8, last: "Rmmod(kvm)" },
+  ],
+  // module_put first opens a window between the two halves of the put.
+  "3-put-swapped": [
+    { property: "noFault", ...moduleRun("kvm"), length: 11, includes: ["CloseVfio(0)", "ReleaseVfio(0)", "Rmmod(kvm)"] } as Violation,
+    { property: "vfioPointersIntoLoadedModules", length: 10, last: "Rmmod(kvm)" },
+  ],
   "4-get_file_active": [],
   "4a-get_file": [{ property: "noFault", length: 2, actions: ["CloseVm", "FileAdd(0)"], message: incFromZero }],
   "4b-uncleared": [
@@ -102,6 +111,12 @@ const oneModule: Expected = {
     { property: "kvmFreedUnreferenced", length: 7, includes: ["Reuse", "FileAdd(0)", "Bind(0)"] },
   ],
   "4c-strong": [{ property: "noLeak", length: 6, includes: ["CloseVm", "CloseDevKvm", "ReleaseKvmVfioDev", "ReleaseVfio(0)"] }],
+  "4d-unlocked-read": [
+    { property: "noFault", length: 5, actions: ["FileAdd(0)", "CloseVm", "Bind(0)", "FileDel(0)", "Bind(0)"], message: incFromZero },
+    // With reuse the late get_file pins whatever file took the slot.
+    { property: "rightVmFile", length: 7, includes: ["FileDel(0)", "ReleaseVm", "Reuse"], last: "Bind(0)" },
+    { property: "kvmFreedUnreferenced", length: 8, includes: ["ReleaseKvmVfioDev", "ReleaseVm", "Reuse"], last: "Bind(0)" },
+  ],
   "5-pass-file": [],
 };
 
@@ -116,6 +131,14 @@ const twoModules: Expected = {
   "3-no-patch1": [
     { property: "noFault", ...moduleRun("kvm_intel") } as Violation,
     { property: "vfioPointersIntoLoadedModules", length: 9, last: "Rmmod(kvm)", includes: ["Rmmod(kvm_intel)"] },
+  ],
+  "3-vfio-module": [
+    { property: "noFault", ...moduleRun("kvm_intel") } as Violation,
+    { property: "vfioPointersIntoLoadedModules", length: 9, last: "Rmmod(kvm)", includes: ["Rmmod(kvm_intel)"] },
+  ],
+  "3-put-swapped": [
+    { property: "noFault", ...moduleRun("kvm_intel"), length: 11 } as Violation,
+    { property: "vfioPointersIntoLoadedModules", length: 11, last: "Rmmod(kvm)", includes: ["Rmmod(kvm_intel)", "ReleaseVfio(0)"] },
   ],
 };
 

@@ -10,6 +10,10 @@
 //                virt/kvm/vfio.c, i.e. kvm.ko) at bind; inline get; put = inline dec_and_test,
 //                rc->destroy (kvm_destroy_vm), then module_put
 //   3-no-patch1  patches 2-3 alone: inline get/put, rc->destroy, no module reference
+//   3-vfio-module  as 3 with the module taken from the VFIO file's f_op->owner (Steffen
+//                Eiden's v1): that is vfio.ko, so no KVM module is pinned
+//   3-put-swapped  as 3 with module_put before the kvm put; the put is split in two steps
+//                (design 3's own put is split the same way, kvm put first)
 //   4            seed 000 v5 (Aneesh Kumar K.V): association and device hold the VM struct
 //                file, read from the weak kvm->_file with get_file_active; kvm_vm_release
 //                clears kvm->_file
@@ -17,6 +21,8 @@
 //   4b           as 4 but kvm->_file is never cleared (the seed's v4 text); slab reuse of the
 //                freed VM file (Reuse) is what makes this visible
 //   4c           as 4 with a strong kvm->_file (get_file at KVM_CREATE_VM, fput in kvm_destroy_vm)
+//   4d           as 4 but bind loads df->kvm_file under kvm_ref_lock and calls get_file after
+//                dropping it: Bind is two steps
 //   5            pass a struct file (Jason Gunthorpe / Sean's NAK in seed 002, variant 5-i):
 //                the kvm-vfio device pins the VM file and FILE_ADD hands VFIO get_file of it
 // `modules`: "one" = a single kvm.ko (s390, or x86 folded into one); "two" = kvm.ko plus
@@ -36,9 +42,10 @@
 //                      kvm_vfio_file_set_kvm -> vfio_file_set_kvm (4: vfio_kvm_file_replace)
 //   FileDel(i)         KVM_DEV_VFIO_FILE_DEL: kvm_vfio_file_del -> vfio_file_set_kvm(NULL), fput
 //   Bind(i)            VFIO_DEVICE_BIND_IOMMUFD: vfio_df_get_kvm_safe -> vfio_device_get_kvm_safe
+//                      (4d: twice, load then get_file)
 //   CloseVfio(i)       close(vfio device fd): fput (the cdev has no unbind ioctl)
 //   ReleaseVfio(i)     __fput: vfio_device_fops_release -> vfio_df_unbind_iommufd ->
-//                      vfio_device_put_kvm
+//                      vfio_device_put_kvm (3, 3-put-swapped: twice, the two puts in order)
 //   Rmmod(m)           delete_module: refused unless refs are 0 and no loaded module depends on m
 //   Reuse              SLAB_TYPESAFE_BY_RCU: the freed VM file's memory becomes an unrelated
 //                      live file (held by its new, unmodelled owner)
@@ -46,8 +53,10 @@
 // Abstracted away, and why that is sound:
 //   - Locks (kv->lock, kvm_ref_lock, dev_set->lock, kvm->lock): every ioctl and release does
 //     its reference work inside one critical section, so each is one atomic action. The
-//     only window that matters is fput -> deferred __fput, which is modelled. (Design 4d,
-//     reading the association outside kvm_ref_lock, would need Bind split in two.)
+//     windows that matter are fput -> deferred __fput (modelled everywhere) and the unlocked
+//     gaps of 4d and of design 3's puts (modelled as two-step Bind / ReleaseVfio).
+//   - A close of a VFIO fd while an ioctl on it is mid-way: the ioctl holds a file reference,
+//     so the close only delays the release; CloseVfio waits for the ioctl instead.
 //   - vfio.ko: KVM reaches it through symbol_get (pinned during the call) and every VFIO
 //     code path runs while a VFIO file (which pins vfio.ko) exists, so it never unloads here.
 //   - The /dev/kvm file has no ->release body: close and fops_put are one step.
@@ -65,7 +74,10 @@ import {
 } from "../kernel/module.ts";
 import { refcountSchema } from "../kernel/refcount.ts";
 
-export const designs = ["1-symbol_get", "2-helpers", "3-module_get", "3-no-patch1", "4-get_file_active", "4a-get_file", "4b-uncleared", "4c-strong", "5-pass-file"] as const;
+export const designs = [
+  "1-symbol_get", "2-helpers", "3-module_get", "3-no-patch1", "3-vfio-module", "3-put-swapped",
+  "4-get_file_active", "4a-get_file", "4b-uncleared", "4c-strong", "4d-unlocked-read", "5-pass-file",
+] as const;
 export type Design = (typeof designs)[number];
 
 const params = z.object({
@@ -95,6 +107,8 @@ function stateSchema(p: Params) {
     /** The bound device's reference: users_count (1-3) or the VM file (4, 5). */
     devRef: z.boolean(),
     devGen: z.number().int().min(0).max(p.reuse),
+    /** Where this file's bind or release is, when the design splits it in two steps. */
+    pc: z.enum(["idle", "bindGetFile", "releasePut"]),
   });
   return z.object({
     devKvmFd: z.boolean(),
@@ -138,7 +152,7 @@ export default defineSpec({
       kvmVfioFd: true,
       kvmVfioFile: newFile(),
       vfio: range(p.devices).map(() => ({
-        fd: true, file: newFile(), kvf: false, assoc: false, assocGen: 0, bound: false, devRef: false, devGen: 0,
+        fd: true, file: newFile(), kvf: false, assoc: false, assocGen: 0, bound: false, devRef: false, devGen: 0, pc: "idle" as const,
       })),
       // The owner of the KVM files' f_op holds /dev/kvm, the VM file and the kvm-vfio file.
       mods: p.modules === "two" ? [{ refs: 0, state: "live" as const }, { refs: 3, state: "live" as const }]
@@ -199,7 +213,7 @@ export default defineSpec({
         when: (s: State) => isDying(s.vmFile) && !s.foreign,
         then: (s: State) => {
           runModuleCode(kvm(s), "kvm", "kvm_vm_release");
-          if (d === "4-get_file_active" || d === "4a-get_file") s.vmFilePtr = false; // v5: RCU_INIT_POINTER(kvm->_file, NULL)
+          if (d !== "4b-uncleared") s.vmFilePtr = false; // v5: RCU_INIT_POINTER(kvm->_file, NULL)
           putKvm(s, "kvm_vm_release");
           fopsPut(s);
           freeFile(s.vmFile, "VM file");
@@ -275,13 +289,25 @@ export default defineSpec({
       Bind: action({
         kernel: "VFIO_DEVICE_BIND_IOMMUFD: vfio_df_get_kvm_safe -> vfio_device_get_kvm_safe",
         each,
-        when: (s: State, { i }) => s.vfio[i].fd && !s.vfio[i].bound,
+        when: (s: State, { i }) => (s.vfio[i].fd && !s.vfio[i].bound && s.vfio[i].pc === "idle") || s.vfio[i].pc === "bindGetFile",
         then: (s: State, { i }) => {
           const v = s.vfio[i];
-          v.bound = true;
-          if (!v.assoc) return;
+          if (v.pc === "bindGetFile") {
+            // 4d, second step: get_file on the pointer loaded earlier, without kvm_ref_lock
+            getFile(s.vmFile, "VM file (df->kvm_file loaded before the lock was dropped)");
+            v.devRef = true;
+            v.devGen = s.vmFile.gen; // whatever now occupies the slot
+            v.bound = true;
+            v.pc = "idle";
+            return;
+          }
+          if (!v.assoc) {
+            v.bound = true;
+            return;
+          }
           switch (d) {
             case "1-symbol_get": {
+              v.bound = true;
               if (!symbolGet(kvm(s))) return; // symbol_get(kvm_put_kvm), kept until put
               if (!symbolGet(kvm(s))) { symbolPut(kvm(s), "kvm"); return; }
               runModuleCode(kvm(s), "kvm", "kvm_get_kvm_safe");
@@ -292,18 +318,28 @@ export default defineSpec({
               return;
             }
             case "2-helpers":
+              v.bound = true;
               runModuleCode(kvm(s), "kvm", "ref->get_kvm (kvm_get_kvm_safe)");
               v.devRef = kvmGetKvmSafe(s.users);
               return;
             case "3-module_get":
-              if (!tryModuleGet(kvm(s))) return; // try_module_get(kvm_module)
+            case "3-put-swapped":
+              v.bound = true;
+              if (!tryModuleGet(kvm(s))) return; // try_module_get(kvm_module): kvm.ko
               if (!kvmGetKvmSafe(s.users)) { modulePut(kvm(s), "kvm"); return; }
               v.devRef = true;
               return;
             case "3-no-patch1":
+            case "3-vfio-module": // try_module_get(vfio.ko) pins no KVM module
+              v.bound = true;
               v.devRef = kvmGetKvmSafe(s.users); // inline in kvm_types.h: VFIO's own code
               return;
+            case "4d-unlocked-read":
+              // first step: load df->kvm_file under kvm_ref_lock, drop the lock
+              v.pc = "bindGetFile";
+              return;
             default:
+              v.bound = true;
               getFile(s.vmFile, "VM file (df->kvm_file)");
               v.devRef = true;
               v.devGen = v.assocGen;
@@ -313,7 +349,8 @@ export default defineSpec({
       CloseVfio: action({
         kernel: "close(vfio fd) -> fput",
         each,
-        when: (s: State, { i }) => s.vfio[i].fd,
+        // A close racing with an ioctl on the same file only delays the release past it.
+        when: (s: State, { i }) => s.vfio[i].fd && s.vfio[i].pc === "idle",
         then: (s: State, { i }) => {
           s.vfio[i].fd = false;
           fput(s.vfio[i].file, "VFIO device file");
@@ -325,28 +362,47 @@ export default defineSpec({
         when: (s: State, { i }) => isDying(s.vfio[i].file),
         then: (s: State, { i }) => {
           const v = s.vfio[i];
-          if (v.devRef) {
+          /** The inline kvm_put_kvm of patch 3: dec_and_test in VFIO, then rc->destroy into KVM. */
+          const inlinePut = () => {
             v.devRef = false;
+            if (kvmPutKvm(s.users)) {
+              runModuleCode(kvm(s), "kvm", "vfio_device_put_kvm -> rc->destroy");
+              destroyVm(s, "rc->destroy");
+            }
+          };
+          if (v.pc === "releasePut") {
+            // second half of a split put
+            if (d === "3-module_get") modulePut(kvm(s), "kvm");
+            else inlinePut();
+            v.pc = "idle";
+          } else if (v.devRef) {
             switch (d) {
               case "1-symbol_get":
+                v.devRef = false;
                 runModuleCode(kvm(s), "kvm", "device->put_kvm (kvm_put_kvm)");
                 putKvm(s, "vfio_device_put_kvm -> kvm_put_kvm");
                 symbolPut(kvm(s), "kvm"); // symbol_put(kvm_put_kvm)
                 break;
               case "2-helpers":
+                v.devRef = false;
                 runModuleCode(kvm(s), "kvm", "device->put_kvm (kvm_put_kvm)");
                 putKvm(s, "vfio_device_put_kvm -> kvm_put_kvm");
                 break;
               case "3-module_get":
+                // kvm put (maybe destroy) first; module_put is a step of its own
+                inlinePut();
+                v.pc = "releasePut";
+                return;
+              case "3-put-swapped":
+                modulePut(kvm(s), "kvm");
+                v.pc = "releasePut";
+                return;
               case "3-no-patch1":
-                // inline kvm_put_kvm: dec_and_test in VFIO, then rc->destroy into KVM
-                if (kvmPutKvm(s.users)) {
-                  runModuleCode(kvm(s), "kvm", "vfio_device_put_kvm -> rc->destroy");
-                  destroyVm(s, "rc->destroy");
-                }
-                if (d === "3-module_get") modulePut(kvm(s), "kvm");
+              case "3-vfio-module":
+                inlinePut();
                 break;
               default:
+                v.devRef = false;
                 fput(s.vmFile, "VM file (device->kvm_file)");
                 v.devGen = 0;
             }
@@ -416,7 +472,7 @@ export default defineSpec({
         doc: "S5: function pointers VFIO keeps (2: get/put_kvm; 3: rc->destroy) point into a loaded module",
         holds: (s: State) =>
           s.mods[0].state === "live" ||
-          !s.vfio.some((v) => (d === "2-helpers" && (v.assoc || v.devRef)) || ((d === "3-module_get" || d === "3-no-patch1") && v.devRef)),
+          !s.vfio.some((v) => (d === "2-helpers" && (v.assoc || v.devRef)) || (d.startsWith("3") && v.devRef)),
       },
     };
   },
