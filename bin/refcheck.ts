@@ -8,6 +8,7 @@ import type { Verdict } from "../checker/verdict.ts";
 import { renderComparison } from "../reports/compare.ts";
 import { renderVerdict } from "../reports/console.ts";
 import { loadSpecs, locate, type LoadedSpec } from "./load.ts";
+import { printTrace, reportOptions, writeReports, type ReportArgs } from "./outputs.ts";
 
 class UsageError extends Error {}
 
@@ -102,6 +103,7 @@ const runOptions = {
   timeout: { type: "number", describe: "stop after this many seconds (verdict incomplete, exit 3)" },
   symmetry: { type: "boolean", describe: "symmetry reduction over the spec's interchangeable elements" },
   first: { type: "boolean", describe: "stop at the first failed property" },
+  ...reportOptions,
 } as const;
 
 async function main(argv: string[]): Promise<number> {
@@ -118,6 +120,7 @@ async function main(argv: string[]): Promise<number> {
         const verdicts = runAll(specs, a as unknown as RunArgs);
         if (a.json) printJson(verdicts, true);
         else process.stdout.write(verdicts.map((v) => renderVerdict(v)).join("\n\n") + "\n");
+        writeReports(verdicts, a as ReportArgs);
         code = exitCodeOf(verdicts);
       },
     )
@@ -134,7 +137,16 @@ async function main(argv: string[]): Promise<number> {
         const verdicts = runAll(specs, a as unknown as RunArgs);
         if (a.json) printJson(verdicts, false);
         else process.stdout.write(renderComparison(verdicts, { traces: a.traces }) + "\n");
+        writeReports(verdicts, a as ReportArgs);
         code = exitCodeOf(verdicts);
+      },
+    )
+    .command(
+      "trace <file>",
+      "print an ITF trace file (refcheck's --itf output, or Quint's) step by step",
+      (y) => y.positional("file", { type: "string", demandOption: true, describe: "an .itf.json file" }),
+      async (a) => {
+        process.stdout.write(printTrace(a.file));
       },
     )
     .command(
@@ -154,7 +166,7 @@ async function main(argv: string[]): Promise<number> {
         }
       },
     )
-    .demandCommand(1, "name a command: check, compare or list")
+    .demandCommand(1, "name a command: check, compare, trace or list")
     .strict()
     .help()
     .version(false)
