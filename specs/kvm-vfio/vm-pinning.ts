@@ -1,12 +1,12 @@
 // kvm-vfio/vm-pinning: who keeps the VM and the KVM module(s) alive while VFIO holds them.
 //
 // One scenario, every design of brief part B as the `design` parameter:
-//   1            upstream: raw association (df->kvm); bind takes users_count through
+//   1-symbol_get upstream: raw association (df->kvm); bind takes users_count through
 //                symbol_get(kvm_get_kvm_safe) and keeps symbol_get(kvm_put_kvm), which pins kvm.ko
 //                (vfio_device_get_kvm_safe / vfio_device_put_kvm, 2b48f52f2bff)
-//   2            seed 001 (Sean Christopherson, 2023): KVM passes kvm_get_kvm_safe/kvm_put_kvm
+//   2-helpers    seed 001 (Sean Christopherson, 2023): KVM passes kvm_get_kvm_safe/kvm_put_kvm
 //                pointers with the association; the device keeps put_kvm, no module reference
-//   3            seed 002 (Paolo Bonzini, 2026) patches 1-3: try_module_get(THIS_MODULE of
+//   3-module_get seed 002 (Paolo Bonzini, 2026) patches 1-3: try_module_get(THIS_MODULE of
 //                virt/kvm/vfio.c, i.e. kvm.ko) at bind; inline get; put = inline dec_and_test,
 //                rc->destroy (kvm_destroy_vm), then module_put
 //   3-no-patch1  patches 2-3 alone: inline get/put, rc->destroy, no module reference
@@ -14,20 +14,22 @@
 //                Eiden's v1): that is vfio.ko, so no KVM module is pinned
 //   3-put-swapped  as 3 with module_put before the kvm put; the put is split in two steps
 //                (design 3's own put is split the same way, kvm put first)
-//   4            seed 000 v5 (Aneesh Kumar K.V): association and device hold the VM struct
+//   4-get_file_active  seed 000 v5 (Aneesh Kumar K.V): association and device hold the VM struct
 //                file, read from the weak kvm->_file with get_file_active; kvm_vm_release
 //                clears kvm->_file
-//   4a           as 4 with plain get_file(kvm->_file)
-//   4b           as 4 but kvm->_file is never cleared (the seed's v4 text); slab reuse of the
+//   4a-get_file  as 4 with plain get_file(kvm->_file)
+//   4b-uncleared as 4 but kvm->_file is never cleared (the seed's v4 text); slab reuse of the
 //                freed VM file (Reuse) is what makes this visible
-//   4c           as 4 with a strong kvm->_file (get_file at KVM_CREATE_VM, fput in kvm_destroy_vm)
-//   4d           as 4 but bind loads df->kvm_file under kvm_ref_lock and calls get_file after
+//   4c-strong    as 4 with a strong kvm->_file (get_file at KVM_CREATE_VM, fput in kvm_destroy_vm)
+//   4d-unlocked-read  as 4 but bind loads df->kvm_file under kvm_ref_lock and calls get_file after
 //                dropping it: Bind is two steps
-//   5            pass a struct file (Jason Gunthorpe / Sean's NAK in seed 002, variant 5-i):
+//   5-pass-file  pass a struct file (Jason Gunthorpe / Sean's NAK in seed 002, variant 5-i):
 //                the kvm-vfio device pins the VM file and FILE_ADD hands VFIO get_file of it
 // `modules`: "one" = a single kvm.ko (s390, or x86 folded into one); "two" = kvm.ko plus
 // the vendor module kvm_intel, which depends on kvm.ko and owns every KVM file's f_op
-// (087e15206d6a) and the arch hooks kvm_destroy_vm calls (kvm_arch_destroy_vm).
+// (087e15206d6a) and the arch hooks kvm_destroy_vm calls (kvm_arch_destroy_vm). Assumed,
+// from reading kvm_exit (it destroys kvm_vcpu_cache without looking for live VMs): nothing
+// else pins kvm_intel while a VM lives only through VFIO.
 //
 // Actions (user operation -> kernel functions):
 //   CloseDevKvm        close(/dev/kvm fd): __fput -> fops_put(kvm_chardev_ops.owner)
@@ -63,6 +65,9 @@
 //   - The transient fget/fput of an fd around an ioctl is the guard "the fd is open".
 //   - VM creation, KVM_CREATE_DEVICE and opening the VFIO cdevs happened before the initial
 //     state; reopening is not modelled (it only adds references of the kinds already here).
+//   - __fput's ->release and fops_put are one step: until fops_put the file pins the owner,
+//     so no Rmmod fits between them. Returns into a module's text are not separate steps
+//     (no KVM path here drops its own module's last reference and keeps running).
 //   - Module references taken by symbol_get for a single call and dropped before the action
 //     ends leave no trace; those held across actions are counted.
 import { z } from "zod";
