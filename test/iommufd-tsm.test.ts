@@ -1,0 +1,88 @@
+// Verdicts of the iommufd vdevice/TSM model (brief design 7): each design's expected result
+// and the length and actions of its shortest counterexamples.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { check, type Verdict } from "../checker/index.ts";
+import vdevice, { designs } from "../specs/iommufd-tsm/vdevice.ts";
+
+type PropertyResult = Verdict["properties"][number];
+
+function prop(v: Verdict, name: string): PropertyResult {
+  const p = v.properties.find((x) => x.name === name);
+  assert.ok(p, `${v.spec} [${v.design}]: no property ${name}`);
+  return p;
+}
+
+function actions(p: PropertyResult): string[] {
+  assert.ok(p.trace, `${p.name}: no trace`);
+  return p.trace.steps.slice(1).map((s) => String(s.action));
+}
+
+interface Shape {
+  status: PropertyResult["status"];
+  length?: number;
+  /** Actions the trace must contain, and the one it ends with. */
+  includes?: string[];
+  last?: string;
+  message?: RegExp;
+}
+
+const expected: Record<(typeof designs)[number], Record<string, Shape>> = {
+  // VFIO's unbind cannot clear vdev->tsm_bound / vdev->idev without the vdevice mutex, and
+  // nothing stops a TSM bind after VFIO sampled idev->vdev.
+  "seed-004": {
+    noFault: { status: "violated", length: 8, includes: ["TsmBind", "CloseVfio", "DestroyVdev", "VfioUnbind"], last: "DestroyLock", message: /double tsm_unbind|use-after-free/ },
+    noDeadlock: { status: "holds" },
+    tsmBoundImpliesAlive: { status: "violated", length: 7, includes: ["CloseVfio", "TsmBind", "TsmLockIgroup"], last: "VfioFree" },
+    unboundAfterVfioUnbind: { status: "violated", length: 7, last: "VfioFree" },
+  },
+  // Taking the other side's lock too: igroup -> mutex against mutex -> igroup.
+  "seed-004-both-locks": {
+    noFault: { status: "violated", length: 9, last: "DestroyLock", message: /use-after-free.*iommufd_device/ },
+    noDeadlock: { status: "violated", length: 6, includes: ["TsmBind", "TsmLockIgroup", "CloseVfio", "TsmUnbind"], last: "TsmUnbind" },
+    tsmBoundImpliesAlive: { status: "violated", length: 7, last: "VfioFree" },
+    unboundAfterVfioUnbind: { status: "violated", length: 7, last: "VfioFree" },
+  },
+  // One lock, the vdev pins the idev, pre_destroy's three cases, tsm_unbind in abort.
+  "upstream-v5": {
+    noFault: { status: "holds" },
+    noDeadlock: { status: "holds" },
+    tsmBoundImpliesAlive: { status: "holds" },
+    unboundAfterVfioUnbind: { status: "holds" },
+    preDestroyNoVdev: { status: "reachable", length: 2 },
+    preDestroyTombstone: { status: "reachable", length: 3, last: "CloseVfio" },
+    preDestroyRacingDestroy: { status: "reachable", length: 4, includes: ["DestroyVdev"], last: "CloseVfio" },
+  },
+  // 850f14f5b919 without the unbind in abort: the binding outlives its vdevice.
+  "upstream-no-abort-unbind": {
+    noFault: { status: "holds" },
+    noDeadlock: { status: "holds" },
+    tsmBoundImpliesAlive: { status: "violated", length: 6, includes: ["TsmBind", "TsmOp", "DestroyVdev"], last: "DestroyAbort" },
+    unboundAfterVfioUnbind: { status: "violated", length: 8, includes: ["VfioTombstone", "VfioTombstoneDestroy"], last: "VfioFree" },
+    preDestroyNoVdev: { status: "reachable" },
+    preDestroyTombstone: { status: "reachable" },
+    preDestroyRacingDestroy: { status: "reachable" },
+  },
+};
+
+for (const design of designs) {
+  test(`iommufd-tsm/vdevice [${design}]`, () => {
+    const v = check(vdevice, { design });
+    const where = `[${design}]`;
+    assert.equal(v.complete, true);
+    assert.deepEqual(v.properties.map((p) => p.name).sort(), Object.keys(expected[design]).sort(), `${where}: property set`);
+    for (const [name, e] of Object.entries(expected[design])) {
+      const p = prop(v, name);
+      assert.equal(p.status, e.status, `${where} ${name}`);
+      if (e.length === undefined) continue;
+      const got = actions(p);
+      assert.equal(got.length, e.length, `${where} ${name}: ${got.join(" · ")}`);
+      assert.equal(p.trace!.length, e.length);
+      for (const a of e.includes ?? []) assert.ok(got.includes(a), `${where} ${name}: lacks ${a} in ${got.join(" · ")}`);
+      if (e.last) assert.equal(got.at(-1), e.last, `${where} ${name}: ${got.join(" · ")}`);
+      if (e.message) assert.match(p.message ?? "", e.message);
+    }
+    assert.equal(v.outcome, design === "upstream-v5" ? "pass" : "fail");
+    assert.deepEqual(v.warnings, [], `${where}: warnings`);
+  });
+}
