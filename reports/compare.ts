@@ -10,6 +10,8 @@ export interface CompareOptions {
   /** Print each counterexample (and witness with `witnesses`) below the tables. */
   traces?: boolean;
   witnesses?: boolean;
+  /** Terminal width: a wider table is printed transposed (properties as rows). */
+  width?: number;
 }
 
 function paintCell(p: PropertyResult | undefined, text: string, c: ChalkInstance): string {
@@ -17,6 +19,33 @@ function paintCell(p: PropertyResult | undefined, text: string, c: ChalkInstance
   if (p.failed) return c.red.bold(text);
   if (p.status === "unknown") return c.yellow(text);
   return c.green(text);
+}
+
+/** Properties as rows, designs as columns: for many properties on a narrow terminal. */
+function transposed(vs: Verdict[], c: ChalkInstance): string[] {
+  const props = propertyNames(vs);
+  const head = ["property", ...vs.map(designName)];
+  const rows = props.map((n) => [n, ...vs.map((v) => shortCell(v.properties.find((p) => p.name === n)))]);
+  rows.push(["states", ...vs.map((v) => v.stats.distinctStates.toLocaleString("en-US"))]);
+  rows.push(["result", ...vs.map((v) => (v.outcome === "pass" ? "pass" : v.outcome === "fail" ? "FAIL" : "incomplete"))]);
+  const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const out = ["  " + head.map((h, i) => c.bold(i === head.length - 1 ? h : h.padEnd(w[i]!))).join("  "), "  " + w.map((n) => "-".repeat(n)).join("  ")];
+  rows.forEach((r, k) => {
+    out.push(
+      "  " +
+        r
+          .map((s, i) => {
+            const t = i === r.length - 1 ? s : s.padEnd(w[i]!);
+            if (i === 0) return c.bold(t);
+            const v = vs[i - 1]!;
+            if (k < props.length) return paintCell(v.properties.find((p) => p.name === props[k]), t, c);
+            if (k === props.length) return c.dim(t);
+            return v.outcome === "pass" ? c.green(t) : v.outcome === "fail" ? c.red.bold(t) : c.yellow(t);
+          })
+          .join("  "),
+    );
+  });
+  return out;
 }
 
 function table(vs: Verdict[], c: ChalkInstance): string[] {
@@ -54,7 +83,9 @@ export function renderComparison(verdicts: Verdict[], opts: CompareOptions = {})
     if (out.length) out.push("");
     const summary = vs[0]!.summary;
     out.push(`${c.bold(spec)}${summary ? c.dim(`  ${summary}`) : ""}`);
-    out.push(...table(vs, c));
+    const plain = table(vs, painter(false));
+    const tooWide = opts.width !== undefined && Math.max(...plain.map((l) => l.length)) > opts.width;
+    out.push(...(tooWide ? transposed(vs, c) : table(vs, c)));
     // What each failure was, one line per failed cell.
     const notes: string[] = [];
     for (const v of vs) {

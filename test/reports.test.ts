@@ -358,3 +358,12 @@ function mkdirTmp(): string {
   mkdirSync(d, { recursive: true });
   return d;
 }
+
+test("compare: a table wider than the terminal is printed with properties as rows", () => {
+  const wide = renderComparison(both, { color: false });
+  assert.match(wide, /design +noFault +vmRefExact/);
+  const narrow = renderComparison(both, { color: false, width: 60 });
+  assert.match(narrow, /property +get_file_active +get_file/);
+  assert.match(narrow, /noFault +holds +VIOLATED \(2 steps\)/);
+  assert.match(narrow, /result +pass +FAIL/);
+});
