@@ -136,7 +136,7 @@ async function main(argv: string[]): Promise<number> {
         const specs = await loadSpecs(a.paths as string[]);
         const verdicts = runAll(specs, a as unknown as RunArgs);
         if (a.json) printJson(verdicts, false);
-        else process.stdout.write(renderComparison(verdicts, { traces: a.traces }) + "\n");
+        else process.stdout.write(renderComparison(verdicts, { traces: a.traces, width: process.stdout.isTTY ? process.stdout.columns : undefined }) + "\n");
         writeReports(verdicts, a as ReportArgs);
         code = exitCodeOf(verdicts);
       },
