@@ -22,8 +22,12 @@
 //                              unbinds, dropping the slots' gmem references) later.
 //   both                       6c: both pins at once (a reference cycle).
 //
-// Actions and kernel functions: see each action's `kernel:`. One VM, one gmem file, `slots`
-// memslots, each created at most once (a re-created memslot is a new struct; bounded away).
+// Actions (kernel functions in each action's `kernel:`): CreateGmem (KVM_CREATE_GUEST_MEMFD),
+// BindSlot/DeleteSlot (KVM_SET_USER_MEMORY_REGION2 create/delete: kvm_gmem_bind/unbind),
+// Populate (kvm_gmem_get_pfn), PunchHole (fallocate PUNCH_HOLE), CloseGmem/CloseVm (close),
+// ReleaseGmem/ReleaseVm (the deferred __fput: kvm_gmem_release, kvm_vm_release), and in the
+// phased design FreeMemslots (the second half of kvm_destroy_vm). One VM, one gmem file,
+// `slots` memslots, each created at most once (a re-created memslot is a new struct).
 //
 // Abstractions and why they are sound:
 //  - Every ioctl is one atomic step. Memslot create/delete run under kvm->slots_lock and

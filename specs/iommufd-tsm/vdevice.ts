@@ -24,7 +24,9 @@
 //                            under igroup->lock. TSM_OP holds a vdev reference, no lock.
 //   upstream-no-abort-unbind 850f14f5b919 alone: as upstream-v5 but abort does not unbind.
 //
-// Threads (pc + locals): "vfio unbind" (tid 1: vfio_df_unbind_iommufd ->
+// User actions: Bind (VFIO_DEVICE_BIND_IOMMUFD), VdevAlloc (IOMMU_VDEVICE_ALLOC), TsmBind /
+// TsmUnbind (TSM op), DestroyVdev (IOMMU_DESTROY), CloseVfio (VFIO device fd release); each
+// starts a thread where the call has a window. Threads (pc + locals): "vfio unbind" (tid 1: vfio_df_unbind_iommufd ->
 // iommufd_device_unbind), "vdev destroy" (tid 2: IOMMU_DESTROY -> iommufd_object_remove ->
 // iommufd_vdevice_destroy), "tsm op" (tid 3: IOMMU_VDEVICE_TSM_OP bind or unbind). Each
 // user operation happens at most once, so every run is finite and "idev destruction
