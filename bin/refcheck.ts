@@ -3,7 +3,7 @@
 //   3 a bound stopped the search before it finished (and nothing failed).
 import yargs from "yargs";
 import { hideBin } from "yargs/helpers";
-import { checkAllDesigns, designParamOf, designsOf, exitCodeOf, SpecError, type CheckOptions } from "../checker/index.ts";
+import { check, checkAllDesigns, designParamOf, designsOf, exitCodeOf, SpecError, type CheckOptions } from "../checker/index.ts";
 import type { Verdict } from "../checker/verdict.ts";
 import { renderComparison } from "../reports/compare.ts";
 import { renderVerdict } from "../reports/console.ts";
@@ -70,20 +70,15 @@ export function runAll(specs: LoadedSpec[], args: RunArgs): Verdict[] {
       stopAtFirst: args.first,
       progress,
     };
-    let results: Verdict[];
-    if (args.design !== undefined && args.design !== "all") {
-      if (!dp) throw new UsageError(`--design ${args.design}: spec "${spec.name}" (${file}) has no design parameter`);
+    let design = args.design !== undefined && args.design !== "all" ? args.design : undefined;
+    if (design !== undefined) {
+      if (!dp) throw new UsageError(`--design ${design}: spec "${spec.name}" (${file}) has no design parameter`);
       const designs = designsOf(spec);
-      if (!designs.includes(args.design)) {
-        throw new UsageError(`--design ${args.design}: spec "${spec.name}" has designs ${designs.join(", ")} (or "all")`);
+      if (!designs.includes(design)) {
+        throw new UsageError(`--design ${design}: spec "${spec.name}" has designs ${designs.join(", ")} (or "all")`);
       }
-      results = checkAllDesigns(spec, { ...params, [dp]: args.design }, opts).slice(0, 1);
-    } else if (dp && params[dp] !== undefined) {
-      results = checkAllDesigns(spec, params, opts).filter((v) => v.design === String(params[dp]));
-      if (results.length === 0) results = checkAllDesigns(spec, params, opts).slice(0, 1);
-    } else {
-      results = checkAllDesigns(spec, params, opts);
-    }
+    } else if (dp && params[dp] !== undefined) design = String(params[dp]);
+    const results = design !== undefined && dp ? [check(spec, { ...params, [dp]: design }, opts)] : checkAllDesigns(spec, params, opts);
     if (progress) process.stderr.write("\r\x1b[K");
     verdicts.push(...results.map((v) => locate(v, source)));
   }

@@ -5,10 +5,15 @@
 // replaying actions from the initial state. The frontier holds packed words of the
 // current and next BFS levels only. Level order plus a fixed action order make runs
 // deterministic and counterexamples shortest.
+//
+// Two pieces do the work, so that the parallel search (parallel.ts) reuses them:
+// the Expander runs guards and effects on one state and emits successors (and finds
+// faults, action-property, quiescent and deadlock violations); the Inserter takes
+// successors in order, keeps the new ones and checks invariants and witnesses on them.
 import type { Model } from "./compile.ts";
 import { Fault, SpecError } from "./spec.ts";
 import { GrowU16, GrowU32, VisitedSet } from "./store.ts";
-import { makeCanonicalizer } from "./symmetry.ts";
+import { makeCanonicalizer, type Canonicalizer } from "./symmetry.ts";
 
 export interface ExploreOptions {
   maxStates?: number;
@@ -33,7 +38,11 @@ export interface Hit {
   state: number;
   instance?: number;
   message?: string;
+  /** A failure (not a witness found as expected). */
+  failure: boolean;
 }
+
+export type StopReason = "max-states" | "max-depth" | "timeout" | "first-violation";
 
 export interface ExploreResult {
   hits: Hit[];
@@ -42,12 +51,13 @@ export interface ExploreResult {
   depth: number;
   seconds: number;
   complete: boolean;
-  stoppedBy?: "max-states" | "max-depth" | "timeout" | "first-violation";
+  stoppedBy?: StopReason;
   fired: Float64Array;
   parent: Uint32Array;
   via: Uint16Array;
   storeBytes: number;
   fingerprintBits: number;
+  workers: number;
 }
 
 export const NO_PARENT = 0xffffffff;
@@ -60,145 +70,313 @@ export function specFailure(model: Model, where: string, e: unknown): Error {
   return new SpecError(`${head} threw ${e instanceof Error ? e.name : "an exception"}: ${msg}`);
 }
 
-export function explore(model: Model, opts: ExploreOptions = {}): ExploreResult {
-  const t0 = performance.now();
-  const W = model.words;
-  const maxStates = opts.maxStates ?? Infinity;
-  const maxDepth = opts.maxDepth ?? Infinity;
-  const deadline = opts.timeoutSeconds !== undefined ? t0 + opts.timeoutSeconds * 1000 : Infinity;
-  const canon = opts.symmetry && model.symmetryLeaves ? makeCanonicalizer(model.symmetryLeaves) : null;
-  const { instances, invariants, actionProperties, quiescent, witnesses } = model;
-  const busy = model.busy;
-  const nInst = instances.length;
+export function canonicalizerFor(model: Model, symmetry: boolean | undefined): Canonicalizer | null {
+  return symmetry && model.symmetryLeaves ? makeCanonicalizer(model.symmetryLeaves) : null;
+}
 
-  const visited = new VisitedSet(W, model.codec.lastWordBits);
-  const parent = new GrowU32(1 << 16);
-  const via = new GrowU16(1 << 16);
-  const fired = new Float64Array(nInst);
-  const key = new Uint32Array(2);
+/** Candidate layout: packed words, parent id, action instance, key (2 words). */
+export const candidateStride = (W: number) => W + 4;
 
-  const A = new Uint32Array(W);
-  const D = new Uint32Array(W);
-  const cur = model.codec.view(A, { ro: true });
-  const draftCtx = { ro: false };
-  const draft = model.codec.view(D, draftCtx);
+/**
+ * Runs every action instance on one state. Successors go to `emit` (canonical, in
+ * instance order). Remembers the first hit of each transition/state property it owns.
+ */
+export class Expander {
+  readonly A: Uint32Array;
+  readonly D: Uint32Array;
+  private readonly cur: any;
+  private readonly draft: any;
+  private readonly draftCtx = { ro: false };
+  readonly fired: Float64Array;
+  generated = 0;
+  readonly hits: Hit[] = [];
+  /** At the depth bound: a successor not seen yet exists (the bound hides states). */
+  hidden = false;
+  private faultHit = false;
+  private deadlockHit = false;
+  private readonly actHit: boolean[];
+  private readonly quiHit: boolean[];
 
-  // Which properties are still undecided; a property is reported once, at its first
-  // (hence shortest) failure.
-  const hits: Hit[] = [];
-  let faultHit = false, deadlockHit = false;
-  const invHit = new Array<boolean>(invariants.length).fill(false);
-  const actHit = new Array<boolean>(actionProperties.length).fill(false);
-  const quiHit = new Array<boolean>(quiescent.length).fill(false);
-  const witHit = new Array<boolean>(witnesses.length).fill(false);
-  let failures = 0;
-  const failed = () => opts.stopAtFirst === true && failures > 0;
-  const record = (h: Hit, isFailure: boolean) => {
-    hits.push(h);
-    if (isFailure) failures++;
-  };
+  constructor(
+    private readonly model: Model,
+    private readonly canon: Canonicalizer | null,
+  ) {
+    const W = model.words;
+    this.A = new Uint32Array(W);
+    this.D = new Uint32Array(W);
+    this.cur = model.codec.view(this.A, { ro: true });
+    this.draft = model.codec.view(this.D, this.draftCtx);
+    this.fired = new Float64Array(model.instances.length);
+    this.actHit = new Array<boolean>(model.actionProperties.length).fill(false);
+    this.quiHit = new Array<boolean>(model.quiescent.length).fill(false);
+  }
 
-  let frontier = new GrowU32(1 << 12);
-  let next = new GrowU32(1 << 12);
-  const stride = W + 1;
-  let distinct = 0;
-  let generated = 0;
-  let depth = 0;
-  let stoppedBy: ExploreResult["stoppedBy"];
+  /**
+   * Expands the state at words[off..off+W) with id `id`. `emit` receives each successor in
+   * this.D. At the depth bound (`seen` given) successors are only tested against `seen`.
+   */
+  expand(words: Uint32Array, off: number, id: number, emit: (parentId: number, inst: number) => void, seen?: VisitedSet): void {
+    const { model, A, D, cur, draft, draftCtx, canon } = this;
+    const W = model.words;
+    const instances = model.instances;
+    const actionProperties = model.actionProperties;
+    for (let w = 0; w < W; w++) A[w] = words[off + w];
+    let enabled = false;
+    for (let i = 0; i < instances.length; i++) {
+      const inst = instances[i];
+      if (inst.guard !== undefined) {
+        let g: boolean;
+        try {
+          g = inst.guard(cur, inst.params);
+        } catch (e) {
+          throw specFailure(model, `guard of action ${inst.label}`, e);
+        }
+        if (!g) continue;
+      }
+      enabled = true;
+      for (let w = 0; w < W; w++) D[w] = A[w];
+      draftCtx.ro = false;
+      if (seen) {
+        // Only ask whether the bound hides anything: a successor not seen yet.
+        try {
+          inst.effect(draft, inst.params);
+        } catch {
+          this.hidden = true;
+          continue;
+        }
+        if (canon) canon(D);
+        if (!seen.has(D, 0)) this.hidden = true;
+        continue;
+      }
+      this.generated++;
+      try {
+        inst.effect(draft, inst.params);
+      } catch (e) {
+        if (e instanceof Fault) {
+          this.fired[i]++;
+          if (!this.faultHit) {
+            this.faultHit = true;
+            this.hits.push({ property: { kind: "fault" }, state: id, instance: i, message: e.message, failure: true });
+          }
+          continue;
+        }
+        throw specFailure(model, `action ${inst.label}`, e);
+      }
+      this.fired[i]++;
+      draftCtx.ro = true;
+      for (let p = 0; p < actionProperties.length; p++) {
+        if (this.actHit[p]) continue;
+        let ok: boolean;
+        try {
+          ok = actionProperties[p].fn(cur, draft, { name: inst.name, params: inst.params });
+        } catch (e) {
+          throw specFailure(model, `action property "${actionProperties[p].name}"`, e);
+        }
+        if (!ok) {
+          this.actHit[p] = true;
+          this.hits.push({ property: { kind: "action", index: p }, state: id, instance: i, failure: true });
+        }
+      }
+      if (canon) canon(D);
+      emit(id, i);
+    }
+    if (!enabled) this.terminal(id);
+  }
 
-  // Checks the state properties of the state in D (just discovered, id `id`).
-  const checkNew = (id: number) => {
-    for (let p = 0; p < invariants.length; p++) {
-      if (invHit[p]) continue;
+  /** A state where no action is enabled: a deadlock if a thread is mid-call, else quiescent. */
+  private terminal(id: number): void {
+    const { model, cur } = this;
+    let who: unknown;
+    try {
+      who = model.busy ? model.busy(cur) : undefined;
+    } catch (e) {
+      throw specFailure(model, "busy", e);
+    }
+    if (who) {
+      if (!this.deadlockHit) {
+        this.deadlockHit = true;
+        this.hits.push({ property: { kind: "deadlock" }, state: id, message: `deadlock: no action can run while ${String(who)} is blocked`, failure: true });
+      }
+      return;
+    }
+    const quiescent = model.quiescent;
+    for (let p = 0; p < quiescent.length; p++) {
+      if (this.quiHit[p]) continue;
       let ok: boolean;
       try {
-        ok = invariants[p].fn(draft);
+        ok = quiescent[p].fn(cur);
+      } catch (e) {
+        throw specFailure(model, `quiescent property "${quiescent[p].name}"`, e);
+      }
+      if (!ok) {
+        this.quiHit[p] = true;
+        this.hits.push({ property: { kind: "quiescent", index: p }, state: id, failure: true });
+      }
+    }
+  }
+}
+
+/**
+ * Takes candidate successors in order and keeps the new ones: hash, touch the home slots
+ * of the whole batch, then insert in order (the cache misses of a batch overlap). Order is
+ * unchanged, so ids, traces and verdicts do not depend on the batch size.
+ */
+export class Inserter {
+  readonly visited: VisitedSet;
+  readonly parent = new GrowU32(1 << 16);
+  readonly via = new GrowU16(1 << 16);
+  /** Next BFS level: packed words then the state id, per state. */
+  next = new GrowU32(1 << 12);
+  distinct = 0;
+  stoppedBy?: StopReason;
+  readonly hits: Hit[] = [];
+  private readonly D: Uint32Array;
+  private readonly view: any;
+  private readonly invHit: boolean[];
+  private readonly witHit: boolean[];
+  private sink = 0;
+
+  constructor(
+    private readonly model: Model,
+    private readonly maxStates: number,
+    shared = false,
+  ) {
+    this.visited = new VisitedSet(model.words, model.codec.lastWordBits, 1 << 16, shared);
+    this.D = new Uint32Array(model.words);
+    this.view = model.codec.view(this.D, { ro: true });
+    this.invHit = new Array<boolean>(model.invariants.length).fill(false);
+    this.witHit = new Array<boolean>(model.witnesses.length).fill(false);
+  }
+
+  /** Inserts `n` candidates (layout `candidateStride`); keys are computed unless `keyed`. */
+  insert(c: Uint32Array, n: number, keyed: boolean): void {
+    const W = this.model.words;
+    const cs = W + 4;
+    const visited = this.visited;
+    if (!keyed) for (let j = 0; j < n; j++) visited.keyInto(c, j * cs, c, j * cs + W + 2);
+    this.sink ^= visited.touch(c, n, cs, W + 2);
+    const D = this.D;
+    for (let j = 0; j < n; j++) {
+      const off = j * cs;
+      const k0 = c[off + W + 2], k1 = c[off + W + 3];
+      if (this.distinct >= this.maxStates) {
+        if (!visited.hasKey(k0, k1)) this.stoppedBy = "max-states";
+        continue;
+      }
+      if (!visited.addKey(k0, k1)) continue;
+      const id = this.distinct++;
+      this.parent.push(c[off + W]);
+      this.via.push(c[off + W + 1]);
+      const at = this.next.reserve(W + 1);
+      const na = this.next.a;
+      for (let w = 0; w < W; w++) D[w] = na[at + w] = c[off + w];
+      na[at + W] = id;
+      this.checkNew(id);
+    }
+  }
+
+  private checkNew(id: number): void {
+    const { model, view } = this;
+    const invariants = model.invariants, witnesses = model.witnesses;
+    for (let p = 0; p < invariants.length; p++) {
+      if (this.invHit[p]) continue;
+      let ok: boolean;
+      try {
+        ok = invariants[p].fn(view);
       } catch (e) {
         throw specFailure(model, `invariant "${invariants[p].name}"`, e);
       }
       if (!ok) {
-        invHit[p] = true;
-        record({ property: { kind: "invariant", index: p }, state: id }, true);
+        this.invHit[p] = true;
+        this.hits.push({ property: { kind: "invariant", index: p }, state: id, failure: true });
       }
     }
     for (let p = 0; p < witnesses.length; p++) {
-      if (witHit[p]) continue;
+      if (this.witHit[p]) continue;
       let ok: boolean;
       try {
-        ok = witnesses[p].fn(draft);
+        ok = witnesses[p].fn(view);
       } catch (e) {
         throw specFailure(model, `witness "${witnesses[p].name}"`, e);
       }
       if (ok) {
-        witHit[p] = true;
-        record({ property: { kind: "reachable", index: p }, state: id }, witnesses[p].expect === "unreachable");
+        this.witHit[p] = true;
+        this.hits.push({ property: { kind: "reachable", index: p }, state: id, failure: witnesses[p].expect === "unreachable" });
       }
     }
-  };
+  }
 
-  // Successors wait in a batch (packed words, parent id, action instance) and are
-  // inserted together: hash all, touch their home slots, then insert in order. Order is
-  // unchanged, so ids, traces and verdicts are the same as one-at-a-time insertion.
+  get storeBytes(): number {
+    return this.visited.bytes + this.parent.n * 4 + this.via.n * 2;
+  }
+}
+
+/** Keeps the first hit of each property, in the order hits are offered. */
+export function firstHits(hits: Iterable<Hit>, into: Hit[] = []): Hit[] {
+  const seen = new Set(into.map(hitKey));
+  for (const h of hits) {
+    const k = hitKey(h);
+    if (!seen.has(k)) {
+      seen.add(k);
+      into.push(h);
+    }
+  }
+  return into;
+}
+
+export function hitKey(h: Hit): string {
+  return `${h.property.kind}:${"index" in h.property ? h.property.index : ""}`;
+}
+
+export function explore(model: Model, opts: ExploreOptions = {}): ExploreResult {
+  const t0 = performance.now();
+  const W = model.words;
+  const maxDepth = opts.maxDepth ?? Infinity;
+  const deadline = opts.timeoutSeconds !== undefined ? t0 + opts.timeoutSeconds * 1000 : Infinity;
+  const ins = new Inserter(model, opts.maxStates ?? Infinity);
+  const ex = new Expander(model, canonicalizerFor(model, opts.symmetry));
+  const D = ex.D;
+
   const BATCH = 512;
-  const bStride = W + 2;
-  const batch = new Uint32Array(BATCH * bStride);
-  const batchKeys = new Uint32Array(BATCH * 2);
+  const cs = candidateStride(W);
+  const batch = new Uint32Array(BATCH * cs);
   let nb = 0;
-  let sink = 0;
   const flush = () => {
-    for (let j = 0; j < nb; j++) {
-      visited.key(batch, j * bStride, key);
-      batchKeys[2 * j] = key[0];
-      batchKeys[2 * j + 1] = key[1];
-    }
-    sink ^= visited.touch(batchKeys, nb);
-    for (let j = 0; j < nb; j++) {
-      const k0 = batchKeys[2 * j], k1 = batchKeys[2 * j + 1];
-      if (distinct >= maxStates) {
-        if (!visited.hasKey(k0, k1)) stoppedBy = "max-states";
-        continue;
-      }
-      if (!visited.addKey(k0, k1)) continue;
-      const off = j * bStride;
-      const id = distinct++;
-      parent.push(batch[off + W]);
-      via.push(batch[off + W + 1]);
-      const at = next.reserve(stride);
-      const na = next.a;
-      for (let w = 0; w < W; w++) D[w] = na[at + w] = batch[off + w];
-      na[at + W] = id;
-      draftCtx.ro = true;
-      checkNew(id);
-    }
+    ins.insert(batch, nb, false);
     nb = 0;
   };
-  // Queues the state in D, reached from `parentId` by instance `inst`.
-  const enqueue = (parentId: number, inst: number) => {
-    if (canon) canon(D);
-    const off = nb * bStride;
+  const emit = (parentId: number, inst: number) => {
+    const off = nb * cs;
     for (let w = 0; w < W; w++) batch[off + w] = D[w];
     batch[off + W] = parentId;
     batch[off + W + 1] = inst;
     if (++nb === BATCH) flush();
   };
+  const failures = () => ex.hits.some((h) => h.failure) || ins.hits.some((h) => h.failure);
 
   // Like TLC, initial states count as generated.
+  const canon = canonicalizerFor(model, opts.symmetry);
   for (let i = 0; i < model.inits.length; i++) {
-    generated++;
+    ex.generated++;
     D.set(model.inits[i]);
-    enqueue(NO_PARENT, i);
+    if (canon) canon(D);
+    emit(NO_PARENT, i);
   }
   flush();
 
+  let stoppedBy: StopReason | undefined;
+  let frontier = new GrowU32(1 << 12);
+  let depth = 0;
   let lastProgress = t0;
   let expanded = 0;
-  outer: while (next.n > 0) {
-    [frontier, next] = [next, frontier];
-    next.n = 0;
+  outer: while (ins.next.n > 0) {
+    [frontier, ins.next] = [ins.next, frontier];
+    ins.next.n = 0;
     const atBound = depth >= maxDepth;
+    const stride = W + 1;
     const count = frontier.n / stride;
     for (let k = 0; k < count; k++) {
-      if (failed()) {
+      if (opts.stopAtFirst && failures()) {
         stoppedBy = "first-violation";
         break outer;
       }
@@ -210,123 +388,36 @@ export function explore(model: Model, opts: ExploreOptions = {}): ExploreResult 
         }
         if (opts.progress && now - lastProgress > 1000) {
           lastProgress = now;
-          opts.progress({ distinct, generated, depth, seconds: (now - t0) / 1000 });
+          opts.progress({ distinct: ins.distinct, generated: ex.generated, depth, seconds: (now - t0) / 1000 });
         }
       }
       const off = k * stride;
-      for (let w = 0; w < W; w++) A[w] = frontier.a[off + w];
-      const id = frontier.a[off + W];
-      let enabled = false;
-      for (let i = 0; i < nInst; i++) {
-        const inst = instances[i];
-        if (inst.guard !== undefined) {
-          let g: boolean;
-          try {
-            g = inst.guard(cur, inst.params);
-          } catch (e) {
-            throw specFailure(model, `guard of action ${inst.label}`, e);
-          }
-          if (!g) continue;
-        }
-        enabled = true;
-        if (atBound) {
-          // Only ask whether the bound hides anything: a successor not seen yet.
-          for (let w = 0; w < W; w++) D[w] = A[w];
-          draftCtx.ro = false;
-          try {
-            inst.effect(draft, inst.params);
-          } catch {
-            stoppedBy = "max-depth";
-            continue;
-          }
-          if (canon) canon(D);
-          visited.key(D, 0, key);
-          if (!visited.hasKey(key[0], key[1])) stoppedBy = "max-depth";
-          continue;
-        }
-        generated++;
-        for (let w = 0; w < W; w++) D[w] = A[w];
-        draftCtx.ro = false;
-        try {
-          inst.effect(draft, inst.params);
-        } catch (e) {
-          if (e instanceof Fault) {
-            fired[i]++;
-            if (!faultHit) {
-              faultHit = true;
-              record({ property: { kind: "fault" }, state: id, instance: i, message: e.message }, true);
-            }
-            continue;
-          }
-          throw specFailure(model, `action ${inst.label}`, e);
-        }
-        fired[i]++;
-        draftCtx.ro = true;
-        for (let p = 0; p < actionProperties.length; p++) {
-          if (actHit[p]) continue;
-          let ok: boolean;
-          try {
-            ok = actionProperties[p].fn(cur, draft, { name: inst.name, params: inst.params });
-          } catch (e) {
-            throw specFailure(model, `action property "${actionProperties[p].name}"`, e);
-          }
-          if (!ok) {
-            actHit[p] = true;
-            record({ property: { kind: "action", index: p }, state: id, instance: i }, true);
-          }
-        }
-        enqueue(id, i);
-      }
-      if (!enabled) {
-        let who: unknown;
-        try {
-          who = busy ? busy(cur) : undefined;
-        } catch (e) {
-          throw specFailure(model, "busy", e);
-        }
-        if (who) {
-          if (!deadlockHit) {
-            deadlockHit = true;
-            record({ property: { kind: "deadlock" }, state: id, message: `deadlock: no action can run while ${String(who)} is blocked` }, true);
-          }
-        } else {
-          for (let p = 0; p < quiescent.length; p++) {
-            if (quiHit[p]) continue;
-            let ok: boolean;
-            try {
-              ok = quiescent[p].fn(cur);
-            } catch (e) {
-              throw specFailure(model, `quiescent property "${quiescent[p].name}"`, e);
-            }
-            if (!ok) {
-              quiHit[p] = true;
-              record({ property: { kind: "quiescent", index: p }, state: id }, true);
-            }
-          }
-        }
-      }
+      ex.expand(frontier.a, off, frontier.a[off + W], emit, atBound ? ins.visited : undefined);
     }
     flush();
-    if (atBound || stoppedBy) break;
-    if (next.n > 0) depth++;
+    if (atBound) {
+      if (ex.hidden) stoppedBy = "max-depth";
+      break;
+    }
+    if (ins.stoppedBy) break;
+    if (ins.next.n > 0) depth++;
   }
-  if (!stoppedBy && failed()) stoppedBy = "first-violation";
-
   if (nb > 0) flush();
-  void sink;
-  const seconds = (performance.now() - t0) / 1000;
+  stoppedBy ??= ins.stoppedBy;
+  if (!stoppedBy && opts.stopAtFirst && failures()) stoppedBy = "first-violation";
   return {
-    hits,
-    distinct,
-    generated,
+    hits: [...ex.hits, ...ins.hits],
+    distinct: ins.distinct,
+    generated: ex.generated,
     depth,
-    seconds,
+    seconds: (performance.now() - t0) / 1000,
     complete: stoppedBy === undefined,
     stoppedBy,
-    fired,
-    parent: parent.a.subarray(0, parent.n),
-    via: via.a.subarray(0, via.n),
-    storeBytes: visited.bytes + parent.n * 4 + via.n * 2,
-    fingerprintBits: visited.fingerprintBits,
+    fired: ex.fired,
+    parent: ins.parent.a.subarray(0, ins.parent.n),
+    via: ins.via.a.subarray(0, ins.via.n),
+    storeBytes: ins.storeBytes,
+    fingerprintBits: ins.visited.fingerprintBits,
+    workers: 1,
   };
 }

@@ -2,7 +2,7 @@
 // Verdict (with traces rebuilt by replaying actions from the initial state).
 import { compile, designParamOf, designsOf, type Model } from "./compile.ts";
 import { flatten } from "./codec.ts";
-import { explore, NO_PARENT, specFailure, type ExploreOptions, type ExploreResult, type Hit } from "./explore.ts";
+import { explore, hitKey, NO_PARENT, specFailure, type ExploreOptions, type ExploreResult, type Hit } from "./explore.ts";
 import { Fault, type Spec } from "./spec.ts";
 import { makeCanonicalizer } from "./symmetry.ts";
 import { Verdict, type Change, type Coverage, type PropertyResult, type Step, type Trace } from "./verdict.ts";
@@ -54,7 +54,7 @@ function propertyName(model: Model, h: Hit): string {
 
 function toVerdict(model: Model, r: ExploreResult, opts: CheckOptions): Verdict {
   const hitOf = new Map<string, Hit>();
-  for (const h of r.hits) hitOf.set(`${h.property.kind}:${"index" in h.property ? h.property.index : ""}`, h);
+  for (const h of r.hits) if (!hitOf.has(hitKey(h))) hitOf.set(hitKey(h), h);
   const properties: PropertyResult[] = [];
   const undecided = r.complete ? "holds" : "unknown";
 
@@ -129,7 +129,7 @@ function toVerdict(model: Model, r: ExploreResult, opts: CheckOptions): Verdict 
       collisionProbability: collision,
       storeBytes: r.storeBytes,
       bytesPerState: n > 0 ? r.storeBytes / n : 0,
-      workers: 1,
+      workers: r.workers,
       symmetry: !!(opts.symmetry && model.symmetryLeaves),
       por: false,
     },

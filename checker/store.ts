@@ -77,6 +77,13 @@ export class GrowU16 {
 
 const MAX_LOAD = 0.75;
 
+/** What a worker needs to read a visited set owned by another thread. */
+export interface VisitedShare {
+  buffer: SharedArrayBuffer;
+  W: number;
+  exact: boolean;
+}
+
 export class VisitedSet {
   /** Key pairs, slot i at [2i, 2i+1]: one cache line per probe. (0, 0) marks a free slot. */
   private t: Uint32Array;
@@ -84,17 +91,35 @@ export class VisitedSet {
   size = 0;
   /** True when keys are the packed states themselves (no fingerprinting). */
   readonly exact: boolean;
+  private readonly W: number;
+  private readonly shared: boolean;
+  private readonly k = new Uint32Array(2);
 
-  constructor(
-    private readonly W: number,
-    stateBitsInLastWord: number,
-    initialCapacity = 1 << 16,
-  ) {
+  constructor(W: number, stateBitsInLastWord: number, initialCapacity = 1 << 16, shared = false) {
+    this.W = W;
+    this.shared = shared;
     this.exact = W === 1 || (W === 2 && stateBitsInLastWord < 32);
     let cap = 1;
     while (cap < initialCapacity) cap *= 2;
-    this.t = new Uint32Array(2 * cap);
+    this.t = this.alloc(2 * cap);
     this.mask = cap - 1;
+  }
+
+  /** A read-only view of a set owned by another thread (its table as of `share`). */
+  static attach(share: VisitedShare): VisitedSet {
+    const v = Object.create(VisitedSet.prototype) as VisitedSet;
+    const t = new Uint32Array(share.buffer);
+    Object.assign(v, { t, mask: t.length / 2 - 1, size: 0, exact: share.exact, W: share.W, shared: true, k: new Uint32Array(2) });
+    return v;
+  }
+
+  share(): VisitedShare {
+    if (!this.shared) throw new Error("visited set is not shared");
+    return { buffer: this.t.buffer as SharedArrayBuffer, W: this.W, exact: this.exact };
+  }
+
+  private alloc(n: number): Uint32Array {
+    return this.shared ? new Uint32Array(new SharedArrayBuffer(4 * n)) : new Uint32Array(n);
   }
 
   get fingerprintBits(): number {
@@ -105,26 +130,33 @@ export class VisitedSet {
     return this.t.byteLength;
   }
 
-  /** Computes the key of the state at buf[off..off+W) into k[0], k[1]. */
-  key(buf: Uint32Array, off: number, k: Uint32Array): void {
+  /** Writes the key of the state at src[off..off+W) to dst[at], dst[at+1]. */
+  keyInto(src: Uint32Array, off: number, dst: Uint32Array, at: number): void {
     if (this.exact) {
-      k[0] = buf[off];
-      k[1] = (this.W === 2 ? buf[off + 1] : 0) | 0x80000000;
+      dst[at] = src[off];
+      dst[at + 1] = (this.W === 2 ? src[off + 1] : 0) | 0x80000000;
     } else {
-      k[0] = hashWords(buf, off, this.W, 0x9747b28c);
-      k[1] = hashWords(buf, off, this.W, 0x1b873593);
-      if (k[0] === 0 && k[1] === 0) k[1] = 1;
+      const k0 = hashWords(src, off, this.W, 0x9747b28c);
+      const k1 = hashWords(src, off, this.W, 0x1b873593);
+      dst[at] = k0;
+      dst[at + 1] = k0 === 0 && k1 === 0 ? 1 : k1;
     }
   }
 
+  /** Is the state at buf[off..off+W) in the set? */
+  has(buf: Uint32Array, off: number): boolean {
+    this.keyInto(buf, off, this.k, 0);
+    return this.hasKey(this.k[0], this.k[1]);
+  }
+
   /**
-   * Touches the home slots of `n` keys (pairs in `keys`) with plain loads, so that the
-   * cache misses of a batch overlap instead of being paid one insert at a time.
+   * Touches the home slots of `n` keys (at c[j*stride + keyOff]) with plain loads, so that
+   * the cache misses of a batch overlap instead of being paid one insert at a time.
    */
-  touch(keys: Uint32Array, n: number): number {
+  touch(c: Uint32Array, n: number, stride: number, keyOff: number): number {
     const t = this.t;
     let x = 0;
-    for (let j = 0; j < n; j++) x ^= t[2 * this.slotOf(keys[2 * j], keys[2 * j + 1])];
+    for (let j = 0, o = keyOff; j < n; j++, o += stride) x ^= t[2 * this.slotOf(c[o], c[o + 1])];
     return x;
   }
 
@@ -162,7 +194,7 @@ export class VisitedSet {
   private grow(): void {
     const old = this.t;
     const cap = old.length; // slots double: old.length / 2 * 2
-    this.t = new Uint32Array(2 * cap);
+    this.t = this.alloc(2 * cap);
     this.mask = cap - 1;
     const t = this.t, mask = this.mask;
     for (let j = 0; j < old.length; j += 2) {
