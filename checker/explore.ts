@@ -144,6 +144,19 @@ export class Expander {
           this.hidden = true;
           continue;
         }
+        // A step past the bound that breaks an action property is hidden too, even
+        // when it leads to a state already seen.
+        draftCtx.ro = true;
+        for (let p = 0; p < actionProperties.length && !this.hidden; p++) {
+          if (this.actHit[p]) continue;
+          let ok: boolean;
+          try {
+            ok = actionProperties[p].fn(cur, draft, { name: inst.name, params: inst.params });
+          } catch (e) {
+            throw specFailure(model, `action property "${actionProperties[p].name}"`, e);
+          }
+          if (!ok) this.hidden = true;
+        }
         if (canon) canon(D);
         if (!seen.has(D, 0)) this.hidden = true;
         continue;
