@@ -140,7 +140,8 @@ export class Expander {
         // Only ask whether the bound hides anything: a successor not seen yet.
         try {
           inst.effect(draft, inst.params);
-        } catch {
+        } catch (e) {
+          if (!(e instanceof Fault)) throw specFailure(model, `action ${inst.label}`, e);
           this.hidden = true;
           continue;
         }
