@@ -63,7 +63,7 @@ export function resolveParams(spec: Spec, given: Record<string, unknown> = {}): 
         `spec "${spec.name}": unknown parameter "${k}"; ${known.length ? `its parameters are ${known.join(", ")}` : "it has no parameters"}`,
       );
     }
-    raw[k] = typeof v === "string" ? coerce(v) : v;
+    raw[k] = typeof v === "string" ? coerce(v, shape[k]) : v;
   }
   const r = spec.params.strict().safeParse(raw);
   if (!r.success) {
@@ -73,10 +73,13 @@ export function resolveParams(spec: Spec, given: Record<string, unknown> = {}): 
   return r.data as Record<string, unknown>;
 }
 
-function coerce(v: string): unknown {
-  if (v === "true") return true;
-  if (v === "false") return false;
-  if (/^-?\d+$/.test(v)) return Number(v);
+/** Command-line values are strings: convert to what the parameter's schema expects. */
+function coerce(v: string, schema: z.ZodType): unknown {
+  let s: any = schema;
+  while (s?._zod?.def?.innerType) s = s._zod.def.innerType;
+  const type = s?._zod?.def?.type;
+  if (type === "boolean" && (v === "true" || v === "false")) return v === "true";
+  if (type === "number" && /^-?\d+(\.\d+)?$/.test(v)) return Number(v);
   return v;
 }
 

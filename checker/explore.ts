@@ -342,73 +342,101 @@ export function hitKey(h: Hit): string {
   return `${h.property.kind}:${"index" in h.property ? h.property.index : ""}`;
 }
 
-export function explore(model: Model, opts: ExploreOptions = {}): ExploreResult {
-  const t0 = performance.now();
-  const W = model.words;
-  const maxDepth = opts.maxDepth ?? Infinity;
-  const deadline = opts.timeoutSeconds !== undefined ? t0 + opts.timeoutSeconds * 1000 : Infinity;
-  const ins = new Inserter(model, opts.maxStates ?? Infinity);
-  const ex = new Expander(model, canonicalizerFor(model, opts.symmetry));
-  const D = ex.D;
+/**
+ * Expands states one at a time on this thread and inserts their successors in batches:
+ * the single-threaded search, and the small levels of the parallel one.
+ */
+export class LocalSearch {
+  readonly ex: Expander;
+  private readonly cs: number;
+  private readonly batch: Uint32Array;
+  private nb = 0;
+  private expanded = 0;
+  private lastProgress: number;
+  static readonly BATCH = 512;
 
-  const BATCH = 512;
-  const cs = candidateStride(W);
-  const batch = new Uint32Array(BATCH * cs);
-  let nb = 0;
-  const flush = () => {
-    ins.insert(batch, nb, false);
-    nb = 0;
-  };
-  const emit = (parentId: number, inst: number) => {
-    const off = nb * cs;
+  constructor(
+    private readonly model: Model,
+    private readonly ins: Inserter,
+    private readonly opts: ExploreOptions,
+    private readonly t0: number,
+    private readonly deadline: number,
+  ) {
+    this.ex = new Expander(model, canonicalizerFor(model, opts.symmetry));
+    this.cs = candidateStride(model.words);
+    this.batch = new Uint32Array(LocalSearch.BATCH * this.cs);
+    this.lastProgress = t0;
+  }
+
+  private readonly emit = (parentId: number, inst: number): void => {
+    const W = this.model.words, D = this.ex.D, batch = this.batch;
+    const off = this.nb * this.cs;
     for (let w = 0; w < W; w++) batch[off + w] = D[w];
     batch[off + W] = parentId;
     batch[off + W + 1] = inst;
-    if (++nb === BATCH) flush();
+    if (++this.nb === LocalSearch.BATCH) this.flush();
   };
-  const failures = () => ex.hits.some((h) => h.failure) || ins.hits.some((h) => h.failure);
 
-  // Like TLC, initial states count as generated.
-  const canon = canonicalizerFor(model, opts.symmetry);
-  for (let i = 0; i < model.inits.length; i++) {
-    ex.generated++;
-    D.set(model.inits[i]);
-    if (canon) canon(D);
-    emit(NO_PARENT, i);
+  flush(): void {
+    this.ins.insert(this.batch, this.nb, false);
+    this.nb = 0;
   }
-  flush();
+
+  failed(): boolean {
+    return this.ex.hits.some((h) => h.failure) || this.ins.hits.some((h) => h.failure);
+  }
+
+  /** Queues the initial states (canonical), counted as generated like TLC does. */
+  initial(): void {
+    const canon = canonicalizerFor(this.model, this.opts.symmetry);
+    for (let i = 0; i < this.model.inits.length; i++) {
+      this.ex.generated++;
+      this.ex.D.set(this.model.inits[i]);
+      if (canon) canon(this.ex.D);
+      this.emit(NO_PARENT, i);
+    }
+    this.flush();
+  }
+
+  /** Expands `count` frontier states (words + id each); returns why it stopped early, if it did. */
+  level(frontier: Uint32Array, count: number, depth: number, atBound: boolean): StopReason | undefined {
+    const W = this.model.words, stride = W + 1, opts = this.opts;
+    for (let k = 0; k < count; k++) {
+      if (opts.stopAtFirst && this.failed()) return "first-violation";
+      if ((++this.expanded & 1023) === 0) {
+        const now = performance.now();
+        if (now > this.deadline) return "timeout";
+        if (opts.progress && now - this.lastProgress > 1000) {
+          this.lastProgress = now;
+          opts.progress({ distinct: this.ins.distinct, generated: this.ex.generated, depth, seconds: (now - this.t0) / 1000 });
+        }
+      }
+      const off = k * stride;
+      this.ex.expand(frontier, off, frontier[off + W], this.emit, atBound ? this.ins.visited : undefined);
+    }
+    this.flush();
+    return undefined;
+  }
+}
+
+export function explore(model: Model, opts: ExploreOptions = {}): ExploreResult {
+  const t0 = performance.now();
+  const maxDepth = opts.maxDepth ?? Infinity;
+  const deadline = opts.timeoutSeconds !== undefined ? t0 + opts.timeoutSeconds * 1000 : Infinity;
+  const ins = new Inserter(model, opts.maxStates ?? Infinity);
+  const local = new LocalSearch(model, ins, opts, t0, deadline);
+  const ex = local.ex;
+  local.initial();
 
   let stoppedBy: StopReason | undefined;
   let frontier = new GrowU32(1 << 12);
   let depth = 0;
-  let lastProgress = t0;
-  let expanded = 0;
-  outer: while (ins.next.n > 0) {
+  while (ins.next.n > 0) {
     [frontier, ins.next] = [ins.next, frontier];
     ins.next.n = 0;
     const atBound = depth >= maxDepth;
-    const stride = W + 1;
-    const count = frontier.n / stride;
-    for (let k = 0; k < count; k++) {
-      if (opts.stopAtFirst && failures()) {
-        stoppedBy = "first-violation";
-        break outer;
-      }
-      if ((++expanded & 1023) === 0) {
-        const now = performance.now();
-        if (now > deadline) {
-          stoppedBy = "timeout";
-          break outer;
-        }
-        if (opts.progress && now - lastProgress > 1000) {
-          lastProgress = now;
-          opts.progress({ distinct: ins.distinct, generated: ex.generated, depth, seconds: (now - t0) / 1000 });
-        }
-      }
-      const off = k * stride;
-      ex.expand(frontier.a, off, frontier.a[off + W], emit, atBound ? ins.visited : undefined);
-    }
-    flush();
+    stoppedBy = local.level(frontier.a, frontier.n / (model.words + 1), depth, atBound);
+    if (stoppedBy) break;
     if (atBound) {
       if (ex.hidden) stoppedBy = "max-depth";
       break;
@@ -416,9 +444,9 @@ export function explore(model: Model, opts: ExploreOptions = {}): ExploreResult 
     if (ins.stoppedBy) break;
     if (ins.next.n > 0) depth++;
   }
-  if (nb > 0) flush();
+  local.flush();
   stoppedBy ??= ins.stoppedBy;
-  if (!stoppedBy && opts.stopAtFirst && failures()) stoppedBy = "first-violation";
+  if (!stoppedBy && opts.stopAtFirst && local.failed()) stoppedBy = "first-violation";
   return {
     hits: [...ex.hits, ...ins.hits],
     distinct: ins.distinct,

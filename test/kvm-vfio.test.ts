@@ -174,10 +174,10 @@ test("vm-pinning: 4b needs slab reuse to go wrong", () => {
   expectVerdict(v, []);
 });
 
-test("vm-pinning: every model checks in under 2 s with two devices", () => {
+// Speed is the benchmark's job; this only keeps the state space small enough for CI.
+test("vm-pinning: every model stays small with two devices", () => {
   for (const design of designs) {
     const v = check(vmPinning, { design, modules: "two", devices: 2 });
-    assert.ok(v.stats.seconds < 2, `${design}: ${v.stats.seconds}s`);
     assert.ok(v.stats.distinctStates < 10_000, `${design}: ${v.stats.distinctStates} states`);
   }
 });

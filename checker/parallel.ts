@@ -1,0 +1,201 @@
+// Parallel breadth-first search with worker_threads, level by level.
+//
+// Each level's frontier is cut into chunks that workers expand (guards, effects,
+// canonicalization, hashing) and filter against the visited set of earlier levels, read
+// from shared memory. The main thread then inserts the surviving candidates chunk by chunk,
+// in frontier order. That is exactly the order the single-threaded search inserts them in,
+// so ids, counts, traces and verdicts are identical to a run with one worker.
+import { Worker } from "node:worker_threads";
+import type { Model } from "./compile.ts";
+import { SpecError } from "./spec.ts";
+import { candidateStride, canonicalizerFor, firstHits, Inserter, NO_PARENT, type ExploreOptions, type ExploreResult, type Hit, type StopReason } from "./explore.ts";
+import type { VisitedShare } from "./store.ts";
+
+export interface ParallelOptions extends ExploreOptions {
+  workers: number;
+  /** URL of the spec module; each worker imports and compiles it itself. */
+  specUrl: string;
+}
+
+/** What a worker sends back for one chunk. */
+export interface ChunkResult {
+  chunk: number;
+  candidates: Uint32Array;
+  n: number;
+  hits: Hit[];
+  fired: Float64Array;
+  generated: number;
+  hidden: boolean;
+  timedOut: boolean;
+}
+
+export interface LevelTask {
+  type: "chunk";
+  chunk: number;
+  frontier: SharedArrayBuffer;
+  from: number;
+  to: number;
+  table: VisitedShare;
+  atBound: boolean;
+  deadline: number;
+}
+
+function tsxLoader(): string[] {
+  // Workers need the TypeScript loader too when the main thread got it through the API.
+  const has = process.execArgv.some((a, i) => a.includes("tsx") && (a.startsWith("--import") || process.execArgv[i - 1] === "--import"));
+  return has ? process.execArgv : [...process.execArgv, "--import", import.meta.resolve("tsx")];
+}
+
+class Pool {
+  private readonly workers: Worker[] = [];
+  constructor(n: number, init: { specUrl: string; params: Record<string, unknown>; symmetry: boolean }) {
+    for (let i = 0; i < n; i++) {
+      this.workers.push(new Worker(new URL("./worker.ts", import.meta.url), { workerData: init, execArgv: tsxLoader() }));
+    }
+  }
+
+  async ready(): Promise<void> {
+    await Promise.all(this.workers.map((w) => once(w)));
+  }
+
+  /** Runs the tasks on the workers, handing the next task to whichever worker is free. */
+  async run(tasks: LevelTask[]): Promise<ChunkResult[]> {
+    const results: ChunkResult[] = new Array(tasks.length);
+    let next = 0;
+    await Promise.all(
+      this.workers.map(async (w) => {
+        while (next < tasks.length) {
+          const t = tasks[next++];
+          w.postMessage(t);
+          results[t.chunk] = (await once(w)) as ChunkResult;
+        }
+      }),
+    );
+    return results;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.workers.map((w) => w.terminate()));
+  }
+}
+
+/** The next message of a worker; a worker error becomes a SpecError or is rethrown. */
+function once(w: Worker): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const onMessage = (m: any) => {
+      cleanup();
+      if (m && m.type === "error") reject(m.spec ? new SpecError(m.message) : new Error(m.message));
+      else resolve(m);
+    };
+    const onError = (e: Error) => {
+      cleanup();
+      reject(e);
+    };
+    const cleanup = () => {
+      w.off("message", onMessage);
+      w.off("error", onError);
+    };
+    w.on("message", onMessage);
+    w.on("error", onError);
+  });
+}
+
+export async function exploreParallel(model: Model, opts: ParallelOptions): Promise<ExploreResult> {
+  const t0 = performance.now();
+  const W = model.words;
+  const maxDepth = opts.maxDepth ?? Infinity;
+  const deadline = opts.timeoutSeconds !== undefined ? t0 + opts.timeoutSeconds * 1000 : Infinity;
+  const ins = new Inserter(model, opts.maxStates ?? Infinity, true);
+  const pool = new Pool(opts.workers, { specUrl: opts.specUrl, params: model.params, symmetry: !!opts.symmetry });
+  try {
+    await pool.ready();
+    const fired = new Float64Array(model.instances.length);
+    const exHits: Hit[] = [];
+    let generated = 0;
+
+    // Initial states, inserted like successors of no state.
+    const canon = canonicalizerFor(model, opts.symmetry);
+    const cs = candidateStride(W);
+    const init = new Uint32Array(model.inits.length * cs);
+    model.inits.forEach((s, i) => {
+      const D = init.subarray(i * cs, i * cs + W);
+      D.set(s);
+      if (canon) canon(D);
+      init[i * cs + W] = NO_PARENT;
+      init[i * cs + W + 1] = i;
+      generated++;
+    });
+    ins.insert(init, model.inits.length, false);
+
+    let stoppedBy: StopReason | undefined;
+    let depth = 0;
+    const stride = W + 1;
+    while (ins.next.n > 0) {
+      if (opts.stopAtFirst && (exHits.some((h) => h.failure) || ins.hits.some((h) => h.failure))) {
+        stoppedBy = "first-violation";
+        break;
+      }
+      if (performance.now() > deadline) {
+        stoppedBy = "timeout";
+        break;
+      }
+      const count = ins.next.n / stride;
+      const frontier = new SharedArrayBuffer(ins.next.n * 4);
+      new Uint32Array(frontier).set(ins.next.a.subarray(0, ins.next.n));
+      ins.next.n = 0;
+      const atBound = depth >= maxDepth;
+      const chunks = Math.min(count, opts.workers * 8);
+      const tasks: LevelTask[] = [];
+      const table = ins.visited.share();
+      for (let c = 0; c < chunks; c++) {
+        tasks.push({
+          type: "chunk",
+          chunk: c,
+          frontier,
+          from: Math.floor((c * count) / chunks),
+          to: Math.floor(((c + 1) * count) / chunks),
+          table,
+          atBound,
+          deadline,
+        });
+      }
+      const results = await pool.run(tasks);
+      let hidden = false;
+      for (const r of results) {
+        for (let i = 0; i < fired.length; i++) fired[i] += r.fired[i];
+        generated += r.generated;
+        firstHits(r.hits, exHits);
+        hidden ||= r.hidden;
+        if (r.timedOut) stoppedBy = "timeout";
+        if (!atBound) ins.insert(r.candidates, r.n, true);
+      }
+      if (opts.progress) opts.progress({ distinct: ins.distinct, generated, depth, seconds: (performance.now() - t0) / 1000 });
+      if (stoppedBy) break;
+      if (atBound) {
+        if (hidden) stoppedBy = "max-depth";
+        break;
+      }
+      if (ins.stoppedBy) break;
+      if (ins.next.n > 0) depth++;
+    }
+    stoppedBy ??= ins.stoppedBy;
+    if (!stoppedBy && opts.stopAtFirst && (exHits.some((h) => h.failure) || ins.hits.some((h) => h.failure))) stoppedBy = "first-violation";
+    return {
+      hits: [...exHits, ...ins.hits],
+      distinct: ins.distinct,
+      generated,
+      depth,
+      seconds: (performance.now() - t0) / 1000,
+      complete: stoppedBy === undefined,
+      stoppedBy,
+      fired,
+      parent: ins.parent.a.subarray(0, ins.parent.n),
+      via: ins.via.a.subarray(0, ins.via.n),
+      storeBytes: ins.storeBytes,
+      fingerprintBits: ins.visited.fingerprintBits,
+      workers: opts.workers,
+    };
+  } finally {
+    await pool.close();
+  }
+}
