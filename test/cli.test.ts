@@ -1,0 +1,109 @@
+// The command line as a user runs it: exit codes, messages without stack traces, --json.
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { Verdict } from "../checker/verdict.ts";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+// Bad specs live under the repo so that their imports of zod resolve; a dot folder, so
+// that a type check running meanwhile does not pick them up.
+const tmp = path.join(root, "test", `.tmp-${process.pid}-${Math.random().toString(36).slice(2, 8)}`);
+const refpin = "specs/conformance/refpin.ts";
+
+function run(...args: string[]) {
+  const r = spawnSync(process.execPath, ["--import", "tsx", "bin/refcheck.ts", ...args], {
+    cwd: root,
+    encoding: "utf8",
+    timeout: 60_000,
+    env: { ...process.env, REFCHECK_DEBUG: "", NO_COLOR: "1" },
+  });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+/** Exit 2 with a short message on stderr: no stack trace, one paragraph. */
+function assertUsageError(r: ReturnType<typeof run>, ...mentions: string[]): void {
+  assert.equal(r.code, 2, `exit code; stderr: ${r.err}`);
+  assert.ok(!/^\s+at /m.test(r.err), `stack trace in stderr:\n${r.err}`);
+  const msg = r.err.trim();
+  assert.ok(msg.startsWith("refcheck: "), msg);
+  assert.ok(!msg.includes("\n\n"), `more than one paragraph:\n${msg}`);
+  for (const m of mentions) assert.ok(msg.includes(m), `"${msg}" should mention ${m}`);
+}
+
+const good = `
+import { z } from "zod";
+import { defineSpec } from "../../checker/spec.ts";
+export default defineSpec({
+  name: "tmp/counter",
+  params: z.object({}),
+  state: () => z.object({ x: z.number().int().min(0).max(3) }),
+  init: () => ({ x: 0 }),
+  actions: () => ({ Inc: { when: (s) => s.x < LIMIT, then: (s) => { s.x += 1; } } }),
+  __EXTRA__
+});
+`;
+const specFile = (name: string, body: string) => {
+  const f = path.join(tmp, name);
+  writeFileSync(f, body);
+  return path.relative(root, f);
+};
+
+before(() => mkdirSync(tmp, { recursive: true }));
+after(() => rmSync(tmp, { recursive: true, force: true }));
+
+test("cli: exit 0 when every property holds", () => {
+  const r = run("check", refpin, "--param", "N=2", "--param", "variant=active");
+  assert.equal(r.code, 0, r.err);
+  assert.match(r.out, /PASS/);
+  assert.match(r.out, /330 distinct states/);
+});
+
+test("cli: exit 1 on a violation, with the trace", () => {
+  const r = run("check", refpin, "--param", "N=2", "--param", "variant=plain");
+  assert.equal(r.code, 1, r.err);
+  assert.match(r.out, /Safe\s+VIOLATED/);
+  assert.match(r.out, /1\s+CloseVm/);
+  assert.match(r.out, /2\s+FileAdd\(i=1\)/);
+  assert.match(r.out, /err: 0 -> 2/);
+});
+
+test("cli: exit 3 when a bound stops the search", () => {
+  const r = run("check", refpin, "--design", "active", "--max-states", "10");
+  assert.equal(r.code, 3, r.err);
+  assert.match(r.out, /INCOMPLETE/);
+});
+
+test("cli: --json prints a Verdict", () => {
+  const r = run("check", refpin, "--param", "N=2", "--param", "variant=plain", "--json");
+  assert.equal(r.code, 1, r.err);
+  const v = Verdict.parse(JSON.parse(r.out));
+  assert.equal(v.spec, "conformance/refpin");
+  assert.equal(v.stats.distinctStates, 598);
+  assert.equal(v.properties.find((p) => p.name === "Safe")?.trace?.length, 2);
+});
+
+test("cli: usage errors exit 2 with one short message", () => {
+  assertUsageError(run("check", refpin, "--bogus-flag"), "bogus-flag");
+  assertUsageError(run("check", refpin, "--param", "M=2"), 'unknown parameter "M"');
+  assertUsageError(run("check", refpin, "--param", "N=9"), '"N"');
+  assertUsageError(run("check", "specs/no-such-spec.ts"), "no-such-spec.ts");
+  assertUsageError(run("check", refpin, "--max-states", "zero"), "max-states");
+});
+
+test("cli: spec errors exit 2 with one short message", () => {
+  const ok = specFile("ok.ts", good.replace("LIMIT", "3").replace("__EXTRA__", ""));
+  assert.equal(run("check", ok).code, 0);
+  const typo = specFile("typo.ts", good.replace("LIMIT", "3").replace("__EXTRA__", "invariant: { Small: (s) => s.x < 4 },"));
+  assertUsageError(run("check", typo), "typo.ts", 'unknown key "invariant"');
+  const init = specFile("init.ts", good.replace("LIMIT", "3").replace("({ x: 0 })", "({ x: 7 })").replace("__EXTRA__", ""));
+  assertUsageError(run("check", init), "initial state", "x");
+  const range = specFile("range.ts", good.replace("LIMIT", "9").replace("__EXTRA__", ""));
+  assertUsageError(run("check", range), 'spec "tmp/counter"', "action Inc", "field x = 4");
+  const syntax = specFile("syntax.ts", "export default {{;\n");
+  assertUsageError(run("check", syntax), "syntax.ts");
+  const none = specFile("none.ts", "export const x = 1;\n");
+  assertUsageError(run("check", none), "none.ts", "default-export");
+});
