@@ -1,9 +1,12 @@
 // refcheck's command line. Exit codes (stable, documented in the README):
 //   0 every property holds, 1 a property is violated, 2 usage or spec error,
 //   3 a bound stopped the search before it finished (and nothing failed).
+import { availableParallelism } from "node:os";
+import path from "node:path";
+import { pathToFileURL } from "node:url";
 import yargs from "yargs";
 import { hideBin } from "yargs/helpers";
-import { check, checkAllDesigns, designParamOf, designsOf, exitCodeOf, SpecError, type CheckOptions } from "../checker/index.ts";
+import { checkAsync, designAssignments, designParamOf, designsOf, exitCodeOf, SpecError, type CheckOptions } from "../checker/index.ts";
 import type { Verdict } from "../checker/verdict.ts";
 import { renderComparison } from "../reports/compare.ts";
 import { renderVerdict } from "../reports/console.ts";
@@ -40,6 +43,7 @@ interface RunArgs {
   timeout?: unknown;
   symmetry?: boolean;
   first?: boolean;
+  workers?: unknown;
 }
 
 function progressReporter(): CheckOptions["progress"] {
@@ -50,12 +54,13 @@ function progressReporter(): CheckOptions["progress"] {
 }
 
 /** Runs every loaded spec under the requested designs. */
-export function runAll(specs: LoadedSpec[], args: RunArgs): Verdict[] {
+export async function runAll(specs: LoadedSpec[], args: RunArgs): Promise<Verdict[]> {
   const given = parseParams(args.param);
   const timeout = args.timeout === undefined ? undefined : Number(args.timeout);
   if (timeout !== undefined && !(timeout > 0)) throw new UsageError(`--timeout ${String(args.timeout)}: expected a number of seconds greater than 0`);
   const progress = progressReporter();
   const verdicts: Verdict[] = [];
+  const workers = args.workers === undefined ? 1 : positiveInt("--workers", args.workers)!;
   for (const { spec, file, source } of specs) {
     const dp = designParamOf(spec);
     const params = { ...given };
@@ -69,6 +74,8 @@ export function runAll(specs: LoadedSpec[], args: RunArgs): Verdict[] {
       symmetry: args.symmetry,
       stopAtFirst: args.first,
       progress,
+      workers,
+      specUrl: pathToFileURL(path.resolve(file)).href,
     };
     let design = args.design !== undefined && args.design !== "all" ? args.design : undefined;
     if (design !== undefined) {
@@ -78,7 +85,9 @@ export function runAll(specs: LoadedSpec[], args: RunArgs): Verdict[] {
         throw new UsageError(`--design ${design}: spec "${spec.name}" has designs ${designs.join(", ")} (or "all")`);
       }
     } else if (dp && params[dp] !== undefined) design = String(params[dp]);
-    const results = design !== undefined && dp ? [check(spec, { ...params, [dp]: design }, opts)] : checkAllDesigns(spec, params, opts);
+    const assignments = design !== undefined && dp ? [{ ...params, [dp]: design }] : designAssignments(spec, params);
+    const results: Verdict[] = [];
+    for (const a of assignments) results.push(await checkAsync(spec, a, opts));
     if (progress) process.stderr.write("\r\x1b[K");
     verdicts.push(...results.map((v) => locate(v, source)));
   }
@@ -98,6 +107,7 @@ const runOptions = {
   timeout: { type: "number", describe: "stop after this many seconds (verdict incomplete, exit 3)" },
   symmetry: { type: "boolean", describe: "symmetry reduction over the spec's interchangeable elements" },
   first: { type: "boolean", describe: "stop at the first failed property" },
+  workers: { type: "number", describe: `worker threads for large searches (default 1; this machine has ${availableParallelism()} cores)` },
   ...reportOptions,
 } as const;
 
@@ -112,7 +122,7 @@ async function main(argv: string[]): Promise<number> {
       (y) => y.positional("paths", { type: "string", array: true, describe: "spec files or folders" }).options(runOptions),
       async (a) => {
         const specs = await loadSpecs(a.paths as string[]);
-        const verdicts = runAll(specs, a as unknown as RunArgs);
+        const verdicts = await runAll(specs, a as unknown as RunArgs);
         if (a.json) printJson(verdicts, true);
         else process.stdout.write(verdicts.map((v) => renderVerdict(v)).join("\n\n") + "\n");
         writeReports(verdicts, a as ReportArgs);
@@ -129,7 +139,7 @@ async function main(argv: string[]): Promise<number> {
           .option("traces", { type: "boolean", describe: "print every counterexample below the tables" }),
       async (a) => {
         const specs = await loadSpecs(a.paths as string[]);
-        const verdicts = runAll(specs, a as unknown as RunArgs);
+        const verdicts = await runAll(specs, a as unknown as RunArgs);
         if (a.json) printJson(verdicts, false);
         else process.stdout.write(renderComparison(verdicts, { traces: a.traces, width: process.stdout.isTTY ? process.stdout.columns : undefined }) + "\n");
         writeReports(verdicts, a as ReportArgs);

@@ -2,6 +2,7 @@
 // Verdict (with traces rebuilt by replaying actions from the initial state).
 import { compile, designParamOf, designsOf, type Model } from "./compile.ts";
 import { flatten } from "./codec.ts";
+import { exploreParallel } from "./parallel.ts";
 import { explore, hitKey, NO_PARENT, specFailure, type ExploreOptions, type ExploreResult, type Hit } from "./explore.ts";
 import { Fault, type Spec } from "./spec.ts";
 import { makeCanonicalizer } from "./symmetry.ts";
@@ -16,22 +17,44 @@ export interface CheckOptions extends ExploreOptions {
   file?: string;
   /** Validate the verdict against its schema (tests and debug runs). */
   validate?: boolean;
+  /** Worker threads for `checkAsync` (needs `specUrl`); 1 searches on this thread. */
+  workers?: number;
+  /** URL of the spec module, for workers to import. */
+  specUrl?: string;
+  /** Levels with fewer states than this stay on the main thread (tests lower it). */
+  parallelLevel?: number;
 }
 
-/** Checks one spec under one parameter assignment. */
+/** Checks one spec under one parameter assignment, on this thread. */
 export function check(spec: Spec, params: Record<string, unknown> = {}, opts: CheckOptions = {}): Verdict {
   const model = compile(spec, params);
-  const result = explore(model, opts);
-  const verdict = toVerdict(model, result, opts);
+  return finish(model, explore(model, opts), opts);
+}
+
+/** Like `check`, with `opts.workers` worker threads when there is more than one. */
+export async function checkAsync(spec: Spec, params: Record<string, unknown> = {}, opts: CheckOptions = {}): Promise<Verdict> {
+  const model = compile(spec, params);
+  const workers = opts.workers ?? 1;
+  if (workers <= 1 || !opts.specUrl) return finish(model, explore(model, opts), opts);
+  return finish(model, await exploreParallel(model, { ...opts, workers, specUrl: opts.specUrl }), opts);
+}
+
+function finish(model: Model, r: ExploreResult, opts: CheckOptions): Verdict {
+  const verdict = toVerdict(model, r, opts);
   return opts.validate ? Verdict.parse(verdict) : verdict;
+}
+
+/** The parameter assignments of every design (one assignment without a design parameter). */
+export function designAssignments(spec: Spec, params: Record<string, unknown> = {}): Record<string, unknown>[] {
+  const designs = designsOf(spec);
+  const p = designParamOf(spec);
+  if (!p || designs.length === 0) return [params];
+  return designs.map((d) => ({ ...params, [p]: d }));
 }
 
 /** Checks a spec under every design (or once, when it has no design parameter). */
 export function checkAllDesigns(spec: Spec, params: Record<string, unknown> = {}, opts: CheckOptions = {}): Verdict[] {
-  const designs = designsOf(spec);
-  const p = designParamOf(spec);
-  if (!p || designs.length === 0) return [check(spec, params, opts)];
-  return designs.map((d) => check(spec, { ...params, [p]: d }, opts));
+  return designAssignments(spec, params).map((a) => check(spec, a, opts));
 }
 
 function propertyName(model: Model, h: Hit): string {

@@ -8,13 +8,15 @@
 import { Worker } from "node:worker_threads";
 import type { Model } from "./compile.ts";
 import { SpecError } from "./spec.ts";
-import { candidateStride, canonicalizerFor, firstHits, Inserter, NO_PARENT, type ExploreOptions, type ExploreResult, type Hit, type StopReason } from "./explore.ts";
+import { firstHits, Inserter, LocalSearch, type ExploreOptions, type ExploreResult, type Hit, type StopReason } from "./explore.ts";
 import type { VisitedShare } from "./store.ts";
 
 export interface ParallelOptions extends ExploreOptions {
   workers: number;
   /** URL of the spec module; each worker imports and compiles it itself. */
   specUrl: string;
+  /** Levels with fewer states run on the main thread (default 4096). */
+  parallelLevel?: number;
 }
 
 /** What a worker sends back for one chunk. */
@@ -40,17 +42,12 @@ export interface LevelTask {
   deadline: number;
 }
 
-function tsxLoader(): string[] {
-  // Workers need the TypeScript loader too when the main thread got it through the API.
-  const has = process.execArgv.some((a, i) => a.includes("tsx") && (a.startsWith("--import") || process.execArgv[i - 1] === "--import"));
-  return has ? process.execArgv : [...process.execArgv, "--import", import.meta.resolve("tsx")];
-}
-
 class Pool {
   private readonly workers: Worker[] = [];
   constructor(n: number, init: { specUrl: string; params: Record<string, unknown>; symmetry: boolean }) {
     for (let i = 0; i < n; i++) {
-      this.workers.push(new Worker(new URL("./worker.ts", import.meta.url), { workerData: init, execArgv: tsxLoader() }));
+      // The entry registers the TypeScript loader in the worker, then imports worker.ts.
+      this.workers.push(new Worker(new URL("./worker-entry.mjs", import.meta.url), { workerData: init }));
     }
   }
 
@@ -58,20 +55,28 @@ class Pool {
     await Promise.all(this.workers.map((w) => once(w)));
   }
 
-  /** Runs the tasks on the workers, handing the next task to whichever worker is free. */
-  async run(tasks: LevelTask[]): Promise<ChunkResult[]> {
-    const results: ChunkResult[] = new Array(tasks.length);
+  /**
+   * Runs the tasks on the workers, handing the next task to whichever worker is free, and
+   * passes each result to `take` in task order as soon as it and all before it are in, so
+   * the main thread inserts while the workers still expand.
+   */
+  async run(tasks: LevelTask[], take: (r: ChunkResult) => void): Promise<void> {
+    const results: (ChunkResult | undefined)[] = new Array(tasks.length);
     let next = 0;
+    let taken = 0;
     await Promise.all(
       this.workers.map(async (w) => {
         while (next < tasks.length) {
           const t = tasks[next++];
           w.postMessage(t);
           results[t.chunk] = (await once(w)) as ChunkResult;
+          while (taken < tasks.length && results[taken]) {
+            take(results[taken]!);
+            results[taken++] = undefined;
+          }
         }
       }),
     );
-    return results;
   }
 
   async close(): Promise<void> {
@@ -100,38 +105,29 @@ function once(w: Worker): Promise<unknown> {
   });
 }
 
+/** Levels smaller than this are expanded on the main thread: workers would cost more. */
+const PARALLEL_LEVEL = 4096;
+
 export async function exploreParallel(model: Model, opts: ParallelOptions): Promise<ExploreResult> {
   const t0 = performance.now();
   const W = model.words;
   const maxDepth = opts.maxDepth ?? Infinity;
   const deadline = opts.timeoutSeconds !== undefined ? t0 + opts.timeoutSeconds * 1000 : Infinity;
   const ins = new Inserter(model, opts.maxStates ?? Infinity, true);
-  const pool = new Pool(opts.workers, { specUrl: opts.specUrl, params: model.params, symmetry: !!opts.symmetry });
+  const local = new LocalSearch(model, ins, opts, t0, deadline);
+  let pool: Pool | undefined;
   try {
-    await pool.ready();
     const fired = new Float64Array(model.instances.length);
     const exHits: Hit[] = [];
     let generated = 0;
-
-    // Initial states, inserted like successors of no state.
-    const canon = canonicalizerFor(model, opts.symmetry);
-    const cs = candidateStride(W);
-    const init = new Uint32Array(model.inits.length * cs);
-    model.inits.forEach((s, i) => {
-      const D = init.subarray(i * cs, i * cs + W);
-      D.set(s);
-      if (canon) canon(D);
-      init[i * cs + W] = NO_PARENT;
-      init[i * cs + W + 1] = i;
-      generated++;
-    });
-    ins.insert(init, model.inits.length, false);
+    local.initial();
 
     let stoppedBy: StopReason | undefined;
     let depth = 0;
     const stride = W + 1;
+    const failed = () => local.failed() || exHits.some((h) => h.failure);
     while (ins.next.n > 0) {
-      if (opts.stopAtFirst && (exHits.some((h) => h.failure) || ins.hits.some((h) => h.failure))) {
+      if (opts.stopAtFirst && failed()) {
         stoppedBy = "first-violation";
         break;
       }
@@ -140,36 +136,51 @@ export async function exploreParallel(model: Model, opts: ParallelOptions): Prom
         break;
       }
       const count = ins.next.n / stride;
-      const frontier = new SharedArrayBuffer(ins.next.n * 4);
-      new Uint32Array(frontier).set(ins.next.a.subarray(0, ins.next.n));
-      ins.next.n = 0;
       const atBound = depth >= maxDepth;
-      const chunks = Math.min(count, opts.workers * 8);
-      const tasks: LevelTask[] = [];
-      const table = ins.visited.share();
-      for (let c = 0; c < chunks; c++) {
-        tasks.push({
-          type: "chunk",
-          chunk: c,
-          frontier,
-          from: Math.floor((c * count) / chunks),
-          to: Math.floor(((c + 1) * count) / chunks),
-          table,
-          atBound,
-          deadline,
+      let hidden = false;
+      if (count < (opts.parallelLevel ?? PARALLEL_LEVEL)) {
+        const frontier = ins.next.a.slice(0, ins.next.n);
+        ins.next.n = 0;
+        stoppedBy = local.level(frontier, count, depth, atBound);
+        hidden = local.ex.hidden;
+        // Keep hits in search order: what this thread found so far comes first.
+        firstHits(local.ex.hits, exHits);
+      } else {
+        if (!pool) {
+          pool = new Pool(opts.workers, { specUrl: opts.specUrl, params: model.params, symmetry: !!opts.symmetry });
+          await pool.ready();
+        }
+        const frontier = new SharedArrayBuffer(ins.next.n * 4);
+        new Uint32Array(frontier).set(ins.next.a.subarray(0, ins.next.n));
+        ins.next.n = 0;
+        const chunks = Math.min(count, opts.workers * 8);
+        const tasks: LevelTask[] = [];
+        const table = ins.visited.share();
+        for (let c = 0; c < chunks; c++) {
+          tasks.push({
+            type: "chunk",
+            chunk: c,
+            frontier,
+            from: Math.floor((c * count) / chunks),
+            to: Math.floor(((c + 1) * count) / chunks),
+            table,
+            atBound,
+            deadline,
+          });
+        }
+        // Workers read the visited set while this thread inserts into it (or replaces it
+        // when it grows): they may miss a state inserted meanwhile, never see one that is
+        // not there, and every candidate they keep is checked again here.
+        await pool.run(tasks, (r) => {
+          for (let i = 0; i < fired.length; i++) fired[i] += r.fired[i];
+          generated += r.generated;
+          firstHits(r.hits, exHits);
+          hidden ||= r.hidden;
+          if (r.timedOut) stoppedBy = "timeout";
+          if (!atBound) ins.insert(r.candidates, r.n, true);
         });
       }
-      const results = await pool.run(tasks);
-      let hidden = false;
-      for (const r of results) {
-        for (let i = 0; i < fired.length; i++) fired[i] += r.fired[i];
-        generated += r.generated;
-        firstHits(r.hits, exHits);
-        hidden ||= r.hidden;
-        if (r.timedOut) stoppedBy = "timeout";
-        if (!atBound) ins.insert(r.candidates, r.n, true);
-      }
-      if (opts.progress) opts.progress({ distinct: ins.distinct, generated, depth, seconds: (performance.now() - t0) / 1000 });
+      if (opts.progress) opts.progress({ distinct: ins.distinct, generated: generated + local.ex.generated, depth, seconds: (performance.now() - t0) / 1000 });
       if (stoppedBy) break;
       if (atBound) {
         if (hidden) stoppedBy = "max-depth";
@@ -179,11 +190,12 @@ export async function exploreParallel(model: Model, opts: ParallelOptions): Prom
       if (ins.next.n > 0) depth++;
     }
     stoppedBy ??= ins.stoppedBy;
-    if (!stoppedBy && opts.stopAtFirst && (exHits.some((h) => h.failure) || ins.hits.some((h) => h.failure))) stoppedBy = "first-violation";
+    if (!stoppedBy && opts.stopAtFirst && failed()) stoppedBy = "first-violation";
+    for (let i = 0; i < fired.length; i++) fired[i] += local.ex.fired[i];
     return {
-      hits: [...exHits, ...ins.hits],
+      hits: [...firstHits(local.ex.hits, exHits), ...ins.hits],
       distinct: ins.distinct,
-      generated,
+      generated: generated + local.ex.generated,
       depth,
       seconds: (performance.now() - t0) / 1000,
       complete: stoppedBy === undefined,
@@ -193,9 +205,9 @@ export async function exploreParallel(model: Model, opts: ParallelOptions): Prom
       via: ins.via.a.subarray(0, ins.via.n),
       storeBytes: ins.storeBytes,
       fingerprintBits: ins.visited.fingerprintBits,
-      workers: opts.workers,
+      workers: pool ? opts.workers : 1,
     };
   } finally {
-    await pool.close();
+    await pool?.close();
   }
 }
