@@ -29,7 +29,7 @@ function parseParams(list: unknown): Record<string, string> {
 
 function positiveInt(flag: string, v: unknown): number | undefined {
   if (v === undefined) return undefined;
-  const n = Number(v);
+  const n = typeof v === "string" && /^\s*\d+\s*$/.test(v) ? Number(v) : typeof v === "number" ? v : NaN;
   if (!Number.isInteger(n) || n < (flag === "--max-depth" ? 0 : 1)) throw new UsageError(`${flag} ${String(v)}: expected a whole number${flag === "--max-depth" ? "" : " greater than 0"}`);
   return n;
 }
@@ -38,8 +38,8 @@ interface RunArgs {
   paths: string[];
   param?: unknown;
   design?: string;
-  maxStates?: unknown;
-  maxDepth?: unknown;
+  "max-states"?: unknown;
+  "max-depth"?: unknown;
   timeout?: unknown;
   symmetry?: boolean;
   first?: boolean;
@@ -68,8 +68,8 @@ export async function runAll(specs: LoadedSpec[], args: RunArgs): Promise<Verdic
     if (specs.length > 1) for (const k of Object.keys(params)) if (!(k in spec.params.shape)) delete params[k];
     const opts: CheckOptions = {
       file,
-      maxStates: positiveInt("--max-states", args.maxStates),
-      maxDepth: positiveInt("--max-depth", args.maxDepth),
+      maxStates: positiveInt("--max-states", args["max-states"]),
+      maxDepth: positiveInt("--max-depth", args["max-depth"]),
       timeoutSeconds: timeout,
       symmetry: args.symmetry,
       stopAtFirst: args.first,
@@ -102,12 +102,12 @@ const runOptions = {
   param: { type: "string", array: true, describe: "set a spec parameter, NAME=VALUE (repeatable)" },
   design: { type: "string", describe: 'check one design, or "all" (default: all, unless --param sets it)' },
   json: { type: "boolean", describe: "print the Verdict JSON instead of text" },
-  "max-states": { type: "number", describe: "stop after this many distinct states (verdict incomplete, exit 3)" },
-  "max-depth": { type: "number", describe: "do not explore beyond this many steps (verdict incomplete, exit 3)" },
-  timeout: { type: "number", describe: "stop after this many seconds (verdict incomplete, exit 3)" },
+  "max-states": { type: "string", describe: "stop after this many distinct states (verdict incomplete, exit 3)" },
+  "max-depth": { type: "string", describe: "do not explore beyond this many steps (verdict incomplete, exit 3)" },
+  timeout: { type: "string", describe: "stop after this many seconds (verdict incomplete, exit 3)" },
   symmetry: { type: "boolean", describe: "symmetry reduction over the spec's interchangeable elements" },
   first: { type: "boolean", describe: "stop at the first failed property" },
-  workers: { type: "number", describe: `worker threads for large searches (default 1; this machine has ${availableParallelism()} cores)` },
+  workers: { type: "string", describe: `worker threads for large searches (default 1; this machine has ${availableParallelism()} cores)` },
   ...reportOptions,
 } as const;
 
@@ -172,6 +172,8 @@ async function main(argv: string[]): Promise<number> {
       },
     )
     .demandCommand(1, "name a command: check, compare, trace or list")
+    // Flags are spelled one way (no camelCase twins in messages) and --no-X is not magic.
+    .parserConfiguration({ "camel-case-expansion": false, "boolean-negation": false })
     .strict()
     .help()
     .version(false)

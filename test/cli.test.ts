@@ -107,3 +107,20 @@ test("cli: spec errors exit 2 with one short message", () => {
   const none = specFile("none.ts", "export const x = 1;\n");
   assertUsageError(run("check", none), "none.ts", "default-export");
 });
+
+test("cli: flag errors name the flag as typed, once", () => {
+  const unknown = run("check", refpin, "--bogus-flag");
+  assertUsageError(unknown, "bogus-flag");
+  assert.ok(!unknown.err.includes("bogusFlag"), unknown.err);
+  assertUsageError(run("check", refpin, "--no-such-flag"), "no-such-flag");
+  const zero = run("check", refpin, "--max-states", "zero");
+  assertUsageError(zero, "--max-states zero", "whole number");
+  assert.ok(!zero.err.includes("NaN"), zero.err);
+  assertUsageError(run("check", refpin, "--workers", "0"), "--workers 0");
+});
+
+test("cli: --design X checks design X", () => {
+  const r = run("check", refpin, "--param", "N=2", "--design", "plain", "--json");
+  assert.equal(r.code, 1, r.err);
+  assert.equal(JSON.parse(r.out).design, "plain");
+});
