@@ -3,7 +3,35 @@
  *   spin -a -DN=6 [-DPLAIN] refpin.pml
  *   gcc -O2 -DSAFETY -DNOREDUCE -DMEMLIM=8000 -o pan pan.c && ./pan -m100000
  *
- * COUNTS: filled in below after the runs.
+ * Shortest counterexample: add -DBFS to both spin and gcc.
+ *
+ * States: the global variables are RefPin's variables (devices 0-based), the only
+ * process sits at its loop head between steps, each action is one d_step, and
+ * temporaries are zeroed before a step ends. So SPIN's "states, stored" is RefPin's
+ * distinct-state count and its "transitions" (stored + matched) is the generated
+ * count with the initial state included (TLC's count, refcheck's generatedStates).
+ * Terminal states are valid end states (label end:), no -E needed.
+ *
+ * Counts (active holds every invariant; refcheck, this model under pan, and
+ * test/bench/refpin-naive.ts agree on every figure they all have):
+ *
+ *   N  distinct    generated    depth  SPIN stored  source
+ *   1          42          126      5           42  SPIN, naive
+ *   2         330        1,604      8          330  SPIN, naive
+ *   3       2,814       18,944     11        2,814  SPIN, naive
+ *   4      25,314      217,244     14       25,314  SPIN, naive
+ *   5     235,662    2,454,116     17      235,662  SPIN, naive
+ *   6   2,243,490   27,448,064     20    2,243,490  SPIN, naive
+ *   7  21,679,854  ~304,585,900   23   21,679,854  SPIN (pan prints 8 digits)
+ *
+ * plain (whole graph, -DNOINV; naive to N = 5):
+ *   N = 1..6 distinct 76, 598, 5,374, 51,442, 505,606, 5,021,938;
+ *   generated 218, 2,860, 35,920, 439,516, 5,245,228, 61,209,280; depth 5, 8, .., 20.
+ *   Safe fails (err = 2) at BFS depth 2: CloseVm, FileAdd(1), for every N.
+ *
+ * depth = BFS levels - 1 (pan -DBFS "depth reached"); the DFS depth is larger.
+ * The naive checker prints generated (initial state included) and transitions
+ * (successors only, = generated - 1).
  */
 
 #ifndef N

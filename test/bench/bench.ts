@@ -1,0 +1,329 @@
+// Benchmark harness: `npm run bench [-- --full] [--naive] [--only REGEX] [--json]`.
+//
+// Each configuration runs refcheck in a fresh child process (so peak RSS is per run)
+// through the command line's --json Verdict. RefPin rows are compared with SPIN on
+// the same N in the same run when spin and gcc are installed (test/bench/refpin.pml,
+// exhaustive, no reduction). Not part of `npm test`: timings depend on the machine.
+import { spawnSync } from "node:child_process";
+import { closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { availableParallelism, tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = join(here, "..", "..");
+const argv = process.argv.slice(2);
+const full = argv.includes("--full");
+const withNaive = argv.includes("--naive");
+const asJson = argv.includes("--json");
+const onlyAt = argv.indexOf("--only");
+const only = onlyAt >= 0 ? new RegExp(argv[onlyAt + 1] ?? "") : null;
+const cores = availableParallelism();
+// Children run as `node --import tsx --import <hook> <script>`: the hook reports peak RSS.
+const nodeArgs = ["--import", "tsx", "--import", pathToFileURL(join(here, "rss-hook.ts")).href];
+
+interface Config {
+  label: string;
+  spec: string;
+  args: string[];
+  /** RefPin's N, for the SPIN comparison. */
+  refpinN?: number;
+}
+
+interface SpinRun {
+  n: number;
+  ok: boolean;
+  note?: string;
+  stored?: number;
+  transitions?: number;
+  /** pan's own "elapsed time" (search only). */
+  seconds?: number;
+  wall?: number;
+  rssMB?: number;
+}
+
+interface Row {
+  label: string;
+  status: "ok" | "n/a" | "error";
+  note?: string;
+  outcome?: string;
+  distinct?: number;
+  generated?: number;
+  depth?: number;
+  /** The verdict's search time. */
+  seconds?: number;
+  /** Child process wall time, start-up and compilation included. */
+  wall?: number;
+  statesPerSecond?: number;
+  rssMB?: number;
+  rssBytesPerState?: number;
+  storeBytesPerState?: number;
+  fingerprintBits?: number;
+  collisionProbability?: number;
+  refpinN?: number;
+}
+
+function configs(): Config[] {
+  const out: Config[] = [];
+  const refpin = "specs/conformance/refpin.ts";
+  if (existsSync(join(root, refpin))) {
+    for (const n of full ? [4, 5, 6, 7] : [4, 5, 6]) {
+      const base = ["--param", `N=${n}`, "--param", "variant=active"];
+      const add = (tag: string, extra: string[]) =>
+        out.push({ label: `refpin N=${n} ${tag}`.trim(), spec: refpin, args: [...base, ...extra], refpinN: n });
+      add("", []);
+      add("--symmetry", ["--symmetry"]);
+      add("--por", ["--por"]);
+      add("--workers 1", ["--workers", "1"]);
+      if (cores > 1) add(`--workers ${cores}`, ["--workers", String(cores)]);
+    }
+  }
+  // Other shipped models at their largest parameters, the design that holds.
+  const fp = "specs/kvm-vfio/file-pinning.ts";
+  if (existsSync(join(root, fp))) {
+    out.push({ label: "file-pinning devices=3", spec: fp, args: ["--param", "devices=3", "--design", "get_file_active"] });
+  }
+  const gm = join(root, "specs", "guest-memfd");
+  if (existsSync(gm)) {
+    for (const f of readdirSync(gm).filter((f) => f.endsWith(".ts")).sort()) {
+      const spec = `specs/guest-memfd/${f}`;
+      // All designs in one run: each one is small.
+      out.push({ label: `guest-memfd/${f.replace(/\.ts$/, "")} (all designs)`, spec, args: ["--design", "all"] });
+    }
+  }
+  return only ? out.filter((c) => only.test(c.label)) : out;
+}
+
+function which(cmd: string): string | null {
+  for (const dir of (process.env.PATH ?? "").split(":")) {
+    if (dir && existsSync(join(dir, cmd))) return join(dir, cmd);
+  }
+  return null;
+}
+
+const work = mkdtempSync(join(tmpdir(), "refcheck-bench-"));
+process.on("exit", () => rmSync(work, { recursive: true, force: true }));
+
+/** Runs a child with stdout to a file: large JSON read whole, never cut by a pipe. */
+function runChild(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env, cwd = root) {
+  const outFile = join(work, "stdout");
+  const fd = openSync(outFile, "w");
+  const t0 = performance.now();
+  const r = spawnSync(cmd, args, { cwd, env, stdio: ["ignore", fd, "pipe"], maxBuffer: 64 << 20 });
+  const wall = (performance.now() - t0) / 1000;
+  closeSync(fd);
+  return { code: r.status, signal: r.signal, stdout: readFileSync(outFile, "utf8"), stderr: r.stderr?.toString() ?? "", wall, error: r.error };
+}
+
+function runRefcheck(c: Config): Row {
+  const rssFile = join(work, "rss");
+  rmSync(rssFile, { force: true });
+  const args = [...nodeArgs, join(root, "bin", "refcheck.ts"), "check", c.spec, ...c.args, "--json"];
+  const r = runChild(process.execPath, args, { ...process.env, REFCHECK_BENCH_RSS: rssFile });
+  const row: Row = { label: c.label, status: "ok", wall: r.wall, refpinN: c.refpinN };
+  if (r.code === 2) {
+    // yargs' strict mode names a flag the command line does not have yet.
+    const unknown = /Unknown argument/i.test(r.stderr);
+    return { ...row, status: unknown ? "n/a" : "error", note: unknown ? "n/a (flag not supported)" : `exit 2: ${firstLine(r.stderr)}` };
+  }
+  if (r.code !== 0 && r.code !== 1 && r.code !== 3) {
+    return { ...row, status: "error", note: `exit ${r.code ?? r.signal}: ${firstLine(r.stderr || String(r.error ?? ""))}` };
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(r.stdout);
+  } catch {
+    return { ...row, status: "error", note: "no Verdict JSON on stdout" };
+  }
+  // --design all gives a list: add the counts, keep the worst outcome.
+  const verdicts = (Array.isArray(parsed) ? parsed : [parsed]) as VerdictLike[];
+  const sum = (f: (v: VerdictLike) => number) => verdicts.reduce((a, v) => a + f(v), 0);
+  row.distinct = sum((v) => v.stats.distinctStates);
+  row.generated = sum((v) => v.stats.generatedStates);
+  row.depth = Math.max(...verdicts.map((v) => v.stats.depth));
+  row.seconds = sum((v) => v.stats.seconds);
+  row.statesPerSecond = row.seconds > 0 ? row.distinct / row.seconds : undefined;
+  const outcomes = verdicts.map((v) => v.outcome);
+  row.outcome = outcomes.includes("fail") ? "fail" : outcomes.includes("incomplete") ? "incomplete" : "pass";
+  if (verdicts.length === 1) {
+    const s = verdicts[0]!.stats;
+    row.storeBytesPerState = s.bytesPerState;
+    row.fingerprintBits = s.fingerprintBits;
+    row.collisionProbability = s.collisionProbability;
+  }
+  if (existsSync(rssFile)) {
+    row.rssMB = Number(readFileSync(rssFile, "utf8")) / 1024;
+    row.rssBytesPerState = (row.rssMB * 1024 * 1024) / row.distinct;
+  }
+  return row;
+}
+
+interface VerdictLike {
+  outcome: string;
+  stats: {
+    distinctStates: number;
+    generatedStates: number;
+    depth: number;
+    seconds: number;
+    bytesPerState?: number;
+    fingerprintBits?: number;
+    collisionProbability?: number;
+  };
+}
+
+function firstLine(s: string): string {
+  return s.trim().split("\n")[0]?.slice(0, 100) ?? "";
+}
+
+/** SPIN on RefPin N, exhaustive without reduction: the reference figures of perf-notes.md. */
+function runSpin(n: number): SpinRun {
+  const dir = join(work, `spin-${n}`);
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  copyFileSync(join(here, "refpin.pml"), join(dir, "refpin.pml"));
+  const gen = spawnSync("spin", ["-a", `-DN=${n}`, "refpin.pml"], { cwd: dir, encoding: "utf8" });
+  if (gen.status !== 0) return { n, ok: false, note: `spin -a failed: ${firstLine(gen.stderr || gen.stdout)}` };
+  // pan prints counts with 8 significant digits (%9.8g): print them whole.
+  const panC = join(dir, "pan.c");
+  writeFileSync(panC, readFileSync(panC, "utf8").replace(/%9\.8g (states, stored|states, matched|transitions)/g, "%9.0f $1"));
+  const cc = spawnSync("gcc", ["-w", "-O2", "-DSAFETY", "-DNOREDUCE", "-DMEMLIM=16000", "-o", "pan", "pan.c"], { cwd: dir, encoding: "utf8" });
+  if (cc.status !== 0) return { n, ok: false, note: `gcc failed: ${firstLine(cc.stderr)}` };
+  // DFS depth grows ~6x per N (N = 7: 235,515); a 2^26-slot table keeps N = 7 chains short.
+  const panArgs = n >= 7 ? ["-m1000000", "-w26"] : ["-m100000"];
+  const time = existsSync("/usr/bin/time") ? "/usr/bin/time" : null;
+  const rssFile = join(dir, "rss");
+  const r = time
+    ? runChild(time, ["-f", "%M", "-o", rssFile, "./pan", ...panArgs], process.env, dir)
+    : runChild(join(dir, "pan"), panArgs, process.env, dir);
+  const out = r.stdout;
+  const num = (re: RegExp) => {
+    const m = re.exec(out);
+    return m ? Number(m[1]) : undefined;
+  };
+  const errors = num(/errors: (\d+)/);
+  if (errors !== 0) return { n, ok: false, note: `pan: ${errors ?? "no"} errors line; ${firstLine(out)}` };
+  const rssKB = time && existsSync(rssFile) ? Number(readFileSync(rssFile, "utf8").trim().split("\n").pop()) : undefined;
+  return {
+    n,
+    ok: true,
+    stored: num(/(\S+) states, stored/),
+    transitions: num(/(\S+) transitions \(/),
+    seconds: num(/elapsed time (\S+) seconds/),
+    wall: r.wall,
+    // Without /usr/bin/time, pan's own account of its memory.
+    rssMB: rssKB !== undefined ? rssKB / 1024 : num(/(\S+)\s+total actual memory usage/),
+  };
+}
+
+// ---- formatting
+
+const int = (x: number | undefined) => (x === undefined ? "" : Math.round(x).toLocaleString("en-US"));
+const fix = (x: number | undefined, d = 2) => (x === undefined ? "" : x.toFixed(d));
+
+function table(head: string[], rows: string[][], right: boolean[]): string {
+  const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
+  const line = (r: string[]) =>
+    r.map((c, i) => (right[i] ? c.padStart(w[i]!) : c.padEnd(w[i]!))).join("  ").trimEnd();
+  return [line(head), w.map((n) => "-".repeat(n)).join("  "), ...rows.map(line)].join("\n");
+}
+
+function naiveRows(): Row[] {
+  const rows: Row[] = [];
+  for (const n of [4, 5]) {
+    const label = `refpin N=${n} naive (JSON Set)`;
+    if (only && !only.test(label)) continue;
+    const rssFile = join(work, "rss");
+    rmSync(rssFile, { force: true });
+    const r = runChild(process.execPath, [...nodeArgs, join(here, "refpin-naive.ts"), String(n), "active", "--json"],
+      { ...process.env, REFCHECK_BENCH_RSS: rssFile });
+    try {
+      const v = JSON.parse(r.stdout) as { distinct: number; generated: number; depth: number; seconds: number; violation: unknown };
+      const rssMB = Number(readFileSync(rssFile, "utf8")) / 1024;
+      rows.push({
+        label, status: "ok", outcome: v.violation ? "fail" : "pass", distinct: v.distinct, generated: v.generated,
+        depth: v.depth, seconds: v.seconds, wall: r.wall, statesPerSecond: v.distinct / v.seconds, rssMB,
+        rssBytesPerState: (rssMB * 1024 * 1024) / v.distinct, refpinN: n,
+      });
+    } catch {
+      rows.push({ label, status: "error", note: firstLine(r.stderr) || "no output" });
+    }
+  }
+  return rows;
+}
+
+function main(): void {
+  if (!existsSync(join(root, "bin", "refcheck.ts"))) {
+    console.error("bin/refcheck.ts not found: nothing to benchmark");
+    process.exit(2);
+  }
+  const list = configs();
+  const hasSpin = which("spin") !== null;
+  const hasGcc = which("gcc") !== null;
+  const spinNote = !hasSpin ? "SPIN not installed (apt-get install spin)" : !hasGcc ? "SPIN found but gcc is missing: no SPIN comparison" : null;
+
+  const rows: Row[] = [];
+  const spin = new Map<number, SpinRun>();
+  for (const c of list) {
+    process.stderr.write(`  ${c.label} ...`);
+    const row = runRefcheck(c);
+    rows.push(row);
+    process.stderr.write(` ${row.status === "ok" ? `${fix(row.seconds)} s` : row.note}\n`);
+    // SPIN right after the first row of its N: same machine state, same run.
+    if (c.refpinN !== undefined && !spinNote && !spin.has(c.refpinN)) {
+      process.stderr.write(`  SPIN refpin N=${c.refpinN} ...`);
+      const s = runSpin(c.refpinN);
+      spin.set(c.refpinN, s);
+      process.stderr.write(` ${s.ok ? `${fix(s.seconds)} s` : s.note}\n`);
+    }
+  }
+  if (withNaive) rows.push(...naiveRows());
+
+  if (asJson) {
+    console.log(JSON.stringify({ cores, spin: spinNote ?? [...spin.values()], rows }, null, 2));
+    return;
+  }
+
+  const head = ["config", "outcome", "distinct", "generated", "depth", "search s", "wall s", "states/s", "RSS MB",
+    "B/state RSS", "B/state store", "SPIN s", "SPIN MB", "time/SPIN", "RSS/SPIN"];
+  const body = rows.map((r): string[] => {
+    if (r.status !== "ok") return [r.label, r.note ?? r.status];
+    const s = r.refpinN !== undefined ? spin.get(r.refpinN) : undefined;
+    const sOk = s?.ok === true && s.seconds !== undefined && s.rssMB !== undefined;
+    return [
+      r.label, r.outcome ?? "", int(r.distinct), int(r.generated), String(r.depth ?? ""), fix(r.seconds), fix(r.wall),
+      int(r.statesPerSecond), fix(r.rssMB, 0), fix(r.rssBytesPerState, 1), fix(r.storeBytesPerState, 1),
+      sOk ? fix(s.seconds) : "", sOk ? fix(s.rssMB, 0) : "",
+      sOk && r.seconds !== undefined && s.seconds! > 0 ? fix(r.seconds / s.seconds!) : "",
+      sOk && r.rssMB !== undefined ? fix(r.rssMB / s.rssMB!) : "",
+    ];
+  });
+  const right = head.map((_, i) => i >= 2);
+  console.log(`refcheck bench: ${cores} cores, Node ${process.versions.node}${full ? ", --full" : ""}`);
+  console.log(table(head, body, right));
+  const fp = rows.filter((r) => r.fingerprintBits);
+  if (fp.length > 0) {
+    console.log("\nfingerprinted stores: " + fp.map((r) => `${r.label}: ${r.fingerprintBits} bits, P(missed state) ~ ${r.collisionProbability?.toExponential(1)}`).join("; "));
+  }
+
+  console.log("");
+  if (spinNote) console.log(spinNote);
+  else {
+    // Same model, same counts: SPIN's stored states are RefPin's distinct states and its
+    // transitions (stored + matched) the generated count, initial state included.
+    const byN = new Map<number, Row>();
+    for (const r of rows) {
+      if (r.refpinN !== undefined && r.status === "ok" && !/symmetry|por/.test(r.label) && !byN.has(r.refpinN)) byN.set(r.refpinN, r);
+    }
+    const sRows = [...spin.values()].map((s): string[] => {
+      if (!s.ok) return [`N=${s.n}`, s.note ?? "failed"];
+      const r = byN.get(s.n);
+      const same = r === undefined ? "" : r.distinct === s.stored && r.generated === s.transitions ? "yes" : "NO";
+      return [`N=${s.n}`, int(s.stored), int(s.transitions), same, fix(s.seconds), fix(s.wall), fix(s.rssMB, 0)];
+    });
+    console.log("SPIN " + firstLine(spawnSync("spin", ["-V"], { encoding: "utf8" }).stdout) + ", refpin.pml, pan -DSAFETY -DNOREDUCE (exhaustive, every state stored)");
+    console.log(table(["RefPin", "states stored", "transitions", "= refcheck", "pan s", "wall s", "RSS MB"], sRows, [false, true, true, false, true, true, true]));
+  }
+  console.log(`\n"search s": the verdict's search time (SPIN: pan's elapsed time); "wall s": the whole child process.`);
+}
+
+main();
