@@ -20,7 +20,7 @@ const onlyAt = argv.indexOf("--only");
 const only = onlyAt >= 0 ? new RegExp(argv[onlyAt + 1] ?? "") : null;
 const cores = availableParallelism();
 // Children run as `node --import tsx --import <hook> <script>`: the hook reports peak RSS.
-const nodeArgs = ["--import", "tsx", "--import", pathToFileURL(join(here, "rss-hook.ts")).href];
+const nodeArgs = ["--import", "tsx", "--import", pathToFileURL(join(here, "rss-hook.mjs")).href];
 
 interface Config {
   label: string;
