@@ -85,7 +85,7 @@ export async function runAll(specs: LoadedSpec[], args: RunArgs): Promise<Verdic
         throw new UsageError(`--design ${design}: spec "${spec.name}" has designs ${designs.join(", ")} (or "all")`);
       }
     } else if (dp && params[dp] !== undefined) design = String(params[dp]);
-    const assignments = design !== undefined && dp ? [{ ...params, [dp]: design }] : designAssignments(spec, params);
+    const assignments = designAssignments(spec, design !== undefined && dp ? { ...params, [dp]: design } : params);
     const results: Verdict[] = [];
     for (const a of assignments) results.push(await checkAsync(spec, a, opts));
     if (progress) process.stderr.write("\r\x1b[K");

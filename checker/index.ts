@@ -44,12 +44,23 @@ function finish(model: Model, r: ExploreResult, opts: CheckOptions): Verdict {
   return opts.validate ? Verdict.parse(verdict) : verdict;
 }
 
-/** The parameter assignments of every design (one assignment without a design parameter). */
+/**
+ * The parameter assignments to check: every design (unless `params` fixes it) under every
+ * configuration the spec declares (unless `params` sets one of its parameters).
+ */
 export function designAssignments(spec: Spec, params: Record<string, unknown> = {}): Record<string, unknown>[] {
-  const designs = designsOf(spec);
   const p = designParamOf(spec);
-  if (!p || designs.length === 0) return [params];
-  return designs.map((d) => ({ ...params, [p]: d }));
+  const designs = p && params[p] === undefined ? designsOf(spec) : [];
+  const configs = (spec.configurations ?? []).filter((c) => Object.keys(c).every((k) => params[k] === undefined));
+  const withConfigs = configs.length ? configs.map((c) => ({ ...params, ...c })) : [params];
+  if (!p || designs.length === 0) return withConfigs;
+  return withConfigs.flatMap((c) => designs.map((d) => ({ ...c, [p]: d })));
+}
+
+/** "modules=two" for a run under one of the spec's configurations. */
+function configurationLabel(spec: Spec, params: Record<string, unknown>): string | undefined {
+  const c = spec.configurations?.find((x) => Object.entries(x).every(([k, v]) => params[k] === v));
+  return c ? Object.entries(c).map(([k, v]) => `${k}=${String(v)}`).join(" ") : undefined;
 }
 
 /** Checks a spec under every design (or once, when it has no design parameter). */
@@ -140,6 +151,7 @@ function toVerdict(model: Model, r: ExploreResult, opts: CheckOptions): Verdict 
     params: model.params as Record<string, unknown>,
     designParam: model.designParam,
     design,
+    configuration: configurationLabel(model.spec, model.params),
     properties,
     stats: {
       distinctStates: r.distinct,

@@ -70,6 +70,11 @@ export interface SpecDef<PS extends z.ZodObject<any>, SS extends z.ZodType> {
   params: PS;
   /** Which parameter selects the design (default: "design" when such a parameter exists). */
   designParam?: string;
+  /**
+   * Parameter sets that a run checks each design under, when the user does not set those
+   * parameters (e.g. one KVM module and kvm.ko plus a vendor module).
+   */
+  configurations?: Record<string, unknown>[];
   /** The state schema: booleans, bounded integers, enums, fixed-length arrays and objects. */
   state: (p: z.infer<PS>) => SS;
   /** Initial state(s). */
@@ -98,7 +103,7 @@ export interface Spec<PS extends z.ZodObject<any> = z.ZodObject<any>, SS extends
 }
 
 const specKeys = new Set([
-  "name", "summary", "source", "params", "designParam", "state", "init", "actions", "invariants",
+  "name", "summary", "source", "params", "designParam", "configurations", "state", "init", "actions", "invariants",
   "actionProperties", "quiescent", "reachable", "busy", "symmetry",
 ]);
 const actionKeys = new Set(["each", "when", "then", "kernel"]);

@@ -114,6 +114,8 @@ export const Verdict = z.object({
   /** The design parameter's name and value, when the spec has one. */
   designParam: z.string().optional(),
   design: z.string().optional(),
+  /** The spec configuration this run used (e.g. "modules=two"), when the spec declares several. */
+  configuration: z.string().optional(),
   properties: z.array(PropertyResult),
   stats: Stats,
   coverage: z.array(Coverage),

@@ -127,6 +127,7 @@ export function shortCell(p: PropertyResult | undefined): string {
 
 /** Display name of a verdict's design ("get_file"), or its spec when it has none. */
 export function designName(v: Verdict): string {
+  if (v.design !== undefined && v.configuration) return `${v.design} (${v.configuration})`;
   return v.design ?? (Object.keys(v.params).length ? Object.entries(v.params).map(([k, x]) => `${k}=${fmtValue(x)}`).join(" ") : v.spec);
 }
 

@@ -19,3 +19,14 @@ test("params: numeric-looking enum values stay strings; numbers from strings are
   assert.equal(v.params.n, 3);
   assert.equal(v.stats.distinctStates, 4);
 });
+
+test("configurations: every design under every configuration, unless the user sets it", async () => {
+  const { designAssignments } = await import("../checker/index.ts");
+  const vmPinning = (await import("../specs/kvm-vfio/vm-pinning.ts")).default;
+  const all = designAssignments(vmPinning);
+  assert.equal(all.filter((a) => a.modules === "one").length, all.length / 2);
+  assert.equal(designAssignments(vmPinning, { modules: "one" }).every((a) => a.modules === "one"), true);
+  assert.equal(designAssignments(vmPinning, { modules: "one", design: "5-pass-file" }).length, 1);
+  const v = check(vmPinning, { design: "1-symbol_get", modules: "two" });
+  assert.equal(v.configuration, "modules=two");
+});

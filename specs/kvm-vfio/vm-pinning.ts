@@ -142,6 +142,8 @@ export default defineSpec({
   summary: "Who pins struct kvm and the KVM module(s) while VFIO holds them: designs 1-5",
   source: "seeds 000_c0bd9b432b2ea1fa.txt, 001_f9e3559a61d23ace.txt, 002_54dcae5862b1e7c4.txt",
   params,
+  // Every design is checked with one KVM module and with kvm.ko plus a vendor module.
+  configurations: [{ modules: "one" }, { modules: "two" }],
   state: stateSchema,
   init: (p) => {
     const strongPtr = p.design === "4c-strong";
