@@ -3,7 +3,7 @@
 import chalk, { Chalk, type ChalkInstance } from "chalk";
 import type { PropertyResult, Trace, Verdict } from "../checker/verdict.ts";
 import {
-  allWarnings, fmtChange, fmtValue, headline, leaves, stepLabel, statsLine, steps, traced,
+  allWarnings, fmtChange, fmtValue, headline, leaves, objectOf, stepLabel, statsLine, steps, traced,
 } from "./util.ts";
 
 export interface ConsoleOptions {
@@ -49,7 +49,14 @@ export function renderTrace(trace: Trace, opts: { color?: boolean; indent?: stri
     const no = String(s.index).padStart(width);
     if (s.action === null) {
       lines.push(`${ind}${c.dim(no)}  ${c.bold("initial state")}`);
-      for (const [p, v] of leaves(s.state)) lines.push(`${ind}${" ".repeat(width)}    ${p} = ${fmtValue(v)}`);
+      // One line per object (vmFile, vfio[0], ...) keeps the initial state readable.
+      const byObject = new Map<string, string[]>();
+      for (const [p, v] of leaves(s.state)) {
+        const obj = objectOf(p);
+        const field = p === obj ? "" : p.slice(obj.length).replace(/^\./, "");
+        byObject.set(obj, [...(byObject.get(obj) ?? []), field ? `${field}=${fmtValue(v)}` : fmtValue(v)]);
+      }
+      for (const [obj, fields] of byObject) lines.push(`${ind}${" ".repeat(width)}    ${obj}: ${fields.join(" ")}`);
       continue;
     }
     lines.push(`${ind}${c.dim(no)}  ${c.bold.cyan(stepLabel(s))}${s.kernel ? c.dim(`  [${s.kernel}]`) : ""}`);
