@@ -27,6 +27,26 @@ try {
       const seen = VisitedSet.attach(t.table);
       const frontier = new Uint32Array(t.frontier);
       const out = new GrowU32(Math.max(1024, (t.to - t.from) * 4 * cs));
+      // Successors repeated within this chunk: only the first is kept (the main thread
+      // would drop the others anyway, in the same order).
+      const local = new VisitedSet(W, model.codec.lastWordBits, Math.max(1024, (t.to - t.from) * 8));
+      let pending = 0;
+      // Drops the pending candidates known from earlier levels or earlier in this chunk:
+      // touch their home slots first so that the cache misses overlap, then compact.
+      const filter = () => {
+        const a = out.a;
+        const n = (out.n - pending) / cs;
+        seen.touch(a.subarray(pending), n, cs, W + 2);
+        let to = pending;
+        for (let from = pending; from < out.n; from += cs) {
+          const k0 = a[from + W + 2], k1 = a[from + W + 3];
+          if (seen.hasKey(k0, k1) || !local.addKey(k0, k1)) continue;
+          if (to !== from) a.copyWithin(to, from, from + cs);
+          to += cs;
+        }
+        out.n = to;
+        pending = to;
+      };
       const emit = (parentId: number, inst: number) => {
         const at = out.reserve(cs);
         const a = out.a;
@@ -34,8 +54,7 @@ try {
         a[at + W] = parentId;
         a[at + W + 1] = inst;
         seen.keyInto(a, at, a, at + W + 2);
-        // Known from an earlier level: the main thread would drop it anyway.
-        if (seen.hasKey(a[at + W + 2], a[at + W + 3])) out.n -= cs;
+        if (out.n - pending >= 512 * cs) filter();
       };
       ex.fired.fill(0);
       ex.generated = 0;
@@ -50,6 +69,7 @@ try {
         const off = k * (W + 1);
         ex.expand(frontier, off, frontier[off + W], emit, t.atBound ? seen : undefined);
       }
+      filter();
       const candidates = out.a.slice(0, out.n);
       const r: ChunkResult = {
         chunk: t.chunk,
