@@ -70,6 +70,15 @@ export function specFailure(model: Model, where: string, e: unknown): Error {
   return new SpecError(`${head} threw ${e instanceof Error ? e.name : "an exception"}: ${msg}`);
 }
 
+/** Evaluates a spec predicate; an exception in it is a spec error naming the predicate. */
+function holds(model: Model, kind: string, name: string, fn: (...args: any[]) => boolean, a: unknown, b?: unknown, c?: unknown): boolean {
+  try {
+    return fn(a, b, c);
+  } catch (e) {
+    throw specFailure(model, `${kind} "${name}"`, e);
+  }
+}
+
 export function canonicalizerFor(model: Model, symmetry: boolean | undefined): Canonicalizer | null {
   return symmetry && model.symmetryLeaves ? makeCanonicalizer(model.symmetryLeaves) : null;
 }
@@ -180,13 +189,7 @@ export class Expander {
       draftCtx.ro = true;
       for (let p = 0; p < actionProperties.length; p++) {
         if (this.actHit[p]) continue;
-        let ok: boolean;
-        try {
-          ok = actionProperties[p].fn(cur, draft, { name: inst.name, params: inst.params });
-        } catch (e) {
-          throw specFailure(model, `action property "${actionProperties[p].name}"`, e);
-        }
-        if (!ok) {
+        if (!holds(model, "action property", actionProperties[p].name, actionProperties[p].fn, cur, draft, { name: inst.name, params: inst.params })) {
           this.actHit[p] = true;
           this.hits.push({ property: { kind: "action", index: p }, state: id, instance: i, failure: true });
         }
@@ -216,13 +219,7 @@ export class Expander {
     const quiescent = model.quiescent;
     for (let p = 0; p < quiescent.length; p++) {
       if (this.quiHit[p]) continue;
-      let ok: boolean;
-      try {
-        ok = quiescent[p].fn(cur);
-      } catch (e) {
-        throw specFailure(model, `quiescent property "${quiescent[p].name}"`, e);
-      }
-      if (!ok) {
+      if (!holds(model, "quiescent property", quiescent[p].name, quiescent[p].fn, cur)) {
         this.quiHit[p] = true;
         this.hits.push({ property: { kind: "quiescent", index: p }, state: id, failure: true });
       }
@@ -294,26 +291,14 @@ export class Inserter {
     const invariants = model.invariants, witnesses = model.witnesses;
     for (let p = 0; p < invariants.length; p++) {
       if (this.invHit[p]) continue;
-      let ok: boolean;
-      try {
-        ok = invariants[p].fn(view);
-      } catch (e) {
-        throw specFailure(model, `invariant "${invariants[p].name}"`, e);
-      }
-      if (!ok) {
+      if (!holds(model, "invariant", invariants[p].name, invariants[p].fn, view)) {
         this.invHit[p] = true;
         this.hits.push({ property: { kind: "invariant", index: p }, state: id, failure: true });
       }
     }
     for (let p = 0; p < witnesses.length; p++) {
       if (this.witHit[p]) continue;
-      let ok: boolean;
-      try {
-        ok = witnesses[p].fn(view);
-      } catch (e) {
-        throw specFailure(model, `witness "${witnesses[p].name}"`, e);
-      }
-      if (ok) {
+      if (holds(model, "witness", witnesses[p].name, witnesses[p].fn, view)) {
         this.witHit[p] = true;
         this.hits.push({ property: { kind: "reachable", index: p }, state: id, failure: witnesses[p].expect === "unreachable" });
       }
