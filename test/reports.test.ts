@@ -1,4 +1,4 @@
-// Renderer tests on the hand-built file-pinning verdicts: golden files per format,
+// Renderer tests on the engine's file-pinning verdicts: golden files per format,
 // format rules (SARIF 2.1.0 structure, ITF encodings, JUnit XML, Mermaid syntax),
 // and the HTML page driven in the system chromium.
 import { test } from "node:test";
@@ -18,11 +18,20 @@ import { renderSarif } from "../reports/sarif.ts";
 import { githubAnnotations, githubSummary } from "../reports/github.ts";
 import { mermaidSequence, renderMarkdown } from "../reports/markdown.ts";
 import { renderHtml } from "../reports/html.ts";
-import { FAULT, getFileActiveVerdict, getFileVerdict, incompleteVerdict } from "./fixtures/verdicts.ts";
+import { FAULT, getFileActiveVerdict, getFileVerdict, incompleteVerdict, shallowVerdict } from "./fixtures/verdicts.ts";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const both = [getFileActiveVerdict, getFileVerdict];
 const noFault = getFileVerdict.properties.find((p) => p.name === "noFault")!;
+const specSource = readFileSync(join(here, "..", getFileVerdict.file!), "utf8").split("\n");
+/** 1-based line of the spec file that starts with `start` (after indentation). */
+function specLine(start: string): number {
+  const n = specSource.findIndex((l) => l.trimStart().startsWith(start)) + 1;
+  assert.ok(n > 0, `no line starting with ${start} in ${getFileVerdict.file}`);
+  return n;
+}
+const FILE_ADD = specLine("FileAdd: action(");
+const CLOSE_VM = specLine("CloseVm: {");
 
 /** Compares with test/golden/<name>; UPDATE_GOLDEN=1 rewrites the file. */
 function golden(name: string, actual: string): void {
@@ -52,8 +61,9 @@ test("console: trace shows only changed fields, the fault, stats and warnings", 
   assert.match(out, /vmFile\.state: live -> dying/);
   assert.match(out, /2 {2}FileAdd\(i=0\)/);
   assert.ok(out.includes(`FAULT: ${FAULT}`));
-  assert.match(out, /212 distinct states, 840 generated, depth 7, 0\.031 s, 6,839 states\/s/);
-  assert.match(out, /warning: action Unbind never fired/);
+  assert.match(out, /2 {2}FileAdd\(i=0\).*\n +vfio\[0\]\.file\.count: 1 -> 2\n +vfio\[0\]\.kvf: false -> true\n +FAULT: /);
+  assert.match(out, /961 distinct states, 3,363 generated, depth 10, 0\.010 s, 96,100 states\/s/);
+  assert.match(renderVerdict(shallowVerdict, { color: false }), /warning: action ReleaseVm never fired/);
   assert.doesNotMatch(out, /\x1b\[/, "color: false must not emit escapes");
   assert.match(renderVerdict(incompleteVerdict, { color: false }), /INCOMPLETE: stopped by max-states/);
   assert.match(renderVerdict(getFileVerdict, { color: true }), /\x1b\[/);
@@ -121,10 +131,10 @@ test("SARIF: 2.1.0 structure, one result per failed property, codeFlow at action
   const r = run.results![0]!;
   assert.equal(r.ruleId, "kvm-vfio/file-pinning/noFault");
   assert.equal(run.tool.driver.rules![r.ruleIndex!]!.id, r.ruleId);
-  // No property line for a fault: the failing action's line (FileAdd, 48).
-  assert.deepEqual(r.locations![0]!.physicalLocation, { artifactLocation: { uri: "specs/kvm-vfio/file-pinning.ts" }, region: { startLine: 48 } });
+  // No property line for a fault: the failing action's line (FileAdd).
+  assert.deepEqual(r.locations![0]!.physicalLocation, { artifactLocation: { uri: "specs/kvm-vfio/file-pinning.ts" }, region: { startLine: FILE_ADD } });
   const flow = r.codeFlows![0]!.threadFlows[0]!.locations;
-  assert.deepEqual(flow.map((l) => l.location!.physicalLocation!.region!.startLine), [48, 41, 48]);
+  assert.deepEqual(flow.map((l) => l.location!.physicalLocation!.region!.startLine), [FILE_ADD, CLOSE_VM, FILE_ADD]);
   assert.match(flow[2]!.location!.message!.text!, /FAULT: file_ref_inc/);
   assert.equal(flow[2]!.importance, "essential");
   assert.ok(run.invocations![0]!.toolExecutionNotifications!.some((n) => /INCOMPLETE/.test(n.message.text!)));
@@ -214,17 +224,18 @@ test("JUnit: well-formed XML, one suite per design, one case per property, trace
   assert.equal(suites.length, 3);
   assert.equal(suites[1]["@name"], "kvm-vfio/file-pinning [design=get_file]");
   assert.equal(doc.testsuites["@failures"], "1");
-  for (const s of suites) assert.equal(s.testcase.length, 4);
+  for (const s of suites) assert.equal(s.testcase.length, 9);
   const failing = suites[1].testcase.find((c: any) => c["@name"] === "noFault");
   assert.ok(String(failing.failure["#text"]).includes(`FAULT: ${FAULT}`));
   assert.ok(String(failing.failure["#text"]).includes("CloseVm"));
-  assert.equal(suites[2]["@skipped"], "3");
+  // Every property is unknown after 100 states, the witness too.
+  assert.equal(suites[2]["@skipped"], "9");
 });
 
 // ---- Markdown / Mermaid ----
 test("Markdown: comparison table and Mermaid within documented syntax", () => {
   const md = renderMarkdown(both);
-  assert.match(md, /\| get_file \| \*\*violated: file_ref_inc\(\) on a released file reference: get_file on dying VM file \(f_count was 0\) in 2 steps\*\* \| holds \| holds \| witness reachable in 2 steps \|/);
+  assert.match(md, /\| get_file \| \*\*violated: file_ref_inc\(\) on a released file reference: get_file on dying VM file \(kvm->_file\) \(f_count was 0\) in 2 steps\*\* (\| holds ){7}\| witness reachable in 5 steps \|/);
   const blocks = [...md.matchAll(/```mermaid\n([\s\S]*?)```/g)].map((m) => m[1]!);
   assert.equal(blocks.length, 3);
   const line = [
@@ -242,7 +253,9 @@ test("Markdown: comparison table and Mermaid within documented syntax", () => {
   }
   const seq = mermaidSequence(noFault.trace!);
   assert.match(seq, /userspace->>vmFile: 1\. \(cont\.\), count 1 → 0, state live → dying/);
-  assert.match(seq, /Note over dev_0: FAULT file_ref_inc\(\)/);
+  assert.match(seq, /participant vfio_0 as vfio\[0\]\n/);
+  assert.match(seq, /userspace->>vfio_0: 2\. FileAdd\(i=0\), file\.count 1 → 2, kvf false → true\n/);
+  assert.match(seq, /Note over vfio_0: FAULT file_ref_inc\(\) .* \(kvm→_file\) /);
   // Hostile text is escaped, not passed through.
   const odd = structuredClone(noFault.trace!);
   odd.steps[2]!.fault = "a; b # c -> d <e>";
@@ -250,13 +263,14 @@ test("Markdown: comparison table and Mermaid within documented syntax", () => {
 });
 
 test("GitHub: annotations at spec lines, escaped; summary is Markdown", () => {
-  const out = githubAnnotations([...both, incompleteVerdict]).trimEnd().split("\n");
+  const out = githubAnnotations([...both, incompleteVerdict, shallowVerdict]).trimEnd().split("\n");
   const err = out.filter((l) => l.startsWith("::error "));
   assert.equal(err.length, 1);
-  assert.match(err[0]!, /^::error file=specs\/kvm-vfio\/file-pinning\.ts,line=48,title=refcheck%3A kvm-vfio\/file-pinning noFault::get_file: noFault violated: /);
-  assert.match(err[0]!, /%0A2\. FileAdd\(i=0\): dev\[0\]\.pinned: false -> true%0A {3}FAULT: /);
+  assert.match(err[0]!, new RegExp(`^::error file=specs/kvm-vfio/file-pinning\\.ts,line=${FILE_ADD},title=refcheck%3A kvm-vfio/file-pinning noFault::get_file: noFault violated: `));
+  assert.match(err[0]!, /%0A2\. FileAdd\(i=0\): vfio\[0\]\.file\.count: 1 -> 2, vfio\[0\]\.kvf: false -> true%0A {3}FAULT: /);
   assert.ok(out.some((l) => /^::warning file=[^,]+,title=[^:]+::.*INCOMPLETE: stopped by max-states/.test(l)));
-  assert.ok(out.some((l) => /^::warning file=[^,]+,line=74,/.test(l)));
+  // Never-fired actions are annotated at their own line.
+  assert.ok(out.some((l) => l.startsWith(`::warning file=specs/kvm-vfio/file-pinning.ts,line=${specLine("ReleaseVm: {")},`) && l.endsWith("action ReleaseVm never fired")));
   assert.match(githubSummary(both), /^# refcheck\n/);
 });
 
@@ -311,7 +325,7 @@ test("HTML: step through a trace with buttons and arrow keys in chromium", { ski
     assert.equal(await label.innerText(), "initial state");
     assert.equal(await t.locator(".prev").isDisabled(), true);
     assert.equal(await fault.isVisible(), false);
-    assert.equal(await t.locator("table.state tbody tr").count(), 9);
+    assert.equal(await t.locator("table.state tbody tr").count(), 27); // every leaf field of the state
 
     await t.locator(".next").click();
     assert.equal(await pos.innerText(), "step 1 of 2");
@@ -325,6 +339,7 @@ test("HTML: step through a trace with buttons and arrow keys in chromium", { ski
     assert.equal(await label.innerText(), "2. FileAdd(i=0)");
     assert.equal(await fault.isVisible(), true);
     assert.equal(await fault.innerText(), `FAULT: ${FAULT}`);
+    assert.deepEqual(await changed(), ["12", "falsetrue"]); // vfio[0].file.count, vfio[0].kvf
     assert.equal(await t.locator(".next").isDisabled(), true);
     assert.equal(await t.locator('.seq .fault[data-step="2"]').count(), 1);
     assert.equal(await t.locator(".seq .future").count(), 0);
@@ -343,7 +358,7 @@ test("HTML: step through a trace with buttons and arrow keys in chromium", { ski
     const other = page.locator("section.trace").first();
     await other.focus();
     await page.keyboard.press("ArrowRight");
-    assert.equal(await other.locator(".pos").innerText(), "step 1 of 2");
+    assert.equal(await other.locator(".pos").innerText(), "step 1 of 5");
     assert.equal(await pos.innerText(), "step 2 of 2");
 
     assert.deepEqual(errors, []);
@@ -361,7 +376,7 @@ function mkdirTmp(): string {
 
 test("compare: a table wider than the terminal is printed with properties as rows", () => {
   const wide = renderComparison(both, { color: false });
-  assert.match(wide, /design +noFault +vmRefExact/);
+  assert.match(wide, /design +noFault +vmFileRefsExact/);
   const narrow = renderComparison(both, { color: false, width: 60 });
   assert.match(narrow, /property +get_file_active +get_file/);
   assert.match(narrow, /noFault +holds +VIOLATED \(2 steps\)/);
