@@ -1,12 +1,11 @@
 // The checker's public surface: compile a spec, explore it, and turn the result into a
 // Verdict (with traces rebuilt by replaying actions from the initial state).
 import { compile, designParamOf, designsOf, type Model } from "./compile.ts";
-import { flatten } from "./codec.ts";
 import { exploreParallel } from "./parallel.ts";
-import { explore, hitKey, NO_PARENT, specFailure, type ExploreOptions, type ExploreResult, type Hit } from "./explore.ts";
-import { Fault, type Spec } from "./spec.ts";
-import { makeCanonicalizer } from "./symmetry.ts";
-import { Verdict, type Change, type Coverage, type PropertyResult, type Step, type Trace } from "./verdict.ts";
+import { explore, hitKey, type ExploreOptions, type ExploreResult, type Hit } from "./explore.ts";
+import type { Spec } from "./spec.ts";
+import { rebuildTrace } from "./trace.ts";
+import { Verdict, type Coverage, type PropertyResult } from "./verdict.ts";
 
 export { defineSpec, action, range, Fault, SpecError, isSpec, type Spec } from "./spec.ts";
 export { compile, designsOf, designParamOf, resolveParams, formatParams } from "./compile.ts";
@@ -95,7 +94,7 @@ function toVerdict(model: Model, r: ExploreResult, opts: CheckOptions): Verdict 
   const add = (name: string, kind: PropertyResult["kind"], k: string, doc?: string) => {
     const h = hitOf.get(k);
     const res: PropertyResult = h
-      ? { name, kind, status: "violated", failed: true, doc, message: h.message ?? messageFor(kind, name), trace: rebuild(model, r, h, opts) }
+      ? { name, kind, status: "violated", failed: true, doc, message: h.message ?? messageFor(kind, name), trace: rebuildTrace(model, r, h, opts.symmetry) }
       : { name, kind, status: undecided, failed: false, doc };
     properties.push(res);
   };
@@ -116,7 +115,7 @@ function toVerdict(model: Model, r: ExploreResult, opts: CheckOptions): Verdict 
       failed,
       doc: w.doc,
       message: failed ? (status === "reachable" ? `${w.name} is reachable but the spec expects it unreachable` : `${w.name} is never reached`) : undefined,
-      trace: h ? rebuild(model, r, h, opts) : undefined,
+      trace: h ? rebuildTrace(model, r, h, opts.symmetry) : undefined,
     });
   });
 
@@ -188,135 +187,3 @@ function messageFor(kind: PropertyResult["kind"], name: string): string {
       return `${name} is violated`;
   }
 }
-
-function diff(before: Record<string, unknown>, after: Record<string, unknown>): Change[] {
-  const a = flatten(before), b = flatten(after);
-  const out: Change[] = [];
-  for (let i = 0; i < b.length; i++) if (a[i][1] !== b[i][1]) out.push({ path: b[i][0], before: a[i][1] as any, after: b[i][1] as any });
-  return out;
-}
-
-/**
- * Rebuilds the trace to a hit by replaying actions. Parent links name the action instance
- * that reached each (canonical) state; with symmetry the trace follows real successors:
- * at each step the first enabled instance whose canonical successor is the recorded one.
- */
-function rebuild(model: Model, r: ExploreResult, h: Hit, opts: CheckOptions): Trace {
-  const path: number[] = [];
-  for (let s = h.state; s !== NO_PARENT; s = r.parent[s]) path.push(s);
-  path.reverse();
-  const W = model.words;
-  const canon = opts.symmetry && model.symmetryLeaves ? makeCanonicalizer(model.symmetryLeaves) : null;
-  const buf = new Uint32Array(W);
-  const ctx = { ro: false };
-  const view = model.codec.view(buf, ctx);
-  const canonBuf = new Uint32Array(W);
-
-  buf.set(model.inits[r.via[path[0]]]);
-  canonBuf.set(buf);
-  if (canon) canon(canonBuf);
-  const steps: Step[] = [];
-  let prev = model.codec.read(view);
-  steps.push({ index: 0, action: null, params: {}, state: prev as any, changes: [] });
-
-  const apply = (inst: number, into: Uint32Array, from: Uint32Array, v: any): string | undefined => {
-    into.set(from);
-    const x = model.instances[inst];
-    try {
-      x.effect(v, x.params);
-    } catch (e) {
-      if (e instanceof Fault) return e.message;
-      throw specFailure(model, `action ${x.label} (trace replay)`, e);
-    }
-    return undefined;
-  };
-  const scratch = new Uint32Array(W);
-  const scratchView = model.codec.view(scratch, { ro: false });
-  const roView = model.codec.view(buf, { ro: true });
-
-  const pushStep = (inst: number, fault?: string) => {
-    const x = model.instances[inst];
-    const state = model.codec.read(view);
-    steps.push({
-      index: steps.length,
-      action: x.name,
-      params: x.params as any,
-      kernel: model.actionKernel[x.action],
-      state: state as any,
-      changes: diff(prev, state),
-      ...(fault !== undefined ? { fault } : {}),
-    });
-    prev = state;
-  };
-
-  // Picks the instance to take from the real state `buf` so that its canonical successor
-  // equals the canonical state in `target`.
-  const pick = (recorded: number, target: Uint32Array): number => {
-    if (!canon) return recorded;
-    for (const x of model.instances) {
-      if (x.guard && !x.guard(roView, x.params)) continue;
-      if (apply(x.id, scratch, buf, scratchView) !== undefined) continue;
-      canon(scratch);
-      if (scratch.every((w, i) => w === target[i])) return x.id;
-    }
-    return recorded;
-  };
-
-  for (let j = 1; j < path.length; j++) {
-    const recorded = r.via[path[j]];
-    // Canonical chain: the recorded instance applied to the canonical parent.
-    const nextCanon = new Uint32Array(W);
-    const ncView = model.codec.view(nextCanon, { ro: false });
-    apply(recorded, nextCanon, canonBuf, ncView);
-    if (canon) canon(nextCanon);
-    const inst = pick(recorded, nextCanon);
-    const tmp = new Uint32Array(W);
-    tmp.set(buf);
-    apply(inst, buf, tmp, view);
-    canonBuf.set(nextCanon);
-    pushStep(inst);
-  }
-
-  if (h.instance !== undefined) {
-    // Transition property or fault: the failing step itself, from the last state.
-    let inst = h.instance;
-    if (canon) {
-      // Map the instance recorded from the canonical state onto the real state: the
-      // instance whose successor (or fault) matches under canonicalization.
-      inst = pickFailing(model, h, buf, canonBuf, canon) ?? inst;
-    }
-    const tmp = new Uint32Array(W);
-    tmp.set(buf);
-    const fault = apply(inst, buf, tmp, view);
-    pushStep(inst, fault);
-  }
-  return { steps, length: steps.length - 1 };
-}
-
-function pickFailing(model: Model, h: Hit, real: Uint32Array, canonical: Uint32Array, canon: (b: Uint32Array) => void): number | undefined {
-  const W = model.words;
-  const a = new Uint32Array(W), b = new Uint32Array(W);
-  const va = model.codec.view(a, { ro: false }), vb = model.codec.view(b, { ro: false });
-  const run = (inst: number, into: Uint32Array, from: Uint32Array, v: any): string | null => {
-    into.set(from);
-    const x = model.instances[inst];
-    try {
-      x.effect(v, x.params);
-    } catch (e) {
-      return e instanceof Fault ? e.message : null;
-    }
-    return "";
-  };
-  const wantMsg = run(h.instance!, b, canonical, vb);
-  canon(b);
-  const roReal = model.codec.view(real, { ro: true });
-  for (const x of model.instances) {
-    if (x.guard && !x.guard(roReal, x.params)) continue;
-    const m = run(x.id, a, real, va);
-    if (m !== wantMsg) continue;
-    canon(a);
-    if (a.every((w, i) => w === b[i])) return x.id;
-  }
-  return undefined;
-}
-
