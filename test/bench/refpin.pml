@@ -22,7 +22,7 @@
  *   4      25,314      217,244     14       25,314  SPIN, naive
  *   5     235,662    2,454,116     17      235,662  SPIN, naive
  *   6   2,243,490   27,448,064     20    2,243,490  SPIN, naive
- *   7  21,679,854  ~304,585,900   23   21,679,854  SPIN (pan prints 8 digits)
+ *   7  21,679,854  304,585,904     23   21,679,854  SPIN, refcheck (a Set cannot hold N = 7)
  *
  * plain (whole graph, -DNOINV; naive to N = 5):
  *   N = 1..6 distinct 76, 598, 5,374, 51,442, 505,606, 5,021,938;
@@ -207,8 +207,10 @@ inline setKvm(i, attach) {
 /* Invariants: by default every step asserts INV on its source state (PRE: this
  * is what checks the initial state) and on the state it creates (CHECK), inside
  * the d_step, so no state or transition is added and a counterexample ends with
- * the faulty action. -DLTL uses a never claim instead, -DMONITOR a monitor
- * process (same stored states, about 2x slower), -DNOINV checks nothing. */
+ * the faulty action. Alternatives, same stored states but about 2x slower:
+ * -DLTL, a never claim (DFS: one more transition, the claim's first move, and
+ * twice the depth); -DMONITOR, a monitor process (its assert adds one step to
+ * the trail). -DNOINV checks nothing (whole graph of plain). */
 #if defined(LTL) || defined(MONITOR) || defined(NOINV)
 #define PRE skip
 #define CHECK skip
