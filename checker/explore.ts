@@ -56,6 +56,7 @@ export interface ExploreResult {
   parent: Uint32Array;
   via: Uint16Array;
   storeBytes: number;
+  traceBytes: number;
   fingerprintBits: number;
   workers: number;
 }
@@ -234,8 +235,8 @@ export class Expander {
  */
 export class Inserter {
   readonly visited: VisitedSet;
-  readonly parent = new GrowU32(1 << 16);
-  readonly via = new GrowU16(1 << 16);
+  readonly parent = new GrowU32(1 << 10);
+  readonly via = new GrowU16(1 << 10);
   /** Next BFS level: packed words then the state id, per state. */
   next = new GrowU32(1 << 12);
   distinct = 0;
@@ -252,7 +253,7 @@ export class Inserter {
     private readonly maxStates: number,
     shared = false,
   ) {
-    this.visited = new VisitedSet(model.words, model.codec.lastWordBits, 1 << 16, shared);
+    this.visited = new VisitedSet(model.words, model.codec.lastWordBits, 1 << 10, shared);
     this.D = new Uint32Array(model.words);
     this.view = model.codec.view(this.D, { ro: true });
     this.invHit = new Array<boolean>(model.invariants.length).fill(false);
@@ -305,8 +306,8 @@ export class Inserter {
     }
   }
 
-  get storeBytes(): number {
-    return this.visited.bytes + this.parent.n * 4 + this.via.n * 2;
+  get traceBytes(): number {
+    return this.parent.n * 4 + this.via.n * 2;
   }
 }
 
@@ -443,7 +444,8 @@ export function explore(model: Model, opts: ExploreOptions = {}): ExploreResult 
     fired: ex.fired,
     parent: ins.parent.a.subarray(0, ins.parent.n),
     via: ins.via.a.subarray(0, ins.via.n),
-    storeBytes: ins.storeBytes,
+    storeBytes: ins.visited.bytes,
+    traceBytes: ins.traceBytes,
     fingerprintBits: ins.visited.fingerprintBits,
     workers: 1,
   };

@@ -163,6 +163,8 @@ function toVerdict(model: Model, r: ExploreResult, opts: CheckOptions): Verdict 
       collisionProbability: collision,
       storeBytes: r.storeBytes,
       bytesPerState: n > 0 ? r.storeBytes / n : 0,
+      traceBytes: r.traceBytes,
+      traceBytesPerState: n > 0 ? r.traceBytes / n : 0,
       workers: r.workers,
       symmetry: !!(opts.symmetry && model.symmetryLeaves),
       por: false,

@@ -203,7 +203,8 @@ export async function exploreParallel(model: Model, opts: ParallelOptions): Prom
       fired,
       parent: ins.parent.a.subarray(0, ins.parent.n),
       via: ins.via.a.subarray(0, ins.via.n),
-      storeBytes: ins.storeBytes,
+      storeBytes: ins.visited.bytes,
+      traceBytes: ins.traceBytes,
       fingerprintBits: ins.visited.fingerprintBits,
       workers: pool ? opts.workers : 1,
     };

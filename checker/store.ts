@@ -95,7 +95,7 @@ export class VisitedSet {
   private readonly shared: boolean;
   private readonly k = new Uint32Array(2);
 
-  constructor(W: number, stateBitsInLastWord: number, initialCapacity = 1 << 16, shared = false) {
+  constructor(W: number, stateBitsInLastWord: number, initialCapacity = 1 << 10, shared = false) {
     this.W = W;
     this.shared = shared;
     this.exact = W === 1 || (W === 2 && stateBitsInLastWord < 32);

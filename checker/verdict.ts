@@ -93,9 +93,13 @@ export const Stats = z.object({
   fingerprintBits: z.number().int().min(0),
   /** Estimated probability that a fingerprint collision hid a state. */
   collisionProbability: z.number().min(0).max(1),
-  /** Bytes held by the visited store and trace links at the end of the run. */
+  /** Bytes of the visited-state table at the end of the run. */
   storeBytes: z.number().int().min(0),
+  /** storeBytes per distinct state. */
   bytesPerState: z.number().min(0),
+  /** Bytes of the trace links (a parent link and an action index per state). */
+  traceBytes: z.number().int().min(0),
+  traceBytesPerState: z.number().min(0),
   workers: z.number().int().min(1),
   symmetry: z.boolean(),
   por: z.boolean(),

@@ -165,7 +165,11 @@ export function statsLine(v: Verdict): string {
   const s = v.stats;
   return (
     `${num(s.distinctStates)} distinct states, ${num(s.generatedStates)} generated, depth ${s.depth}, ` +
-    `${s.seconds < 1 ? s.seconds.toFixed(3) : s.seconds.toFixed(2)} s, ${num(s.statesPerSecond)} states/s`
+    `${s.seconds < 1 ? s.seconds.toFixed(3) : s.seconds.toFixed(2)} s, ${num(s.statesPerSecond)} states/s, ` +
+    `${s.bytesPerState.toFixed(1)} B/state stored + ${s.traceBytesPerState.toFixed(1)} for traces, ` +
+    (s.fingerprintBits === 0 ? "exact keys" : `${s.fingerprintBits}-bit fingerprints, P(missed state) ~ ${s.collisionProbability.toExponential(1)}`) +
+    (s.symmetry ? ", symmetry" : "") +
+    (s.workers > 1 ? `, ${s.workers} workers` : "")
   );
 }
 

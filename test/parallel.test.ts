@@ -10,7 +10,7 @@ const specUrl = pathToFileURL(path.resolve("specs/conformance/refpin.ts")).href;
 
 // Everything but timing and the worker count must be the same.
 function comparable(v: Verdict): unknown {
-  const { seconds: _s, statesPerSecond: _r, workers: _w, storeBytes: _b, bytesPerState: _p, ...stats } = v.stats;
+  const { seconds: _s, statesPerSecond: _r, workers: _w, ...stats } = v.stats;
   return { ...v, stats };
 }
 

@@ -58,6 +58,7 @@ interface Row {
   rssMB?: number;
   rssBytesPerState?: number;
   storeBytesPerState?: number;
+  traceBytesPerState?: number;
   fingerprintBits?: number;
   collisionProbability?: number;
   refpinN?: number;
@@ -148,6 +149,7 @@ function runRefcheck(c: Config): Row {
   if (verdicts.length === 1) {
     const s = verdicts[0]!.stats;
     row.storeBytesPerState = s.bytesPerState;
+    row.traceBytesPerState = s.traceBytesPerState;
     row.fingerprintBits = s.fingerprintBits;
     row.collisionProbability = s.collisionProbability;
   }
@@ -166,6 +168,7 @@ interface VerdictLike {
     depth: number;
     seconds: number;
     bytesPerState?: number;
+    traceBytesPerState?: number;
     fingerprintBits?: number;
     collisionProbability?: number;
   };
@@ -284,14 +287,14 @@ function main(): void {
   }
 
   const head = ["config", "outcome", "distinct", "generated", "depth", "search s", "wall s", "states/s", "RSS MB",
-    "B/state RSS", "B/state store", "SPIN s", "SPIN MB", "time/SPIN", "RSS/SPIN"];
+    "B/state RSS", "B/state store", "B/state trace", "SPIN s", "SPIN MB", "time/SPIN", "RSS/SPIN"];
   const body = rows.map((r): string[] => {
     if (r.status !== "ok") return [r.label, r.note ?? r.status];
     const s = r.refpinN !== undefined ? spin.get(r.refpinN) : undefined;
     const sOk = s?.ok === true && s.seconds !== undefined && s.rssMB !== undefined;
     return [
       r.label, r.outcome ?? "", int(r.distinct), int(r.generated), String(r.depth ?? ""), fix(r.seconds), fix(r.wall),
-      int(r.statesPerSecond), fix(r.rssMB, 0), fix(r.rssBytesPerState, 1), fix(r.storeBytesPerState, 1),
+      int(r.statesPerSecond), fix(r.rssMB, 0), fix(r.rssBytesPerState, 1), fix(r.storeBytesPerState, 1), fix(r.traceBytesPerState, 1),
       sOk ? fix(s.seconds) : "", sOk ? fix(s.rssMB, 0) : "",
       sOk && r.seconds !== undefined && s.seconds! > 0 ? fix(r.seconds / s.seconds!) : "",
       sOk && r.rssMB !== undefined ? fix(r.rssMB / s.rssMB!) : "",
