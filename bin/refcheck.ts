@@ -60,7 +60,7 @@ export async function runAll(specs: LoadedSpec[], args: RunArgs): Promise<Verdic
   if (timeout !== undefined && !(timeout > 0)) throw new UsageError(`--timeout ${String(args.timeout)}: expected a number of seconds greater than 0`);
   const progress = progressReporter();
   const verdicts: Verdict[] = [];
-  const workers = args.workers === undefined ? 1 : positiveInt("--workers", args.workers)!;
+  const workers = args.workers === undefined ? availableParallelism() : positiveInt("--workers", args.workers)!;
   for (const { spec, file, source } of specs) {
     const dp = designParamOf(spec);
     const params = { ...given };
@@ -107,7 +107,7 @@ const runOptions = {
   timeout: { type: "string", describe: "stop after this many seconds (verdict incomplete, exit 3)" },
   symmetry: { type: "boolean", describe: "symmetry reduction over the spec's interchangeable elements" },
   first: { type: "boolean", describe: "stop at the first failed property" },
-  workers: { type: "string", describe: `worker threads for large searches (default 1; this machine has ${availableParallelism()} cores)` },
+  workers: { type: "string", describe: `worker threads for BFS levels of 100,000 states or more (default: the number of cores, ${availableParallelism()} here)` },
   ...reportOptions,
 } as const;
 

@@ -105,8 +105,9 @@ function once(w: Worker): Promise<unknown> {
   });
 }
 
-/** Levels smaller than this are expanded on the main thread: workers would cost more. */
-const PARALLEL_LEVEL = 4096;
+/** Levels smaller than this are expanded on the main thread: starting workers and
+ * shipping candidates would cost more than they save. */
+const PARALLEL_LEVEL = 100_000;
 
 export async function exploreParallel(model: Model, opts: ParallelOptions): Promise<ExploreResult> {
   const t0 = performance.now();

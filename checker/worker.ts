@@ -26,10 +26,10 @@ try {
     try {
       const seen = VisitedSet.attach(t.table);
       const frontier = new Uint32Array(t.frontier);
-      const out = new GrowU32(Math.max(1024, (t.to - t.from) * 4 * cs));
+      const out = new GrowU32(Math.max(1024, (t.to - t.from) * cs));
       // Successors repeated within this chunk: only the first is kept (the main thread
       // would drop the others anyway, in the same order).
-      const local = new VisitedSet(W, model.codec.lastWordBits, Math.max(1024, (t.to - t.from) * 8));
+      const local = new VisitedSet(W, model.codec.lastWordBits, Math.max(1024, (t.to - t.from) * 2));
       let pending = 0;
       // Drops the pending candidates known from earlier levels or earlier in this chunk:
       // touch their home slots first so that the cache misses overlap, then compact.
@@ -70,7 +70,8 @@ try {
         ex.expand(frontier, off, frontier[off + W], emit, t.atBound ? seen : undefined);
       }
       filter();
-      const candidates = out.a.slice(0, out.n);
+      // Hand over the buffer itself (no copy); the main thread reads only the first n.
+      const candidates = out.a;
       const r: ChunkResult = {
         chunk: t.chunk,
         candidates,
