@@ -395,6 +395,12 @@ export function compileCodec(schema: z.ZodType): Codec {
   };
 }
 
+/** The state path of a view ("vmFile", "dev[1]"), or undefined for anything else. */
+export function viewPath(v: unknown): string | undefined {
+  const p = typeof v === "object" && v !== null ? (v as { $$p?: unknown }).$$p : undefined;
+  return typeof p === "string" && p !== "" ? p : undefined;
+}
+
 /** Flattens a plain state into [path, leaf value] pairs, in field order. */
 export function flatten(value: unknown, path = "", out: [string, unknown][] = []): [string, unknown][] {
   if (Array.isArray(value)) value.forEach((v, i) => flatten(v, `${path}[${i}]`, out));

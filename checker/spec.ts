@@ -4,7 +4,14 @@ import { z } from "zod";
 
 /** A kernel-style fault raised inside an action's effect (a WARN, a UAF, ...). */
 export class Fault extends Error {
-  constructor(message: string) {
+  /**
+   * @param subject the part of the state the fault is about (e.g. the struct file whose
+   * count was 0), so reports can point at it
+   */
+  constructor(
+    message: string,
+    readonly subject?: object,
+  ) {
     super(message);
     this.name = "Fault";
   }

@@ -5,7 +5,7 @@
 // states are orbit representatives: the trace follows real states instead, taking at each
 // step the first enabled instance whose successor has the recorded representative.
 import type { Model } from "./compile.ts";
-import { flatten } from "./codec.ts";
+import { flatten, viewPath } from "./codec.ts";
 import { canonicalizerFor, NO_PARENT, specFailure, type ExploreResult, type Hit } from "./explore.ts";
 import { Fault } from "./spec.ts";
 import type { Change, Step, Trace } from "./verdict.ts";
@@ -31,17 +31,16 @@ class Replayer {
   }
 
   /** Applies `inst` to `from`: the state it leaves (as far as it got) and its fault, if any. */
-  run(inst: number, from: Uint32Array): { state: Uint32Array; fault?: string } {
+  run(inst: number, from: Uint32Array): { state: Uint32Array; fault?: string; faultAt?: string } {
     const x = this.model.instances[inst];
     this.buf.set(from);
-    let fault: string | undefined;
     try {
       x.effect(this.draft, x.params);
     } catch (e) {
       if (!(e instanceof Fault)) throw specFailure(this.model, `action ${x.label} (trace replay)`, e);
-      fault = e.message;
+      return { state: this.buf.slice(), fault: e.message, faultAt: viewPath(e.subject) };
     }
-    return { state: this.buf.slice(), fault };
+    return { state: this.buf.slice() };
   }
 
   read(state: Uint32Array): Record<string, unknown> {
@@ -102,6 +101,7 @@ export function rebuildTrace(model: Model, r: ExploreResult, h: Hit, symmetry: b
       state: state as Step["state"],
       changes: diff(prev, state),
       ...(next.fault !== undefined ? { fault: next.fault } : {}),
+      ...(next.faultAt !== undefined ? { faultAt: next.faultAt } : {}),
     });
     prev = state;
     return next.fault;

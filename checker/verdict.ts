@@ -28,6 +28,8 @@ export const Step = z.object({
   changes: z.array(Change),
   /** Fault message raised by this step, if it is the failing one. */
   fault: z.string().optional(),
+  /** The state path of the object the fault is about (e.g. "vmFile"), when the spec names it. */
+  faultAt: z.string().optional(),
 });
 export type Step = z.infer<typeof Step>;
 

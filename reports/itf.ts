@@ -7,7 +7,7 @@
 //   vars              the state's top-level fields, then `mbt::actionTaken` and
 //                     `mbt::nondetPicks`, the names Quint uses for the same thing, so
 //                     Quint-side tools (model-based testing drivers) read our traces.
-//   states[k]         `#meta`: {index: k, kernel?, fault?}; the fault is on the failing step.
+//   states[k]         `#meta`: {index: k, kernel?, fault?, faultAt?}; the fault is on the failing step.
 //                     `mbt::actionTaken`: "init" for state 0, else the action name.
 //                     `mbt::nondetPicks`: {param: {tag: "Some", value: v}} (Quint's Option).
 // Values: booleans and strings as JSON, integers always {"#bigint": "n"}, arrays as
@@ -80,6 +80,7 @@ export function toItf(verdict: Verdict, property: PropertyResult): string {
       const meta: Record<string, Json> = { index: k };
       if (s.kernel) meta.kernel = s.kernel;
       if (s.fault) meta.fault = s.fault;
+      if (s.faultAt) meta.faultAt = s.faultAt;
       const st: Record<string, Json> = { "#meta": meta };
       for (const f of fields) st[f] = encode(s.state[f], `states[${k}].${f}`);
       st[ACTION_TAKEN] = s.action ?? "init";
@@ -211,6 +212,7 @@ export function parseItf(text: string, fileName: string): ItfDocument {
     const m = smeta as Record<string, unknown>;
     if (m.index !== undefined && m.index !== k) fail(`${at}.#meta.index`, `expected ${k}, got ${JSON.stringify(m.index)}`);
     if (m.fault !== undefined && typeof m.fault !== "string") fail(`${at}.#meta.fault`, "expected a string");
+    if (m.faultAt !== undefined && typeof m.faultAt !== "string") fail(`${at}.#meta.faultAt`, "expected a string");
     if (m.kernel !== undefined && typeof m.kernel !== "string") fail(`${at}.#meta.kernel`, "expected a string");
 
     const state: Record<string, unknown> = {};
@@ -252,6 +254,7 @@ export function parseItf(text: string, fileName: string): ItfDocument {
       state: state as Step["state"],
       changes,
       ...(typeof m.fault === "string" ? { fault: m.fault } : {}),
+      ...(typeof m.faultAt === "string" ? { faultAt: m.faultAt } : {}),
     });
     prev = state;
   });

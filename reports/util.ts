@@ -54,7 +54,13 @@ export function fieldOf(path: string): string {
 /** Objects changed along a trace, in order of first change. */
 export function traceObjects(trace: Trace): string[] {
   const seen: string[] = [];
-  for (const s of trace.steps) for (const c of s.changes) if (!seen.includes(objectOf(c.path))) seen.push(objectOf(c.path));
+  const add = (path: string) => {
+    if (!seen.includes(objectOf(path))) seen.push(objectOf(path));
+  };
+  for (const s of trace.steps) {
+    for (const c of s.changes) add(c.path);
+    if (s.faultAt) add(s.faultAt);
+  }
   return seen;
 }
 
@@ -209,7 +215,7 @@ export interface SeqModel {
  * A trace as a sequence diagram: userspace and the objects whose fields change.
  * Each step is an arrow from userspace (or the thread whose pc moved) to every object
  * it changed, labelled with those changes; a step that changed nothing points at
- * itself. The fault sits over the objects of the failing step.
+ * itself. The fault sits over the object it is about (or the objects the step changed).
  */
 export function sequenceModel(trace: Trace): SeqModel {
   const objects = traceObjects(trace);
@@ -232,7 +238,10 @@ export function sequenceModel(trace: Trace): SeqModel {
         .map((c) => `${c.path === to ? "" : fieldOf(c.path) + " "}${fmtValue(c.before)} -> ${fmtValue(c.after)}`);
       messages.push({ from, to, label: k === 0 ? label : `${s.index}. (cont.)`, detail, step: s.index });
     });
-    if (s.fault) fault = { step: s.index, over: targets.length ? targets : [from], text: s.fault };
+    if (s.fault) {
+      const over = s.faultAt ? [objectOf(s.faultAt)] : targets.length ? targets : [from];
+      fault = { step: s.index, over, text: s.fault };
+    }
   }
   return { participants, messages, ...(fault ? { fault } : {}) };
 }

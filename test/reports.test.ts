@@ -255,7 +255,8 @@ test("Markdown: comparison table and Mermaid within documented syntax", () => {
   assert.match(seq, /userspace->>vmFile: 1\. \(cont\.\), count 1 → 0, state live → dying/);
   assert.match(seq, /participant vfio_0 as vfio\[0\]\n/);
   assert.match(seq, /userspace->>vfio_0: 2\. FileAdd\(i=0\), file\.count 1 → 2, kvf false → true\n/);
-  assert.match(seq, /Note over vfio_0: FAULT file_ref_inc\(\) .* \(kvm→_file\) /);
+  // The note sits over the object the fault is about: the dying VM file.
+  assert.match(seq, /Note over vmFile: FAULT file_ref_inc\(\) .* \(kvm→_file\) /);
   // Hostile text is escaped, not passed through.
   const odd = structuredClone(noFault.trace!);
   odd.steps[2]!.fault = "a; b # c -> d <e>";

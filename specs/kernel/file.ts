@@ -48,7 +48,7 @@ export function noFile(): File {
 
 /** alloc_file: a not-yet-created slot becomes a live file with one reference. */
 export function createFile(f: File, what: string): void {
-  if (f.state !== "none") throw new Fault(`BUG: ${what} created twice`);
+  if (f.state !== "none") throw new Fault(`BUG: ${what} created twice`, f);
   f.count = 1;
   f.state = "live";
 }
@@ -56,10 +56,10 @@ export function createFile(f: File, what: string): void {
 /** get_file: unconditional increment; only legal while the caller already holds a reference. */
 export function getFile(f: File, what: string): void {
   if (f.state === "freed" || f.state === "none") {
-    throw new Fault(`BUG: KASAN: use-after-free in get_file (${what} already freed)`);
+    throw new Fault(`BUG: KASAN: use-after-free in get_file (${what} already freed)`, f);
   }
   if (f.state === "dying" || f.count === 0) {
-    throw new Fault(`file_ref_inc() on a released file reference: get_file on dying ${what} (f_count was 0)`);
+    throw new Fault(`file_ref_inc() on a released file reference: get_file on dying ${what} (f_count was 0)`, f);
   }
   f.count += 1;
 }
@@ -78,10 +78,10 @@ export function getFileActive(f: File): boolean {
  */
 export function fput(f: File, what: string): boolean {
   if (f.state === "freed" || f.state === "none") {
-    throw new Fault(`BUG: KASAN: use-after-free in fput (${what} already freed)`);
+    throw new Fault(`BUG: KASAN: use-after-free in fput (${what} already freed)`, f);
   }
   if (f.state === "dying" || f.count === 0) {
-    throw new Fault(`file_ref_put: underflow; put of ${what} with f_count already 0`);
+    throw new Fault(`file_ref_put: underflow; put of ${what} with f_count already 0`, f);
   }
   f.count -= 1;
   if (f.count === 0) {
@@ -105,13 +105,13 @@ export function isLive(f: File): boolean {
  * first, in the same action, in __fput's order.
  */
 export function freeFile(f: File, what: string): void {
-  if (f.state !== "dying") throw new Fault(`BUG: __fput on ${what} while it is ${f.state}`);
+  if (f.state !== "dying") throw new Fault(`BUG: __fput on ${what} while it is ${f.state}`, f);
   f.state = "freed";
 }
 
 /** Slab reuse: the freed memory is handed out again as an unrelated live file. */
 export function reuseFile(f: File, what: string): void {
-  if (f.state !== "freed") throw new Fault(`BUG: slab reuse of ${what} while it is ${f.state}`);
+  if (f.state !== "freed") throw new Fault(`BUG: slab reuse of ${what} while it is ${f.state}`, f);
   f.state = "live";
   f.count = 1;
   f.gen += 1;

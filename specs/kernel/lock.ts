@@ -23,12 +23,12 @@ export function isFree(l: Lock): boolean {
 
 /** mutex_lock / spin_lock by thread `tid`: only call when `isFree` (the guard of the step). */
 export function acquire(l: Lock, tid: number, name: string): void {
-  if (l.holder === tid) throw new Fault(`possible recursive locking detected: thread ${tid} takes ${name} again`);
-  if (l.holder !== 0) throw new Fault(`BUG: ${name} taken by thread ${tid} while thread ${l.holder} holds it`);
+  if (l.holder === tid) throw new Fault(`possible recursive locking detected: thread ${tid} takes ${name} again`, l);
+  if (l.holder !== 0) throw new Fault(`BUG: ${name} taken by thread ${tid} while thread ${l.holder} holds it`, l);
   l.holder = tid;
 }
 
 export function release(l: Lock, tid: number, name: string): void {
-  if (l.holder !== tid) throw new Fault(`BUG: thread ${tid} unlocks ${name}, which it does not hold`);
+  if (l.holder !== tid) throw new Fault(`BUG: thread ${tid} unlocks ${name}, which it does not hold`, l);
   l.holder = 0;
 }

@@ -26,14 +26,14 @@ export function tryModuleGet(m: Module): boolean {
 
 /** __module_get: unconditional +1; the caller already holds a reference. */
 export function moduleGet(m: Module, name: string): void {
-  if (m.state === "gone") throw new Fault(`BUG: __module_get on unloaded module ${name}`);
+  if (m.state === "gone") throw new Fault(`BUG: __module_get on unloaded module ${name}`, m);
   m.refs += 1;
 }
 
 /** module_put: -1, WARN on underflow. Never unloads by itself. */
 export function modulePut(m: Module, name: string): void {
-  if (m.state === "gone") throw new Fault(`BUG: unable to handle page fault: module_put on unloaded module ${name}`);
-  if (m.refs === 0) throw new Fault(`WARNING: module_put underflow on ${name}`);
+  if (m.state === "gone") throw new Fault(`BUG: unable to handle page fault: module_put on unloaded module ${name}`, m);
+  if (m.refs === 0) throw new Fault(`WARNING: module_put underflow on ${name}`, m);
   m.refs -= 1;
 }
 
@@ -58,6 +58,6 @@ export function unloadModule(m: Module): void {
  */
 export function runModuleCode(m: Module, name: string, what: string): void {
   if (m.state === "gone") {
-    throw new Fault(`BUG: unable to handle page fault: ${what} calls into unloaded module ${name}`);
+    throw new Fault(`BUG: unable to handle page fault: ${what} calls into unloaded module ${name}`, m);
   }
 }

@@ -13,7 +13,7 @@ export function refcountSchema(max: number) {
 
 /** refcount_inc: unconditional +1; on 0 the kernel WARNs and saturates (the object leaks). */
 export function refcountInc(r: Refcount, what: string): void {
-  if (r.count === 0) throw new Fault(`refcount_t: addition on 0; use-after-free. (${what})`);
+  if (r.count === 0) throw new Fault(`refcount_t: addition on 0; use-after-free. (${what})`, r);
   r.count += 1;
 }
 
@@ -26,7 +26,7 @@ export function refcountIncNotZero(r: Refcount): boolean {
 
 /** refcount_dec_and_test: -1, true when it reaches 0 (the caller then destroys the object). */
 export function refcountDecAndTest(r: Refcount, what: string): boolean {
-  if (r.count === 0) throw new Fault(`refcount_t: underflow; use-after-free. (${what})`);
+  if (r.count === 0) throw new Fault(`refcount_t: underflow; use-after-free. (${what})`, r);
   r.count -= 1;
   return r.count === 0;
 }
