@@ -42,6 +42,7 @@ interface RunArgs {
   "max-depth"?: unknown;
   timeout?: unknown;
   symmetry?: boolean;
+  por?: boolean;
   first?: boolean;
   workers?: unknown;
 }
@@ -72,6 +73,7 @@ export async function runAll(specs: LoadedSpec[], args: RunArgs): Promise<Verdic
       maxDepth: positiveInt("--max-depth", args["max-depth"]),
       timeoutSeconds: timeout,
       symmetry: args.symmetry,
+      por: args.por,
       stopAtFirst: args.first,
       progress,
       workers,
@@ -106,6 +108,7 @@ const runOptions = {
   "max-depth": { type: "string", describe: "do not explore beyond this many steps (verdict incomplete, exit 3)" },
   timeout: { type: "string", describe: "stop after this many seconds (verdict incomplete, exit 3)" },
   symmetry: { type: "boolean", describe: "symmetry reduction over the spec's interchangeable elements" },
+  por: { type: "boolean", describe: "partial-order reduction over the actions' declared reads/writes (one thread)" },
   first: { type: "boolean", describe: "stop at the first failed property" },
   workers: { type: "string", describe: `worker threads for BFS levels of 100,000 states or more (default: the number of cores, ${availableParallelism()} here)` },
   ...reportOptions,

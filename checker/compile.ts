@@ -15,12 +15,17 @@ export interface ActionInstance {
   label: string;
   guard: ((s: any, a: any) => boolean) | undefined;
   effect: (s: any, a: any) => void;
+  /** Declared footprint (partial-order reduction); undefined: may touch anything. */
+  reads?: readonly string[];
+  writes?: readonly string[];
 }
 
 export interface NamedPredicate {
   name: string;
   doc?: string;
   fn: (...args: any[]) => boolean;
+  /** Declared state paths it reads (partial-order reduction); undefined: all. */
+  reads?: readonly string[];
 }
 
 export interface WitnessDef extends NamedPredicate {
@@ -120,11 +125,11 @@ function predicate(spec: Spec, section: string, name: string, v: any, key: strin
   if (typeof v === "function") return { name, fn: v };
   if (v && typeof v === "object" && typeof v[key] === "function") {
     for (const k of Object.keys(v)) {
-      if (k !== key && k !== "doc" && !(section === "reachable" && k === "expect")) {
+      if (k !== key && k !== "doc" && k !== "reads" && !(section === "reachable" && k === "expect")) {
         throw new SpecError(`spec "${spec.name}", ${section} "${name}": unknown key "${k}"`);
       }
     }
-    return { name, fn: v[key], doc: v.doc };
+    return { name, fn: v[key], doc: v.doc, reads: v.reads };
   }
   throw new SpecError(`spec "${spec.name}", ${section} "${name}": expected a predicate function or { ${key}: (s) => boolean }`);
 }
@@ -169,7 +174,18 @@ export function compile(spec: Spec, given: Record<string, unknown> = {}): Model 
     }
     for (const c of combos) {
       const label = keys.length ? `${name}(${formatParams(c)})` : name;
-      instances.push({ id: instances.length, action: a, name, params: Object.freeze(c), label, guard: def.when, effect: def.then });
+      const footprint = (f: unknown, what: string): readonly string[] | undefined => {
+        const v = typeof f === "function" ? f(c) : f;
+        if (v === undefined) return undefined;
+        if (!Array.isArray(v) || !v.every((x) => typeof x === "string")) {
+          throw new SpecError(`${where}, action ${label}: "${what}" must give an array of state paths`);
+        }
+        return v;
+      };
+      instances.push({
+        id: instances.length, action: a, name, params: Object.freeze(c), label, guard: def.when, effect: def.then,
+        reads: footprint(def.reads, "reads"), writes: footprint(def.writes, "writes"),
+      });
     }
   }
   if (instances.length > 0xffff) throw new SpecError(`${where}: ${instances.length} action instances; at most 65535 are supported`);

@@ -13,6 +13,7 @@
 import type { Model } from "./compile.ts";
 import { Fault, SpecError } from "./spec.ts";
 import { GrowU16, GrowU32, VisitedSet } from "./store.ts";
+import { makePor, type Por } from "./por.ts";
 import { makeCanonicalizer, type Canonicalizer } from "./symmetry.ts";
 
 export interface ExploreOptions {
@@ -20,6 +21,8 @@ export interface ExploreOptions {
   maxDepth?: number;
   timeoutSeconds?: number;
   symmetry?: boolean;
+  /** Partial-order reduction over declared footprints (single-threaded). */
+  por?: boolean;
   /** Stop at the first failed property. */
   stopAtFirst?: boolean;
   /** Called about once a second with the running counts. */
@@ -59,6 +62,8 @@ export interface ExploreResult {
   traceBytes: number;
   fingerprintBits: number;
   workers: number;
+  /** Partial-order reduction was applied. */
+  por: boolean;
 }
 
 export const NO_PARENT = 0xffffffff;
@@ -121,84 +126,141 @@ export class Expander {
     this.quiHit = new Array<boolean>(model.quiescent.length).fill(false);
   }
 
+  /** Partial-order reduction, and the visited set its cycle proviso consults. */
+  por: Por | null = null;
+  visited?: VisitedSet;
+  private readonly enabled: number[] = [];
+  private pending = new Uint32Array(0);
+
   /**
    * Expands the state at words[off..off+W) with id `id`. `emit` receives each successor in
    * this.D. At the depth bound (`seen` given) successors are only tested against `seen`.
    */
   expand(words: Uint32Array, off: number, id: number, emit: (parentId: number, inst: number) => void, seen?: VisitedSet): void {
-    const { model, A, D, cur, draft, draftCtx, canon } = this;
+    const { model, A } = this;
     const W = model.words;
-    const instances = model.instances;
-    const actionProperties = model.actionProperties;
     for (let w = 0; w < W; w++) A[w] = words[off + w];
-    let enabled = false;
+    const enabled = this.enabled;
+    enabled.length = 0;
+    let any = false;
+    const instances = model.instances;
     for (let i = 0; i < instances.length; i++) {
       const inst = instances[i];
       if (inst.guard !== undefined) {
         let g: boolean;
         try {
-          g = inst.guard(cur, inst.params);
+          g = inst.guard(this.cur, inst.params);
         } catch (e) {
           throw specFailure(model, `guard of action ${inst.label}`, e);
         }
         if (!g) continue;
       }
-      enabled = true;
-      for (let w = 0; w < W; w++) D[w] = A[w];
-      draftCtx.ro = false;
-      if (seen) {
-        // Only ask whether the bound hides anything: a successor not seen yet.
-        try {
-          inst.effect(draft, inst.params);
-        } catch (e) {
-          if (!(e instanceof Fault)) throw specFailure(model, `action ${inst.label}`, e);
-          this.hidden = true;
-          continue;
-        }
-        // A step past the bound that breaks an action property is hidden too, even
-        // when it leads to a state already seen.
-        draftCtx.ro = true;
-        for (let p = 0; p < actionProperties.length && !this.hidden; p++) {
-          if (this.actHit[p]) continue;
-          let ok: boolean;
-          try {
-            ok = actionProperties[p].fn(cur, draft, { name: inst.name, params: inst.params });
-          } catch (e) {
-            throw specFailure(model, `action property "${actionProperties[p].name}"`, e);
-          }
-          if (!ok) this.hidden = true;
-        }
-        if (canon) canon(D);
-        if (!seen.has(D, 0)) this.hidden = true;
-        continue;
-      }
-      this.generated++;
-      try {
-        inst.effect(draft, inst.params);
-      } catch (e) {
-        if (e instanceof Fault) {
-          this.fired[i]++;
-          if (!this.faultHit) {
-            this.faultHit = true;
-            this.hits.push({ property: { kind: "fault" }, state: id, instance: i, message: e.message, failure: true });
-          }
-          continue;
-        }
-        throw specFailure(model, `action ${inst.label}`, e);
-      }
-      this.fired[i]++;
-      draftCtx.ro = true;
-      for (let p = 0; p < actionProperties.length; p++) {
-        if (this.actHit[p]) continue;
-        if (!holds(model, "action property", actionProperties[p].name, actionProperties[p].fn, cur, draft, { name: inst.name, params: inst.params })) {
-          this.actHit[p] = true;
-          this.hits.push({ property: { kind: "action", index: p }, state: id, instance: i, failure: true });
-        }
-      }
-      if (canon) canon(D);
-      emit(id, i);
+      any = true;
+      if (seen) this.beyondBound(i, seen);
+      else if (this.por) enabled.push(i);
+      else if (this.fire(i, id)) emit(id, i);
     }
-    if (!enabled) this.terminal(id);
+    if (!any) this.terminal(id);
+    else if (this.por && !seen) this.expandReduced(id, emit);
+  }
+
+  /**
+   * Runs instance i on the state in A. Records a fault or a broken action property; returns
+   * true when D holds a (canonical) successor.
+   */
+  private fire(i: number, id: number): boolean {
+    const { model, A, D, cur, draft, draftCtx, canon } = this;
+    const W = model.words;
+    const inst = model.instances[i];
+    const actionProperties = model.actionProperties;
+    for (let w = 0; w < W; w++) D[w] = A[w];
+    draftCtx.ro = false;
+    this.generated++;
+    this.fired[i]++;
+    try {
+      inst.effect(draft, inst.params);
+    } catch (e) {
+      if (e instanceof Fault) {
+        if (!this.faultHit) {
+          this.faultHit = true;
+          this.hits.push({ property: { kind: "fault" }, state: id, instance: i, message: e.message, failure: true });
+        }
+        return false;
+      }
+      throw specFailure(model, `action ${inst.label}`, e);
+    }
+    draftCtx.ro = true;
+    for (let p = 0; p < actionProperties.length; p++) {
+      if (this.actHit[p]) continue;
+      if (!holds(model, "action property", actionProperties[p].name, actionProperties[p].fn, cur, draft, { name: inst.name, params: inst.params })) {
+        this.actHit[p] = true;
+        this.hits.push({ property: { kind: "action", index: p }, state: id, instance: i, failure: true });
+      }
+    }
+    if (canon) canon(D);
+    return true;
+  }
+
+  /** At the depth bound: does instance i lead to something the bound hides? */
+  private beyondBound(i: number, seen: VisitedSet): void {
+    const { model, A, D, cur, draft, draftCtx, canon } = this;
+    const inst = model.instances[i];
+    const actionProperties = model.actionProperties;
+    for (let w = 0; w < model.words; w++) D[w] = A[w];
+    draftCtx.ro = false;
+    try {
+      inst.effect(draft, inst.params);
+    } catch (e) {
+      if (!(e instanceof Fault)) throw specFailure(model, `action ${inst.label}`, e);
+      this.hidden = true;
+      return;
+    }
+    // A step past the bound that breaks an action property is hidden too, even when it
+    // leads to a state already seen.
+    draftCtx.ro = true;
+    for (let p = 0; p < actionProperties.length && !this.hidden; p++) {
+      if (this.actHit[p]) continue;
+      if (!holds(model, "action property", actionProperties[p].name, actionProperties[p].fn, cur, draft, { name: inst.name, params: inst.params })) this.hidden = true;
+    }
+    if (canon) canon(D);
+    if (!seen.has(D, 0)) this.hidden = true;
+  }
+
+  /**
+   * Expands only a stubborn subset of the enabled instances when there is one (see por.ts),
+   * keeping it only if every successor it gives is new (the cycle proviso); otherwise, or
+   * without a subset, every enabled instance.
+   */
+  private expandReduced(id: number, emit: (parentId: number, inst: number) => void): void {
+    const enabled = this.enabled.slice();
+    const ample = this.por!.ample(enabled);
+    const W = this.model.words, D = this.D;
+    if (ample) {
+      const stride = W + 1;
+      if (this.pending.length < ample.length * stride) this.pending = new Uint32Array(ample.length * stride * 2);
+      const pending = this.pending;
+      let n = 0;
+      let proviso = true;
+      for (const i of ample) {
+        // A faulting step leads nowhere: the steps it would postpone must run here.
+        if (!this.fire(i, id)) {
+          proviso = false;
+          continue;
+        }
+        if (this.visited?.has(D, 0)) proviso = false;
+        pending.set(D, n * stride);
+        pending[n * stride + W] = i;
+        n++;
+      }
+      for (let k = 0; k < n; k++) {
+        for (let w = 0; w < W; w++) D[w] = pending[k * stride + w];
+        emit(id, pending[k * stride + W]);
+      }
+      if (proviso) return;
+      for (const i of enabled) if (!ample.includes(i) && this.fire(i, id)) emit(id, i);
+      return;
+    }
+    for (const i of enabled) if (this.fire(i, id)) emit(id, i);
   }
 
   /** A state where no action is enabled: a deadlock if a thread is mid-call, else quiescent. */
@@ -349,6 +411,10 @@ export class LocalSearch {
     private readonly deadline: number,
   ) {
     this.ex = new Expander(model, canonicalizerFor(model, opts.symmetry));
+    if (opts.por) {
+      this.ex.por = makePor(model);
+      this.ex.visited = ins.visited;
+    }
     this.cs = candidateStride(model.words);
     this.batch = new Uint32Array(LocalSearch.BATCH * this.cs);
     this.lastProgress = t0;
@@ -448,5 +514,6 @@ export function explore(model: Model, opts: ExploreOptions = {}): ExploreResult 
     traceBytes: ins.traceBytes,
     fingerprintBits: ins.visited.fingerprintBits,
     workers: 1,
+    por: ex.por !== null,
   };
 }

@@ -4,6 +4,7 @@ import { compile, designParamOf, designsOf, type Model } from "./compile.ts";
 import { exploreParallel } from "./parallel.ts";
 import { explore, hitKey, type ExploreOptions, type ExploreResult, type Hit } from "./explore.ts";
 import type { Spec } from "./spec.ts";
+import { porUnavailable } from "./por.ts";
 import { rebuildTrace } from "./trace.ts";
 import { Verdict, type Coverage, type PropertyResult } from "./verdict.ts";
 
@@ -34,7 +35,8 @@ export function check(spec: Spec, params: Record<string, unknown> = {}, opts: Ch
 export async function checkAsync(spec: Spec, params: Record<string, unknown> = {}, opts: CheckOptions = {}): Promise<Verdict> {
   const model = compile(spec, params);
   const workers = opts.workers ?? 1;
-  if (workers <= 1 || !opts.specUrl) return finish(model, explore(model, opts), opts);
+  // The reduction's cycle proviso reads the visited set as the search goes: one thread.
+  if (workers <= 1 || !opts.specUrl || opts.por) return finish(model, explore(model, opts), opts);
   return finish(model, await exploreParallel(model, { ...opts, workers, specUrl: opts.specUrl }), opts);
 }
 
@@ -135,6 +137,7 @@ function toVerdict(model: Model, r: ExploreResult, opts: CheckOptions): Verdict 
     if (c.fired === 0) warnings.push(`action ${c.action} never fired${r.complete ? "" : " (search incomplete)"}`);
     else if (c.neverFired.length) warnings.push(`action instance${c.neverFired.length > 1 ? "s" : ""} ${c.neverFired.join(", ")} never fired`);
   }
+  if (opts.por && !r.por) warnings.push(`partial-order reduction not applied: ${porUnavailable(model)}`);
   if (!r.complete) warnings.push(`search incomplete: stopped by ${r.stoppedBy} after ${r.distinct} states at depth ${r.depth}`);
 
   const n = r.distinct;
@@ -167,7 +170,7 @@ function toVerdict(model: Model, r: ExploreResult, opts: CheckOptions): Verdict 
       traceBytesPerState: n > 0 ? r.traceBytes / n : 0,
       workers: r.workers,
       symmetry: !!(opts.symmetry && model.symmetryLeaves),
-      por: false,
+      por: r.por,
     },
     coverage,
     complete: r.complete,

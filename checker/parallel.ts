@@ -208,6 +208,7 @@ export async function exploreParallel(model: Model, opts: ParallelOptions): Prom
       traceBytes: ins.traceBytes,
       fingerprintBits: ins.visited.fingerprintBits,
       workers: pool ? opts.workers : 1,
+      por: false,
     };
   } finally {
     await pool?.close();

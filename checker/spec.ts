@@ -43,7 +43,19 @@ export interface ActionDef<S, D extends Domains = Domains> {
   then: (s: S, a: DomainValues<D>) => void;
   /** The kernel function(s) the action stands for, shown in traces and reports. */
   kernel?: string;
+  /**
+   * Partial-order reduction: every state path the guard and the effect may read (e.g.
+   * "vmFile", "dev[0].bound"; a path covers everything under it). Trusted, not checked:
+   * a path left out makes --por unsound. Without reads and writes, the action may touch
+   * anything.
+   */
+  reads?: Footprint<DomainValues<D>>;
+  /** Partial-order reduction: every state path the effect may write. */
+  writes?: Footprint<DomainValues<D>>;
 }
+
+/** State paths an action touches, fixed or computed from its parameters. */
+export type Footprint<A> = readonly string[] | ((a: A) => readonly string[]);
 
 /** Declares a typed action so TypeScript infers the parameter names. */
 export function action<S, D extends Domains>(def: ActionDef<S, D>): ActionDef<S, D> {
@@ -58,9 +70,10 @@ export interface ActionRef {
 /** A witness: a state that must (or, with expect "unreachable", must not) be reachable. */
 export type Witness<S> =
   | ((s: S) => boolean)
-  | { when: (s: S) => boolean; expect?: "reachable" | "unreachable"; doc?: string };
+  | { when: (s: S) => boolean; expect?: "reachable" | "unreachable"; doc?: string; reads?: readonly string[] };
 
-export type Invariant<S> = ((s: S) => boolean) | { holds: (s: S) => boolean; doc?: string };
+/** `reads`: the state paths an invariant or witness looks at (for --por; default: all). */
+export type Invariant<S> = ((s: S) => boolean) | { holds: (s: S) => boolean; doc?: string; reads?: readonly string[] };
 export type ActionProperty<S> =
   | ((before: S, after: S, act: ActionRef) => boolean)
   | { holds: (before: S, after: S, act: ActionRef) => boolean; doc?: string };
@@ -113,7 +126,7 @@ const specKeys = new Set([
   "name", "summary", "source", "params", "designParam", "configurations", "state", "init", "actions", "invariants",
   "actionProperties", "quiescent", "reachable", "busy", "symmetry",
 ]);
-const actionKeys = new Set(["each", "when", "then", "kernel"]);
+const actionKeys = new Set(["each", "when", "then", "kernel", "reads", "writes"]);
 
 export function defineSpec<PS extends z.ZodObject<any>, SS extends z.ZodType>(def: SpecDef<PS, SS>): Spec<PS, SS> {
   const where = `spec "${(def as { name?: unknown }).name ?? "?"}"`;

@@ -175,6 +175,7 @@ export function statsLine(v: Verdict): string {
     `${s.bytesPerState.toFixed(1)} B/state stored + ${s.traceBytesPerState.toFixed(1)} for traces, ` +
     (s.fingerprintBits === 0 ? "exact keys" : `${s.fingerprintBits}-bit fingerprints, P(missed state) ~ ${s.collisionProbability.toExponential(1)}`) +
     (s.symmetry ? ", symmetry" : "") +
+    (s.por ? ", partial-order reduction" : "") +
     (s.workers > 1 ? `, ${s.workers} workers` : "")
   );
 }

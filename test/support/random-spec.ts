@@ -148,7 +148,75 @@ export function stateSchema(sh: Shape) {
   return z.object(f);
 }
 
-export function toSpec(ast: SpecAst, name = "random"): Spec {
+// --- footprints (for partial-order reduction): the state paths an AST reads and writes ---
+
+function refPath(sh: Shape, r: Ref, p: number | undefined): string[] {
+  const at = (x: At) => (x === "p" ? (p === undefined ? null : p) : x);
+  if (r.k === "x") return [`x${r.i}`];
+  const i = at(r.at);
+  if (r.k === "a") return [i === null ? "a" : `a[${i}]`];
+  return [i === null ? "r" : `r[${i}].v`];
+}
+function readsI(sh: Shape, e: IExpr, p: number | undefined): string[] {
+  switch (e.k) {
+    case "ref":
+      return refPath(sh, e.r, p);
+    case "add":
+      return readsI(sh, e.e, p);
+    case "count":
+    case "sum":
+      return ["r"];
+    default:
+      return [];
+  }
+}
+export function readsC(sh: Shape, c: Cond, p: number | undefined): string[] {
+  switch (c.k) {
+    case "cmp":
+      return [...readsI(sh, c.a, p), ...readsI(sh, c.b, p)];
+    case "b":
+      return [`b${c.i}`];
+    case "rf":
+      return [c.at === "p" ? (p === undefined ? "r" : `r[${p}].f`) : `r[${c.at}].f`];
+    case "and":
+    case "or":
+      return [...readsC(sh, c.a, p), ...readsC(sh, c.b, p)];
+    case "true":
+      return [];
+  }
+}
+function footprintS(sh: Shape, st: Stmt, p: number | undefined, reads: string[], writes: string[]): void {
+  switch (st.k) {
+    case "set":
+      reads.push(...readsI(sh, st.e, p));
+      writes.push(...refPath(sh, st.r, p));
+      return;
+    case "setb":
+      reads.push(...readsC(sh, st.c, p));
+      writes.push(`b${st.i}`);
+      return;
+    case "setf":
+      reads.push(...readsC(sh, st.c, p));
+      writes.push(st.at === "p" ? (p === undefined ? "r" : `r[${p}].f`) : `r[${st.at}].f`);
+      return;
+    case "if":
+      reads.push(...readsC(sh, st.c, p));
+      for (const x of st.s) footprintS(sh, x, p, reads, writes);
+      return;
+    case "fault":
+      reads.push(...readsC(sh, st.c, p));
+      return;
+  }
+}
+/** Exact reads and writes of an action instance (parameter value p). */
+export function actionFootprint(sh: Shape, a: ActionAst, p: number | undefined): { reads: string[]; writes: string[] } {
+  const reads: string[] = a.guard ? readsC(sh, a.guard, p) : [];
+  const writes: string[] = [];
+  for (const st of a.body) footprintS(sh, st, p, reads, writes);
+  return { reads: [...new Set(reads)], writes: [...new Set(writes)] };
+}
+
+export function toSpec(ast: SpecAst, name = "random", opts: { footprints?: boolean } = {}): Spec {
   const sh = ast.shape;
   const env0 = { p: 0 };
   const actions: Record<string, any> = {};
@@ -156,6 +224,12 @@ export function toSpec(ast: SpecAst, name = "random"): Spec {
     const env = (x: { i?: number }) => ({ p: x.i ?? 0 });
     actions[`A${n}`] = {
       ...(a.param ? { each: { i: range(sh.len) } } : {}),
+      ...(opts.footprints
+        ? {
+            reads: (x: { i?: number }) => actionFootprint(sh, a, x.i).reads,
+            writes: (x: { i?: number }) => actionFootprint(sh, a, x.i).writes,
+          }
+        : {}),
       ...(a.guard ? { when: (s: any, x: { i?: number }) => evalC(s, a.guard!, env(x)) } : {}),
       then: (s: any, x: { i?: number }) => {
         const e = env(x);
@@ -170,9 +244,9 @@ export function toSpec(ast: SpecAst, name = "random"): Spec {
     state: () => stateSchema(sh),
     init: () => ast.inits.map((s) => structuredClone(s)) as any,
     actions: () => actions,
-    invariants: rec(ast.invariants, "Inv", (c) => (s: any) => evalC(s, c, env0)),
-    quiescent: rec(ast.quiescent, "Q", (c) => (s: any) => evalC(s, c, env0)),
-    reachable: rec(ast.witnesses, "W", (w) => ({ when: (s: any) => evalC(s, w.c, env0), expect: w.expect })),
+    invariants: rec(ast.invariants, "Inv", (c) => (opts.footprints ? { holds: (s: any) => evalC(s, c, env0), reads: readsC(sh, c, 0) } : (s: any) => evalC(s, c, env0))),
+    quiescent: rec(ast.quiescent, "Q", (c) => (opts.footprints ? { holds: (s: any) => evalC(s, c, env0), reads: readsC(sh, c, 0) } : (s: any) => evalC(s, c, env0))),
+    reachable: rec(ast.witnesses, "W", (w) => ({ when: (s: any) => evalC(s, w.c, env0), expect: w.expect, ...(opts.footprints ? { reads: readsC(sh, w.c, 0) } : {}) })),
     actionProperties: rec(ast.actionProps, "Act", (p) => (before: any, after: any) => {
       const b = read(before, p.r, env0), a = read(after, p.r, env0);
       return p.op === "<=" ? a <= b : p.op === ">=" ? a >= b : a !== b;

@@ -1,0 +1,128 @@
+// Partial-order reduction with stubborn sets over declared footprints.
+//
+// Each action instance may declare the state paths it reads and writes. Two instances are
+// dependent when one writes what the other reads or writes. At a state, a stubborn set
+// grows from one enabled instance: for an enabled member, every instance dependent on it
+// joins; for a disabled member, every instance that writes what it reads joins (one of
+// them must run before it can become enabled). The enabled members of the set are
+// expanded instead of all enabled instances when:
+//   - they are invisible: none writes a path an invariant or a witness reads, so no
+//     violation can hide behind the reordering;
+//   - the explorer's cycle proviso holds: every successor they give is new (otherwise the
+//     state is expanded fully), so no action is postponed around a cycle; and none of them
+//     faults, since a faulting step has no successor to postpone the others to.
+// Faults need no visibility: a postponed instance is independent of the ones taken, so it
+// is still enabled afterwards and faults the same way. Terminal states (where quiescent
+// properties and deadlocks are judged) are all kept, because every enabled member's
+// dependents are in the set.
+// Counterexamples stay real traces, not necessarily the shortest.
+import { flatten } from "./codec.ts";
+import type { Model } from "./compile.ts";
+import { SpecError } from "./spec.ts";
+
+export interface Por {
+  /** The instances to expand at a state with these enabled instances; null: all of them. */
+  ample(enabled: number[]): number[] | null;
+}
+
+/** Why reduction cannot apply to this model at all, or undefined. */
+export function porUnavailable(model: Model): string | undefined {
+  if (model.actionProperties.length > 0) return "action properties observe every transition";
+  if (!model.instances.some((x) => x.reads !== undefined || x.writes !== undefined)) return "no action declares reads/writes";
+  return undefined;
+}
+
+type Bits = Uint32Array;
+
+export function makePor(model: Model): Por | null {
+  if (porUnavailable(model)) return null;
+  const view = model.codec.view(new Uint32Array(model.words), { ro: true });
+  const paths = flatten(model.codec.read(view)).map(([p]) => p);
+  const L = paths.length;
+  const words = Math.ceil(L / 32);
+  const all = (): Bits => {
+    const b = new Uint32Array(words);
+    for (let i = 0; i < L; i++) b[i >>> 5] |= 1 << (i & 31);
+    return b;
+  };
+  const resolve = (declared: readonly string[] | undefined, where: string): Bits => {
+    if (declared === undefined) return all();
+    const b = new Uint32Array(words);
+    for (const p of declared) {
+      let hit = false;
+      paths.forEach((q, i) => {
+        if (q === p || q.startsWith(p + ".") || q.startsWith(p + "[")) {
+          b[i >>> 5] |= 1 << (i & 31);
+          hit = true;
+        }
+      });
+      if (!hit) throw new SpecError(`spec "${model.spec.name}", ${where}: "${p}" is not a path of the state`);
+    }
+    return b;
+  };
+  const meets = (a: Bits, b: Bits) => {
+    for (let i = 0; i < words; i++) if (a[i] & b[i]) return true;
+    return false;
+  };
+  const union = (a: Bits, b: Bits) => a.map((x, i) => x | b[i]);
+
+  const n = model.instances.length;
+  const undeclared = (x: Model["instances"][number]) => x.reads === undefined && x.writes === undefined;
+  const R = model.instances.map((x) => (undeclared(x) ? all() : resolve(x.reads ?? [], `action ${x.label} reads`)));
+  const Wr = model.instances.map((x) => (undeclared(x) ? all() : resolve(x.writes ?? [], `action ${x.label} writes`)));
+  let seen = new Uint32Array(words);
+  for (const p of [...model.invariants, ...model.witnesses]) seen = union(seen, resolve(p.reads, `property "${p.name}" reads`));
+  const visible = Wr.map((w) => meets(w, seen));
+
+  const dep: number[][] = [];
+  const nes: number[][] = [];
+  for (let a = 0; a < n; a++) {
+    const d: number[] = [], e: number[] = [];
+    for (let b = 0; b < n; b++) {
+      if (b === a) continue;
+      if (meets(Wr[a], R[b]) || meets(Wr[a], Wr[b]) || meets(Wr[b], R[a])) d.push(b);
+      if (meets(Wr[b], R[a])) e.push(b);
+    }
+    dep.push(d);
+    nes.push(e);
+  }
+
+  const isEnabled = new Uint8Array(n);
+  const inSet = new Uint8Array(n);
+  const stack: number[] = [];
+  const members: number[] = [];
+  return {
+    ample(enabled) {
+      if (enabled.length < 2) return null;
+      for (const i of enabled) isEnabled[i] = 1;
+      let best: number[] | null = null;
+      for (const start of enabled) {
+        if (visible[start]) continue;
+        inSet.fill(0);
+        members.length = 0;
+        stack.length = 0;
+        stack.push(start);
+        inSet[start] = 1;
+        let ok = true;
+        while (stack.length && ok) {
+          const b = stack.pop()!;
+          if (isEnabled[b]) {
+            if (visible[b]) ok = false;
+            members.push(b);
+          }
+          for (const c of isEnabled[b] ? dep[b] : nes[b]) {
+            if (!inSet[c]) {
+              inSet[c] = 1;
+              stack.push(c);
+            }
+          }
+        }
+        if (!ok || members.length >= enabled.length) continue;
+        if (!best || members.length < best.length) best = members.slice().sort((x, y) => x - y);
+        if (best.length === 1) break;
+      }
+      for (const i of enabled) isEnabled[i] = 0;
+      return best;
+    },
+  };
+}
