@@ -109,6 +109,11 @@ function setKvm(s: S, p: P, i: number, attach: boolean): void {
 
 const devices = (p: P) => Array.from({ length: p.N }, (_, k) => k + 1);
 
+// Footprints for --por. Every action can write vmRef or err, and the invariants read both,
+// so every action is visible and the reduction leaves RefPin's state space as it is.
+const vm = ["vmRef", "vmState", "err"];
+const dev = (a: Record<string, unknown>) => [`df[${Number(a.i) - 1}]`];
+
 export default defineSpec({
   name: "conformance/refpin",
   summary: "RefPin(N, VARIANT): the VM file pinned through kvm->_file, fixed to the letter for cross-checker counts",
@@ -128,6 +133,8 @@ export default defineSpec({
   }),
   actions: (p) => ({
     CloseVm: {
+      reads: ["vmFd", ...vm],
+      writes: ["vmFd", ...vm],
       when: (s) => s.vmFd,
       then: (s) => {
         s.vmFd = false;
@@ -135,6 +142,8 @@ export default defineSpec({
       },
     },
     ReleaseVm: {
+      reads: ["vmState", "kvmUsers", "err"],
+      writes: ["vmState", "kvmUsers", "kvmFreed", "err"],
       when: (s) => s.vmState === 1,
       then: (s) => {
         s.vmState = 2;
@@ -142,6 +151,8 @@ export default defineSpec({
       },
     },
     CloseDev: {
+      reads: ["devFd", "df", "kvmUsers", ...vm],
+      writes: ["devFd", "df", "kvmUsers", "kvmFreed", ...vm],
       when: (s) => s.devFd,
       then: (s) => {
         s.devFd = false;
@@ -157,6 +168,8 @@ export default defineSpec({
     },
     FileAdd: {
       each: { i: devices(p) },
+      reads: (a) => ["devFd", "kvmFreed", ...dev(a), ...vm],
+      writes: (a) => [...dev(a), ...vm],
       when: (s, { i }) => s.devFd && s.df[i - 1].fd && !s.df[i - 1].kvf,
       then: (s, { i }) => {
         dfGet(s, i);
@@ -166,6 +179,8 @@ export default defineSpec({
     },
     FileDel: {
       each: { i: devices(p) },
+      reads: (a) => ["devFd", ...dev(a), ...vm],
+      writes: (a) => [...dev(a), ...vm],
       when: (s, { i }) => s.devFd && s.df[i - 1].fd && s.df[i - 1].kvf,
       then: (s, { i }) => {
         setKvm(s, p, i, false);
@@ -175,6 +190,8 @@ export default defineSpec({
     },
     Bind: {
       each: { i: devices(p) },
+      reads: (a) => [...dev(a), ...vm],
+      writes: (a) => [...dev(a), ...vm],
       when: (s, { i }) => s.df[i - 1].fd && !s.df[i - 1].bound,
       then: (s, { i }) => {
         const d = s.df[i - 1];
@@ -187,6 +204,8 @@ export default defineSpec({
     },
     Unbind: {
       each: { i: devices(p) },
+      reads: (a) => [...dev(a), ...vm],
+      writes: (a) => [...dev(a), ...vm],
       when: (s, { i }) => s.df[i - 1].fd && s.df[i - 1].bound,
       then: (s, { i }) => {
         const d = s.df[i - 1];
@@ -199,6 +218,8 @@ export default defineSpec({
     },
     CloseDf: {
       each: { i: devices(p) },
+      reads: (a) => [...dev(a), ...vm],
+      writes: (a) => [...dev(a), ...vm],
       when: (s, { i }) => s.df[i - 1].fd,
       then: (s, { i }) => {
         s.df[i - 1].fd = false;
@@ -207,17 +228,17 @@ export default defineSpec({
     },
   }),
   invariants: {
-    Safe: (s) => s.err === 0,
-    VmRefExact: (s) => {
+    Safe: { holds: (s) => s.err === 0, reads: ["err"] },
+    VmRefExact: { reads: ["vmState", "vmRef", "vmFd", "df"], holds: (s) => {
       if (s.vmState !== 0) return true;
       let n = s.vmFd ? 1 : 0;
       for (const d of s.df) n += (d.assoc ? 1 : 0) + (d.pin ? 1 : 0);
       return s.vmRef === n;
-    },
-    NoLeak: (s) => {
+    } },
+    NoLeak: { reads: ["vmFd", "devFd", "df", "vmState", "kvmFreed"], holds: (s) => {
       const closed = !s.vmFd && !s.devFd && s.df.every((d) => !d.fd) && s.vmState !== 1;
       return !closed || (s.kvmFreed && s.vmState === 2 && s.df.every((d) => d.freed));
-    },
+    } },
   },
   symmetry: (s) => s.df,
 });
