@@ -64,6 +64,8 @@ export interface ExploreResult {
   workers: number;
   /** Partial-order reduction was applied. */
   por: boolean;
+  /** Why partial-order reduction was asked for and not applied. */
+  porOff?: string;
 }
 
 export const NO_PARENT = 0xffffffff;
@@ -401,6 +403,8 @@ export class LocalSearch {
   private nb = 0;
   private expanded = 0;
   private lastProgress: number;
+  /** Why --por was asked for and not applied. */
+  porOff?: string;
   static readonly BATCH = 512;
 
   constructor(
@@ -412,8 +416,12 @@ export class LocalSearch {
   ) {
     this.ex = new Expander(model, canonicalizerFor(model, opts.symmetry));
     if (opts.por) {
-      this.ex.por = makePor(model);
-      this.ex.visited = ins.visited;
+      const por = makePor(model);
+      if (typeof por === "string") this.porOff = por;
+      else {
+        this.ex.por = por;
+        this.ex.visited = ins.visited;
+      }
     }
     this.cs = candidateStride(model.words);
     this.batch = new Uint32Array(LocalSearch.BATCH * this.cs);
@@ -515,5 +523,6 @@ export function explore(model: Model, opts: ExploreOptions = {}): ExploreResult 
     fingerprintBits: ins.visited.fingerprintBits,
     workers: 1,
     por: ex.por !== null,
+    porOff: local.porOff,
   };
 }

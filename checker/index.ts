@@ -4,7 +4,6 @@ import { compile, designParamOf, designsOf, type Model } from "./compile.ts";
 import { exploreParallel } from "./parallel.ts";
 import { explore, hitKey, type ExploreOptions, type ExploreResult, type Hit } from "./explore.ts";
 import type { Spec } from "./spec.ts";
-import { porUnavailable } from "./por.ts";
 import { rebuildTrace } from "./trace.ts";
 import { Verdict, type Coverage, type PropertyResult } from "./verdict.ts";
 
@@ -137,7 +136,7 @@ function toVerdict(model: Model, r: ExploreResult, opts: CheckOptions): Verdict 
     if (c.fired === 0) warnings.push(`action ${c.action} never fired${r.complete ? "" : " (search incomplete)"}`);
     else if (c.neverFired.length) warnings.push(`action instance${c.neverFired.length > 1 ? "s" : ""} ${c.neverFired.join(", ")} never fired`);
   }
-  if (opts.por && !r.por) warnings.push(`partial-order reduction not applied: ${porUnavailable(model)}`);
+  if (r.porOff) warnings.push(`partial-order reduction not applied: ${r.porOff}`);
   if (!r.complete) warnings.push(`search incomplete: stopped by ${r.stoppedBy} after ${r.distinct} states at depth ${r.depth}`);
 
   const n = r.distinct;

@@ -25,17 +25,12 @@ export interface Por {
   ample(enabled: number[]): number[] | null;
 }
 
-/** Why reduction cannot apply to this model at all, or undefined. */
-export function porUnavailable(model: Model): string | undefined {
-  if (model.actionProperties.length > 0) return "action properties observe every transition";
-  if (!model.instances.some((x) => x.reads !== undefined || x.writes !== undefined)) return "no action declares reads/writes";
-  return undefined;
-}
-
 type Bits = Uint32Array;
 
-export function makePor(model: Model): Por | null {
-  if (porUnavailable(model)) return null;
+/** The reduction for this model, or why it cannot reduce anything. */
+export function makePor(model: Model): Por | string {
+  if (model.actionProperties.length > 0) return "action properties observe every transition";
+  if (!model.instances.some((x) => x.reads !== undefined || x.writes !== undefined)) return "no action declares reads/writes";
   const view = model.codec.view(new Uint32Array(model.words), { ro: true });
   const paths = flatten(model.codec.read(view)).map(([p]) => p);
   const L = paths.length;
@@ -73,6 +68,7 @@ export function makePor(model: Model): Por | null {
   let seen = new Uint32Array(words);
   for (const p of [...model.invariants, ...model.witnesses]) seen = union(seen, resolve(p.reads, `property "${p.name}" reads`));
   const visible = Wr.map((w) => meets(w, seen));
+  if (visible.every((v) => v)) return "every action writes a path that an invariant or witness reads";
 
   const dep: number[][] = [];
   const nes: number[][] = [];
