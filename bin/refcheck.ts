@@ -89,7 +89,15 @@ export async function runAll(specs: LoadedSpec[], args: RunArgs): Promise<Verdic
     } else if (dp && params[dp] !== undefined) design = String(params[dp]);
     const assignments = designAssignments(spec, design !== undefined && dp ? { ...params, [dp]: design } : params);
     const results: Verdict[] = [];
-    for (const a of assignments) results.push(await checkAsync(spec, a, opts));
+    for (const a of assignments) {
+      try {
+        results.push(await checkAsync(spec, a, opts));
+      } catch (e) {
+        // Name the file: a spec error is fixed there.
+        if (e instanceof SpecError && !e.message.startsWith(file)) throw new SpecError(`${file}: ${e.message}`);
+        throw e;
+      }
+    }
     if (progress) process.stderr.write("\r\x1b[K");
     verdicts.push(...results.map((v) => locate(v, source)));
   }

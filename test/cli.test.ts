@@ -99,9 +99,9 @@ test("cli: spec errors exit 2 with one short message", () => {
   const typo = specFile("typo.ts", good.replace("LIMIT", "3").replace("__EXTRA__", "invariant: { Small: (s) => s.x < 4 },"));
   assertUsageError(run("check", typo), "typo.ts", 'unknown key "invariant"');
   const init = specFile("init.ts", good.replace("LIMIT", "3").replace("({ x: 0 })", "({ x: 7 })").replace("__EXTRA__", ""));
-  assertUsageError(run("check", init), "initial state", "x");
+  assertUsageError(run("check", init), "init.ts", "initial state", "x");
   const range = specFile("range.ts", good.replace("LIMIT", "9").replace("__EXTRA__", ""));
-  assertUsageError(run("check", range), 'spec "tmp/counter"', "action Inc", "field x = 4");
+  assertUsageError(run("check", range), "range.ts", 'spec "tmp/counter"', "action Inc", "field x = 4");
   const syntax = specFile("syntax.ts", "export default {{;\n");
   assertUsageError(run("check", syntax), "syntax.ts");
   const none = specFile("none.ts", "export const x = 1;\n");
