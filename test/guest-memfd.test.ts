@@ -3,21 +3,10 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { check, type Verdict } from "../checker/index.ts";
+import { actionNames as actions, prop, type PropertyResult } from "./support/expect.ts";
 import ownership, { designs as ownershipDesigns } from "../specs/guest-memfd/ownership.ts";
 import lockOrder, { designs as lockOrderDesigns } from "../specs/guest-memfd/lock-order.ts";
 
-type PropertyResult = Verdict["properties"][number];
-
-function prop(v: Verdict, name: string): PropertyResult {
-  const p = v.properties.find((x) => x.name === name);
-  assert.ok(p, `${v.spec} [${v.design}]: no property ${name}`);
-  return p;
-}
-
-function actions(p: PropertyResult): string[] {
-  assert.ok(p.trace, `${p.name}: no trace`);
-  return p.trace.steps.slice(1).map((s) => String(s.action));
-}
 
 interface Expect {
   /** Property name -> expected status; properties not listed must not fail. */

@@ -3,38 +3,9 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { check, type Verdict } from "../checker/index.ts";
 import destroyEra, { designs } from "../specs/kvm-vfio/destroy-era.ts";
+import { actionNames, expectVerdict, prop, type Violation } from "./support/expect.ts";
 
 type Design = (typeof designs)[number];
-
-function prop(v: Verdict, name: string) {
-  const p = v.properties.find((x) => x.name === name);
-  assert.ok(p, `${v.spec} [${v.design}]: no property ${name}`);
-  return p;
-}
-
-const actionsOf = (v: Verdict, name: string) => prop(v, name).trace!.steps.slice(1).map((s) => s.action);
-
-interface Violation {
-  property: string;
-  actions: string[];
-  message?: RegExp;
-}
-
-/** The exact set of failed properties, each with its whole shortest trace. */
-function expectVerdict(v: Verdict, violations: Violation[]): void {
-  const where = `${v.spec} [${JSON.stringify(v.params)}]`;
-  assert.equal(v.complete, true, `${where}: search incomplete`);
-  const failed = v.properties.filter((p) => p.failed).map((p) => p.name).sort();
-  assert.deepEqual(failed, violations.map((x) => x.property).sort(), `${where}: failed properties`);
-  assert.equal(v.outcome, violations.length ? "fail" : "pass", `${where}: outcome`);
-  for (const x of violations) {
-    const p = prop(v, x.property);
-    assert.equal(p.status, "violated", `${where}: ${x.property}`);
-    assert.equal(p.trace?.length, x.actions.length, `${where}: ${x.property} length`);
-    assert.deepEqual(actionsOf(v, x.property), x.actions, `${where}: ${x.property} trace`);
-    if (x.message) assert.match(p.message ?? "", x.message, `${where}: ${x.property} message`);
-  }
-}
 
 const recursive = /possible recursive locking detected: thread 2 takes group->group_lock again/;
 const incFromZero = /refcount_t: addition on 0; use-after-free\. \(kvm->users_count\)/;
@@ -83,5 +54,5 @@ test("destroy-era: kvm_get_kvm_safe can fail only with .destroy", () => {
   assert.equal(prop(check(destroyEra, { design: "release" }), "getKvmSafeRefused").status, "unreachable");
   const v = check(destroyEra, { design: "destroy" });
   assert.equal(prop(v, "getKvmSafeRefused").status, "reachable");
-  assert.deepEqual(actionsOf(v, "getKvmSafeRefused"), incFromZeroRun);
+  assert.deepEqual(actionNames(prop(v, "getKvmSafeRefused")), incFromZeroRun);
 });

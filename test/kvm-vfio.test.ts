@@ -5,54 +5,10 @@ import assert from "node:assert/strict";
 import { check, type Verdict } from "../checker/index.ts";
 import filePinning from "../specs/kvm-vfio/file-pinning.ts";
 import vmPinning, { designs } from "../specs/kvm-vfio/vm-pinning.ts";
+import { actionLabels as actionsOf, expectVerdict as expectShared, prop, type Violation } from "./support/expect.ts";
 
-type PropertyResult = Verdict["properties"][number];
-
-function label(step: { action: string | null; params: Record<string, unknown> }): string {
-  const args = Object.values(step.params);
-  return args.length ? `${step.action}(${args.join(",")})` : String(step.action);
-}
-
-function prop(v: Verdict, name: string): PropertyResult {
-  const p = v.properties.find((x) => x.name === name);
-  assert.ok(p, `${v.spec} [${v.design}]: no property ${name}`);
-  return p;
-}
-
-function actionsOf(p: PropertyResult): string[] {
-  assert.ok(p.trace, `${p.name}: no trace`);
-  return p.trace.steps.slice(1).map(label);
-}
-
-interface Violation {
-  property: string;
-  length: number;
-  /** The whole trace, when it is short enough to be unambiguous. */
-  actions?: string[];
-  /** Actions the trace must contain, and the one it must end with. */
-  includes?: string[];
-  last?: string;
-  message?: RegExp;
-}
-
-/** Asserts the exact set of failed properties and each violation's shape. */
-function expectVerdict(v: Verdict, violations: Violation[]): void {
-  const where = `${v.spec} [${JSON.stringify(v.params)}]`;
-  assert.equal(v.complete, true, `${where}: search incomplete`);
-  const failed = v.properties.filter((p) => p.failed).map((p) => p.name).sort();
-  assert.deepEqual(failed, violations.map((x) => x.property).sort(), `${where}: failed properties`);
-  assert.equal(v.outcome, violations.length ? "fail" : "pass", `${where}: outcome`);
-  for (const x of violations) {
-    const p = prop(v, x.property);
-    assert.equal(p.status, "violated", `${where}: ${x.property}`);
-    assert.equal(p.trace?.length, x.length, `${where}: ${x.property} trace ${actionsOf(p).join(" · ")}`);
-    const acts = actionsOf(p);
-    if (x.actions) assert.deepEqual(acts, x.actions, `${where}: ${x.property} trace`);
-    for (const a of x.includes ?? []) assert.ok(acts.includes(a), `${where}: ${x.property} trace lacks ${a}: ${acts.join(" · ")}`);
-    if (x.last) assert.equal(acts.at(-1), x.last, `${where}: ${x.property} last step`);
-    if (x.message) assert.match(p.message ?? "", x.message, `${where}: ${x.property} message`);
-  }
-}
+// Traces are compared with parameters: "FileAdd(0)".
+const expectVerdict = (v: Verdict, violations: Violation[]) => expectShared(v, violations, { labels: true });
 
 const incFromZero = /file_ref_inc\(\) on a released file reference/;
 
