@@ -124,3 +124,19 @@ test("cli: --design X checks design X", () => {
   assert.equal(r.code, 1, r.err);
   assert.equal(JSON.parse(r.out).design, "plain");
 });
+
+test("cli: check --itf then trace prints the same steps as check", () => {
+  const dir = path.join(tmp, "itf");
+  const checked = run("check", "specs/kvm-vfio/file-pinning.ts", "--design", "get_file", "--itf", dir);
+  assert.equal(checked.code, 1, checked.err);
+  const traced = run("trace", path.join(dir, "kvm-vfio_file-pinning-get_file-noFault.itf.json"));
+  assert.equal(traced.code, 0, traced.err);
+  // The numbered steps of the noFault counterexample, as `check` printed them.
+  const steps = (text: string) => {
+    const start = text.indexOf("  0  initial state");
+    const end = text.indexOf("FAULT:", start);
+    return text.slice(start, text.indexOf("\n", end));
+  };
+  assert.ok(steps(checked.out).includes("FileAdd(i=0)"));
+  assert.equal(steps(traced.out), steps(checked.out));
+});
