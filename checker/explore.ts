@@ -13,6 +13,7 @@
 import type { Model } from "./compile.ts";
 import { Fault, SpecError } from "./spec.ts";
 import { GrowU16, GrowU32, VisitedSet } from "./store.ts";
+import type { StopReason } from "./verdict.ts";
 import { makePor, type Por } from "./por.ts";
 import { makeCanonicalizer, type Canonicalizer } from "./symmetry.ts";
 
@@ -45,7 +46,7 @@ export interface Hit {
   failure: boolean;
 }
 
-export type StopReason = "max-states" | "max-depth" | "timeout" | "first-violation";
+export type { StopReason };
 
 export interface ExploreResult {
   hits: Hit[];
@@ -116,7 +117,7 @@ export class Expander {
 
   constructor(
     private readonly model: Model,
-    private readonly canon: Canonicalizer | null,
+    readonly canon: Canonicalizer | null,
   ) {
     const W = model.words;
     this.A = new Uint32Array(W);
@@ -448,7 +449,7 @@ export class LocalSearch {
 
   /** Queues the initial states (canonical), counted as generated like TLC does. */
   initial(): void {
-    const canon = canonicalizerFor(this.model, this.opts.symmetry);
+    const canon = this.ex.canon;
     for (let i = 0; i < this.model.inits.length; i++) {
       this.ex.generated++;
       this.ex.D.set(this.model.inits[i]);

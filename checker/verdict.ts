@@ -109,6 +109,7 @@ export const Stats = z.object({
 export type Stats = z.infer<typeof Stats>;
 
 export const StopReason = z.enum(["max-states", "max-depth", "timeout", "first-violation"]);
+export type StopReason = z.infer<typeof StopReason>;
 
 export const Verdict = z.object({
   spec: z.string(),
