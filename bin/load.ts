@@ -13,19 +13,46 @@ export interface LoadedSpec {
   source: string;
 }
 
-/** Spec files under a folder: every .ts file except the shared vocabulary in specs/kernel. */
+/** A file found in a spec folder and not loaded as a spec, with the reason. */
+export interface SkippedFile {
+  file: string;
+  why: string;
+}
+
+/**
+ * The one rule that tells helpers from specs in a folder: a helper lives in a folder named
+ * `kernel` or `lib`, or its file name starts with `_`. Every other `.ts` file must
+ * default-export a spec. Returns why a path is a helper, or undefined.
+ */
+export function helperReason(file: string): string | undefined {
+  const parts = file.split(/[\/]/);
+  const dir = parts.slice(0, -1).find((d) => d === "kernel" || d === "lib");
+  if (dir) return `helper (in a ${dir}/ folder)`;
+  if (parts[parts.length - 1].startsWith("_")) return "helper (its name starts with _)";
+  return undefined;
+}
+
+const HELPER_RULE = "helpers live in a folder named kernel/ or lib/, or have a file name starting with _";
+
+/** .ts files under a folder, in name order (dot folders and node_modules left out). */
 function walk(dir: string, out: string[]): void {
   for (const name of readdirSync(dir).sort()) {
+    if (name === "node_modules" || name.startsWith(".")) continue;
     const p = path.join(dir, name);
     const st = statSync(p);
-    if (st.isDirectory()) {
-      if (name === "kernel" || name === "node_modules" || name.startsWith(".")) continue;
-      walk(p, out);
-    } else if (name.endsWith(".ts") && !name.endsWith(".d.ts")) out.push(p);
+    if (st.isDirectory()) walk(p, out);
+    else if (name.endsWith(".ts") && !name.endsWith(".d.ts")) out.push(p);
   }
 }
 
-export async function loadSpecs(inputs: string[]): Promise<LoadedSpec[]> {
+const rel = (f: string) => path.relative(process.cwd(), path.resolve(f)).split(path.sep).join("/");
+
+/**
+ * Loads the specs named by the inputs (files or folders). Inputs that yield no spec, and
+ * files in a folder that are neither specs nor helpers, are spec errors: a check that
+ * silently checks nothing must not read as a pass.
+ */
+export async function loadSpecs(inputs: string[], skipped: SkippedFile[] = []): Promise<LoadedSpec[]> {
   const out: LoadedSpec[] = [];
   for (const input of inputs) {
     let st;
@@ -37,31 +64,67 @@ export async function loadSpecs(inputs: string[]): Promise<LoadedSpec[]> {
     const files: string[] = [];
     if (st.isDirectory()) walk(input, files);
     else files.push(input);
+    const before = out.length;
+    const skippedHere: SkippedFile[] = [];
     for (const f of files) {
-      const spec = await importSpec(f, !st.isDirectory());
-      if (spec) {
-        const rel = path.relative(process.cwd(), path.resolve(f)).split(path.sep).join("/");
-        out.push({ spec, file: rel, source: readFileSync(f, "utf8") });
+      const helper = st.isDirectory() ? helperReason(rel(f)) : undefined;
+      if (helper) {
+        skippedHere.push({ file: rel(f), why: helper });
+        continue;
       }
+      const spec = await importSpec(f);
+      out.push({ spec, file: rel(f), source: readFileSync(f, "utf8") });
     }
-    if (st.isDirectory() && files.length === 0) throw new SpecError(`${input}: folder holds no spec files`);
+    skipped.push(...skippedHere);
+    if (out.length === before) {
+      const what = files.length === 0 ? "holds no .ts files" : `holds no spec, only helpers (${skippedHere.map((s) => s.file).join(", ")})`;
+      throw new SpecError(`${input}: ${what}; nothing to check (a spec file default-exports defineSpec({...}))`);
+    }
   }
   return out;
 }
 
-/** Imports a spec file. A file named explicitly must default-export a spec. */
-async function importSpec(file: string, explicit: boolean): Promise<Spec | undefined> {
-  let mod: { default?: unknown };
+/** Imports a spec file; it must default-export a spec. */
+async function importSpec(file: string): Promise<Spec> {
+  let mod: Record<string, unknown>;
   try {
     mod = await import(pathToFileURL(path.resolve(file)).href);
   } catch (e) {
     if (e instanceof SpecError) throw new SpecError(`${file}: ${e.message}`);
-    const msg = e instanceof Error ? e.message.split("\n")[0] : String(e);
-    throw new SpecError(`${file}: cannot load the spec file: ${msg}`);
+    const located = syntaxErrors(e);
+    if (located) throw new SpecError(`cannot load the spec file ${file}: ${located}`);
+    throw new SpecError(`${file}: cannot load the spec file: ${(e instanceof Error ? e.message : String(e)).split("\n")[0]}`);
   }
   if (isSpec(mod.default)) return mod.default;
-  if (explicit) throw new SpecError(`${file}: does not default-export a spec (export default defineSpec({...}))`);
-  return undefined;
+  const named = Object.keys(mod).filter((k) => k !== "default" && isSpec(mod[k]));
+  if (named.length) {
+    throw new SpecError(`${file}: exports a spec as "${named[0]}" but not as default; write export default defineSpec({...})`);
+  }
+  const has = mod.default === undefined ? "has no default export" : "default-exports something that is not a spec";
+  throw new SpecError(`${file}: ${has}; a spec file must export default defineSpec({...}), and ${HELPER_RULE}`);
+}
+
+/**
+ * The message of an error thrown while importing a spec. tsx's transform errors put
+ * "file:line:col: ERROR: text" on the lines after the first: keep those, with a code frame.
+ */
+function syntaxErrors(e: unknown): string | undefined {
+  const lines = (e instanceof Error ? e.message : String(e)).split("\n");
+  const located = lines.map((l) => /^(.*?):(\d+):(\d+): ERROR: (.*)$/.exec(l)).filter((m) => m !== null);
+  if (located.length === 0) return undefined;
+  return located
+    .map(([, f, line, col, text]) => `${rel(f)}:${line}:${col}: syntax error: ${text}${codeFrame(f, Number(line), Number(col))}`)
+    .join("; ");
+}
+
+function codeFrame(file: string, line: number, col: number): string {
+  try {
+    const text = readFileSync(file, "utf8").split("\n")[line - 1];
+    if (text === undefined) return "";
+    return `\n  ${line} | ${text}\n  ${" ".repeat(String(line).length)} | ${" ".repeat(col)}^`;
+  } catch {
+    return "";
+  }
 }
 
 /** 1-based line of the first `name:` (or `"name":`, or `name(`) key in the source. */

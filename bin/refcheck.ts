@@ -1,28 +1,38 @@
 // refcheck's command line. Exit codes (stable, documented in the README):
 //   0 every property holds, 1 a property is violated, 2 usage or spec error,
 //   3 a bound stopped the search before it finished (and nothing failed).
-import { availableParallelism } from "node:os";
+import { readFileSync } from "node:fs";
+import { availableParallelism, totalmem } from "node:os";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import yargs from "yargs";
 import { hideBin } from "yargs/helpers";
-import { checkAsync, designAssignments, designParamOf, designsOf, exitCodeOf, SpecError, type CheckOptions } from "../checker/index.ts";
+import { designAssignments, designParamOf, designsOf, exitCodeOf, SpecError } from "../checker/index.ts";
+import { SearchHost, type HostedOptions } from "../checker/supervise.ts";
 import type { Verdict } from "../checker/verdict.ts";
 import { renderComparison } from "../reports/compare.ts";
 import { renderVerdict } from "../reports/console.ts";
-import { loadSpecs, locate, type LoadedSpec } from "./load.ts";
+import { loadSpecs, locate, type LoadedSpec, type SkippedFile } from "./load.ts";
 import { printTrace, reportOptions, writeReports, type ReportArgs } from "./outputs.ts";
 
 class UsageError extends Error {}
 
+// Spec code may print (console.log while debugging a spec): keep stdout for the report
+// and for --json.
+console.log = console.info = console.debug = console.error;
+
+/** --param NAME=VALUE list: each name once, a value after the "=". */
 function parseParams(list: unknown): Record<string, string> {
   const out: Record<string, string> = {};
   const items = list === undefined ? [] : Array.isArray(list) ? list : [list];
+  if (list !== undefined && items.length === 0) throw new UsageError("--param: expected NAME=VALUE, e.g. --param N=5");
   for (const item of items) {
     const s = String(item);
     const eq = s.indexOf("=");
     if (eq <= 0) throw new UsageError(`--param ${s}: expected NAME=VALUE, e.g. --param N=5`);
-    out[s.slice(0, eq)] = s.slice(eq + 1);
+    const name = s.slice(0, eq);
+    if (name in out) throw new UsageError(`--param ${name} is given twice (${out[name]} and ${s.slice(eq + 1)}); give it once`);
+    out[name] = s.slice(eq + 1);
   }
   return out;
 }
@@ -30,9 +40,48 @@ function parseParams(list: unknown): Record<string, string> {
 function positiveInt(flag: string, v: unknown): number | undefined {
   if (v === undefined) return undefined;
   const n = typeof v === "string" && /^\s*\d+\s*$/.test(v) ? Number(v) : typeof v === "number" ? v : NaN;
-  if (!Number.isInteger(n) || n < (flag === "--max-depth" ? 0 : 1)) throw new UsageError(`${flag} ${String(v)}: expected a whole number${flag === "--max-depth" ? "" : " greater than 0"}`);
+  if (!Number.isSafeInteger(n) || n < (flag === "--max-depth" ? 0 : 1)) throw new UsageError(`${flag} ${String(v)}: expected a whole number${flag === "--max-depth" ? "" : " greater than 0"}`);
   return n;
 }
+
+/** Seconds, written in decimal (like the other bounds): 90, 1.5. */
+function seconds(flag: string, v: unknown): number | undefined {
+  if (v === undefined) return undefined;
+  const n = typeof v === "string" && /^\s*\d+(\.\d+)?\s*$/.test(v) ? Number(v) : NaN;
+  if (!(n > 0) || !Number.isFinite(n) || n > 1e9) throw new UsageError(`${flag} ${String(v)}: expected a number of seconds greater than 0, e.g. 90 or 1.5`);
+  return n;
+}
+
+const UNITS: Record<string, number> = { "": 1, b: 1, k: 1e3, kb: 1e3, kib: 2 ** 10, m: 1e6, mb: 1e6, mib: 2 ** 20, g: 1e9, gb: 1e9, gib: 2 ** 30, t: 1e12, tb: 1e12, tib: 2 ** 40 };
+
+/** A memory size: 300MB, 1.5GiB, 2G, or bytes. */
+export function parseSize(flag: string, v: unknown): number | undefined {
+  if (v === undefined) return undefined;
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(String(v));
+  const unit = m ? UNITS[m[2].toLowerCase()] : undefined;
+  const n = m && unit ? Number(m[1]) * unit : NaN;
+  if (!(n >= 1e6) || !Number.isFinite(n)) throw new UsageError(`${flag} ${String(v)}: expected a size of at least 1MB, e.g. 300MB, 2GB or 1.5GiB`);
+  return Math.floor(n);
+}
+
+/** The memory this process may use: the machine's, or its cgroup's limit when lower. */
+function availableMemory(): number {
+  let limit = totalmem();
+  for (const f of ["/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"]) {
+    try {
+      const n = Number(readFileSync(f, "utf8").trim());
+      if (Number.isFinite(n) && n > 0) limit = Math.min(limit, n);
+    } catch {
+      // not in a cgroup with a limit
+    }
+  }
+  return limit;
+}
+
+/** Default --max-memory: three quarters of what is available, so the machine stays usable. */
+const defaultMaxMemory = () => Math.floor(availableMemory() * 0.75);
+
+const mb = (n: number) => `${Math.round(n / 1e6).toLocaleString("en-US")} MB`;
 
 interface RunArgs {
   paths: string[];
@@ -40,66 +89,159 @@ interface RunArgs {
   design?: string;
   "max-states"?: unknown;
   "max-depth"?: unknown;
+  "max-memory"?: unknown;
   timeout?: unknown;
   symmetry?: boolean;
   por?: boolean;
   first?: boolean;
   workers?: unknown;
+  quiet?: boolean;
 }
 
-function progressReporter(): CheckOptions["progress"] {
-  if (!process.stderr.isTTY) return undefined;
-  return (p) => {
-    process.stderr.write(`\r  ${p.distinct.toLocaleString("en-US")} states, ${p.generated.toLocaleString("en-US")} generated, depth ${p.depth}, ${p.seconds.toFixed(0)} s`);
+/**
+ * Progress on stderr: a line redrawn every second on a terminal; otherwise (a CI log) a
+ * line every 30 seconds, so a long run shows it is alive. --quiet: none.
+ */
+function startProgress(host: SearchHost, label: string, quiet: boolean | undefined): () => void {
+  if (quiet) return () => {};
+  const tty = process.stderr.isTTY;
+  const line = () => {
+    const p = host.progress();
+    return `${label}: ${p.distinct.toLocaleString("en-US")} states, ${p.generated.toLocaleString("en-US")} generated, depth ${p.depth}, ${p.seconds.toFixed(0)} s`;
+  };
+  const timer = setInterval(() => {
+    if (tty) process.stderr.write(`\r\x1b[K  ${line()}`);
+    else process.stderr.write(`refcheck: progress: ${line()}\n`);
+  }, tty ? 1000 : 30_000);
+  timer.unref();
+  return () => {
+    clearInterval(timer);
+    if (tty) process.stderr.write("\r\x1b[K");
   };
 }
 
-/** Runs every loaded spec under the requested designs. */
+/** The run in progress, for the signal handlers. */
+const session: { host?: SearchHost; interrupted: boolean } = { interrupted: false };
+
+/**
+ * SIGINT/SIGTERM stop the search like a bound: the incomplete verdict is printed and the
+ * reports are written (exit 3, or 1 if something already failed). A second signal exits at once.
+ */
+function handleSignals(): void {
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (session.interrupted) process.exit(sig === "SIGINT" ? 130 : 143);
+    session.interrupted = true;
+    process.stderr.write(`\nrefcheck: ${sig}: stopping the search and writing what was found (send it again to exit at once)\n`);
+    session.host?.interrupt();
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+}
+
+/** Parameters given on the command line that no spec of the run declares are an error. */
+function checkParamsDeclared(specs: LoadedSpec[], given: Record<string, string>): void {
+  for (const k of Object.keys(given)) {
+    if (specs.some(({ spec }) => k in spec.params.shape)) continue;
+    const known = [...new Set(specs.flatMap(({ spec }) => Object.keys(spec.params.shape)))];
+    const near = closest(k, known);
+    const one = specs.length === 1 ? `spec "${specs[0].spec.name}" (${specs[0].file})` : "no spec of this run";
+    throw new UsageError(
+      `--param ${k}=${given[k]}: ${specs.length === 1 ? `${one} has no parameter "${k}"` : `${one} has a parameter "${k}"`}` +
+        `${near ? `; did you mean ${near}?` : ""}; ${known.length ? `the parameters are ${known.join(", ")}` : "they have no parameters"}`,
+    );
+  }
+}
+
+/** The closest name within two edits, for "did you mean". */
+export function closest(word: string, names: string[]): string | undefined {
+  let best: string | undefined;
+  let bestD = 3;
+  for (const n of names) {
+    const d = editDistance(word.toLowerCase(), n.toLowerCase());
+    if (d < bestD) [best, bestD] = [n, d];
+  }
+  return best;
+}
+
+function editDistance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = row[0];
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const cur = row[j];
+      row[j] = Math.min(row[j] + 1, row[j - 1] + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = cur;
+    }
+  }
+  return row[b.length];
+}
+
+/** Worker threads: at most the cores there are (more only costs memory and time). */
+function workerCount(v: unknown): number {
+  const cores = availableParallelism();
+  if (v === undefined) return cores;
+  const n = positiveInt("--workers", v)!;
+  if (n > cores) {
+    process.stderr.write(`refcheck: warning: --workers ${n} is more than the ${cores} cores here; using ${cores}\n`);
+    return cores;
+  }
+  return n;
+}
+
+/** Runs every loaded spec under the requested designs; an interruption keeps what finished. */
 export async function runAll(specs: LoadedSpec[], args: RunArgs): Promise<Verdict[]> {
   const given = parseParams(args.param);
-  const timeout = args.timeout === undefined ? undefined : Number(args.timeout);
-  if (timeout !== undefined && !(timeout > 0)) throw new UsageError(`--timeout ${String(args.timeout)}: expected a number of seconds greater than 0`);
-  const progress = progressReporter();
+  checkParamsDeclared(specs, given);
+  const base: HostedOptions = {
+    maxStates: positiveInt("--max-states", args["max-states"]),
+    maxDepth: positiveInt("--max-depth", args["max-depth"]),
+    timeoutSeconds: seconds("--timeout", args.timeout),
+    maxMemoryBytes: parseSize("--max-memory", args["max-memory"]) ?? defaultMaxMemory(),
+    symmetry: args.symmetry,
+    por: args.por,
+    stopAtFirst: args.first,
+    workers: workerCount(args.workers),
+  };
   const verdicts: Verdict[] = [];
-  const workers = args.workers === undefined ? availableParallelism() : positiveInt("--workers", args.workers)!;
   for (const { spec, file, source } of specs) {
+    if (session.interrupted) break;
     const dp = designParamOf(spec);
-    const params = { ...given };
-    // Parameters not declared by this spec are an error only when one spec is checked.
-    if (specs.length > 1) for (const k of Object.keys(params)) if (!(k in spec.params.shape)) delete params[k];
-    const opts: CheckOptions = {
-      file,
-      maxStates: positiveInt("--max-states", args["max-states"]),
-      maxDepth: positiveInt("--max-depth", args["max-depth"]),
-      timeoutSeconds: timeout,
-      symmetry: args.symmetry,
-      por: args.por,
-      stopAtFirst: args.first,
-      progress,
-      workers,
-      specUrl: pathToFileURL(path.resolve(file)).href,
-    };
+    // Parameters this spec does not declare belong to another spec of the run.
+    const params = Object.fromEntries(Object.entries(given).filter(([k]) => k in spec.params.shape));
     let design = args.design !== undefined && args.design !== "all" ? args.design : undefined;
     if (design !== undefined) {
       if (!dp) throw new UsageError(`--design ${design}: spec "${spec.name}" (${file}) has no design parameter`);
       const designs = designsOf(spec);
       if (!designs.includes(design)) {
-        throw new UsageError(`--design ${design}: spec "${spec.name}" has designs ${designs.join(", ")} (or "all")`);
+        const near = closest(design, designs);
+        throw new UsageError(`--design ${design}: spec "${spec.name}" has designs ${designs.join(", ")} (or "all")${near ? `; did you mean ${near}?` : ""}`);
+      }
+      if (params[dp] !== undefined && params[dp] !== design) {
+        throw new UsageError(`--design ${design} contradicts --param ${dp}=${params[dp]} (both choose the design of spec "${spec.name}"); give one of them`);
       }
     } else if (dp && params[dp] !== undefined) design = String(params[dp]);
-    const assignments = designAssignments(spec, design !== undefined && dp ? { ...params, [dp]: design } : params);
-    const results: Verdict[] = [];
-    for (const a of assignments) {
-      try {
-        results.push(await checkAsync(spec, a, opts));
-      } catch (e) {
-        // Name the file: a spec error is fixed there.
-        if (e instanceof SpecError && !e.message.startsWith(file)) throw new SpecError(`${file}: ${e.message}`);
-        throw e;
+    const host = new SearchHost(pathToFileURL(path.resolve(file)).href);
+    session.host = host;
+    try {
+      for (const a of designAssignments(spec, design !== undefined && dp ? { ...params, [dp]: design } : params)) {
+        if (session.interrupted) break;
+        const label = `${spec.name}${dp ? ` (${String(a[dp] ?? "")})` : ""}`;
+        const stopProgress = startProgress(host, label, args.quiet);
+        try {
+          verdicts.push(locate(await host.check(spec, a, { ...base, file }), source));
+        } catch (e) {
+          // Name the file: a spec error is fixed there.
+          if (e instanceof SpecError && !e.message.startsWith(file) && !e.message.includes(` ${file}`)) throw new SpecError(`${file}: ${e.message}`);
+          throw e;
+        } finally {
+          stopProgress();
+        }
       }
+    } finally {
+      session.host = undefined;
+      await host.close();
     }
-    if (progress) process.stderr.write("\r\x1b[K");
-    verdicts.push(...results.map((v) => locate(v, source)));
   }
   return verdicts;
 }
@@ -115,10 +257,12 @@ const runOptions = {
   "max-states": { type: "string", describe: "stop after this many distinct states (verdict incomplete, exit 3)" },
   "max-depth": { type: "string", describe: "do not explore beyond this many steps (verdict incomplete, exit 3)" },
   timeout: { type: "string", describe: "stop after this many seconds (verdict incomplete, exit 3)" },
+  "max-memory": { type: "string", describe: "stop before the process uses this much memory, e.g. 2GB (verdict incomplete, exit 3; default: 3/4 of the machine's or cgroup's memory)" },
+  quiet: { type: "boolean", describe: "no progress lines on stderr" },
   symmetry: { type: "boolean", describe: "symmetry reduction over the spec's interchangeable elements" },
   por: { type: "boolean", describe: "partial-order reduction over the actions' declared reads/writes (one thread)" },
   first: { type: "boolean", describe: "stop at the first failed property" },
-  workers: { type: "string", describe: `worker threads for BFS levels of 100,000 states or more (default: the number of cores, ${availableParallelism()} here)` },
+  workers: { type: "string", describe: `worker threads for BFS levels of 100,000 states or more (at most, and by default, the number of cores: ${availableParallelism()} here)` },
   ...reportOptions,
 } as const;
 
@@ -137,7 +281,7 @@ async function main(argv: string[]): Promise<number> {
         if (a.json) printJson(verdicts, true);
         else process.stdout.write(verdicts.map((v) => renderVerdict(v)).join("\n\n") + "\n");
         writeReports(verdicts, a as ReportArgs);
-        code = exitCodeOf(verdicts);
+        code = runExitCode(verdicts);
       },
     )
     .command(
@@ -154,7 +298,7 @@ async function main(argv: string[]): Promise<number> {
         if (a.json) printJson(verdicts, false);
         else process.stdout.write(renderComparison(verdicts, { traces: a.traces, width: process.stdout.isTTY ? process.stdout.columns : undefined }) + "\n");
         writeReports(verdicts, a as ReportArgs);
-        code = exitCodeOf(verdicts);
+        code = runExitCode(verdicts);
       },
     )
     .command(
@@ -170,7 +314,8 @@ async function main(argv: string[]): Promise<number> {
       "list specs, their parameters and designs",
       (y) => y.positional("paths", { type: "string", array: true, default: ["specs"] }),
       async (a) => {
-        const specs = await loadSpecs(a.paths as string[]);
+        const skipped: SkippedFile[] = [];
+        const specs = await loadSpecs(a.paths as string[], skipped);
         for (const { spec, file } of specs) {
           const shape = spec.params.shape as Record<string, any>;
           const params = Object.entries(shape).map(([k, s]) => `${k}${describeParam(s)}`);
@@ -180,6 +325,7 @@ async function main(argv: string[]): Promise<number> {
           process.stdout.write(`  params: ${params.join(", ") || "none"}\n`);
           if (designs.length) process.stdout.write(`  designs (${designParamOf(spec)}): ${designs.join(", ")}\n`);
         }
+        for (const { file, why } of skipped) process.stdout.write(`skipped ${file}: ${why}\n`);
       },
     )
     .demandCommand(1, "name a command: check, compare, trace or list")
@@ -209,18 +355,29 @@ function describeParam(s: any): string {
   return `${dom}${def !== undefined ? ` (default ${typeof def === "function" ? (def as () => unknown)() : String(def)})` : ""}`;
 }
 
+/** The verdicts' exit code; an interrupted run that failed nothing is incomplete (3). */
+function runExitCode(verdicts: Verdict[]): number {
+  const code = exitCodeOf(verdicts);
+  return session.interrupted && code === 0 ? 3 : code;
+}
+
+/** Exit code of an error refcheck did not expect: a bug in refcheck, told apart from user errors. */
+const INTERNAL_ERROR = 4;
+
+handleSignals();
 main(hideBin(process.argv)).then(
   (code) => process.exit(code),
   (e) => {
+    const debug = !!process.env.REFCHECK_DEBUG;
     if (e instanceof SpecError || e instanceof UsageError) {
       process.stderr.write(`refcheck: ${e.message}\n`);
-      if (e instanceof UsageError) process.stderr.write("Run 'refcheck --help' for usage.\n");
-    } else {
-      const msg = e instanceof Error ? e.message : String(e);
-      // yargs reports unknown flags and bad arguments as plain errors.
-      process.stderr.write(`refcheck: ${msg}\nRun 'refcheck --help' for usage.\n`);
-      if (process.env.REFCHECK_DEBUG && e instanceof Error) process.stderr.write(`${e.stack}\n`);
+      if (e instanceof UsageError && !e.message.startsWith("--")) process.stderr.write("Run 'refcheck --help' for usage.\n");
+      if (debug) process.stderr.write(`${e.stack}\n`);
+      process.exit(2);
     }
-    process.exit(2);
+    const msg = e instanceof Error ? e.message : String(e);
+    process.stderr.write(`refcheck: internal error: ${msg}\nThis is a refcheck bug, not a problem with your spec: please report it with the command line${debug ? "" : " (REFCHECK_DEBUG=1 prints the stack)"}.\n`);
+    if (debug && e instanceof Error) process.stderr.write(`${e.stack}\n`);
+    process.exit(INTERNAL_ERROR);
   },
 );

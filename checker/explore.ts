@@ -28,6 +28,71 @@ export interface ExploreOptions {
   stopAtFirst?: boolean;
   /** Called about once a second with the running counts. */
   progress?: (p: { distinct: number; generated: number; depth: number; seconds: number }) => void;
+  /**
+   * A stop request another thread may set (element 0: STOP_INTERRUPT or STOP_TIMEOUT); the
+   * search checks it as often as the deadline and stops like a bound.
+   */
+  stop?: Int32Array;
+  /** Stop (incomplete, "max-memory") before the process's resident memory passes this. */
+  maxMemoryBytes?: number;
+  /** Where to record the spec code running now (slot RUNNING), for a supervisor. */
+  running?: Int32Array;
+}
+
+/** Values of `ExploreOptions.stop[0]`. */
+export const STOP_INTERRUPT = 1;
+export const STOP_TIMEOUT = 2;
+
+/**
+ * Slot of `ExploreOptions.running` where the search records the spec code it is about to
+ * run, as kind * RUN_SHIFT + index (an action instance or a property), so a supervisor can
+ * say what never returned.
+ */
+export const RUNNING = 1;
+export const RUN_SHIFT = 1 << 20;
+export const RUN_GUARD = 1, RUN_EFFECT = 2, RUN_INVARIANT = 3, RUN_WITNESS = 4, RUN_ACTION_PROPERTY = 5, RUN_QUIESCENT = 6, RUN_BUSY = 7;
+
+/**
+ * Decides when a search must stop early, by elapsed time rather than by state count, so a
+ * slow spec honours --timeout too: the clock is read every few expansions, and the memory
+ * (a system call) at most every 100 ms.
+ */
+export class Limits {
+  private lastMemory = 0;
+  private lastProgress: number;
+  constructor(
+    private readonly opts: ExploreOptions,
+    readonly t0: number,
+    readonly deadline: number,
+  ) {
+    this.lastProgress = t0;
+  }
+
+  /** Why the search must stop now, if it must. */
+  check(counts: () => { distinct: number; generated: number; depth: number }): StopReason | undefined {
+    const now = performance.now();
+    const stop = this.opts.stop;
+    if (stop) {
+      const r = Atomics.load(stop, 0);
+      if (r === STOP_INTERRUPT) return "interrupted";
+      if (r === STOP_TIMEOUT) return "timeout";
+    }
+    if (now > this.deadline) return "timeout";
+    if (this.opts.maxMemoryBytes !== undefined && now - this.lastMemory > 100) {
+      this.lastMemory = now;
+      if (process.memoryUsage.rss() > this.opts.maxMemoryBytes) return "max-memory";
+    }
+    if (this.opts.progress && now - this.lastProgress > 1000) {
+      this.lastProgress = now;
+      this.opts.progress({ ...counts(), seconds: (now - this.t0) / 1000 });
+    }
+    return undefined;
+  }
+
+  /** Would allocating `bytes` more pass the memory bound? */
+  wouldExceed(bytes: number): boolean {
+    return this.opts.maxMemoryBytes !== undefined && process.memoryUsage.rss() + bytes > this.opts.maxMemoryBytes;
+  }
 }
 
 export type PropertyRef =
@@ -129,6 +194,8 @@ export class Expander {
     this.quiHit = new Array<boolean>(model.quiescent.length).fill(false);
   }
 
+  /** Where the spec code about to run is recorded (see RUNNING). */
+  running: Int32Array<ArrayBufferLike> = new Int32Array(2);
   /** Partial-order reduction, and the visited set its cycle proviso consults. */
   por: Por | null = null;
   visited?: VisitedSet;
@@ -152,6 +219,7 @@ export class Expander {
       if (inst.guard !== undefined) {
         let g: boolean;
         try {
+          this.running[RUNNING] = RUN_GUARD * RUN_SHIFT + i;
           g = inst.guard(this.cur, inst.params);
         } catch (e) {
           throw specFailure(model, `guard of action ${inst.label}`, e);
@@ -180,6 +248,7 @@ export class Expander {
     draftCtx.ro = false;
     this.generated++;
     this.fired[i]++;
+    this.running[RUNNING] = RUN_EFFECT * RUN_SHIFT + i;
     try {
       inst.effect(draft, inst.params);
     } catch (e) {
@@ -195,6 +264,7 @@ export class Expander {
     draftCtx.ro = true;
     for (let p = 0; p < actionProperties.length; p++) {
       if (this.actHit[p]) continue;
+      this.running[RUNNING] = RUN_ACTION_PROPERTY * RUN_SHIFT + p;
       if (!holds(model, "action property", actionProperties[p].name, actionProperties[p].fn, cur, draft, { name: inst.name, params: inst.params })) {
         this.actHit[p] = true;
         this.hits.push({ property: { kind: "action", index: p }, state: id, instance: i, failure: true });
@@ -271,6 +341,7 @@ export class Expander {
     const { model, cur } = this;
     let who: unknown;
     try {
+      this.running[RUNNING] = RUN_BUSY * RUN_SHIFT;
       who = model.busy ? model.busy(cur) : undefined;
     } catch (e) {
       throw specFailure(model, "busy", e);
@@ -285,6 +356,7 @@ export class Expander {
     const quiescent = model.quiescent;
     for (let p = 0; p < quiescent.length; p++) {
       if (this.quiHit[p]) continue;
+      this.running[RUNNING] = RUN_QUIESCENT * RUN_SHIFT + p;
       if (!holds(model, "quiescent property", quiescent[p].name, quiescent[p].fn, cur)) {
         this.quiHit[p] = true;
         this.hits.push({ property: { kind: "quiescent", index: p }, state: id, failure: true });
@@ -312,11 +384,14 @@ export class Inserter {
   private readonly invHit: boolean[];
   private readonly witHit: boolean[];
   private sink = 0;
+  /** Where the spec code about to run is recorded (see RUNNING). */
+  running: Int32Array<ArrayBufferLike> = new Int32Array(2);
 
   constructor(
     private readonly model: Model,
     private readonly maxStates: number,
     shared = false,
+    private readonly limits?: Limits,
   ) {
     this.visited = new VisitedSet(model.words, model.codec.lastWordBits, 1 << 10, shared);
     this.D = new Uint32Array(model.words);
@@ -336,8 +411,13 @@ export class Inserter {
     for (let j = 0; j < n; j++) {
       const off = j * cs;
       const k0 = c[off + W + 2], k1 = c[off + W + 3];
-      if (this.distinct >= this.maxStates) {
-        if (!visited.hasKey(k0, k1)) this.stoppedBy = "max-states";
+      if (this.distinct >= this.maxStates || this.stoppedBy === "max-memory") {
+        if (!visited.hasKey(k0, k1)) this.stoppedBy ??= "max-states";
+        continue;
+      }
+      // The table doubles on this insert: stop instead if that would pass --max-memory.
+      if (visited.growsOnNextAdd && this.limits?.wouldExceed(2 * visited.bytes) && !visited.hasKey(k0, k1)) {
+        this.stoppedBy = "max-memory";
         continue;
       }
       if (!visited.addKey(k0, k1)) continue;
@@ -357,6 +437,7 @@ export class Inserter {
     const invariants = model.invariants, witnesses = model.witnesses;
     for (let p = 0; p < invariants.length; p++) {
       if (this.invHit[p]) continue;
+      this.running[RUNNING] = RUN_INVARIANT * RUN_SHIFT + p;
       if (!holds(model, "invariant", invariants[p].name, invariants[p].fn, view)) {
         this.invHit[p] = true;
         this.hits.push({ property: { kind: "invariant", index: p }, state: id, failure: true });
@@ -364,6 +445,7 @@ export class Inserter {
     }
     for (let p = 0; p < witnesses.length; p++) {
       if (this.witHit[p]) continue;
+      this.running[RUNNING] = RUN_WITNESS * RUN_SHIFT + p;
       if (holds(model, "witness", witnesses[p].name, witnesses[p].fn, view)) {
         this.witHit[p] = true;
         this.hits.push({ property: { kind: "reachable", index: p }, state: id, failure: witnesses[p].expect === "unreachable" });
@@ -403,7 +485,6 @@ export class LocalSearch {
   private readonly batch: Uint32Array;
   private nb = 0;
   private expanded = 0;
-  private lastProgress: number;
   /** Why --por was asked for and not applied. */
   porOff?: string;
   static readonly BATCH = 512;
@@ -412,8 +493,7 @@ export class LocalSearch {
     private readonly model: Model,
     private readonly ins: Inserter,
     private readonly opts: ExploreOptions,
-    private readonly t0: number,
-    private readonly deadline: number,
+    readonly limits: Limits,
   ) {
     this.ex = new Expander(model, canonicalizerFor(model, opts.symmetry));
     if (opts.por) {
@@ -424,9 +504,9 @@ export class LocalSearch {
         this.ex.visited = ins.visited;
       }
     }
+    if (opts.running) this.ex.running = ins.running = opts.running;
     this.cs = candidateStride(model.words);
     this.batch = new Uint32Array(LocalSearch.BATCH * this.cs);
-    this.lastProgress = t0;
   }
 
   private readonly emit = (parentId: number, inst: number): void => {
@@ -464,12 +544,11 @@ export class LocalSearch {
     const W = this.model.words, stride = W + 1, opts = this.opts;
     for (let k = 0; k < count; k++) {
       if (opts.stopAtFirst && this.failed()) return "first-violation";
-      if ((++this.expanded & 1023) === 0) {
-        const now = performance.now();
-        if (now > this.deadline) return "timeout";
-        if (opts.progress && now - this.lastProgress > 1000) {
-          this.lastProgress = now;
-          opts.progress({ distinct: this.ins.distinct, generated: this.ex.generated, depth, seconds: (now - this.t0) / 1000 });
+      if ((++this.expanded & 15) === 0) {
+        const why = this.limits.check(() => ({ distinct: this.ins.distinct, generated: this.ex.generated, depth }));
+        if (why) {
+          this.flush();
+          return why;
         }
       }
       const off = k * stride;
@@ -484,8 +563,9 @@ export function explore(model: Model, opts: ExploreOptions = {}): ExploreResult 
   const t0 = performance.now();
   const maxDepth = opts.maxDepth ?? Infinity;
   const deadline = opts.timeoutSeconds !== undefined ? t0 + opts.timeoutSeconds * 1000 : Infinity;
-  const ins = new Inserter(model, opts.maxStates ?? Infinity);
-  const local = new LocalSearch(model, ins, opts, t0, deadline);
+  const limits = new Limits(opts, t0, deadline);
+  const ins = new Inserter(model, opts.maxStates ?? Infinity, false, limits);
+  const local = new LocalSearch(model, ins, opts, limits);
   const ex = local.ex;
   local.initial();
 

@@ -137,6 +137,7 @@ function toVerdict(model: Model, r: ExploreResult, opts: CheckOptions): Verdict 
     else if (c.neverFired.length) warnings.push(`action instance${c.neverFired.length > 1 ? "s" : ""} ${c.neverFired.join(", ")} never fired`);
   }
   if (r.porOff) warnings.push(`partial-order reduction not applied: ${r.porOff}`);
+  if (opts.symmetry && !model.symmetryLeaves) warnings.push("symmetry reduction not applied: the spec declares no symmetry (symmetry: (s) => s.someArray)");
   if (!r.complete) warnings.push(`search incomplete: stopped by ${r.stoppedBy} after ${r.distinct} states at depth ${r.depth}`);
 
   const n = r.distinct;
@@ -190,4 +191,43 @@ function messageFor(kind: PropertyResult["kind"], name: string): string {
     default:
       return `${name} is violated`;
   }
+}
+
+/**
+ * The verdict of a search abandoned while spec code was running (it never returned within
+ * the grace period after a stop request): incomplete, with the last counts the search
+ * reported and what it was running. Coverage and traces are unknown.
+ */
+export function abandonedVerdict(
+  model: Model,
+  progress: { distinct: number; generated: number; depth: number; seconds: number },
+  why: "interrupted" | "timeout",
+  running: string | undefined,
+  opts: CheckOptions,
+): Verdict {
+  const r: ExploreResult = {
+    hits: [],
+    distinct: progress.distinct,
+    generated: progress.generated,
+    depth: progress.depth,
+    seconds: progress.seconds,
+    complete: false,
+    stoppedBy: why,
+    fired: new Float64Array(model.instances.length),
+    parent: new Uint32Array(0),
+    via: new Uint16Array(0),
+    storeBytes: 0,
+    traceBytes: 0,
+    fingerprintBits: 0,
+    workers: 1,
+    por: false,
+  };
+  const v = toVerdict(model, r, opts);
+  v.warnings = [
+    `stopped (${why}) while ${running ?? "spec code"} was running and did not return within a second: ` +
+      "the counts are the last ones reported and action coverage is unknown",
+    ...v.warnings.filter((w) => !w.startsWith("action ")),
+  ];
+  v.coverage = [];
+  return v;
 }

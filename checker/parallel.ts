@@ -8,7 +8,7 @@
 import { Worker } from "node:worker_threads";
 import type { Model } from "./compile.ts";
 import { SpecError } from "./spec.ts";
-import { firstHits, Inserter, LocalSearch, type ExploreOptions, type ExploreResult, type Hit, type StopReason } from "./explore.ts";
+import { firstHits, Inserter, Limits, LocalSearch, type ExploreOptions, type ExploreResult, type Hit, type StopReason } from "./explore.ts";
 import type { VisitedShare } from "./store.ts";
 
 export interface ParallelOptions extends ExploreOptions {
@@ -28,7 +28,8 @@ export interface ChunkResult {
   fired: Float64Array;
   generated: number;
   hidden: boolean;
-  timedOut: boolean;
+  /** The chunk was cut short by the deadline or a stop request. */
+  stoppedBy?: StopReason;
 }
 
 export interface LevelTask {
@@ -40,6 +41,8 @@ export interface LevelTask {
   table: VisitedShare;
   atBound: boolean;
   deadline: number;
+  /** The search's stop request (ExploreOptions.stop), shared with every worker. */
+  stop?: Int32Array;
 }
 
 class Pool {
@@ -114,8 +117,9 @@ export async function exploreParallel(model: Model, opts: ParallelOptions): Prom
   const W = model.words;
   const maxDepth = opts.maxDepth ?? Infinity;
   const deadline = opts.timeoutSeconds !== undefined ? t0 + opts.timeoutSeconds * 1000 : Infinity;
-  const ins = new Inserter(model, opts.maxStates ?? Infinity, true);
-  const local = new LocalSearch(model, ins, opts, t0, deadline);
+  const limits = new Limits(opts, t0, deadline);
+  const ins = new Inserter(model, opts.maxStates ?? Infinity, true, limits);
+  const local = new LocalSearch(model, ins, opts, limits);
   let pool: Pool | undefined;
   try {
     const fired = new Float64Array(model.instances.length);
@@ -132,10 +136,8 @@ export async function exploreParallel(model: Model, opts: ParallelOptions): Prom
         stoppedBy = "first-violation";
         break;
       }
-      if (performance.now() > deadline) {
-        stoppedBy = "timeout";
-        break;
-      }
+      stoppedBy = limits.check(() => ({ distinct: ins.distinct, generated: generated + local.ex.generated, depth }));
+      if (stoppedBy) break;
       const count = ins.next.n / stride;
       const atBound = depth >= maxDepth;
       let hidden = false;
@@ -167,6 +169,7 @@ export async function exploreParallel(model: Model, opts: ParallelOptions): Prom
             table,
             atBound,
             deadline,
+            stop: opts.stop,
           });
         }
         // Workers read the visited set while this thread inserts into it (or replaces it
@@ -177,7 +180,7 @@ export async function exploreParallel(model: Model, opts: ParallelOptions): Prom
           generated += r.generated;
           firstHits(r.hits, exHits);
           hidden ||= r.hidden;
-          if (r.timedOut) stoppedBy = "timeout";
+          if (r.stoppedBy) stoppedBy ??= r.stoppedBy;
           if (!atBound) ins.insert(r.candidates, r.n, true);
         });
       }

@@ -164,6 +164,11 @@ export class VisitedSet {
     return this.exact ? fmix(k0 ^ Math.imul(k1, 0x9e3779b1)) & this.mask : k0 & this.mask;
   }
 
+  /** Adding one more key makes the table double. */
+  get growsOnNextAdd(): boolean {
+    return this.size + 1 > MAX_LOAD * (this.mask + 1);
+  }
+
   /** Inserts the key; returns true if it was not there before. */
   addKey(k0: number, k1: number): boolean {
     let i = this.slotOf(k0, k1);

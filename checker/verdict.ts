@@ -108,7 +108,11 @@ export const Stats = z.object({
 });
 export type Stats = z.infer<typeof Stats>;
 
-export const StopReason = z.enum(["max-states", "max-depth", "timeout", "first-violation"]);
+/**
+ * Why a search stopped early: a bound (--max-states, --max-depth, --timeout, --max-memory),
+ * --first, or an interruption (SIGINT/SIGTERM).
+ */
+export const StopReason = z.enum(["max-states", "max-depth", "timeout", "first-violation", "max-memory", "interrupted"]);
 export type StopReason = z.infer<typeof StopReason>;
 
 export const Verdict = z.object({

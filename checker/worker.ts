@@ -2,7 +2,7 @@
 // chunks of each BFS level and keeps the successors not already in the shared visited set.
 import { parentPort, workerData } from "node:worker_threads";
 import { compile } from "./compile.ts";
-import { candidateStride, canonicalizerFor, Expander } from "./explore.ts";
+import { candidateStride, canonicalizerFor, Expander, STOP_INTERRUPT, STOP_TIMEOUT } from "./explore.ts";
 import type { ChunkResult, LevelTask } from "./parallel.ts";
 import { isSpec, SpecError } from "./spec.ts";
 import { GrowU32, VisitedSet } from "./store.ts";
@@ -60,11 +60,13 @@ try {
       ex.generated = 0;
       ex.hidden = false;
       const hitsBefore = ex.hits.length;
-      let timedOut = false;
+      let stoppedBy: ChunkResult["stoppedBy"];
       for (let k = t.from; k < t.to; k++) {
-        if (((k - t.from) & 1023) === 1023 && performance.now() > t.deadline) {
-          timedOut = true;
-          break;
+        if (((k - t.from) & 15) === 15) {
+          const r = t.stop ? Atomics.load(t.stop, 0) : 0;
+          if (r === STOP_INTERRUPT) stoppedBy = "interrupted";
+          else if (r === STOP_TIMEOUT || performance.now() > t.deadline) stoppedBy = "timeout";
+          if (stoppedBy) break;
         }
         const off = k * (W + 1);
         ex.expand(frontier, off, frontier[off + W], emit, t.atBound ? seen : undefined);
@@ -80,7 +82,7 @@ try {
         fired: ex.fired.slice(),
         generated: ex.generated,
         hidden: ex.hidden,
-        timedOut,
+        stoppedBy,
       };
       port.postMessage(r, [candidates.buffer as ArrayBuffer, r.fired.buffer as ArrayBuffer]);
     } catch (e) {

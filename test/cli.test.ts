@@ -87,7 +87,7 @@ test("cli: --json prints a Verdict", () => {
 
 test("cli: usage errors exit 2 with one short message", () => {
   assertUsageError(run("check", refpin, "--bogus-flag"), "bogus-flag");
-  assertUsageError(run("check", refpin, "--param", "M=2"), 'unknown parameter "M"');
+  assertUsageError(run("check", refpin, "--param", "M=2"), 'no parameter "M"', "did you mean N?");
   assertUsageError(run("check", refpin, "--param", "N=9"), '"N"');
   assertUsageError(run("check", "specs/no-such-spec.ts"), "no-such-spec.ts");
   assertUsageError(run("check", refpin, "--max-states", "zero"), "max-states");
@@ -105,7 +105,7 @@ test("cli: spec errors exit 2 with one short message", () => {
   const syntax = specFile("syntax.ts", "export default {{;\n");
   assertUsageError(run("check", syntax), "syntax.ts");
   const none = specFile("none.ts", "export const x = 1;\n");
-  assertUsageError(run("check", none), "none.ts", "default-export");
+  assertUsageError(run("check", none), "none.ts", "export default defineSpec");
 });
 
 test("cli: flag errors name the flag as typed, once", () => {

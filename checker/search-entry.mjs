@@ -1,0 +1,7 @@
+// The search worker starts without the TypeScript loader: register it, then run the worker.
+import { register } from "tsx/esm/api";
+
+// Spec output (console.log) goes to stderr, so that stdout stays the report (--json).
+console.log = console.info = console.debug = console.error;
+register();
+await import("./search-worker.ts");
