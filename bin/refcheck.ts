@@ -112,12 +112,18 @@ function startProgress(host: SearchHost, label: string, quiet: boolean | undefin
   const timer = setInterval(() => {
     if (tty) process.stderr.write(`\r\x1b[K  ${line()}`);
     else process.stderr.write(`refcheck: progress: ${line()}\n`);
-  }, tty ? 1000 : 30_000);
+  }, tty ? 1000 : ciProgressSeconds() * 1000);
   timer.unref();
   return () => {
     clearInterval(timer);
     if (tty) process.stderr.write("\r\x1b[K");
   };
+}
+
+/** Seconds between progress lines when stderr is not a terminal (REFCHECK_PROGRESS_SECONDS, default 30). */
+function ciProgressSeconds(): number {
+  const v = Number(process.env.REFCHECK_PROGRESS_SECONDS);
+  return v > 0 ? v : 30;
 }
 
 /** The run in progress, for the signal handlers. */

@@ -108,6 +108,20 @@ export function designsOf(spec: Spec): string[] {
   return Object.values(s._zod.def.entries as Record<string, string>);
 }
 
+/**
+ * Runs one phase of building the model from the spec (state, actions, init, ...); an
+ * exception there is a spec error naming the spec and the phase.
+ */
+function phase<T>(spec: Spec, name: string, build: () => T): T {
+  try {
+    return build();
+  } catch (e) {
+    if (e instanceof SpecError) throw e;
+    const what = e instanceof Error ? `${e.name}: ${e.message}` : `an exception: ${String(e)}`;
+    throw new SpecError(`spec "${spec.name}": "${name}" threw ${what} while the model was being built`);
+  }
+}
+
 function named<T>(
   spec: Spec,
   section: string,
@@ -115,7 +129,7 @@ function named<T>(
   params: Record<string, unknown>,
   pick: (name: string, v: any) => T,
 ): T[] {
-  const obj = typeof value === "function" ? (value as (p: unknown) => unknown)(params) : value;
+  const obj = typeof value === "function" ? phase(spec, section, () => (value as (p: unknown) => unknown)(params)) : value;
   if (obj === undefined) return [];
   if (typeof obj !== "object" || obj === null) throw new SpecError(`spec "${spec.name}": "${section}" must be an object of named properties`);
   return Object.entries(obj).map(([name, v]) => pick(name, v));
@@ -137,7 +151,7 @@ function predicate(spec: Spec, section: string, name: string, v: any, key: strin
 export function compile(spec: Spec, given: Record<string, unknown> = {}): Model {
   const params = resolveParams(spec, given);
   const where = `spec "${spec.name}"`;
-  const stateSchema = spec.state(params as any);
+  const stateSchema = phase(spec, "state", () => spec.state(params as any));
   let codec: Codec;
   try {
     codec = compileCodec(stateSchema);
@@ -146,7 +160,7 @@ export function compile(spec: Spec, given: Record<string, unknown> = {}): Model 
     throw e;
   }
 
-  const defs = spec.actions(params as any) as Record<string, ActionDef<any, any>>;
+  const defs = phase(spec, "actions", () => spec.actions(params as any)) as Record<string, ActionDef<any, any>>;
   if (!defs || typeof defs !== "object" || Object.keys(defs).length === 0) throw new SpecError(`${where}: "actions" must return at least one action`);
   const actionNames: string[] = [];
   const actionKernel: (string | undefined)[] = [];
@@ -201,7 +215,7 @@ export function compile(spec: Spec, given: Record<string, unknown> = {}): Model 
   });
 
   // Initial states: validated against the schema (TypeOK), then packed.
-  const initRaw = spec.init(params as any);
+  const initRaw = phase(spec, "init", () => spec.init(params as any));
   const initList = Array.isArray(initRaw) ? initRaw : [initRaw];
   if (initList.length === 0) throw new SpecError(`${where}: "init" returned no initial state`);
   const inits = initList.map((s, i) => {
@@ -225,7 +239,7 @@ export function compile(spec: Spec, given: Record<string, unknown> = {}): Model 
   let symmetryLeaves: LeafSlot[][] | null = null;
   if (spec.symmetry) {
     const view = codec.view(new Uint32Array(codec.words), { ro: true });
-    symmetryLeaves = codec.elementLeaves(spec.symmetry(view));
+    symmetryLeaves = codec.elementLeaves(phase(spec, "symmetry", () => spec.symmetry!(view)));
     if (!symmetryLeaves) throw new SpecError(`${where}: "symmetry" must return an array field of the state, e.g. (s) => s.dev`);
   }
 

@@ -1,0 +1,195 @@
+// The command line under stress: interruption, deadlines, memory, stuck spec code, and the
+// inputs that used to be ignored or to check nothing at all.
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { availableParallelism } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { Verdict } from "../checker/verdict.ts";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+// A dot folder under test/: its specs import the checker by a relative path, and the spec
+// loader and the type check never pick it up.
+const tmp = path.join(root, "test", `.tmp-run-${process.pid}`);
+const refpin = "specs/conformance/refpin.ts";
+const bin = ["--import", "tsx", "bin/refcheck.ts"];
+const env = { ...process.env, REFCHECK_DEBUG: "", NO_COLOR: "1", GITHUB_ACTIONS: "" };
+
+function run(args: string[], extraEnv: Record<string, string> = {}) {
+  const r = spawnSync(process.execPath, [...bin, ...args], { cwd: root, encoding: "utf8", timeout: 120_000, env: { ...env, ...extraEnv } });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+/** Starts refcheck, sends `signal` once stderr shows progress (or after `ms`), and collects the result. */
+function runAndSignal(args: string[], signals: NodeJS.Signals[], ms: number): Promise<{ code: number | null; out: string; err: string; sig: NodeJS.Signals | null }> {
+  return new Promise((resolve) => {
+    const p = spawn(process.execPath, [...bin, ...args], { cwd: root, env });
+    let out = "", err = "";
+    p.stdout.on("data", (d) => (out += d));
+    p.stderr.on("data", (d) => (err += d));
+    signals.forEach((s, i) => setTimeout(() => p.kill(s), ms + i * 50));
+    p.on("exit", (code, sig) => resolve({ code, out, err, sig }));
+  });
+}
+
+const specFile = (name: string, body: string) => {
+  const f = path.join(tmp, name);
+  mkdirSync(path.dirname(f), { recursive: true });
+  writeFileSync(f, body);
+  return path.relative(root, f);
+};
+
+const counter = (name: string, extra = "", guard = "s.x < 3", effect = "s.x += 1;") => `
+import { z } from "zod";
+import { defineSpec } from "${"../".repeat(name.split("/").length + 1)}checker/spec.ts";
+export default defineSpec({
+  name: "tmp/${name.replace(/\.ts$/, "")}",
+  params: z.object({}),
+  state: () => z.object({ x: z.number().int().min(0).max(3) }),
+  init: () => ({ x: 0 }),
+  actions: () => ({ Inc: { when: (s) => ${guard}, then: (s) => { ${effect} } } }),
+  ${extra}
+});
+`;
+
+before(() => mkdirSync(tmp, { recursive: true }));
+after(() => rmSync(tmp, { recursive: true, force: true }));
+
+test("SIGINT stops the search like a bound: incomplete verdict, reports written, exit 3", async () => {
+  const junit = path.join(tmp, "int", "r.xml");
+  const r = await runAndSignal(["check", refpin, "--param", "N=7", "--design", "active", "--json", "--junit", junit], ["SIGINT"], 3000);
+  assert.equal(r.code, 3, r.err);
+  const v = Verdict.parse(JSON.parse(r.out));
+  assert.equal(v.complete, false);
+  assert.equal(v.stoppedBy, "interrupted");
+  assert.ok(v.stats.distinctStates > 0, "partial statistics");
+  assert.match(readFileSync(junit, "utf8"), /interrupted/);
+});
+
+test("SIGTERM in a compare keeps the verdicts already finished", async () => {
+  specFile("two/a.ts", counter("two/a"));
+  specFile("two/b.ts", `export { default } from "../../../${refpin}";\n`);
+  const r = await runAndSignal(["compare", path.join(tmp, "two"), "--param", "N=7", "--param", "variant=active", "--json"], ["SIGTERM"], 3500);
+  assert.equal(r.code, 3, r.err);
+  const vs = (JSON.parse(r.out) as unknown[]).map((x) => Verdict.parse(x));
+  assert.deepEqual(vs.map((v) => [v.spec, v.outcome]), [["tmp/two/a", "pass"], ["conformance/refpin", "incomplete"]]);
+});
+
+test("a second signal exits at once", async () => {
+  const r = await runAndSignal(["check", refpin, "--param", "N=7", "--design", "active"], ["SIGINT", "SIGINT"], 3000);
+  assert.equal(r.code, 130, r.err);
+});
+
+test("--timeout stops spec code stuck in an endless loop and names it", () => {
+  const f = specFile("hang.ts", counter("hang", "", "{ if (s.x === 2) for (;;) {} return s.x < 3; }"));
+  const r = run(["check", f, "--timeout", "1", "--json"]);
+  assert.equal(r.code, 3, r.err);
+  const v = Verdict.parse(JSON.parse(r.out));
+  assert.equal(v.stoppedBy, "timeout");
+  assert.ok(v.warnings.some((w) => w.includes("the guard of action Inc")), v.warnings.join("\n"));
+});
+
+test("--timeout is honoured by elapsed time on one thread, even when each state is slow", () => {
+  // Every guard call busy-waits 15 ms: a state-count check would overshoot many times.
+  const f = specFile("slow.ts", counter("slow", "", "{ const t = Date.now() + 15; while (Date.now() < t); return true; }", "s.x = (s.x + 1) % 1001;").replace("min(0).max(3)", "min(0).max(1000)"));
+  const r = run(["check", f, "--timeout", "1", "--workers", "1", "--json"]);
+  assert.equal(r.code, 3, r.err);
+  const v = Verdict.parse(JSON.parse(r.out));
+  assert.equal(v.stoppedBy, "timeout");
+  assert.ok(v.stats.seconds < 2, `search ran ${v.stats.seconds} s for --timeout 1`);
+});
+
+test("--max-memory stops the search before the process passes it", () => {
+  const r = run(["check", refpin, "--param", "N=7", "--design", "active", "--workers", "1", "--max-memory", "200MB", "--json"]);
+  assert.equal(r.code, 3, r.err);
+  const v = Verdict.parse(JSON.parse(r.out));
+  assert.equal(v.stoppedBy, "max-memory");
+  assert.ok(v.warnings.some((w) => w.includes("max-memory")));
+  assertUsage(run(["check", refpin, "--max-memory", "lots"]), "--max-memory lots");
+});
+
+test("--workers above the cores is capped with a warning", () => {
+  const r = run(["check", refpin, "--param", "N=2", "--design", "active", "--workers", "1000", "--json"]);
+  assert.equal(r.code, 0, r.err);
+  assert.match(r.err, /--workers 1000 is more than the \d+ cores/);
+  assert.ok(Verdict.parse(JSON.parse(r.out)).stats.workers <= availableParallelism());
+});
+
+test("progress lines reach a non-terminal stderr, and --quiet silences them", () => {
+  const f = specFile("slowish.ts", counter("slowish", "", "{ const t = Date.now() + 100; while (Date.now() < t); return s.x < 3; }"));
+  const loud = run(["check", f], { REFCHECK_PROGRESS_SECONDS: "0.2" });
+  assert.equal(loud.code, 0, loud.err);
+  assert.match(loud.err, /refcheck: progress: tmp\/slowish: \d+ states/);
+  const quiet = run(["check", f, "--quiet"], { REFCHECK_PROGRESS_SECONDS: "0.2" });
+  assert.doesNotMatch(quiet.err, /progress/);
+});
+
+/** Exit 2, one paragraph on stderr naming what is wrong, no stack trace. */
+function assertUsage(r: ReturnType<typeof run>, ...mentions: string[]): void {
+  assert.equal(r.code, 2, `exit code; stderr: ${r.err}`);
+  assert.ok(!/^\s+at /m.test(r.err), `stack trace:\n${r.err}`);
+  for (const m of mentions) assert.ok(r.err.includes(m), `"${r.err.trim()}" should mention ${m}`);
+}
+
+test("inputs that give no spec are errors, and helpers follow one rule", () => {
+  assertUsage(run(["check", "specs/kernel"]), "specs/kernel", "nothing to check");
+  assertUsage(run(["compare", "specs/kernel"]), "nothing to check");
+  specFile("skip/good.ts", counter("skip/good"));
+  specFile("skip/named.ts", counter("skip/named").replace("export default defineSpec", "export const spec = defineSpec"));
+  assertUsage(run(["compare", path.join(tmp, "skip")]), "named.ts", 'exports a spec as "spec" but not as default');
+  rmSync(path.join(tmp, "skip", "named.ts"));
+  specFile("skip/util.ts", "export const two = 2;\n");
+  assertUsage(run(["compare", path.join(tmp, "skip")]), "util.ts", "kernel/ or lib/", "_");
+  rmSync(path.join(tmp, "skip", "util.ts"));
+  specFile("skip/_util.ts", "export const two = 2;\n");
+  specFile("skip/lib/more.ts", "export const three = 3;\n");
+  const listed = run(["list", path.join(tmp, "skip")]);
+  assert.equal(listed.code, 0, listed.err);
+  assert.match(listed.out, /tmp\/skip\/good/);
+  assert.match(listed.out, /skipped .*_util\.ts: helper \(its name starts with _\)/);
+  assert.match(listed.out, /skipped .*lib\/more\.ts: helper \(in a lib\/ folder\)/);
+  assert.equal(run(["compare", path.join(tmp, "skip")]).code, 0);
+});
+
+test("parameters: bare, repeated, undeclared by every spec, or contradicting --design", () => {
+  assertUsage(run(["check", refpin, "--param"]), "--param", "NAME=VALUE");
+  assertUsage(run(["check", refpin, "--param", "N=2", "--param", "N=3"]), "--param N is given twice");
+  assertUsage(run(["check", refpin, "--param", "variant=plain", "--design", "active"]), "--design active contradicts --param variant=plain");
+  assertUsage(run(["compare", "specs/guest-memfd", "specs/conformance", "--param", "slot=1"]), "slot", "did you mean slots?");
+  assertUsage(run(["check", refpin, "--timeout", "0x10"]), "--timeout 0x10");
+});
+
+test("--symmetry on a spec without symmetry is a warning in the verdict", () => {
+  const f = specFile("nosym.ts", counter("nosym"));
+  const r = run(["check", f, "--symmetry", "--json"]);
+  assert.equal(r.code, 0, r.err);
+  assert.ok(Verdict.parse(JSON.parse(r.out)).warnings.some((w) => w.includes("declares no symmetry")));
+});
+
+test("console.log in a spec never reaches stdout", () => {
+  const f = specFile("chatty.ts", counter("chatty", "", "s.x < 3", 'console.log("debug: Inc"); s.x += 1;'));
+  const r = run(["check", f, "--json"]);
+  assert.equal(r.code, 0, r.err);
+  assert.equal(Verdict.parse(JSON.parse(r.out)).spec, "tmp/chatty");
+  assert.match(r.err, /debug: Inc/);
+});
+
+test("an exception while the model is built names the spec and the phase", () => {
+  const f = specFile("init-throws.ts", counter("init-throws").replace("init: () => ({ x: 0 })", 'init: () => { throw new Error("init exploded"); }'));
+  assertUsage(run(["check", f]), "init-throws.ts", 'spec "tmp/init-throws"', '"init" threw Error: init exploded');
+});
+
+test("an internal error has its own exit code and says it is a refcheck bug", () => {
+  // Break something refcheck relies on, as a bug would.
+  const breaker = specFile("break.mjs", "JSON.stringify = () => { throw new TypeError('broken'); };\n");
+  const r = spawnSync(process.execPath, ["--import", path.join(root, breaker), ...bin, "check", refpin, "--param", "N=1", "--design", "active", "--json"], {
+    cwd: root, encoding: "utf8", env,
+  });
+  assert.equal(r.status, 4, r.stderr);
+  assert.match(r.stderr, /internal error: broken/);
+  assert.match(r.stderr, /refcheck bug/);
+  assert.ok(!/^\s+at /m.test(r.stderr), r.stderr);
+  assert.ok(existsSync(path.join(root, breaker)));
+});
