@@ -142,6 +142,17 @@ function handleSignals(): void {
   };
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
+  // Under npx, a SIGTERM to npm alone ends npm without passing it on, and this process
+  // would run on, orphaned: take the loss of the parent as the signal.
+  if (process.env.npm_command) {
+    const ppid = process.ppid;
+    const watch = setInterval(() => {
+      if (process.ppid === ppid) return;
+      clearInterval(watch);
+      onSignal("SIGTERM");
+    }, 500);
+    watch.unref();
+  }
 }
 
 /** Parameters given on the command line that no spec of the run declares are an error. */
