@@ -283,6 +283,33 @@ const runOptions = {
   ...reportOptions,
 } as const;
 
+const colorOptions = {
+  color: { type: "boolean", describe: "colour the output even when stdout is not a terminal" },
+  "no-color": { type: "boolean", describe: "no colour (as does a non-empty NO_COLOR)" },
+} as const;
+
+/** Colour: the flags, then NO_COLOR, then FORCE_COLOR, then whether stdout is a terminal. */
+type ColorArgs = { color?: boolean; "no-color"?: boolean };
+function colorOf(a: ColorArgs): boolean {
+  if (a["no-color"]) return false;
+  if (a.color) return true;
+  if (process.env.NO_COLOR) return false;
+  const force = process.env.FORCE_COLOR;
+  if (force !== undefined && force !== "") return force !== "0" && force !== "false";
+  return !!process.stdout.isTTY;
+}
+
+function packageVersion(): string {
+  try {
+    return JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")).version;
+  } catch {
+    return "unknown";
+  }
+}
+
+/** Long flags of every command, for "did you mean". */
+const knownFlags = () => [...Object.keys(runOptions), ...Object.keys(colorOptions), "traces", "help", "version"];
+
 async function main(argv: string[]): Promise<number> {
   let code = 0;
   const cli = yargs(argv)
@@ -296,7 +323,7 @@ async function main(argv: string[]): Promise<number> {
         const specs = await loadSpecs(a.paths as string[]);
         const verdicts = await runAll(specs, a as unknown as RunArgs);
         if (a.json) printJson(verdicts, true);
-        else process.stdout.write(verdicts.map((v) => renderVerdict(v)).join("\n\n") + "\n");
+        else process.stdout.write(verdicts.map((v) => renderVerdict(v, { color: colorOf(a as ColorArgs) })).join("\n\n") + "\n");
         writeReports(verdicts, a as ReportArgs);
         code = runExitCode(verdicts);
       },
@@ -313,7 +340,7 @@ async function main(argv: string[]): Promise<number> {
         const specs = await loadSpecs(a.paths as string[]);
         const verdicts = await runAll(specs, a as unknown as RunArgs);
         if (a.json) printJson(verdicts, false);
-        else process.stdout.write(renderComparison(verdicts, { traces: a.traces, width: process.stdout.isTTY ? process.stdout.columns : undefined }) + "\n");
+        else process.stdout.write(renderComparison(verdicts, { traces: a.traces, color: colorOf(a as ColorArgs), width: process.stdout.isTTY ? process.stdout.columns : undefined }) + "\n");
         writeReports(verdicts, a as ReportArgs);
         code = runExitCode(verdicts);
       },
@@ -348,11 +375,26 @@ async function main(argv: string[]): Promise<number> {
     .demandCommand(1, "name a command: check, compare, trace or list")
     // Flags are spelled one way (no camelCase twins in messages) and --no-X is not magic.
     .parserConfiguration({ "camel-case-expansion": false, "boolean-negation": false })
+    .options(colorOptions)
     .strict()
+    .recommendCommands()
     .help()
-    .version(false)
+    .alias("h", "help")
+    .version(packageVersion())
+    .alias("V", "version")
     .fail((msg, err) => {
-      throw err ?? new UsageError(msg);
+      if (err) throw err;
+      const unknown = /^Unknown arguments?: (.*)$/.exec(msg ?? "");
+      if (unknown) {
+        const hints = unknown[1].split(", ").map((x) => {
+          const near = closest(x, knownFlags());
+          return near ? `--${x}: did you mean --${near}?` : `--${x}`;
+        });
+        throw new UsageError(`unknown option ${hints.join("; ")}`);
+      }
+      const command = /^Did you mean (\w+)\?$/.exec(msg ?? "");
+      if (command) throw new UsageError(`unknown command ${argv[0]}: did you mean ${command[1]}?`);
+      throw new UsageError(msg);
     });
   await cli.parseAsync();
   return code;

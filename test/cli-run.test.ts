@@ -193,3 +193,21 @@ test("an internal error has its own exit code and says it is a refcheck bug", ()
   assert.ok(!/^\s+at /m.test(r.stderr), r.stderr);
   assert.ok(existsSync(path.join(root, breaker)));
 });
+
+test("CLI habits: --version, -V, -h, --color, --no-color, NO_COLOR, did you mean", () => {
+  const version = JSON.parse(readFileSync(path.join(root, "package.json"), "utf8")).version;
+  for (const flag of ["--version", "-V"]) {
+    const r = run([flag]);
+    assert.equal(r.code, 0, r.err);
+    assert.equal(r.out.trim(), version);
+  }
+  const help = run(["-h"]);
+  assert.equal(help.code, 0, help.err);
+  assert.match(help.out, /refcheck check <paths\.\.>/);
+  const args = ["check", refpin, "--param", "N=1", "--design", "plain"];
+  assert.match(run([...args, "--color"], { NO_COLOR: "" }).out, /\x1b\[/);
+  assert.doesNotMatch(run([...args, "--no-color"], { FORCE_COLOR: "1" }).out, /\x1b\[/);
+  assert.doesNotMatch(run(args, { NO_COLOR: "1", FORCE_COLOR: "" }).out, /\x1b\[/);
+  assertUsage(run(["check", refpin, "--max-state", "10"]), "--max-state: did you mean --max-states?");
+  assertUsage(run(["chek", refpin]), "unknown command chek: did you mean check?");
+});
