@@ -17,9 +17,14 @@ import { printTrace, reportOptions, writeReports, type ReportArgs } from "./outp
 
 class UsageError extends Error {}
 
-// Spec code may print (console.log while debugging a spec): keep stdout for the report
-// and for --json.
-console.log = console.info = console.debug = console.error;
+/**
+ * Spec code may print (console.log while debugging a spec): keep stdout for the report and
+ * for --json. Called before any spec is loaded (yargs's own --help and --version still
+ * print to stdout).
+ */
+function specOutputToStderr(): void {
+  console.log = console.info = console.debug = console.error;
+}
 
 /** --param NAME=VALUE list: each name once, a value after the "=". */
 function parseParams(list: unknown): Record<string, string> {
@@ -320,6 +325,7 @@ async function main(argv: string[]): Promise<number> {
       "check spec files (or folders of specs) under every design",
       (y) => y.positional("paths", { type: "string", array: true, describe: "spec files or folders" }).options(runOptions),
       async (a) => {
+        specOutputToStderr();
         const specs = await loadSpecs(a.paths as string[]);
         const verdicts = await runAll(specs, a as unknown as RunArgs);
         if (a.json) printJson(verdicts, true);
@@ -337,6 +343,7 @@ async function main(argv: string[]): Promise<number> {
           .options(runOptions)
           .option("traces", { type: "boolean", describe: "print every counterexample below the tables" }),
       async (a) => {
+        specOutputToStderr();
         const specs = await loadSpecs(a.paths as string[]);
         const verdicts = await runAll(specs, a as unknown as RunArgs);
         if (a.json) printJson(verdicts, false);
@@ -358,6 +365,7 @@ async function main(argv: string[]): Promise<number> {
       "list specs, their parameters and designs",
       (y) => y.positional("paths", { type: "string", array: true, default: ["specs"] }),
       async (a) => {
+        specOutputToStderr();
         const skipped: SkippedFile[] = [];
         const specs = await loadSpecs(a.paths as string[], skipped);
         for (const { spec, file } of specs) {
