@@ -22,14 +22,21 @@ function run(args: string[], extraEnv: Record<string, string> = {}) {
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 
-/** Starts refcheck, sends `signal` once stderr shows progress (or after `ms`), and collects the result. */
-function runAndSignal(args: string[], signals: NodeJS.Signals[], ms: number): Promise<{ code: number | null; out: string; err: string; sig: NodeJS.Signals | null }> {
+/**
+ * Starts refcheck and sends the signals once its progress line names `busy` (the search of
+ * that spec is running, however loaded the machine is), then `ms` later; collects the result.
+ */
+function runAndSignal(args: string[], signals: NodeJS.Signals[], ms: number, busy = "conformance/refpin"): Promise<{ code: number | null; out: string; err: string; sig: NodeJS.Signals | null }> {
   return new Promise((resolve) => {
-    const p = spawn(process.execPath, [...bin, ...args], { cwd: root, env });
-    let out = "", err = "";
+    const p = spawn(process.execPath, [...bin, ...args], { cwd: root, env: { ...env, REFCHECK_PROGRESS_SECONDS: "0.2" } });
+    let out = "", err = "", sent = false;
     p.stdout.on("data", (d) => (out += d));
-    p.stderr.on("data", (d) => (err += d));
-    signals.forEach((s, i) => setTimeout(() => p.kill(s), ms + i * 50));
+    p.stderr.on("data", (d) => {
+      err += d;
+      if (sent || !err.includes(`progress: ${busy}`)) return;
+      sent = true;
+      signals.forEach((s, i) => setTimeout(() => p.kill(s), ms + i * 50));
+    });
     p.on("exit", (code, sig) => resolve({ code, out, err, sig }));
   });
 }
@@ -59,7 +66,7 @@ after(() => rmSync(tmp, { recursive: true, force: true }));
 
 test("SIGINT stops the search like a bound: incomplete verdict, reports written, exit 3", async () => {
   const junit = path.join(tmp, "int", "r.xml");
-  const r = await runAndSignal(["check", refpin, "--param", "N=7", "--design", "active", "--json", "--junit", junit], ["SIGINT"], 3000);
+  const r = await runAndSignal(["check", refpin, "--param", "N=7", "--design", "active", "--json", "--junit", junit], ["SIGINT"], 1000);
   assert.equal(r.code, 3, r.err);
   const v = Verdict.parse(JSON.parse(r.out));
   assert.equal(v.complete, false);
@@ -71,14 +78,14 @@ test("SIGINT stops the search like a bound: incomplete verdict, reports written,
 test("SIGTERM in a compare keeps the verdicts already finished", async () => {
   specFile("two/a.ts", counter("two/a"));
   specFile("two/b.ts", `export { default } from "../../../${refpin}";\n`);
-  const r = await runAndSignal(["compare", path.join(tmp, "two"), "--param", "N=7", "--param", "variant=active", "--json"], ["SIGTERM"], 3500);
+  const r = await runAndSignal(["compare", path.join(tmp, "two"), "--param", "N=7", "--param", "variant=active", "--json"], ["SIGTERM"], 500);
   assert.equal(r.code, 3, r.err);
   const vs = (JSON.parse(r.out) as unknown[]).map((x) => Verdict.parse(x));
   assert.deepEqual(vs.map((v) => [v.spec, v.outcome]), [["tmp/two/a", "pass"], ["conformance/refpin", "incomplete"]]);
 });
 
 test("a second signal exits at once", async () => {
-  const r = await runAndSignal(["check", refpin, "--param", "N=7", "--design", "active"], ["SIGINT", "SIGINT"], 3000);
+  const r = await runAndSignal(["check", refpin, "--param", "N=7", "--design", "active"], ["SIGINT", "SIGINT"], 500);
   assert.equal(r.code, 130, r.err);
 });
 
