@@ -16,24 +16,30 @@ const assocPinsVm: Violation = { property: "assocPinsVm", actions: ["FileAdd", "
 const selfDeadlockRun = ["FileAdd", "CloseKvmVfioDev", "OpenDevice", "CloseVm", "CloseDevice"];
 const incFromZeroRun = ["FileAdd", "CloseKvmVfioDev", "CloseVm", "OpenDevice"];
 
+// 51cdc8bc120e's .release: kvm_device_release holds kvm->lock and waits for group_lock;
+// vfio-ap's open_device holds group_lock and waits for kvm->lock (fixed by 2b48f52f2bff).
+const abbaRun = ["FileAdd", "CloseKvmVfioDev", "CloseVm", "OpenDevice"];
+
 const expected: Record<"lockdep" | "noLockdep", Record<Design, Violation[]>> = {
   lockdep: {
+    // The shorter IncFromZero hides the recursive locking from noFault; see noLockdep.
+    "destroy-get_kvm": [{ property: "noFault", actions: incFromZeroRun, message: incFromZero }, assocPinsVm],
+    "release-51cdc8bc120e": [{ property: "noDeadlock", actions: abbaRun }],
     release: [],
-    destroy: [
+    "destroy-get_kvm_safe": [
       { property: "noFault", actions: [...selfDeadlockRun, "DestroyDevices"], message: recursive },
       assocPinsVm,
     ],
-    // The shorter IncFromZero hides the recursive locking from noFault; see noLockdep.
-    "destroy-get_kvm": [{ property: "noFault", actions: incFromZeroRun, message: incFromZero }, assocPinsVm],
   },
   noLockdep: {
-    release: [],
-    destroy: [{ property: "noDeadlock", actions: selfDeadlockRun }, assocPinsVm],
     "destroy-get_kvm": [
       { property: "noFault", actions: incFromZeroRun, message: incFromZero },
       { property: "noDeadlock", actions: selfDeadlockRun },
       assocPinsVm,
     ],
+    "release-51cdc8bc120e": [{ property: "noDeadlock", actions: abbaRun }],
+    release: [],
+    "destroy-get_kvm_safe": [{ property: "noDeadlock", actions: selfDeadlockRun }, assocPinsVm],
   },
 };
 
@@ -52,7 +58,15 @@ for (const lockdep of [true, false]) {
 
 test("destroy-era: kvm_get_kvm_safe can fail only with .destroy", () => {
   assert.equal(prop(check(destroyEra, { design: "release" }), "getKvmSafeRefused").status, "unreachable");
-  const v = check(destroyEra, { design: "destroy" });
+  const v = check(destroyEra, { design: "destroy-get_kvm_safe" });
   assert.equal(prop(v, "getKvmSafeRefused").status, "reachable");
   assert.deepEqual(actionNames(prop(v, "getKvmSafeRefused")), incFromZeroRun);
+});
+
+test("destroy-era: the .release design deadlocks before 2b48f52f2bff and holds from it on", () => {
+  const before = check(destroyEra, { design: "release-51cdc8bc120e" });
+  assert.equal(prop(before, "noDeadlock").status, "violated");
+  assert.match(prop(before, "noDeadlock").message ?? "", /vfio open at driver is blocked/);
+  assert.equal(before.outcome, "fail");
+  assert.equal(check(destroyEra, { design: "release" }).outcome, "pass");
 });

@@ -7,17 +7,26 @@
 //
 // Designs (`design`):
 //   slots-lock-first            upstream kvm_gmem_release order (slots_lock, then the
-//                               invalidate lock); kvm_gmem_unbind as in current trees: it
-//                               takes the invalidate lock even when the file is dying (after
-//                               kvm-x86 ae431059e75d it must remove the bindings then).
+//                               invalidate lock) with kvm_gmem_unbind as in current trees
+//                               (virt/kvm/guest_memfd.c:kvm_gmem_unbind, since kvm-x86
+//                               ae431059e75d): a live file is pinned by CLASS(gmem_get_file)
+//                               and unbound under the invalidate lock; a dying file is
+//                               unbound without that lock, under slots_lock alone, which
+//                               kvm_gmem_release must take before it frees anything.
 //   invalidate-lock-first       the RFC v11 code as a whole: release takes the invalidate
 //                               lock first, and unbind skips a dying file (get_file_rcu fails).
 //   invalidate-lock-first-current-unbind
-//                               the RFC release order combined with today's unbind.
+//                               the RFC release order combined with today's unbind. It holds:
+//                               unbind locks the invalidate lock only under a file reference,
+//                               when release cannot run. No order proposed in seed 003
+//                               deadlocks on one file; lockdep, which keys the invalidate
+//                               lock per filesystem type, would still report the RFC order
+//                               against bind's (not modelled).
 //
 // Threads (pc + locals), each a kernel call split at its lock acquisitions:
 //   memslot delete (tid 1)  kvm_set_memory_region(KVM_MR_DELETE) of slot 0: slots_lock,
-//                           kvm_gmem_unbind (invalidate lock, clear binding), free slot.
+//                           kvm_gmem_unbind (live file: reference + invalidate lock;
+//                           dying file: neither), clear binding, free slot.
 //   gmem release (tid 2)    __fput -> kvm_gmem_release, enabled once the file is dying.
 //   memslot create (tid 3)  kvm_set_memory_region(KVM_MR_CREATE) of slot 1: slots_lock,
 //                           kvm_gmem_bind (fget, invalidate lock, bind, fput).
@@ -49,6 +58,7 @@ const stateSchema = z.object({
   slotsLock: lockSchema(3),
   /** The gmem inode's mapping->invalidate_lock. */
   invalidateLock: lockSchema(3),
+  /** ref: unbind holds a file reference (and then the invalidate lock from lockInvalidate on). */
   del: threadSchema(["lockInvalidate", "unbind", "finish"], { ref: z.boolean() }),
   rel: threadSchema(["second", "body"], {}),
   bind: threadSchema(["lockInvalidate", "body"], {}),
@@ -91,24 +101,25 @@ export default defineSpec({
       },
 
       DelLockSlots: {
-        kernel: "kvm_set_memory_region(DELETE): mutex_lock(slots_lock); kvm_gmem_unbind: get the file",
+        // guest_memfd.c:kvm_gmem_unbind (current) / RFC v11 kvm_gmem_unbind: which file ref.
+        kernel: "kvm_set_memory_region(DELETE): mutex_lock(slots_lock); kvm_gmem_unbind: get_file_active(&slot->gmem.file)",
         when: (s: S) => s.del.pc === "idle" && s.slot[0]!.state === "live" && isFree(s.slotsLock),
         then: (s: S) => {
           acquire(s.slotsLock, DEL, "slots_lock");
           const sl = s.slot[0]!;
           if (!sl.file) {
             s.del.pc = "finish"; // release already unbound it
-          } else if (unbindSkipsDying) {
-            // RFC v11: get_file_rcu; a dying file is left to kvm_gmem_release.
-            s.del.ref = getFileActive(s.gmemFile);
-            s.del.pc = s.del.ref ? "lockInvalidate" : "finish";
-          } else {
-            s.del.pc = "lockInvalidate"; // current: no reference, the lock is taken regardless
+            return;
           }
+          s.del.ref = getFileActive(s.gmemFile);
+          if (s.del.ref) s.del.pc = "lockInvalidate";
+          // RFC v11: a dying file is left to kvm_gmem_release. Current: unbound at once,
+          // without the invalidate lock; slots_lock keeps release out.
+          else s.del.pc = unbindSkipsDying ? "finish" : "unbind";
         },
       },
       DelLockInvalidate: {
-        kernel: "kvm_gmem_unbind: filemap_invalidate_lock",
+        kernel: "kvm_gmem_unbind (live file): filemap_invalidate_lock",
         when: (s: S) => s.del.pc === "lockInvalidate" && isFree(s.invalidateLock),
         then: (s: S) => {
           acquire(s.invalidateLock, DEL, "invalidate_lock");
@@ -116,14 +127,17 @@ export default defineSpec({
         },
       },
       DelUnbind: {
-        kernel: "kvm_gmem_unbind: xa_store_range(NULL), slot->gmem.file = NULL, unlock, fput",
+        // guest_memfd.c:__kvm_gmem_unbind; the lock and the fput only on the live-file path.
+        kernel: "__kvm_gmem_unbind: xa_store_range(NULL), slot->gmem.file = NULL; live file: unlock, fput",
         when: (s: S) => s.del.pc === "unbind",
         then: (s: S) => {
-          if (!s.gmemAlive) throw new Fault("BUG: KASAN: use-after-free in kvm_gmem_unbind: struct kvm_gmem freed");
+          if (!s.gmemAlive) throw new Fault("BUG: KASAN: slab-use-after-free in __kvm_gmem_unbind: struct gmem_file freed");
           s.slot[0]!.bound = false;
           s.slot[0]!.file = false;
-          release(s.invalidateLock, DEL, "invalidate_lock");
-          if (s.del.ref) fput(s.gmemFile, "gmem file");
+          if (s.del.ref) {
+            release(s.invalidateLock, DEL, "invalidate_lock");
+            fput(s.gmemFile, "gmem file");
+          }
           s.del.ref = false;
           s.del.pc = "finish";
         },
@@ -197,7 +211,7 @@ export default defineSpec({
         kernel: "kvm_gmem_bind: slot->gmem.file = file, xa_store_range, unlock, fput; unlock slots_lock",
         when: (s: S) => s.bind.pc === "body",
         then: (s: S) => {
-          if (!s.gmemAlive) throw new Fault("BUG: KASAN: use-after-free in kvm_gmem_bind: struct kvm_gmem freed");
+          if (!s.gmemAlive) throw new Fault("BUG: KASAN: slab-use-after-free in kvm_gmem_bind: struct gmem_file freed");
           const sl = s.slot[1]!;
           sl.state = "live";
           sl.file = true;
@@ -216,5 +230,12 @@ export default defineSpec({
       holds: (s) => s.gmemFile.state === "freed" && !s.gmemAlive,
     },
   },
+  reachable: (p) => ({
+    dyingFileUnbound: {
+      doc: "memslot delete unbinds a dying gmem file without its invalidate lock (kvm_gmem_unbind, !file)",
+      when: (s) => s.del.pc === "unbind" && !s.del.ref,
+      expect: p.design === "invalidate-lock-first" ? ("unreachable" as const) : ("reachable" as const),
+    },
+  }),
   busy: (s) => firstBusy({ "memslot delete": s.del, "gmem release": s.rel, "memslot create": s.bind }),
 });

@@ -19,7 +19,10 @@
 //                              unbind; nothing pins kvm but the VM file.
 //   memslot-pins-gmem-phased   6b with kvm_destroy_vm split in two steps: kvm_arch_destroy_vm
 //                              (MMU and vCPUs torn down) first, kvm_free_memslots (which
-//                              unbinds, dropping the slots' gmem references) later.
+//                              unbinds, dropping the slots' gmem references) later. Its fault
+//                              (a PUNCH_HOLE reaching kvm_mmu_unmap_gfn_range in between) is
+//                              the model's assumption: the effect is arch-dependent and the
+//                              seed's POC was not inspected.
 //   both                       6c: both pins at once (a reference cycle).
 //
 // Actions (kernel functions in each action's `kernel:`): CreateGmem (KVM_CREATE_GUEST_MEMFD),
@@ -32,8 +35,9 @@
 // Abstractions and why they are sound:
 //  - Every ioctl is one atomic step. Memslot create/delete run under kvm->slots_lock and
 //    delete waits for SRCU readers (synchronize_srcu_expedited) before freeing the slot;
-//    kvm_gmem_release takes slots_lock too, and fallocate/bind/unbind hold the gmem
-//    invalidate lock: so these never overlap in a way that an interleaving of whole steps
+//    kvm_gmem_release takes slots_lock too, and fallocate/bind hold the gmem invalidate
+//    lock, as does unbind of a live file (a dying one is unbound under slots_lock alone,
+//    guest_memfd.c:kvm_gmem_unbind): so these never overlap in a way that an interleaving of whole steps
 //    misses. The one window that matters, the deferred __fput, is its own step
 //    (ReleaseGmem / ReleaseVm). The lock order itself is checked in lock-order.ts.
 //  - Guest faults (kvm_gmem_get_pfn, under kvm->srcu) are the step Populate; a vCPU fd is
@@ -129,10 +133,16 @@ export default defineSpec({
     /** kvm_gmem_invalidate_begin: reaches the MMU through gmem->kvm when bindings exist. */
     const invalidate = (s: S, who: string) => {
       if (!s.slot.some((sl) => sl.bound)) return;
-      if (!s.gmem.kvm) throw new Fault(`${who}: NULL gmem->kvm with live bindings`);
-      if (s.kvm.phase === "freed") throw new Fault(`BUG: KASAN: use-after-free in ${who}: gmem->kvm points at a freed struct kvm`);
+      // KVM_MMU_LOCK(kvm) on NULL would oops; the text is the model's.
+      if (!s.gmem.kvm) throw new Fault(`model: ${who}: NULL gmem->kvm with live bindings (a NULL dereference in KVM_MMU_LOCK)`);
+      if (s.kvm.phase === "freed") throw new Fault(`BUG: KASAN: slab-use-after-free in ${who}: gmem->kvm points at a freed struct kvm`);
       if (s.kvm.phase === "archDestroyed") {
-        throw new Fault(`${who}: kvm_mmu_unmap_gfn_range through gmem->kvm after kvm_arch_destroy_vm tore the MMU down`);
+        // Asserted, not derived (domain review U9): what an unmap after kvm_arch_destroy_vm
+        // does is arch-dependent; the model treats reaching it as the fault.
+        throw new Fault(
+          `model's assumption: ${who}: kvm_mmu_unmap_gfn_range through gmem->kvm after kvm_arch_destroy_vm ` +
+            "(a suspicious ordering, not an observed kernel failure)",
+        );
       }
     };
 
@@ -151,14 +161,14 @@ export default defineSpec({
         return;
       }
       if (!sl.file) return; // release already cleared it
-      if (s.gmemFile.state === "freed") throw new Fault("BUG: KASAN: use-after-free in kvm_gmem_unbind: slot->gmem.file freed");
+      if (s.gmemFile.state === "freed") throw new Fault("model: kvm_gmem_unbind on slot->gmem.file after it was freed (the kernel would reuse the slab object; KASAN reports it only with CONFIG_SLUB_RCU_DEBUG)");
       if (getFileActive(s.gmemFile)) {
         sl.bound = false;
         sl.file = false;
         fput(s.gmemFile, "gmem file");
       } else if (!d.unbindSkipsDying) {
         // Dying file: release has not run and cannot until slots_lock is dropped.
-        if (!s.gmem.alive) throw new Fault("BUG: KASAN: use-after-free in kvm_gmem_unbind: struct kvm_gmem freed");
+        if (!s.gmem.alive) throw new Fault("BUG: KASAN: slab-use-after-free in kvm_gmem_unbind: struct gmem_file freed");
         sl.bound = false;
         sl.file = false;
       }
@@ -224,9 +234,9 @@ export default defineSpec({
         each: { i: range(p.slots) },
         when: (s: S, { i }) => s.vmFd && s.slot[i]!.state === "live" && s.slot[i]!.file,
         then: (s: S) => {
-          if (s.gmemFile.state === "freed") throw new Fault("BUG: KASAN: use-after-free in kvm_gmem_get_pfn: slot->gmem.file freed");
+          if (s.gmemFile.state === "freed") throw new Fault("model: kvm_gmem_get_pfn on slot->gmem.file after it was freed (the kernel would reuse the slab object; KASAN reports it only with CONFIG_SLUB_RCU_DEBUG)");
           if (!getFileActive(s.gmemFile)) return; // -EFAULT: file is dying
-          if (!s.gmem.alive) throw new Fault("BUG: KASAN: use-after-free in kvm_gmem_get_pfn: struct kvm_gmem freed");
+          if (!s.gmem.alive) throw new Fault("BUG: KASAN: slab-use-after-free in kvm_gmem_get_pfn: struct gmem_file freed");
           fput(s.gmemFile, "gmem file");
         },
       }),

@@ -39,7 +39,10 @@
 // "TSM-bound => vdev alive", which is checked. Object IDs, the xarray and users/wait_cnt
 // are reduced to what decides these races: in-table / removed / freed, the vdev's pin on
 // the idev and short-term references held by ioctls. Critical sections under one lock that
-// do not block inside are single steps guarded on the lock being free.
+// do not block inside are single steps guarded on the lock being free. tsm_unbind of an
+// unbound TDI is a no-op, as in drivers/pci/tsm.c:__pci_tsm_unbind (returns 0 when
+// pdev->tsm->tdi is NULL); with each operation at most once there is no rebind, so a
+// stale unbind of a newer binding is out of scope.
 import { z } from "zod";
 import { defineSpec, Fault, type Witness } from "../../checker/spec.ts";
 import { acquire, isFree, lockSchema, release, unlocked } from "../kernel/lock.ts";
@@ -112,19 +115,22 @@ export default defineSpec({
     const abortUnbinds = p.design === "upstream-v5";
 
     const useVdev = (s: S, who: string) => {
-      if (s.vdev.state === "freed") throw new Fault(`BUG: KASAN: use-after-free in ${who}: struct iommufd_vdevice freed`);
+      if (s.vdev.state === "freed") throw new Fault(`BUG: KASAN: slab-use-after-free in ${who}: struct iommufd_vdevice freed`);
     };
     const useIdev = (s: S, who: string) => {
-      if (s.idev.state === "freed") throw new Fault(`BUG: KASAN: use-after-free in ${who}: struct iommufd_device freed`);
+      if (s.idev.state === "freed") throw new Fault(`BUG: KASAN: slab-use-after-free in ${who}: struct iommufd_device freed`);
     };
-    /** tsm_unbind(dev) called on the strength of the caller's belief that the TDI is bound. */
-    const tsmUnbindBelieved = (s: S, who: string) => {
-      if (!s.tsmBound) throw new Fault(`double tsm_unbind from ${who}: the TDI is no longer bound`);
+    /**
+     * tsm_unbind(dev): drivers/pci/tsm.c:__pci_tsm_unbind returns 0 when no TDI is bound
+     * (pdev->tsm->tdi NULL under tsm_pf0->lock), so a second unbind is a no-op. The model
+     * has no rebind, so a stale unbind never hits someone else's binding.
+     */
+    const tsmUnbind = (s: S) => {
       s.tsmBound = false;
     };
     /** iommufd_vdevice_abort (upstream), under igroup->lock. */
     const abort = (s: S) => {
-      if (abortUnbinds) s.tsmBound = false; // tsm_unbind(idev->dev): idempotent in the TSM core
+      if (abortUnbinds) tsmUnbind(s); // tsm_unbind(idev->dev)
       s.idev.vdev = false;
     };
     /** End of iommufd_vdevice_destroy (upstream): put the idev, free the vdev. */
@@ -234,7 +240,7 @@ export default defineSpec({
           useVdev(s, "vfio_df_unbind_iommufd (mutex_lock(&vdev->mutex))");
           acquire(s.vdevMutex, VFIO, "vdev->mutex");
           if (s.vdev.tsmBound) {
-            tsmUnbindBelieved(s, "vfio_df_unbind_iommufd");
+            tsmUnbind(s);
             s.vdev.tsmBound = false;
           }
           s.vdev.idev = false;
@@ -260,12 +266,13 @@ export default defineSpec({
     };
     const seedSteps = {
       VfioUnbind: {
+        // seed 004 sketch; tsm_unbind = drivers/pci/tsm.c:pci_tsm_unbind (no-op if unbound).
         kernel: "vfio_df_unbind_iommufd: tsm_unbind through idev->vdev, idev->vdev = NULL, unlock",
         when: (s: S) => s.vfio.pc === "unbind",
         then: (s: S) => {
           if (s.vfio.sawVdev) {
             useVdev(s, "vfio_df_unbind_iommufd (tsm_unbind via idev->vdev)");
-            tsmUnbindBelieved(s, "vfio_df_unbind_iommufd"); // cannot clear vdev->tsm_bound: no mutex
+            tsmUnbind(s); // cannot clear vdev->tsm_bound: no mutex
             s.idev.vdev = false;
           }
           release(s.igroupLock, VFIO, "igroup->lock");
@@ -273,13 +280,14 @@ export default defineSpec({
         },
       },
       DestroyLock: {
+        // seed 004 sketch: idev->vdev is left set (needs igroup->lock); tsm_unbind as above.
         kernel: "iommufd_vdevice_destroy: mutex_lock(vdev->mutex), tsm_unbind(vdev->idev->dev)",
         when: (s: S) => s.destroy.pc === "lock" && isFree(s.vdevMutex),
         then: (s: S) => {
           acquire(s.vdevMutex, DESTROY, "vdev->mutex");
           if (s.vdev.tsmBound) {
             if (s.vdev.idev) useIdev(s, "iommufd_vdevice_destroy (tsm_unbind(vdev->idev->dev))");
-            tsmUnbindBelieved(s, "iommufd_vdevice_destroy");
+            tsmUnbind(s);
             s.vdev.tsmBound = false;
           }
           s.destroy.sawIdev = s.vdev.idev;
@@ -305,7 +313,7 @@ export default defineSpec({
             s.vdev.idev = true;
             s.idev.vdev = true;
           } else if (s.tsm.unbind && s.vdev.tsmBound) {
-            tsmUnbindBelieved(s, "TSM unbind");
+            tsmUnbind(s);
             s.vdev.tsmBound = false;
             s.vdev.idev = false;
             s.idev.vdev = false;

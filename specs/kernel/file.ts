@@ -53,13 +53,23 @@ export function createFile(f: File, what: string): void {
   f.state = "live";
 }
 
-/** get_file: unconditional increment; only legal while the caller already holds a reference. */
+/** Files are SLAB_TYPESAFE_BY_RCU (filp_cachep): a freed one is not a KASAN report. */
+const slabReuse = "(the kernel would reuse the slab object; KASAN reports it only with CONFIG_SLUB_RCU_DEBUG)";
+
+/**
+ * get_file: unconditional increment; only legal while the caller already holds a reference.
+ * include/linux/file_ref.h:file_ref_inc WARN_ONCEs on a dead count and goes on.
+ */
 export function getFile(f: File, what: string): void {
   if (f.state === "freed" || f.state === "none") {
-    throw new Fault(`BUG: KASAN: use-after-free in get_file (${what} already freed)`, f);
+    throw new Fault(`model: get_file on ${what} after it was freed ${slabReuse}`, f);
   }
   if (f.state === "dying" || f.count === 0) {
-    throw new Fault(`file_ref_inc() on a released file reference: get_file on dying ${what} (f_count was 0)`, f);
+    throw new Fault(
+      `file_ref_inc() on a released file reference: get_file on dying ${what} (f_count was 0, ` +
+        "a WARN_ONCE after which the kernel goes on and the pending __fput still frees the file)",
+      f,
+    );
   }
   f.count += 1;
 }
@@ -78,10 +88,11 @@ export function getFileActive(f: File): boolean {
  */
 export function fput(f: File, what: string): boolean {
   if (f.state === "freed" || f.state === "none") {
-    throw new Fault(`BUG: KASAN: use-after-free in fput (${what} already freed)`, f);
+    throw new Fault(`model: fput of ${what} after it was freed ${slabReuse}`, f);
   }
   if (f.state === "dying" || f.count === 0) {
-    throw new Fault(`file_ref_put: underflow; put of ${what} with f_count already 0`, f);
+    // fs/file.c:__file_ref_put: WARN_ONCE, count reset to FILE_REF_DEAD, nothing freed twice.
+    throw new Fault(`imbalanced put on file reference count: fput of ${what} with f_count already 0`, f);
   }
   f.count -= 1;
   if (f.count === 0) {

@@ -26,14 +26,16 @@ export function tryModuleGet(m: Module): boolean {
 
 /** __module_get: unconditional +1; the caller already holds a reference. */
 export function moduleGet(m: Module, name: string): void {
-  if (m.state === "gone") throw new Fault(`BUG: __module_get on unloaded module ${name}`, m);
+  // kernel/module/main.c:__module_get has no check: the wording is the model's.
+  if (m.state === "gone") throw new Fault(`model: __module_get on unloaded module ${name} (the kernel does not check)`, m);
   m.refs += 1;
 }
 
 /** module_put: -1, WARN on underflow. Never unloads by itself. */
 export function modulePut(m: Module, name: string): void {
   if (m.state === "gone") throw new Fault(`BUG: unable to handle page fault: module_put on unloaded module ${name}`, m);
-  if (m.refs === 0) throw new Fault(`WARNING: module_put underflow on ${name}`, m);
+  // kernel/module/main.c:module_put: a bare WARN_ON(ret < 0), no message of its own.
+  if (m.refs === 0) throw new Fault(`model: module_put underflow on ${name} (the kernel: a bare WARN_ON in module_put)`, m);
   m.refs -= 1;
 }
 

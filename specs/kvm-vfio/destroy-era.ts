@@ -2,30 +2,41 @@
 // 51cdc8bc120e ("kvm/vfio: Fix potential deadlock on vfio group_lock", v6.2), which switched
 // the kvm-vfio device from .destroy to .release.
 //
-// Designs (`design`):
-//   release          51cdc8bc120e and later: kvm_device_release -> kvm_vfio_release clears
-//                    every association before the device's users_count reference is put.
-//   destroy          before it: the kvm-vfio device stays on kvm->devices after its fd is
-//                    closed; associations are cleared by kvm_destroy_vm -> kvm_destroy_devices
-//                    -> kvm_vfio_destroy -> vfio_file_set_kvm(NULL), which takes group_lock.
-//                    The device's kvm reference is taken with kvm_get_kvm_safe.
-//   destroy-get_kvm  as destroy, with a plain kvm_get_kvm at first open.
-// Era details: until 2b48f52f2bff vfio_file_set_kvm wrote group->kvm under group_lock (now
-// kvm_ref_lock), and the device's users_count reference belonged to the driver (e.g. kvmgt's
-// open_device/close_device with plain kvm_get_kvm/kvm_put_kvm); 2b48f52f2bff moved it into
-// vfio core (vfio_device_get_kvm_safe/vfio_device_put_kvm). Both run under group_lock on the
-// group path, which is all the model needs of them. "release" keeps the era's group_lock for
-// the association (no path nests it there, so kvm_ref_lock gives the same verdict); drivers
-// that take kvm->lock in open_device (the ABBA 2b48f52f2bff fixed) are not modelled.
+// Designs (`design`), in kernel order:
+//   destroy-get_kvm  v6.0 (421cfe6596f6) to v6.2-rc4: the kvm-vfio device has .destroy, so it
+//                    stays on kvm->devices after its fd is closed; associations are cleared by
+//                    kvm_destroy_vm -> kvm_destroy_devices -> kvm_vfio_destroy ->
+//                    vfio_file_set_kvm(NULL), which takes group_lock. The driver takes the
+//                    device's kvm reference with a plain kvm_get_kvm in open_device.
+//   release-51cdc8bc120e  51cdc8bc120e (v6.2-rc5) to 2b48f52f2bff: kvm_device_release holds
+//                    kvm->lock and calls kvm_vfio_release, which clears every association
+//                    through vfio_file_set_kvm (group_lock) before the device's users_count
+//                    reference is put; open_device still runs under group_lock, and vfio-ap's
+//                    (vfio_ap_ops.c:vfio_ap_mdev_set_kvm) takes kvm->lock there: ABBA, the
+//                    deadlock 2b48f52f2bff fixed ("After 51cdc8bc120e, we have another
+//                    deadlock scenario between the kvm->lock and the vfio group_lock").
+//   release          2b48f52f2bff (v6.2) and later: group->kvm is written under kvm_ref_lock
+//                    (a spinlock, innermost), not group_lock, and vfio core takes the device's
+//                    reference with kvm_get_kvm_safe before open_device.
+//   destroy-get_kvm_safe  never shipped: .destroy with the later core _safe get. Kept because
+//                    it shows the group_lock self-deadlock 51cdc8bc120e fixed on its own,
+//                    where the shipped destroy-get_kvm reaches IncFromZero first.
+// Era details: the device's users_count reference belonged to the driver until 2b48f52f2bff
+// (kvmgt's intel_vgpu_open_device, vfio-ap's vfio_ap_mdev_set_kvm: plain kvm_get_kvm) and to
+// vfio core after it (vfio_device_get_kvm_safe/vfio_device_put_kvm). The driver modelled is
+// vfio-ap: its open_device takes kvm->lock. v6.0/v6.1 used group_rwsem where v6.2-rc has
+// group_lock; the model names group_lock.
 //
 // Actions (kernel functions also in each action's `kernel:`):
 //   FileAdd           KVM_DEV_VFIO_GROUP_ADD: under kv->lock, get_file, vfio_file_set_kvm(kvm)
 //   FileDel           KVM_DEV_VFIO_GROUP_DEL: vfio_file_set_kvm(NULL), fput(kvf->file)
-//   CloseKvmVfioDev   close + __fput -> kvm_device_release (release: kvm_vfio_release under
-//                     kvm->lock); kvm_put_kvm
+//   CloseKvmVfioDev   close + __fput -> kvm_device_release (release designs: mutex_lock(kvm->lock),
+//                     then KvmVfioRelease: kvm_vfio_release, unlock, kvm_put_kvm; destroy
+//                     designs: no .release, kvm->lock not taken, kvm_put_kvm)
 //   CloseVm           close + __fput -> kvm_vm_release -> kvm_put_kvm
 //   OpenDevice        VFIO_GROUP_GET_DEVICE_FD -> vfio_device_open under group_lock: first open
-//                     reads group->kvm and takes a users_count reference
+//                     reads group->kvm and takes a users_count reference (release designs, with
+//                     an association: OpenDriver is vfio-ap's open_device taking kvm->lock)
 //   CloseDevice       close + __fput -> vfio_device_fops_release -> vfio_device_group_close:
 //                     group_lock, last close puts the reference (kvm_put_kvm)
 //   DestroyDevices    kvm_destroy_vm, after the last put: kvm_destroy_devices -> kvm_vfio_destroy
@@ -44,7 +55,10 @@
 //     deferred __fput are one step: the pending-release state only refuses ioctls on that fd.
 //     For the same reason CloseDevice is enabled only once group_lock is free.
 //   - The kvm-vfio group entry (kvf) and group->kvm are set and cleared together under kv->lock,
-//     so one flag (`assoc`). kv->lock, kvm->lock and dev_set->lock are never held across steps.
+//     so one flag (`assoc`). kv->lock, kvm_ref_lock and dev_set->lock are never held across
+//     steps. kvm->lock is held across steps only where a path nests another lock inside it
+//     (release designs); in the destroy designs no path of this model takes kvm->lock and
+//     group_lock together except vfio-ap's open, which is then one step.
 //   - Every step takes and drops its locks except CloseDevice, which holds group_lock until
 //     kvm_destroy_vm returns when its put was the last. The device opens at most once: a reopen
 //     takes the same path, and a bound keeps leak checks meaningful.
@@ -57,15 +71,18 @@ import { acquire, isFree, lockSchema, release, unlocked, type Lock } from "../ke
 import { refcountSchema } from "../kernel/refcount.ts";
 import { firstBusy, threadSchema } from "../kernel/thread.ts";
 
-export const designs = ["release", "destroy", "destroy-get_kvm"] as const;
+export const designs = ["destroy-get_kvm", "release-51cdc8bc120e", "release", "destroy-get_kvm_safe"] as const;
 
 const params = z.object({
   design: z.enum(designs).default("release"),
   lockdep: z.boolean().default(true),
 });
 
-/** Lock owners: atomic ioctls/releases, the VFIO device close path, kvm_destroy_vm elsewhere. */
-const IOCTL = 1, VFIO_CLOSE = 2, OTHER = 3;
+/**
+ * Lock owners: atomic ioctls/releases, the VFIO device close path, kvm_destroy_vm elsewhere,
+ * the device open path, kvm_device_release.
+ */
+const IOCTL = 1, VFIO_CLOSE = 2, OTHER = 3, OPEN = 4, KV_RELEASE = 5;
 
 const stateSchema = z.object({
   vmFd: z.boolean(),
@@ -81,7 +98,12 @@ const stateSchema = z.object({
   safeRefused: z.boolean(),
   users: refcountSchema(3),
   kvmFreed: z.boolean(),
-  groupLock: lockSchema(3),
+  groupLock: lockSchema(5),
+  kvmLock: lockSchema(5),
+  /** vfio_device_open holding group_lock, before the driver's open_device takes kvm->lock. */
+  open: threadSchema(["driver"], {}),
+  /** kvm_device_release holding kvm->lock, before kvm_vfio_release. */
+  kvRel: threadSchema(["release"], {}),
   /** kvm_destroy_vm in progress, and the context that did the last put. */
   destroy: threadSchema(["destroyDevices"], { ctx: z.enum(["none", "vfioClose", "other"]) }),
 });
@@ -89,7 +111,7 @@ type S = z.infer<typeof stateSchema>;
 
 export default defineSpec({
   name: "kvm-vfio/destroy-era",
-  summary: "kvm-vfio .destroy (before 51cdc8bc120e) vs .release: group_lock self-deadlock, users_count 0 with a live association",
+  summary: "kvm-vfio .destroy (before 51cdc8bc120e) vs .release (kvm->lock/group_lock ABBA until 2b48f52f2bff): users_count 0 with a live association",
   source: "brief design 1 variant and table C1; 51cdc8bc120e, 2b48f52f2bff; virt/kvm/vfio.c, drivers/vfio/group.c, virt/kvm/kvm_main.c",
   params,
   state: () => stateSchema,
@@ -104,10 +126,18 @@ export default defineSpec({
     users: { count: 2 },
     kvmFreed: false,
     groupLock: unlocked(),
+    kvmLock: unlocked(),
+    open: { pc: "idle" as const },
+    kvRel: { pc: "idle" as const },
     destroy: { pc: "idle" as const, ctx: "none" as const },
   }),
   actions: (p) => {
-    const onRelease = p.design === "release";
+    const onRelease = p.design === "release" || p.design === "release-51cdc8bc120e";
+    /** vfio_file_set_kvm takes group_lock (before 2b48f52f2bff) rather than kvm_ref_lock. */
+    const assocUnderGroupLock = p.design !== "release";
+    const setKvmLock = assocUnderGroupLock ? "group_lock" : "kvm_ref_lock";
+    /** The device's reference: vfio core's kvm_get_kvm_safe, or the driver's kvm_get_kvm. */
+    const getSafe = p.design === "release" || p.design === "destroy-get_kvm_safe";
     const tidOf = (s: S) => (s.destroy.ctx === "vfioClose" ? VFIO_CLOSE : OTHER);
     /** Guard of a mutex_lock: free, or (lockdep) already ours, so acquire reports the recursion. */
     const canTake = (l: Lock, tid: number) => isFree(l) || (p.lockdep && l.holder === tid);
@@ -127,33 +157,62 @@ export default defineSpec({
 
     return {
       FileAdd: {
-        kernel: "KVM_DEV_VFIO_GROUP_ADD: kvm_vfio_group_add -> get_file, kvm_vfio_group_set_kvm -> vfio_file_set_kvm (group_lock)",
-        when: (s: S) => s.kvmVfioFd && !s.assoc && isFree(s.groupLock),
+        kernel: `KVM_DEV_VFIO_GROUP_ADD: kvm_vfio_group_add -> get_file, kvm_vfio_group_set_kvm -> vfio_file_set_kvm (${setKvmLock})`,
+        when: (s: S) => s.kvmVfioFd && !s.assoc && (!assocUnderGroupLock || isFree(s.groupLock)),
         then: (s: S) => {
+          if (!assocUnderGroupLock) {
+            s.assoc = true; // kvm_ref_lock
+            return;
+          }
           acquire(s.groupLock, IOCTL, "group->group_lock");
           s.assoc = true;
           release(s.groupLock, IOCTL, "group->group_lock");
         },
       },
       FileDel: {
-        kernel: "KVM_DEV_VFIO_GROUP_DEL: kvm_vfio_group_del -> vfio_file_set_kvm(NULL) (group_lock), fput(kvf->file)",
-        when: (s: S) => s.kvmVfioFd && s.assoc && isFree(s.groupLock),
-        then: (s: S) => clearAssoc(s, IOCTL),
+        kernel: `KVM_DEV_VFIO_GROUP_DEL: kvm_vfio_group_del -> vfio_file_set_kvm(NULL) (${setKvmLock}), fput(kvf->file)`,
+        when: (s: S) => s.kvmVfioFd && s.assoc && (!assocUnderGroupLock || isFree(s.groupLock)),
+        then: (s: S) => {
+          if (assocUnderGroupLock) clearAssoc(s, IOCTL);
+          else s.assoc = false; // kvm_ref_lock
+        },
       },
       CloseKvmVfioDev: {
+        // virt/kvm/kvm_main.c:kvm_device_release: kvm->lock only around ops->release.
         kernel: onRelease
-          ? "__fput -> kvm_device_release: kvm->lock, kvm_vfio_release (vfio_file_set_kvm(NULL), fput); kvm_put_kvm"
+          ? "__fput -> kvm_device_release: mutex_lock(kvm->lock)"
           : "__fput -> kvm_device_release: no .release, device stays on kvm->devices; kvm_put_kvm",
-        when: (s: S) => s.kvmVfioFd && (!onRelease || !s.assoc || isFree(s.groupLock)),
+        when: (s: S) => s.kvmVfioFd && (!onRelease || isFree(s.kvmLock)),
         then: (s: S) => {
           s.kvmVfioFd = false;
           if (onRelease) {
-            if (s.assoc) clearAssoc(s, IOCTL);
-            s.kvmVfioOnList = false; // list_del under kvm->lock
+            acquire(s.kvmLock, KV_RELEASE, "kvm->lock");
+            s.kvRel.pc = "release";
+            return;
           }
           putKvm(s, "other");
         },
       },
+      ...(onRelease ? {
+        KvmVfioRelease: {
+          // virt/kvm/vfio.c:kvm_vfio_release -> vfio_file_set_kvm(NULL): group_lock before
+          // 2b48f52f2bff, kvm_ref_lock (innermost spinlock) from it on.
+          kernel: assocUnderGroupLock
+            ? "kvm_vfio_release -> vfio_file_set_kvm(NULL) (group_lock); list_del; mutex_unlock(kvm->lock); kvm_put_kvm"
+            : "kvm_vfio_release -> vfio_file_set_kvm(NULL) (kvm_ref_lock); list_del; mutex_unlock(kvm->lock); kvm_put_kvm",
+          when: (s: S) => s.kvRel.pc === "release" && (!assocUnderGroupLock || !s.assoc || canTake(s.groupLock, KV_RELEASE)),
+          then: (s: S) => {
+            if (s.assoc) {
+              if (assocUnderGroupLock) clearAssoc(s, KV_RELEASE);
+              else s.assoc = false;
+            }
+            s.kvmVfioOnList = false;
+            release(s.kvmLock, KV_RELEASE, "kvm->lock");
+            s.kvRel.pc = "idle";
+            putKvm(s, "other");
+          },
+        },
+      } : {}),
       CloseVm: {
         kernel: "__fput -> kvm_vm_release -> kvm_put_kvm",
         when: (s: S) => s.vmFd,
@@ -163,26 +222,54 @@ export default defineSpec({
         },
       },
       OpenDevice: {
-        kernel: p.design === "destroy-get_kvm"
-          ? "VFIO_GROUP_GET_DEVICE_FD -> vfio_device_open (group_lock): device->kvm = group->kvm; open_device -> kvm_get_kvm"
-          : "VFIO_GROUP_GET_DEVICE_FD -> vfio_device_open (group_lock): group->kvm -> kvm_get_kvm_safe",
+        // drivers/vfio/group.c:vfio_device_group_open -> vfio_device_open, under group_lock.
+        kernel: {
+          "destroy-get_kvm": "VFIO_GROUP_GET_DEVICE_FD -> vfio_device_open (group_lock): device->kvm = group->kvm; vfio-ap open_device: kvm->lock, kvm_get_kvm",
+          "release-51cdc8bc120e": "VFIO_GROUP_GET_DEVICE_FD -> vfio_device_open: mutex_lock(group_lock), device->kvm = group->kvm",
+          release: "VFIO_GROUP_GET_DEVICE_FD -> vfio_device_group_open: mutex_lock(group_lock), vfio_device_group_get_kvm_safe (kvm_ref_lock)",
+          "destroy-get_kvm_safe": "VFIO_GROUP_GET_DEVICE_FD -> vfio_device_open (group_lock): group->kvm -> kvm_get_kvm_safe (never shipped with .destroy)",
+        }[p.design],
         when: (s: S) => s.device === "unopened" && isFree(s.groupLock),
         then: (s: S) => {
-          acquire(s.groupLock, IOCTL, "group->group_lock");
+          acquire(s.groupLock, OPEN, "group->group_lock");
           s.device = "open";
           if (s.assoc) {
-            if (s.kvmFreed) throw new Fault("BUG: KASAN: use-after-free: group->kvm names a freed struct kvm");
-            if (p.design === "destroy-get_kvm") {
-              kvmGetKvm(s.users);
-              s.devRef = true;
-            } else {
+            if (s.kvmFreed) throw new Fault("model: group->kvm names a struct kvm that kvm_destroy_vm freed (the model's wording)");
+            if (getSafe) {
               s.devRef = kvmGetKvmSafe(s.users);
               s.safeRefused ||= !s.devRef;
             }
+            if (onRelease) {
+              s.open.pc = "driver"; // vfio-ap's open_device runs next, still under group_lock
+              return;
+            }
+            if (!getSafe) {
+              kvmGetKvm(s.users); // vfio_ap_mdev_set_kvm, under kvm->lock (uncontended here)
+              s.devRef = true;
+            }
           }
-          release(s.groupLock, IOCTL, "group->group_lock");
+          release(s.groupLock, OPEN, "group->group_lock");
         },
       },
+      ...(onRelease ? {
+        OpenDriver: {
+          // drivers/s390/crypto/vfio_ap_ops.c:vfio_ap_mdev_set_kvm: mutex_lock(&kvm->lock).
+          kernel: getSafe
+            ? "vfio-ap open_device -> vfio_ap_mdev_set_kvm: mutex_lock(kvm->lock); unlock; mutex_unlock(group_lock)"
+            : "vfio-ap open_device -> vfio_ap_mdev_set_kvm: mutex_lock(kvm->lock), kvm_get_kvm; unlock; mutex_unlock(group_lock)",
+          when: (s: S) => s.open.pc === "driver" && canTake(s.kvmLock, OPEN),
+          then: (s: S) => {
+            acquire(s.kvmLock, OPEN, "kvm->lock");
+            if (!getSafe) {
+              kvmGetKvm(s.users);
+              s.devRef = true;
+            }
+            release(s.kvmLock, OPEN, "kvm->lock");
+            release(s.groupLock, OPEN, "group->group_lock");
+            s.open.pc = "idle";
+          },
+        },
+      } : {}),
       CloseDevice: {
         kernel: "__fput -> vfio_device_fops_release -> vfio_device_group_close (group_lock): last close -> kvm_put_kvm",
         when: (s: S) => s.device === "open" && isFree(s.groupLock),
@@ -218,7 +305,9 @@ export default defineSpec({
   invariants: {
     usersExact: {
       doc: "users_count = VM fd + kvm-vfio fd + the open device's reference, until kvm_destroy_vm",
-      holds: (s) => s.kvmFreed || s.users.count === (s.vmFd ? 1 : 0) + (s.kvmVfioFd ? 1 : 0) + (s.devRef ? 1 : 0),
+      holds: (s) =>
+        s.kvmFreed ||
+        s.users.count === (s.vmFd ? 1 : 0) + (s.kvmVfioFd || s.kvRel.pc !== "idle" ? 1 : 0) + (s.devRef ? 1 : 0),
     },
     assocPinsVm: {
       doc: "S4: an association exists only while users_count >= 1 (else kvm_get_kvm_safe is needed)",
@@ -226,7 +315,7 @@ export default defineSpec({
     },
     kvmFreedUnreferenced: {
       doc: "S1: once kvm_destroy_vm ran, nothing references the VM",
-      holds: (s) => !s.kvmFreed || (!s.vmFd && !s.kvmVfioFd && !s.assoc && !s.devRef),
+      holds: (s) => !s.kvmFreed || (!s.vmFd && !s.kvmVfioFd && s.kvRel.pc === "idle" && !s.assoc && !s.devRef),
     },
   },
   quiescent: {
@@ -245,7 +334,7 @@ export default defineSpec({
       when: (s: S) => s.destroy.ctx === "vfioClose",
     },
     // The _safe get matters only in the destroy era; since .release it cannot fail.
-    ...(p.design === "destroy-get_kvm" ? {} : {
+    ...(!(p.design === "release" || p.design === "destroy-get_kvm_safe") ? {} : {
       getKvmSafeRefused: {
         doc: "kvm_get_kvm_safe at open finds users_count 0 behind a live association",
         expect: p.design === "release" ? "unreachable" as const : "reachable" as const,
@@ -253,5 +342,5 @@ export default defineSpec({
       },
     }),
   }),
-  busy: (s) => firstBusy({ kvm_destroy_vm: s.destroy }),
+  busy: (s) => firstBusy({ kvm_destroy_vm: s.destroy, "vfio open": s.open, kvm_device_release: s.kvRel }),
 });

@@ -10,12 +10,15 @@
 //     get_file(df->kvm_file) under kvm_ref_lock (the association owns a reference, so
 //     the count is >= 1 there).
 // The seed's point: struct kvm can outlive the VM fd (the kvm-vfio device holds
-// users_count), so FILE_ADD can run while the VM file is dying. design "get_file_active"
-// is the patch; design "get_file" is the plain get_file(kvm->_file) it warns against.
+// users_count), so FILE_ADD can run while the VM file is dying. Design "get_file_active" is
+// the patch as reposted in v5 (1/5, May 2026), where kvm_vm_release clears kvm->_file; the
+// seed's own text (posted in the TSM v4 thread) never clears it, which kvm-vfio/vm-pinning
+// models as 4b-uncleared. Here the two give the same verdict: this spec has no slab reuse.
+// Design "get_file" is the plain get_file(kvm->_file) the seed warns against.
 //
 // Actions (user operation -> kernel functions):
 //   CloseVm              close(vm fd): fput of the VM file
-//   ReleaseVm            deferred __fput of the VM file: kvm_vm_release (clears
+//   ReleaseVm            deferred __fput of the VM file: kvm_vm_release (v5: clears
 //                        kvm->_file, kvm_put_kvm -> kvm_destroy_vm on the last put), file_free
 //   CloseKvmVfioDev      close(kvm-vfio device fd): fput
 //   ReleaseKvmVfioDev    __fput: kvm_device_release -> kvm_vfio_release (for each entry:
@@ -40,9 +43,11 @@
 //   - The fget/fput of the fd around an ioctl: the fd is open for the whole ioctl, so the
 //     temporary reference only matters as "the fd is open" (the guard).
 //   - Duplicate FILE_ADD (-EEXIST), FILE_DEL of an unknown file (-ENOENT): no state change.
-//   - Modules and slab reuse: see kvm-vfio/ownership (designs 4, 4b).
-//   - The group path (VFIO_GROUP_GET_DEVICE_FD) holds the same references as the cdev
-//     path with a group file in place of the device file.
+//   - Modules and slab reuse: see kvm-vfio/vm-pinning (designs 4, 4b).
+//   - Only the cdev path is modelled. The group path (VFIO_GROUP_GET_DEVICE_FD) is not the
+//     same reference graph (the association is per group, the kvm reference is taken at
+//     the first open and shared, kvf->file pins the group file); that its verdicts carry
+//     over is not established here.
 import { z } from "zod";
 import { action, defineSpec, range } from "../../checker/spec.ts";
 import { fileSchema, fput, freeFile, getFile, getFileActive, isDying, newFile } from "../kernel/file.ts";
@@ -134,10 +139,11 @@ export default defineSpec({
       },
     },
     ReleaseVm: {
+      // virt/kvm/kvm_main.c:kvm_vm_release with seed 000's v5 1/5 hunk (clears kvm->_file).
       kernel: "__fput -> kvm_vm_release -> kvm_put_kvm",
       when: (s: State) => isDying(s.vmFile),
       then: (s: State) => {
-        s.vmFilePtr = false; // RCU_INIT_POINTER(kvm->_file, NULL) before the put
+        s.vmFilePtr = false; // v5 kvm_vm_release: RCU_INIT_POINTER(kvm->_file, NULL) before the put
         putKvm(s);
         freeFile(s.vmFile, "VM file");
       },

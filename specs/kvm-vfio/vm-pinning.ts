@@ -26,10 +26,24 @@
 //   5-pass-file  pass a struct file (Jason Gunthorpe / Sean's NAK in seed 002, variant 5-i):
 //                the kvm-vfio device pins the VM file and FILE_ADD hands VFIO get_file of it
 // `modules`: "one" = a single kvm.ko (s390, or x86 folded into one); "two" = kvm.ko plus
-// the vendor module kvm_intel, which depends on kvm.ko and owns every KVM file's f_op
-// (087e15206d6a) and the arch hooks kvm_destroy_vm calls (kvm_arch_destroy_vm). Assumed,
-// from reading kvm_exit (it destroys kvm_vcpu_cache without looking for live VMs): nothing
-// else pins kvm_intel while a VM lives only through VFIO.
+// the vendor module kvm_intel, which depends on kvm.ko, is kvm_chardev_ops.owner (kvm_init's
+// module argument) and runs the arch hooks kvm_destroy_vm calls (kvm_arch_destroy_vm).
+// `era`: which kernel's module pinning the designs run on.
+//   v6.7+       after 087e15206d6a (kvm_vm_fops and kvm_device_fops .owner = the vendor
+//               module) and ea61294befd3 (Revert "KVM: Prevent module exit until all VMs are
+//               freed"), both v6.7-rc4: only KVM's files pin the vendor module; struct kvm
+//               pins no module. Nothing else pins kvm_intel while a VM lives only through
+//               VFIO (kvm_x86_vendor_exit and kvm_exit do not look for live VMs).
+//   v5.18-v6.6  from 5f6de5cbebee and 70375c2d8fa3 (v5.18): kvm_create_vm takes
+//               __module_get(kvm_chardev_ops.owner) and kvm_destroy_vm ends with
+//               module_put(kvm_chardev_ops.owner), so struct kvm pins the vendor module;
+//               kvm_vm_fops and kvm_device_fops have no .owner, only /dev/kvm pins a module.
+// Designs 1 (2b48f52f2bff, v6.3) and 2 (seed 001, Sep 2023) were written against v5.18-v6.6;
+// designs 3-5 (2026) against v6.7+. Both eras are configurations, so every design shows both.
+// Not modelled in either era: the return into kvm.ko after kvm_destroy_vm's last module_put
+// (Al Viro's window, the reason for ea61294befd3). A v5.18-v6.6 "holds" for 2-helpers or
+// 3-no-patch1 therefore says only that no step of this model fails, not that the design was
+// safe on that kernel.
 //
 // Actions (user operation -> kernel functions):
 //   CloseDevKvm        close(/dev/kvm fd): __fput -> fops_put(kvm_chardev_ops.owner)
@@ -66,8 +80,9 @@
 //   - VM creation, KVM_CREATE_DEVICE and opening the VFIO cdevs happened before the initial
 //     state; reopening is not modelled (it only adds references of the kinds already here).
 //   - __fput's ->release and fops_put are one step: until fops_put the file pins the owner,
-//     so no Rmmod fits between them. Returns into a module's text are not separate steps
-//     (no KVM path here drops its own module's last reference and keeps running).
+//     so no Rmmod fits between them. Returns into a module's text are not separate steps.
+//     In v6.7+ no KVM path drops its own module's last reference and keeps running; in
+//     v5.18-v6.6 kvm_destroy_vm does (see `era` above), and that window is not modelled.
 //   - Module references taken by symbol_get for a single call and dropped before the action
 //     ends leave no trace; those held across actions are counted.
 import { z } from "zod";
@@ -89,6 +104,8 @@ const params = z.object({
   design: z.enum(designs).default("1-symbol_get"),
   modules: z.enum(["one", "two"]).default("two"),
   devices: z.number().int().min(1).max(2).default(1),
+  /** Kernel module-pinning rules (see the header). */
+  era: z.enum(["v6.7+", "v5.18-v6.6"]).default("v6.7+"),
   /** How often the freed VM file's slab object may be reused for another file. */
   reuse: z.number().int().min(0).max(1).default(1),
 });
@@ -142,12 +159,17 @@ export default defineSpec({
   summary: "Who pins struct kvm and the KVM module(s) while VFIO holds them: designs 1-5",
   source: "seeds 000_c0bd9b432b2ea1fa.txt, 001_f9e3559a61d23ace.txt, 002_54dcae5862b1e7c4.txt",
   params,
-  // Every design is checked with one KVM module and with kvm.ko plus a vendor module.
-  configurations: [{ modules: "one" }, { modules: "two" }],
+  // Every design with one KVM module and with kvm.ko plus a vendor module, on both eras.
+  // The older era comes first: a run's label is the first configuration it matches.
+  configurations: [
+    { modules: "one", era: "v5.18-v6.6" }, { modules: "two", era: "v5.18-v6.6" },
+    { modules: "one" }, { modules: "two" },
+  ],
   state: stateSchema,
   init: (p) => {
     const strongPtr = p.design === "4c-strong";
     const kvPin = p.design === "5-pass-file";
+    const ownerRefs = p.era === "v6.7+" ? 3 : 2;
     return {
       devKvmFd: true,
       vmFd: true,
@@ -161,9 +183,10 @@ export default defineSpec({
       vfio: range(p.devices).map(() => ({
         fd: true, file: newFile(), kvf: false, assoc: false, assocGen: 0, bound: false, devRef: false, devGen: 0, pc: "idle" as const,
       })),
-      // The owner of the KVM files' f_op holds /dev/kvm, the VM file and the kvm-vfio file.
-      mods: p.modules === "two" ? [{ refs: 0, state: "live" as const }, { refs: 3, state: "live" as const }]
-        : [{ refs: 3, state: "live" as const }],
+      // kvm_chardev_ops.owner: held by /dev/kvm, plus the VM file and the kvm-vfio file
+      // (v6.7+) or plus struct kvm (v5.18-v6.6).
+      mods: p.modules === "two" ? [{ refs: 0, state: "live" as const }, { refs: ownerRefs, state: "live" as const }]
+        : [{ refs: ownerRefs, state: "live" as const }],
     };
   },
   actions: (p) => {
@@ -175,7 +198,11 @@ export default defineSpec({
     const owner = (s: State) => s.mods[s.mods.length - 1];
     const ownerName = two ? "kvm_intel" : "kvm";
 
-    /** kvm_destroy_vm: runs kvm.ko code and, through kvm_arch_destroy_vm, the vendor hooks. */
+    const oldEra = p.era === "v5.18-v6.6";
+    /**
+     * virt/kvm/kvm_main.c:kvm_destroy_vm: runs kvm.ko code and, through kvm_arch_destroy_vm,
+     * the vendor hooks; v5.18-v6.6 (5f6de5cbebee) ends with module_put(kvm_chardev_ops.owner).
+     */
     function destroyVm(s: State, via: string): void {
       runModuleCode(kvm(s), "kvm", `${via} -> kvm_destroy_vm`);
       runModuleCode(owner(s), ownerName, `${via} -> kvm_destroy_vm -> kvm_arch_destroy_vm`);
@@ -184,6 +211,7 @@ export default defineSpec({
         s.vmFilePtr = false;
         fput(s.vmFile, "VM file (kvm->_file)");
       }
+      if (oldEra) modulePut(owner(s), ownerName);
     }
     function putKvm(s: State, via: string): void {
       if (kvmPutKvm(s.users)) destroyVm(s, via);
@@ -197,6 +225,10 @@ export default defineSpec({
     }
     /** __fput's tail for a KVM file: fops_put(f_op->owner) after ->release. */
     const fopsPut = (s: State) => modulePut(owner(s), ownerName);
+    /** The VM and kvm-vfio device fops have an owner only since 087e15206d6a (v6.7). */
+    const vmFopsPut = (s: State) => {
+      if (!oldEra) fopsPut(s);
+    };
 
     return {
       CloseDevKvm: {
@@ -216,13 +248,14 @@ export default defineSpec({
         },
       },
       ReleaseVm: {
+        // kvm_main.c:kvm_vm_release; fops_put(kvm_vm_fops.owner) only since 087e15206d6a.
         kernel: "__fput -> kvm_vm_release -> kvm_put_kvm; fops_put",
         when: (s: State) => isDying(s.vmFile) && !s.foreign,
         then: (s: State) => {
           runModuleCode(kvm(s), "kvm", "kvm_vm_release");
           if (d !== "4b-uncleared") s.vmFilePtr = false; // v5: RCU_INIT_POINTER(kvm->_file, NULL)
           putKvm(s, "kvm_vm_release");
-          fopsPut(s);
+          vmFopsPut(s);
           freeFile(s.vmFile, "VM file");
         },
       },
@@ -235,6 +268,7 @@ export default defineSpec({
         },
       },
       ReleaseKvmVfioDev: {
+        // kvm_main.c:kvm_device_release; fops_put(kvm_device_fops.owner) only since 087e15206d6a.
         kernel: "__fput -> kvm_device_release -> kvm_vfio_release; kvm_put_kvm; fops_put",
         when: (s: State) => isDying(s.kvmVfioFile),
         then: (s: State) => {
@@ -247,7 +281,7 @@ export default defineSpec({
           }
           if (d === "5-pass-file") fput(s.vmFile, "VM file (kvm-vfio pin)");
           putKvm(s, "kvm_device_release");
-          fopsPut(s);
+          vmFopsPut(s);
           freeFile(s.kvmVfioFile, "kvm-vfio device file");
         },
       },
