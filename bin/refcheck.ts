@@ -11,7 +11,7 @@ import type { Verdict } from "../checker/verdict.ts";
 import { renderComparison } from "../reports/compare.ts";
 import { renderVerdict } from "../reports/console.ts";
 import { loadSpecs, locate, type LoadedSpec } from "./load.ts";
-import { printTrace, reportOptions, writeReports, type ReportArgs } from "./outputs.ts";
+import { exitCodeWithOutputs, FileError, planOutputs, printTrace, reportOptions, writeOutputs, type ReportArgs } from "./outputs.ts";
 
 class UsageError extends Error {}
 
@@ -104,6 +104,13 @@ export async function runAll(specs: LoadedSpec[], args: RunArgs): Promise<Verdic
   return verdicts;
 }
 
+/** Writes the reports; a failed write is reported but a violation's exit code stands. */
+function finishOutputs(verdicts: Verdict[], plan: ReturnType<typeof planOutputs>): number {
+  const r = writeOutputs(verdicts, plan);
+  if (r.error) process.stderr.write(`refcheck: ${r.error}\n`);
+  return exitCodeWithOutputs(exitCodeOf(verdicts), r.error !== undefined);
+}
+
 function printJson(verdicts: Verdict[], single: boolean): void {
   process.stdout.write(JSON.stringify(single && verdicts.length === 1 ? verdicts[0] : verdicts, null, 2) + "\n");
 }
@@ -133,11 +140,11 @@ async function main(argv: string[]): Promise<number> {
       (y) => y.positional("paths", { type: "string", array: true, describe: "spec files or folders" }).options(runOptions),
       async (a) => {
         const specs = await loadSpecs(a.paths as string[]);
+        const plan = planOutputs(a as ReportArgs, specs.map((s) => s.file));
         const verdicts = await runAll(specs, a as unknown as RunArgs);
         if (a.json) printJson(verdicts, true);
         else process.stdout.write(verdicts.map((v) => renderVerdict(v)).join("\n\n") + "\n");
-        writeReports(verdicts, a as ReportArgs);
-        code = exitCodeOf(verdicts);
+        code = finishOutputs(verdicts, plan);
       },
     )
     .command(
@@ -150,11 +157,11 @@ async function main(argv: string[]): Promise<number> {
           .option("traces", { type: "boolean", describe: "print every counterexample below the tables" }),
       async (a) => {
         const specs = await loadSpecs(a.paths as string[]);
+        const plan = planOutputs(a as ReportArgs, specs.map((s) => s.file));
         const verdicts = await runAll(specs, a as unknown as RunArgs);
         if (a.json) printJson(verdicts, false);
         else process.stdout.write(renderComparison(verdicts, { traces: a.traces, width: process.stdout.isTTY ? process.stdout.columns : undefined }) + "\n");
-        writeReports(verdicts, a as ReportArgs);
-        code = exitCodeOf(verdicts);
+        code = finishOutputs(verdicts, plan);
       },
     )
     .command(
@@ -212,7 +219,7 @@ function describeParam(s: any): string {
 main(hideBin(process.argv)).then(
   (code) => process.exit(code),
   (e) => {
-    if (e instanceof SpecError || e instanceof UsageError) {
+    if (e instanceof SpecError || e instanceof UsageError || e instanceof FileError) {
       process.stderr.write(`refcheck: ${e.message}\n`);
       if (e instanceof UsageError) process.stderr.write("Run 'refcheck --help' for usage.\n");
     } else {

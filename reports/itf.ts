@@ -17,7 +17,9 @@
 // #map becomes a record (keys printed), variants {tag, value} become the tag (unit
 // value) or {tag: value}, #unserializable becomes its text, and module-qualified
 // names ("m::x") are shortened to the last segment when that stays unique.
+import { createHash } from "node:crypto";
 import type { Change, PropertyResult, Step, Trace, Verdict } from "../checker/verdict.ts";
+import { fmtValue, runParams } from "./util.ts";
 
 export const ACTION_TAKEN = "mbt::actionTaken";
 export const NONDET_PICKS = "mbt::nondetPicks";
@@ -93,10 +95,28 @@ export function toItf(verdict: Verdict, property: PropertyResult): string {
   return JSON.stringify(doc, null, 2) + "\n";
 }
 
-/** Suggested file name for a trace: "<spec>-<design>-<property>.itf.json", path-safe. */
+/** Longest file name refcheck writes, leaving room for the temporary-name prefix and suffix. */
+export const MAX_NAME = 200;
+
+/**
+ * File name for a trace: "<spec>-<design>-<configuration and non-default params>-<property>.itf.json",
+ * path-safe, never hidden, and at most MAX_NAME characters (a longer name keeps its start
+ * and gets a hash of the whole so that it stays unique and stable).
+ */
 export function itfFileName(verdict: Verdict, property: PropertyResult): string {
-  const parts = [verdict.spec, verdict.design, property.name].filter((x): x is string => !!x);
-  return parts.map((p) => p.replace(/[^A-Za-z0-9_.-]+/g, "_")).join("-") + ".itf.json";
+  const parts = [
+    verdict.spec,
+    verdict.design,
+    ...runParams(verdict).map(([k, x]) => `${k}=${fmtValue(x)}`),
+    property.name,
+  ].filter((x): x is string => !!x);
+  let stem = parts.map((p) => p.replace(/[^A-Za-z0-9_.=-]+/g, "_")).join("-").replace(/^\./, "_");
+  const ext = ".itf.json";
+  if (stem.length + ext.length > MAX_NAME) {
+    const hash = createHash("sha256").update(parts.join("\0")).digest("hex").slice(0, 12);
+    stem = `${stem.slice(0, MAX_NAME - ext.length - hash.length - 1)}-${hash}`;
+  }
+  return stem + ext;
 }
 
 // ---- reading ----

@@ -137,6 +137,18 @@ export function designName(v: Verdict): string {
   return v.design ?? (Object.keys(v.params).length ? Object.entries(v.params).map(([k, x]) => `${k}=${fmtValue(x)}`).join(" ") : v.spec);
 }
 
+/**
+ * The parameters that set a run apart besides its design: those of its configuration,
+ * then every other parameter that differs from the spec's default (all of them when the
+ * verdict does not record defaults).
+ */
+export function runParams(v: Verdict): [string, unknown][] {
+  const config = new Set((v.configuration ?? "").split(" ").filter(Boolean).map((kv) => kv.split("=")[0]!));
+  const same = (k: string) => v.defaults !== undefined && k in v.defaults && JSON.stringify(v.defaults[k]) === JSON.stringify(v.params[k]);
+  const entries = Object.entries(v.params).filter(([k]) => k !== v.designParam);
+  return [...entries.filter(([k]) => config.has(k)), ...entries.filter(([k]) => !config.has(k) && !same(k))];
+}
+
 /** Verdicts grouped by scenario (spec name), in first-seen order. */
 export function byScenario(verdicts: Verdict[]): [string, Verdict[]][] {
   const m = new Map<string, Verdict[]>();
