@@ -1,0 +1,253 @@
+// Report files as a set: names that never collide, paths checked before the search, stale
+// outputs removed, writes that are complete or absent, exit-code precedence; escaping of
+// spec text in Markdown and on the terminal; `refcheck trace` streaming large files.
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { closeSync, existsSync, openSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { tmpdir } from "node:os";
+import { fileURLToPath } from "node:url";
+import fc from "fast-check";
+import { check, checkAllDesigns } from "../checker/index.ts";
+import type { PropertyResult, Verdict } from "../checker/verdict.ts";
+import { exitCodeWithOutputs, FileError, planOutputs, writeOutputs } from "../bin/outputs.ts";
+import { itfFileName, MAX_NAME } from "../reports/itf.ts";
+import { renderJunit } from "../reports/junit.ts";
+import vmPinning from "../specs/kvm-vfio/vm-pinning.ts";
+import refpin from "../specs/conformance/refpin.ts";
+import { getFileActiveVerdict, getFileVerdict } from "./fixtures/verdicts.ts";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const tmp = path.join(tmpdir(), `refcheck-outputs-${process.pid}-${Math.random().toString(36).slice(2, 8)}`);
+const REFPIN = "specs/conformance/refpin.ts";
+
+function run(args: string[], opts: { env?: Record<string, string> } = {}) {
+  const r = spawnSync(process.execPath, ["--import", "tsx", "bin/refcheck.ts", ...args], {
+    cwd: root,
+    encoding: "utf8",
+    timeout: 60_000,
+    maxBuffer: 256 * 1024 * 1024,
+    env: { ...process.env, REFCHECK_DEBUG: "", NO_COLOR: "1", GITHUB_ACTIONS: "", ...opts.env },
+  });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+/** Exit 2, one paragraph naming what it must, no stack trace and no usage hint. */
+function assertFileError(r: ReturnType<typeof run>, ...mentions: string[]): void {
+  assert.equal(r.code, 2, `exit code; stderr: ${r.err}`);
+  const msg = r.err.trim();
+  assert.ok(msg.startsWith("refcheck: "), msg);
+  assert.ok(!/^\s+at /m.test(msg), `stack trace:\n${msg}`);
+  assert.ok(!msg.includes("--help"), `usage hint on a file error:\n${msg}`);
+  assert.equal(msg.split("\n").length, 1, `one line expected:\n${msg}`);
+  for (const m of mentions) assert.ok(msg.includes(m), `"${msg}" should mention ${m}`);
+}
+
+const dir = (...p: string[]) => path.join(tmp, ...p);
+before(() => mkdirSync(tmp, { recursive: true }));
+after(() => rmSync(tmp, { recursive: true, force: true }));
+
+// ---- 1. names ----
+
+function traces(vs: Verdict[]): [Verdict, PropertyResult][] {
+  return vs.flatMap((v) => v.properties.filter((p) => p.trace).map((p): [Verdict, PropertyResult] => [v, p]));
+}
+
+test("outputs: ITF names differ across configurations and non-default parameters", () => {
+  const vs = checkAllDesigns(vmPinning);
+  const all = traces(vs);
+  assert.ok(vs.some((v) => v.configuration === "modules=one") && vs.some((v) => v.configuration === "modules=two"));
+  const names = all.map(([v, p]) => itfFileName(v, p));
+  assert.equal(new Set(names).size, names.length, "two traces share a name");
+  assert.ok(names.some((n) => n.includes("modules=one")) && names.some((n) => n.includes("modules=two")));
+  // A parameter at its default does not lengthen the name; a changed one does.
+  const dflt = check(refpin, { N: 3, variant: "plain" });
+  const n2 = check(refpin, { N: 2, variant: "plain" });
+  assert.equal(dflt.defaults?.N, 3);
+  const pd = dflt.properties.find((p) => p.trace)!;
+  const p2 = n2.properties.find((p) => p.trace)!;
+  assert.equal(itfFileName(dflt, pd), `conformance_refpin-plain-${pd.name}.itf.json`);
+  assert.equal(itfFileName(n2, p2), `conformance_refpin-plain-N=2-${p2.name}.itf.json`);
+});
+
+test("outputs: compare specs --itf writes one file per trace", () => {
+  const out = dir("compare-itf");
+  const json = dir("compare.json");
+  const fd = openSync(json, "w");
+  const r = spawnSync(process.execPath, ["--import", "tsx", "bin/refcheck.ts", "compare", "specs", "--json", "--itf", out], {
+    cwd: root, stdio: ["ignore", fd, "pipe"], encoding: "utf8", timeout: 60_000, env: { ...process.env, GITHUB_ACTIONS: "" },
+  });
+  closeSync(fd);
+  assert.equal(r.status, 1, r.stderr);
+  const vs = JSON.parse(readFileSync(json, "utf8")) as Verdict[];
+  const n = traces(vs).length;
+  assert.ok(n >= 90, `${n} traces`);
+  assert.equal(readdirSync(out).filter((f) => f.endsWith(".itf.json")).length, n);
+});
+
+test("outputs: ITF names are path-safe, never hidden and short enough for any file system", () => {
+  const base = getFileVerdict;
+  const prop = base.properties.find((p) => p.trace)!;
+  fc.assert(
+    fc.property(fc.string({ maxLength: 400 }), fc.string({ maxLength: 50 }), fc.string({ maxLength: 400 }), (spec, design, name) => {
+      const n = itfFileName({ ...base, spec, design }, { ...prop, name });
+      assert.ok(n.length <= MAX_NAME, n);
+      assert.ok(!n.startsWith("."), n);
+      assert.match(n, /^[A-Za-z0-9_.=-]+\.itf\.json$/);
+    }),
+  );
+  const long = "p".repeat(300);
+  const a = itfFileName(base, { ...prop, name: long });
+  const b = itfFileName(base, { ...prop, name: long + "x" });
+  assert.ok(a.length <= MAX_NAME && b.length <= MAX_NAME);
+  assert.notEqual(a, b, "long names keep a distinguishing hash");
+  assert.equal(a, itfFileName(base, { ...prop, name: long }), "stable");
+  assert.ok(!itfFileName({ ...base, spec: "../../x" }, prop).startsWith("."));
+});
+
+test("outputs: a 300-character property name is written under a shortened name", () => {
+  const out = dir("long");
+  const prop = getFileVerdict.properties.find((p) => p.trace)!;
+  const v = { ...getFileVerdict, properties: [{ ...prop, name: "q".repeat(300) }] };
+  const r = writeOutputs([v], planOutputs({ itf: out }, []));
+  assert.equal(r.error, undefined);
+  assert.equal(readdirSync(out).length, 1);
+});
+
+test("outputs: two traces with one name stop the run before anything is written", () => {
+  const out = dir("dup");
+  const junit = dir("dup.xml");
+  const r = writeOutputs([getFileVerdict, getFileVerdict], planOutputs({ itf: out, junit }, []));
+  assert.match(r.error ?? "", /two traces would be written to .*noFault.*nothing was written/);
+  assert.deepEqual(readdirSync(out), []);
+  assert.ok(!existsSync(junit));
+});
+
+test("outputs: JUnit testsuite names are unique per configuration", () => {
+  const vs = checkAllDesigns(vmPinning);
+  const xml = renderJunit(vs);
+  const names = [...xml.matchAll(/<testsuite name="([^"]*)"/g)].map((m) => m[1]);
+  assert.equal(names.length, vs.length);
+  assert.equal(new Set(names).size, names.length, "duplicate testsuite names");
+  assert.ok(names.some((n) => n!.includes("modules=two")));
+  // The same run twice (a spec named twice) still gives distinct suites.
+  const twice = [...renderJunit([getFileVerdict, getFileVerdict]).matchAll(/<testsuite name="([^"]*)"/g)].map((m) => m[1]);
+  assert.equal(new Set(twice).size, 2);
+});
+
+// ---- 2. the plan ----
+
+function planError(args: Parameters<typeof planOutputs>[0], inputs: string[] = []): string {
+  try {
+    planOutputs(args, inputs);
+  } catch (e) {
+    assert.ok(e instanceof FileError, String(e));
+    return e.message;
+  }
+  assert.fail("planOutputs accepted " + JSON.stringify(args));
+}
+
+test("outputs: bad output paths are refused before the search, naming the flag and the path", () => {
+  mkdirSync(dir("plan"), { recursive: true });
+  writeFileSync(dir("plan", "file"), "x");
+  assert.match(planError({ junit: "" }), /^--junit "": expected a file path/);
+  assert.match(planError({ itf: "" }), /^--itf "": expected a folder/);
+  assert.match(planError({ html: dir("plan") }), /^--html .*plan: is a folder; expected a file path/);
+  assert.match(planError({ sarif: dir("plan") + "/" }), /^--sarif .*: names a folder/);
+  assert.match(planError({ itf: dir("plan", "file") }), /^--itf .*file: is a file; expected a folder/);
+  assert.match(planError({ markdown: dir("plan", "file", "r.md") }), /^--markdown .*r\.md: .*not a folder/);
+  assert.match(planError({ html: REFPIN }, [REFPIN]), /^--html specs\/conformance\/refpin\.ts: this is the spec file/);
+  assert.match(planError({ html: "./" + REFPIN }, [REFPIN]), /this is the spec file/);
+  assert.match(planError({ junit: dir("plan", "a"), html: dir("plan", "a") }), /^--html .*: the same path as --junit/);
+  assert.match(planError({ junit: [dir("a"), dir("b")] }), /^--junit is given 2 times/);
+  symlinkSync("/nonexistent-target", dir("plan", "dangling"));
+  assert.match(planError({ itf: dir("plan", "dangling", "out") }), /^--itf .*dangling\/out: cannot create the folder .*dangling/);
+});
+
+test("outputs: folders on procfs fail at once instead of spinning", () => {
+  if (!existsSync("/proc/self")) return;
+  const t0 = Date.now();
+  assert.match(planError({ itf: "/proc/x" }), /^--itf \/proc\/x: cannot create the folder \/proc\/x: .*ENOENT/);
+  assert.match(planError({ junit: "/proc/x/r.xml" }), /^--junit \/proc\/x\/r\.xml: cannot create the folder \/proc\/x/);
+  assert.ok(Date.now() - t0 < 2000);
+  const r = run(["check", REFPIN, "--param", "N=1", "--itf", "/proc/x"]);
+  assertFileError(r, "--itf /proc/x");
+  assert.equal(r.out, "", "refused before the search");
+});
+
+test("outputs: missing parent folders are created one level at a time", () => {
+  const p = dir("new", "deeper", "r.xml");
+  const plan = planOutputs({ junit: p, itf: dir("new", "t1", "t2") }, []);
+  assert.ok(existsSync(dir("new", "deeper")) && existsSync(dir("new", "t1", "t2")));
+  assert.equal(writeOutputs([getFileVerdict], plan).error, undefined);
+  assert.ok(readFileSync(p, "utf8").includes("<testsuites"));
+});
+
+test("outputs: the plan removes the previous run's outputs", () => {
+  const d = dir("stale");
+  mkdirSync(path.join(d, "itf"), { recursive: true });
+  writeFileSync(path.join(d, "r.xml"), 'failures="0"');
+  writeFileSync(path.join(d, "itf", "old.itf.json"), "{}");
+  writeFileSync(path.join(d, "itf", "notes.txt"), "mine");
+  planOutputs({ junit: path.join(d, "r.xml"), itf: path.join(d, "itf") }, []);
+  assert.ok(!existsSync(path.join(d, "r.xml")));
+  assert.deepEqual(readdirSync(path.join(d, "itf")), ["notes.txt"]);
+});
+
+test("outputs: a run that fails after the plan leaves no stale JUnit", () => {
+  const junit = dir("stale2.xml");
+  writeFileSync(junit, '<testsuites failures="0"/>');
+  // Parameter out of range: a spec error raised once the search starts.
+  const r = run(["check", REFPIN, "--param", "N=99", "--junit", junit]);
+  assert.equal(r.code, 2, r.err);
+  assert.ok(!existsSync(junit), "stale JUnit left in place");
+});
+
+test("outputs: check SPEC --html SPEC leaves the spec alone", () => {
+  const before = readFileSync(path.join(root, REFPIN), "utf8");
+  const r = run(["check", REFPIN, "--param", "N=1", "--html", REFPIN]);
+  assertFileError(r, "--html", REFPIN, "spec file");
+  assert.equal(readFileSync(path.join(root, REFPIN), "utf8"), before);
+});
+
+// ---- 3. writing ----
+
+test("outputs: a failed write leaves no partial set and names the flag and the path", () => {
+  if (!existsSync("/dev/full")) return;
+  const d = dir("set");
+  const plan = planOutputs({ itf: path.join(d, "itf"), junit: path.join(d, "r.xml"), markdown: path.join(d, "r.md"), html: "/dev/full" }, []);
+  const r = writeOutputs([getFileActiveVerdict, getFileVerdict], plan);
+  assert.equal(r.error, "--html /dev/full: cannot write the report: no space left on device (ENOSPC)");
+  assert.deepEqual(r.written, []);
+  assert.deepEqual(readdirSync(d).sort(), ["itf"], "temporaries or reports left behind");
+  assert.deepEqual(readdirSync(path.join(d, "itf")), []);
+});
+
+test("outputs: a complete set leaves no temporaries", () => {
+  const d = dir("ok");
+  const plan = planOutputs({ itf: path.join(d, "itf"), junit: path.join(d, "r.xml"), sarif: path.join(d, "r.sarif"), markdown: path.join(d, "r.md"), html: path.join(d, "r.html") }, []);
+  const r = writeOutputs([getFileActiveVerdict, getFileVerdict], plan);
+  assert.equal(r.error, undefined);
+  assert.deepEqual(readdirSync(d).sort(), ["itf", "r.html", "r.md", "r.sarif", "r.xml"]);
+  assert.equal(r.written.length, 4 + readdirSync(path.join(d, "itf")).length);
+  assert.ok(readdirSync(path.join(d, "itf")).every((f) => f.endsWith(".itf.json")));
+});
+
+test("outputs: exit codes: violation 1 > output error 2 > incomplete 3 > pass 0", () => {
+  assert.equal(exitCodeWithOutputs(1, true), 1);
+  assert.equal(exitCodeWithOutputs(0, true), 2);
+  assert.equal(exitCodeWithOutputs(3, true), 2);
+  assert.equal(exitCodeWithOutputs(3, false), 3);
+  assert.equal(exitCodeWithOutputs(0, false), 0);
+  if (!existsSync("/dev/full")) return;
+  const fail = run(["check", REFPIN, "--param", "N=1", "--param", "variant=plain", "--html", "/dev/full"]);
+  assert.equal(fail.code, 1, fail.err);
+  assert.match(fail.out, /FAIL/);
+  assert.equal(fail.err.trim(), "refcheck: --html /dev/full: cannot write the report: no space left on device (ENOSPC)");
+  const pass = run(["check", REFPIN, "--param", "N=1", "--param", "variant=active", "--json", "--junit", "/dev/full"]);
+  assertFileError(pass, "--junit /dev/full", "ENOSPC");
+  assert.equal(JSON.parse(pass.out).outcome, "pass", "the verdict is still printed");
+  const incomplete = run(["check", REFPIN, "--param", "N=3", "--param", "variant=active", "--max-states", "10", "--sarif", "/dev/full"]);
+  assertFileError(incomplete, "--sarif /dev/full");
+});
