@@ -217,7 +217,8 @@ function describeParam(s: any): string {
 }
 
 main(hideBin(process.argv)).then(
-  (code) => process.exit(code),
+  // process.exit drops what a pipe has not taken yet: exit once stdout is flushed.
+  (code) => process.stdout.write("", () => process.exit(code)),
   (e) => {
     if (e instanceof SpecError || e instanceof UsageError || e instanceof FileError) {
       process.stderr.write(`refcheck: ${e.message}\n`);

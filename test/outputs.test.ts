@@ -251,3 +251,10 @@ test("outputs: exit codes: violation 1 > output error 2 > incomplete 3 > pass 0"
   const incomplete = run(["check", REFPIN, "--param", "N=3", "--param", "variant=active", "--max-states", "10", "--sarif", "/dev/full"]);
   assertFileError(incomplete, "--sarif /dev/full");
 });
+
+test("outputs: --json through a pipe is complete (stdout flushed before exit)", () => {
+  const r = run(["compare", "specs/kvm-vfio", "--json"]);
+  assert.equal(r.code, 1, r.err);
+  assert.ok(r.out.length > 65536, `${r.out.length} bytes`);
+  assert.ok(Array.isArray(JSON.parse(r.out)));
+});
