@@ -3,7 +3,7 @@
 import chalk, { Chalk, type ChalkInstance } from "chalk";
 import type { PropertyResult, Trace, Verdict } from "../checker/verdict.ts";
 import {
-  allWarnings, fmtChange, fmtValue, headline, leaves, objectOf, stepLabel, statsLine, steps, traced,
+  allWarnings, fmtChange, termSafe, fmtValue, headline, leaves, objectOf, stepLabel, statsLine, steps, traced,
 } from "./util.ts";
 
 export interface ConsoleOptions {
@@ -41,6 +41,7 @@ const kindLabel: Record<PropertyResult["kind"], string> = {
  * fields (`path: old -> new`); the initial state in full; the fault at its step.
  */
 export function renderTrace(trace: Trace, opts: { color?: boolean; indent?: string } = {}): string {
+  trace = termSafe(trace);
   const c = painter(opts.color);
   const ind = opts.indent ?? "  ";
   const width = String(trace.steps.length - 1).length;
@@ -69,6 +70,7 @@ export function renderTrace(trace: Trace, opts: { color?: boolean; indent?: stri
 
 /** The property list, then each trace, statistics, warnings and completeness. */
 export function renderVerdict(v: Verdict, opts: ConsoleOptions = {}): string {
+  v = termSafe(v);
   const c = painter(opts.color);
   const out: string[] = [];
   const design = v.design !== undefined ? `  ${c.dim(`${v.designParam ?? "design"}=`)}${c.bold(v.design)}` : "";

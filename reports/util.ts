@@ -2,6 +2,36 @@
 // the objects a trace touches. Pure functions of checker types.
 import type { Change, PropertyResult, Step, Trace, Verdict } from "../checker/verdict.ts";
 
+// C0 and C1 controls (ESC starts terminal sequences, CR rewrites a line, a newline lets text
+// start a line), line separators and bidirectional overrides, which reorder what is shown.
+const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+const NAMED: Record<string, string> = { "\n": "\\n", "\r": "\\r", "\t": "\\t" };
+
+/**
+ * Text from a spec or a trace file made safe for a terminal or a CI log: control characters
+ * shown as escapes (ESC as \u001b, a newline as \n), and a leading "::" (a GitHub workflow
+ * command) broken up.
+ */
+export function termText(s: string): string {
+  const t = s.replace(UNSAFE, (ch) => NAMED[ch] ?? `\\u${ch.charCodeAt(0).toString(16).padStart(4, "0")}`);
+  return t.replace(/^(\s*):(?=:)/, "$1\\u003a");
+}
+
+/** A copy of a verdict, trace or value with every string (keys too) passed through termText. */
+export function termSafe<T>(x: T): T {
+  if (typeof x === "string") return termText(x) as T;
+  if (Array.isArray(x)) return x.map(termSafe) as T;
+  if (typeof x === "object" && x !== null) {
+    const out = {} as Record<string, unknown>;
+    for (const [k, v] of Object.entries(x)) {
+      // defineProperty keeps a key named "__proto__" as data.
+      Object.defineProperty(out, termText(k), { value: termSafe(v), enumerable: true, writable: true, configurable: true });
+    }
+    return out as T;
+  }
+  return x;
+}
+
 /** A value the way a kernel developer reads it: bare enum strings, [a, b], {k: v}. */
 export function fmtValue(v: unknown): string {
   if (v === null || v === undefined) return String(v);

@@ -11,6 +11,11 @@ import { fileURLToPath } from "node:url";
 import fc from "fast-check";
 import { check, checkAllDesigns } from "../checker/index.ts";
 import type { PropertyResult, Verdict } from "../checker/verdict.ts";
+import { z } from "zod";
+import { defineSpec, Fault } from "../checker/spec.ts";
+import { renderVerdict } from "../reports/console.ts";
+import { renderComparison } from "../reports/compare.ts";
+import { mdCode, renderMarkdown } from "../reports/markdown.ts";
 import { exitCodeWithOutputs, FileError, planOutputs, writeOutputs } from "../bin/outputs.ts";
 import { itfFileName, MAX_NAME } from "../reports/itf.ts";
 import { renderJunit } from "../reports/junit.ts";
@@ -257,4 +262,64 @@ test("outputs: --json through a pipe is complete (stdout flushed before exit)", 
   assert.equal(r.code, 1, r.err);
   assert.ok(r.out.length > 65536, `${r.out.length} bytes`);
   assert.ok(Array.isArray(JSON.parse(r.out)));
+});
+
+// ---- 4. escaping ----
+
+const H = "<script>alert(1)</script>\"onmouseover=\"alert(2)' `x` | a | --> end; #x <img src=x onerror=alert(3)> ]]> ::error::pwned";
+const TERM = "\u001b]0;PWNED\u0007\u001b[2J";
+const hostileSpec = defineSpec({
+  name: H,
+  summary: H,
+  source: H,
+  params: z.object({ design: z.enum([H, "ok"]).default("ok") }),
+  state: () => z.object({ v: z.enum(["a", H, TERM]), n: z.number().int().min(0).max(2) }),
+  init: () => ({ v: "a" as string, n: 0 }),
+  actions: () => ({
+    [H]: { kernel: H, when: (s: { n: number }) => s.n === 0, then: (s: { n: number; v: string }) => { s.n = 1; s.v = H; } },
+    [TERM]: { kernel: TERM, when: (s: { n: number }) => s.n === 1, then: (s: { n: number; v: string }) => { s.n = 2; s.v = TERM; throw new Fault(`${H}${TERM}\n::error::second line`); } },
+  }),
+  invariants: { [H]: { holds: () => true, doc: H } },
+  reachable: { [H]: { when: (s: { n: number }) => s.n === 1, doc: H } },
+} as never);
+const hostile = checkAllDesigns(hostileSpec as never, {}, { file: "specs/bad/xss.ts" });
+
+/** Markdown without its Mermaid blocks and code spans (shown literally by every renderer). */
+function mdOutsideCode(md: string): string {
+  return md.replace(/^(`{3,})mermaid\n[\s\S]*?^\1$/gm, "").replace(/(`+)(?!`)[\s\S]*?(?<!`)\1(?!`)/g, "");
+}
+
+test("outputs: the Markdown report escapes spec text (headings, notes, tables, code spans)", () => {
+  assert.ok(hostile.some((v) => v.outcome === "fail"), "the hostile spec should fail with a trace");
+  const md = renderMarkdown(hostile);
+  const outside = mdOutsideCode(md);
+  assert.ok(!/<(?!br>)/.test(outside), `raw '<' outside code:\n${outside.split("\n").filter((l) => /<(?!br>)/.test(l)).join("\n")}`);
+  assert.ok(!outside.includes('"onmouseover="'));
+  assert.ok(!/(^|[^\\])\[/.test(outside.replace(/\\\\/g, "")), "an unescaped '[' could start a link");
+  assert.ok(outside.includes("&lt;script&gt;alert(1)&lt;/script&gt;"));
+  // Every code span closes where it should: the backticks inside get a longer fence.
+  assert.ok(md.includes("| ``<script>alert(1)</script>\"onmouseover=\"alert(2)' `x` \\| a \\| --> end; #x <img src=x onerror=alert(3)> ]]> ::error::pwned`` "), "code span of the action");
+  assert.equal(mdCode("`tick"), "`` `tick ``");
+  assert.equal(mdCode("x``y"), "```x``y```");
+  assert.equal(mdCode("a|b", true), "`a\\|b`");
+  assert.equal(mdCode("a\nb"), "`a b`");
+  // Step rows keep their three columns: every '|' from the spec is escaped.
+  for (const row of md.split("\n").filter((l) => /^\| \d+ \|/.test(l))) assert.equal(row.replace(/\\\|/g, "").split("|").length, 5, row);
+});
+
+function assertTerminalSafe(text: string, what: string): void {
+  assert.ok(!/[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/.test(text), `${what}: control character in ${JSON.stringify(text.slice(0, 2000))}`);
+  for (const line of text.split("\n")) assert.ok(!/^\s*::/.test(line), `${what}: workflow command line: ${line}`);
+}
+
+test("outputs: terminal output neutralises control characters and workflow commands from a spec", () => {
+  for (const v of hostile) assertTerminalSafe(renderVerdict(v, { color: false }), "renderVerdict");
+  const cmp = renderComparison(hostile, { color: false, traces: true, witnesses: true });
+  assertTerminalSafe(cmp, "renderComparison");
+  assert.ok(cmp.includes("\\u001b]0;PWNED\\u0007\\u001b[2J"), "escapes are shown, not dropped");
+  assert.ok(cmp.includes("\\n\\u003a:error::second line") || cmp.includes("\\n::error::second line"));
+  // With colour on, the only escapes are chalk's SGR sequences.
+  const colored = renderVerdict(hostile.find((v) => v.outcome === "fail")!, { color: true });
+  assert.ok(!/\u001b(?!\[[0-9;]*m)/.test(colored), "an escape other than a colour");
+  assert.ok(!colored.includes("\u0007"));
 });
