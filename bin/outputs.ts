@@ -4,7 +4,7 @@
 // the previous run's files before the search; writeOutputs renders every report in memory,
 // writes each to a temporary file beside its target and renames them into place only
 // when all were written.
-import { appendFileSync, closeSync, mkdirSync, openSync, readdirSync, readFileSync, realpathSync, renameSync, statSync, unlinkSync, writeFileSync, type Stats } from "node:fs";
+import { appendFileSync, closeSync, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, realpathSync, renameSync, statSync, unlinkSync, writeFileSync, writeSync, type Stats } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import type { Verdict } from "../checker/verdict.ts";
 import { githubAnnotations, githubSummary } from "../reports/github.ts";
@@ -13,8 +13,10 @@ import { itfFileName, toItf } from "../reports/itf.ts";
 import { renderJunit } from "../reports/junit.ts";
 import { renderMarkdown } from "../reports/markdown.ts";
 import { renderSarif } from "../reports/sarif.ts";
-import { renderTrace } from "../reports/console.ts";
-import { parseItf } from "../reports/itf.ts";
+import { renderStep } from "../reports/console.ts";
+import { ItfError, itfReader } from "../reports/itf.ts";
+import { scanItf } from "../reports/itf-stream.ts";
+import { termText } from "../reports/util.ts";
 
 export const reportOptions = {
   itf: { type: "string", describe: "write every counterexample and witness as an ITF trace file into DIR" },
@@ -367,13 +369,106 @@ export function exitCodeWithOutputs(verdictCode: number, outputFailed: boolean):
   return verdictCode;
 }
 
-/** `refcheck trace FILE`: an ITF trace (refcheck's or Quint's) printed like `check` does. */
-export function printTrace(file: string): string {
-  const { trace, meta } = parseItf(readFileSync(file, "utf8"), file);
-  const rc = (meta.refcheck ?? {}) as Record<string, unknown>;
-  const head =
-    typeof rc.spec === "string"
-      ? `${rc.spec}${rc.design !== undefined ? ` (${String(rc.design)})` : ""}: ${String(rc.property)} ${String(rc.status)}${rc.message ? `: ${String(rc.message)}` : ""}`
-      : `${typeof meta.source === "string" ? meta.source : file}${typeof meta.description === "string" ? `: ${meta.description}` : ""}`;
-  return `${head} (${trace.length} step${trace.length === 1 ? "" : "s"})\n${renderTrace(trace)}\n`;
+/** Blocking writes to a file descriptor, batched; a closed pipe (`| head`) ends output quietly. */
+export class FdWriter {
+  private pending: string[] = [];
+  private size = 0;
+  closed = false;
+  constructor(private fd: number, private batch = 1 << 16) {}
+  write(s: string): void {
+    if (this.closed) return;
+    this.pending.push(s);
+    this.size += s.length;
+    if (this.size >= this.batch) this.flush();
+  }
+  flush(): void {
+    if (this.closed || this.pending.length === 0) return;
+    let data = Buffer.from(this.pending.join(""), "utf8");
+    this.pending = [];
+    this.size = 0;
+    while (data.length > 0) {
+      try {
+        const n = writeSync(this.fd, data);
+        data = data.subarray(n);
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code === "EAGAIN") {
+          // A non-blocking pipe is full: wait for the reader.
+          Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
+          continue;
+        }
+        if (code === "EPIPE") {
+          this.closed = true;
+          return;
+        }
+        throw new FileError(`cannot write to the output: ${errnoText(e)}`);
+      }
+    }
+  }
+}
+
+/**
+ * `refcheck trace FILE`: an ITF trace (refcheck's or Quint's) printed like `check` does.
+ * The file is read twice in chunks (the top-level fields and the number of states, then the
+ * states one at a time), and each step is written as soon as it is rendered, so memory stays
+ * a small multiple of one state whatever the size of the file.
+ */
+export function printTrace(file: string, out: { write(s: string): void; flush?(): void } = new FdWriter(1)): void {
+  let fd: number;
+  try {
+    fd = openSync(file, "r");
+  } catch (e) {
+    throw new FileError(`${file}: cannot read the trace file: ${errnoText(e)}`);
+  }
+  try {
+    if (fstatSync(fd).isDirectory()) throw new FileError(`${file}: is a folder; expected an ITF trace file (.itf.json)`);
+    let pos = 0;
+    const read = (buf: Buffer) => {
+      let n: number;
+      try {
+        n = readSync(fd, buf, 0, buf.length, pos);
+      } catch (e) {
+        throw new FileError(`${file}: cannot read the trace file: ${errnoText(e)}`);
+      }
+      pos += n;
+      return n;
+    };
+    const parse = (json: string, where: string): unknown => {
+      try {
+        return JSON.parse(json);
+      } catch (e) {
+        throw new ItfError(`${file}: not valid JSON in ${where}: ${(e as Error).message}`);
+      }
+    };
+    const top: Record<string, unknown> = {};
+    const wanted = new Set(["#meta", "vars", "params", "loop"]);
+    const shape = scanItf(file, read, {
+      wantTop: (k) => wanted.has(k),
+      top: (k, json) => Object.defineProperty(top, k, { value: parse(json, k), enumerable: true, configurable: true, writable: true }),
+    });
+    const reader = itfReader(file, top, { isArray: shape.statesIsArray, length: shape.states });
+    const meta = reader.meta;
+    const rc = (isRecord(meta.refcheck) ? meta.refcheck : {}) as Record<string, unknown>;
+    const head =
+      typeof rc.spec === "string"
+        ? `${rc.spec}${rc.design !== undefined ? ` (${String(rc.design)})` : ""}: ${String(rc.property)} ${String(rc.status)}${rc.message ? `: ${String(rc.message)}` : ""}`
+        : `${typeof meta.source === "string" ? meta.source : file}${typeof meta.description === "string" ? `: ${meta.description}` : ""}`;
+    const length = shape.states - 1;
+    out.write(`${termText(head)} (${length} step${length === 1 ? "" : "s"})\n`);
+    const width = String(length).length;
+    pos = 0;
+    scanItf(file, read, {
+      state: (json, k) => out.write(renderStep(reader.step(parse(json, `states[${k}]`), k), width) + "\n"),
+    });
+    out.flush?.();
+  } catch (e) {
+    if (e instanceof ItfError) throw new FileError(e.message);
+    throw e;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function isRecord(x: unknown): x is Record<string, unknown> {
+  return typeof x === "object" && x !== null && !Array.isArray(x);
 }

@@ -169,7 +169,7 @@ async function main(argv: string[]): Promise<number> {
       "print an ITF trace file (refcheck's --itf output, or Quint's) step by step",
       (y) => y.positional("file", { type: "string", demandOption: true, describe: "an .itf.json file" }),
       async (a) => {
-        process.stdout.write(printTrace(a.file));
+        printTrace(a.file);
       },
     )
     .command(
