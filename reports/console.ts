@@ -3,7 +3,7 @@
 import chalk, { Chalk, type ChalkInstance } from "chalk";
 import type { PropertyResult, Step, Trace, Verdict } from "../checker/verdict.ts";
 import {
-  allWarnings, fmtChange, termSafe, fmtValue, headline, leaves, objectOf, stepLabel, statsLine, steps, traced,
+  allWarnings, fmtChange, termSafe, termText, fmtValue, headline, leaves, objectOf, stepLabel, statsLine, steps, traced,
 } from "./util.ts";
 
 export interface ConsoleOptions {
@@ -47,9 +47,11 @@ export function renderTrace(trace: Trace, opts: { color?: boolean; indent?: stri
 
 /** One step of a trace as renderTrace prints it; `width` is the width of the last step number. */
 export function renderStep(s: Step, width: number, opts: { color?: boolean; indent?: string } = {}): string {
-  s = termSafe(s);
+  // Spec and file text is escaped piece by piece: the state is not copied for every step.
+  const t = termText;
   const c = painter(opts.color);
   const ind = opts.indent ?? "  ";
+  const pad = `${ind}${" ".repeat(width)}    `;
   const lines: string[] = [];
   const no = String(s.index).padStart(width);
   if (s.action === null) {
@@ -59,15 +61,15 @@ export function renderStep(s: Step, width: number, opts: { color?: boolean; inde
     for (const [p, v] of leaves(s.state)) {
       const obj = objectOf(p);
       const field = p === obj ? "" : p.slice(obj.length).replace(/^\./, "");
-      byObject.set(obj, [...(byObject.get(obj) ?? []), field ? `${field}=${fmtValue(v)}` : fmtValue(v)]);
+      byObject.set(obj, [...(byObject.get(obj) ?? []), t(field ? `${field}=${fmtValue(v)}` : fmtValue(v))]);
     }
-    for (const [obj, fields] of byObject) lines.push(`${ind}${" ".repeat(width)}    ${obj}: ${fields.join(" ")}`);
+    for (const [obj, fields] of byObject) lines.push(`${pad}${t(obj)}: ${fields.join(" ")}`);
     return lines.join("\n");
   }
-  lines.push(`${ind}${c.dim(no)}  ${c.bold.cyan(stepLabel(s))}${s.kernel ? c.dim(`  [${s.kernel}]`) : ""}`);
-  if (s.changes.length === 0 && !s.fault) lines.push(`${ind}${" ".repeat(width)}    ${c.dim("(no change)")}`);
-  for (const ch of s.changes) lines.push(`${ind}${" ".repeat(width)}    ${fmtChange(ch)}`);
-  if (s.fault) lines.push(`${ind}${" ".repeat(width)}    ${c.red.bold("FAULT:")} ${c.red(s.fault)}`);
+  lines.push(`${ind}${c.dim(no)}  ${c.bold.cyan(t(stepLabel(s)))}${s.kernel ? c.dim(`  [${t(s.kernel)}]`) : ""}`);
+  if (s.changes.length === 0 && !s.fault) lines.push(`${pad}${c.dim("(no change)")}`);
+  for (const ch of s.changes) lines.push(`${pad}${t(fmtChange(ch))}`);
+  if (s.fault) lines.push(`${pad}${c.red.bold("FAULT:")} ${c.red(t(s.fault))}`);
   return lines.join("\n");
 }
 

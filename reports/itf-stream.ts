@@ -29,7 +29,7 @@ const BACKSLASH = 0x5c;
  * Scans one JSON object read through `read` (fills the buffer, returns the bytes read, 0 at
  * the end). Errors name the file and the byte offset.
  */
-export function scanItf(fileName: string, read: (buf: Buffer) => number, h: ScanHandlers, chunkSize = 1 << 20): ScanResult {
+export function scanItf(fileName: string, read: (buf: Buffer) => number, h: ScanHandlers, chunkSize = 1 << 18): ScanResult {
   const fail = (msg: string): never => {
     throw new ItfError(`${fileName}: not valid JSON: ${msg}`);
   };
@@ -80,7 +80,7 @@ export function scanItf(fileName: string, read: (buf: Buffer) => number, h: Scan
     }
   };
 
-  let buf = Buffer.allocUnsafe(chunkSize);
+  const buf = Buffer.allocUnsafe(chunkSize);
   for (;;) {
     const n = read(buf);
     if (n === 0) break;
@@ -162,11 +162,8 @@ export function scanItf(fileName: string, read: (buf: Buffer) => number, h: Scan
           fail(`unexpected data after the end at byte ${offset + i}`);
       }
     }
-    if (val !== null && val.capture) {
-      val.parts.push(buf.subarray(val.from, n));
-      // The captured bytes keep this chunk; read into a fresh one.
-      buf = Buffer.allocUnsafe(chunkSize);
-    }
+    // The buffer is reused: a value that goes on keeps a copy of its bytes so far.
+    if (val !== null && val.capture) val.parts.push(Buffer.from(buf.subarray(val.from, n)));
     if (val !== null) val.from = 0;
     offset += n;
   }

@@ -130,7 +130,8 @@ export const MAX_ITF_DEPTH = 512;
 
 /** Sets an own data property: a key named "__proto__" stays data instead of changing the prototype. */
 function put(o: Record<string, unknown>, k: string, v: unknown): void {
-  Object.defineProperty(o, k, { value: v, enumerable: true, writable: true, configurable: true });
+  if (k === "__proto__") Object.defineProperty(o, k, { value: v, enumerable: true, writable: true, configurable: true });
+  else o[k] = v;
 }
 
 function shortWhere(where: string): string {

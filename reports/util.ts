@@ -5,6 +5,7 @@ import type { Change, PropertyResult, Step, Trace, Verdict } from "../checker/ve
 // C0 and C1 controls (ESC starts terminal sequences, CR rewrites a line, a newline lets text
 // start a line), line separators and bidirectional overrides, which reorder what is shown.
 const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+const NEEDS_ESCAPE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]|^\s*::/;
 const NAMED: Record<string, string> = { "\n": "\\n", "\r": "\\r", "\t": "\\t" };
 
 /**
@@ -13,20 +14,32 @@ const NAMED: Record<string, string> = { "\n": "\\n", "\r": "\\r", "\t": "\\t" };
  * command) broken up.
  */
 export function termText(s: string): string {
+  if (!NEEDS_ESCAPE.test(s)) return s;
   const t = s.replace(UNSAFE, (ch) => NAMED[ch] ?? `\\u${ch.charCodeAt(0).toString(16).padStart(4, "0")}`);
   return t.replace(/^(\s*):(?=:)/, "$1\\u003a");
 }
 
-/** A copy of a verdict, trace or value with every string (keys too) passed through termText. */
+/**
+ * A verdict, trace or value with every string (keys too) passed through termText: the
+ * same object when nothing needed escaping, else a copy.
+ */
 export function termSafe<T>(x: T): T {
   if (typeof x === "string") return termText(x) as T;
-  if (Array.isArray(x)) return x.map(termSafe) as T;
+  if (Array.isArray(x)) {
+    let out: unknown[] | undefined;
+    x.forEach((v, i) => {
+      const t = termSafe(v);
+      if (t !== v) (out ??= x.slice())[i] = t;
+    });
+    return (out ?? x) as T;
+  }
   if (typeof x === "object" && x !== null) {
+    const entries = Object.entries(x);
+    const safe = entries.map(([k, v]) => [termText(k), termSafe(v)] as const);
+    if (safe.every(([k, v], i) => k === entries[i]![0] && v === entries[i]![1])) return x;
     const out = {} as Record<string, unknown>;
-    for (const [k, v] of Object.entries(x)) {
-      // defineProperty keeps a key named "__proto__" as data.
-      Object.defineProperty(out, termText(k), { value: termSafe(v), enumerable: true, writable: true, configurable: true });
-    }
+    // defineProperty keeps a key named "__proto__" as data.
+    for (const [k, v] of safe) Object.defineProperty(out, k, { value: v, enumerable: true, writable: true, configurable: true });
     return out as T;
   }
   return x;

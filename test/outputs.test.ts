@@ -3,21 +3,21 @@
 // spec text in Markdown and on the terminal; `refcheck trace` streaming large files.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
-import { closeSync, existsSync, openSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { tmpdir } from "node:os";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import fc from "fast-check";
 import { check, checkAllDesigns } from "../checker/index.ts";
 import type { PropertyResult, Verdict } from "../checker/verdict.ts";
 import { z } from "zod";
 import { defineSpec, Fault } from "../checker/spec.ts";
-import { renderVerdict } from "../reports/console.ts";
+import { renderTrace, renderVerdict } from "../reports/console.ts";
 import { renderComparison } from "../reports/compare.ts";
 import { mdCode, renderMarkdown } from "../reports/markdown.ts";
-import { exitCodeWithOutputs, FileError, planOutputs, writeOutputs } from "../bin/outputs.ts";
-import { itfFileName, MAX_NAME } from "../reports/itf.ts";
+import { exitCodeWithOutputs, FileError, planOutputs, printTrace, writeOutputs } from "../bin/outputs.ts";
+import { itfFileName, MAX_NAME, parseItf } from "../reports/itf.ts";
 import { renderJunit } from "../reports/junit.ts";
 import vmPinning from "../specs/kvm-vfio/vm-pinning.ts";
 import refpin from "../specs/conformance/refpin.ts";
@@ -322,4 +322,135 @@ test("outputs: terminal output neutralises control characters and workflow comma
   const colored = renderVerdict(hostile.find((v) => v.outcome === "fail")!, { color: true });
   assert.ok(!/\u001b(?!\[[0-9;]*m)/.test(colored), "an escape other than a colour");
   assert.ok(!colored.includes("\u0007"));
+});
+
+// ---- 5. refcheck trace ----
+
+function traceText(file: string): string {
+  let s = "";
+  printTrace(file, { write: (x) => (s += x) });
+  return s;
+}
+
+function traceError(file: string): string {
+  try {
+    traceText(file);
+  } catch (e) {
+    assert.ok(e instanceof FileError, String(e));
+    return e.message;
+  }
+  assert.fail(`trace accepted ${file}`);
+}
+
+test("outputs: trace prints what parseItf reads, for every malformed case the same error", () => {
+  const cases = [
+    "{", "[]", '{"states":[]}', '{"vars":[],"states":[]}', '{"vars":["x"],"states":[{"x":{"#bigint":"1.5"}}]}',
+    '{"vars":["x"],"states":[{"x":1},{"#meta":{"index":3},"x":2}]}', '{"vars":["x"],"states":[{"y":1}]}',
+    '{"vars":["x"],"states":[{"x":{"#map":[[1]]}}]}', '{"vars":["x"],"states":[{"x":1,"mbt::actionTaken":3}]}',
+    '{"vars":["x"],"states":[{"x":1},]}', '{"vars":["x"] "states":[]}', '{"vars":["x"],"states":[{"x":1}]} x', "",
+  ];
+  const f = dir("bad.itf.json");
+  for (const text of cases) {
+    writeFileSync(f, text);
+    const msg = traceError(f);
+    assert.ok(msg.startsWith(`${f}: `), msg);
+    let expected: string | undefined;
+    try {
+      parseItf(text, f);
+    } catch (e) {
+      expected = (e as Error).message;
+    }
+    assert.ok(expected !== undefined, `parseItf accepted ${text}`);
+    // Field errors are word for word those of parseItf; syntax errors both say "not valid JSON".
+    if (expected.includes("not valid JSON")) assert.match(msg, /not valid JSON/, text);
+    else assert.equal(msg, expected, text);
+  }
+  // Valid documents: the same text as rendering the parsed trace.
+  const quint = path.join(root, "test", "fixtures", "quint-pin.itf.json");
+  const { trace } = parseItf(readFileSync(quint, "utf8"), quint);
+  assert.equal(traceText(quint).split("\n").slice(1).join("\n"), renderTrace(trace) + "\n");
+});
+
+test("outputs: trace on a folder, a 20,000-deep nesting and a __proto__ variable", () => {
+  assert.equal(traceError(tmp), `${tmp}: is a folder; expected an ITF trace file (.itf.json)`);
+  const r = run(["trace", "specs"]);
+  assertFileError(r, "specs: is a folder");
+
+  const deep = dir("deep.itf.json");
+  writeFileSync(deep, `{"vars":["x"],"states":[{"x":${"[".repeat(20000)}${"]".repeat(20000)}}]}`);
+  assert.match(traceError(deep), /deep\.itf\.json: not valid JSON: nested more than 512 levels deep/);
+  assert.throws(() => parseItf(readFileSync(deep, "utf8"), deep), /deep\.itf\.json: states\[0\]\.x.*nested more than 512 levels deep/);
+  assertFileError(run(["trace", deep]), "deep.itf.json", "nested");
+
+  const proto = dir("proto.itf.json");
+  writeFileSync(proto, '{"vars":["__proto__","y"],"states":[{"__proto__":{"#bigint":"1"},"y":{"__proto__":2}},{"__proto__":{"#bigint":"3"},"y":{"__proto__":2}}]}');
+  const text = traceText(proto);
+  assert.match(text, /__proto__: 1/);
+  assert.match(text, /y: __proto__=2/);
+  assert.match(text, /__proto__: 1 -> 3/);
+  const doc = parseItf(readFileSync(proto, "utf8"), proto);
+  assert.deepEqual(Object.keys(doc.trace.steps[0]!.state), ["__proto__", "y"]);
+});
+
+test("outputs: trace neutralises terminal escapes and workflow commands from the file", () => {
+  const f = dir("hostile.itf.json");
+  writeFileSync(f, JSON.stringify({
+    "#meta": { source: "\u001b]0;PWNED\u0007\u001b[2J", description: "boom\n::error title=injected::x" },
+    vars: ["x"],
+    states: [
+      { x: "\u001b]0;PWNED\u0007\u001b[2J" },
+      { "#meta": { fault: "boom\n::error title=injected::x", kernel: "\u001b[2J" }, x: "::error::y", "mbt::actionTaken": "boom\n::error title=injected::x" },
+    ],
+  }));
+  const text = traceText(f);
+  assertTerminalSafe(text, "trace");
+  assert.ok(text.includes("\\u001b]0;PWNED\\u0007\\u001b[2J"), text);
+  assert.ok(text.includes("boom\\n::error title=injected::x"), text);
+  const r = run(["trace", f], { env: { GITHUB_ACTIONS: "true" } });
+  assert.equal(r.code, 0, r.err);
+  assertTerminalSafe(r.out, "refcheck trace");
+});
+
+test("outputs: trace streams a large file: peak memory under 4x the file's size", async (t) => {
+  const file = dir("big.itf.json");
+  const target = 48 * 1024 * 1024;
+  const fd = openSync(file, "w");
+  writeFileSync(fd, '{"#meta":{"source":"big.qnt","description":"generated"},"vars":["vmFd","count","dev","mbt::actionTaken","mbt::nondetPicks"],"states":[\n');
+  let size = 0;
+  let k = 0;
+  let batch: string[] = [];
+  while (size < target) {
+    const dev = Array.from({ length: 8 }, (_, i) => `{"fd":${(k + i) % 3 === 0},"count":{"#bigint":"${(k * 7 + i) % 5}"},"state":"${["live", "dying", "freed"][(k + i) % 3]}"}`).join(",");
+    const s = `${k ? ",\n" : ""}{"#meta":{"index":${k}},"vmFd":${k % 2 === 0},"count":{"#bigint":"${k}"},"dev":[${dev}],"mbt::actionTaken":"${k ? "Step" : "init"}","mbt::nondetPicks":{"i":{"tag":"Some","value":{"#bigint":"${k % 8}"}}}}`;
+    batch.push(s);
+    size += s.length;
+    k++;
+    if (batch.length === 2000) {
+      writeFileSync(fd, batch.join(""));
+      batch = [];
+    }
+  }
+  writeFileSync(fd, batch.join("") + "]}\n");
+  closeSync(fd);
+  const bytes = statSync(file).size;
+  // Peak RSS reported by the child itself as it exits (kilobytes on Linux).
+  const probe = dir("maxrss.mjs");
+  writeFileSync(probe, 'import { writeSync } from "node:fs";\nprocess.on("exit", () => writeSync(2, `MAXRSS_KB ${process.resourceUsage().maxRSS}\\n`));\n');
+  const child = spawn(process.execPath, ["--import", "tsx", "--import", pathToFileURL(probe).href, "bin/refcheck.ts", "trace", file], { cwd: root, env: { ...process.env, NO_COLOR: "1" } });
+  let outBytes = 0;
+  let tail = "";
+  let err = "";
+  child.stdout.on("data", (d: Buffer) => {
+    outBytes += d.length;
+    tail = (tail + d.toString("utf8")).slice(-4000);
+  });
+  child.stderr.on("data", (d: Buffer) => (err += d.toString()));
+  const code = await new Promise<number | null>((res) => child.on("close", res));
+  assert.equal(code, 0, err);
+  const kb = Number(/MAXRSS_KB (\d+)/.exec(err)?.[1]);
+  const ratio = (kb * 1024) / bytes;
+  t.diagnostic(`trace: ${(bytes / 2 ** 20).toFixed(1)} MB file, ${k} states, ${(outBytes / 2 ** 20).toFixed(1)} MB printed, peak RSS ${(kb / 1024).toFixed(0)} MB = ${ratio.toFixed(2)}x the file`);
+  assert.ok(ratio < 4, `peak RSS ${kb} KB is ${ratio.toFixed(2)}x the file's ${bytes} bytes`);
+  assert.ok(tail.includes(`\n  ${k - 1}  Step(i=${(k - 1) % 8})\n`), `the last step is printed: ${tail.slice(-300)}`);
+  assert.ok(outBytes > bytes, "every step printed");
 });
