@@ -18,6 +18,7 @@ import { renderComparison } from "../reports/compare.ts";
 import { mdCode, renderMarkdown } from "../reports/markdown.ts";
 import { exitCodeWithOutputs, FileError, planOutputs, printTrace, writeOutputs } from "../bin/outputs.ts";
 import { itfFileName, MAX_NAME, parseItf } from "../reports/itf.ts";
+import { scanItf } from "../reports/itf-stream.ts";
 import { renderJunit } from "../reports/junit.ts";
 import vmPinning from "../specs/kvm-vfio/vm-pinning.ts";
 import refpin from "../specs/conformance/refpin.ts";
@@ -453,4 +454,48 @@ test("outputs: trace streams a large file: peak memory under 4x the file's size"
   assert.ok(ratio < 4, `peak RSS ${kb} KB is ${ratio.toFixed(2)}x the file's ${bytes} bytes`);
   assert.ok(tail.includes(`\n  ${k - 1}  Step(i=${(k - 1) % 8})\n`), `the last step is printed: ${tail.slice(-300)}`);
   assert.ok(outBytes > bytes, "every step printed");
+});
+
+test("outputs: the ITF scanner cuts out what JSON.parse reads, at any chunk size", () => {
+  const doc = fc.record({
+    meta: fc.dictionary(fc.string(), fc.jsonValue({ maxDepth: 3 })),
+    vars: fc.array(fc.string({ unit: "grapheme" }), { maxLength: 4 }),
+    states: fc.array(fc.jsonValue({ maxDepth: 4 }), { maxLength: 6 }),
+    extra: fc.jsonValue({ maxDepth: 3 }),
+    statesFirst: fc.boolean(),
+    indent: fc.constantFrom(undefined, 1, "\t"),
+  });
+  fc.assert(
+    fc.property(doc, fc.integer({ min: 1, max: 9 }), (d, chunk) => {
+      const obj = d.statesFirst
+        ? { states: d.states, "#meta": d.meta, other: d.extra, vars: d.vars }
+        : { "#meta": d.meta, vars: d.vars, other: d.extra, states: d.states };
+      const text = JSON.stringify(obj, null, d.indent);
+      const bytes = Buffer.from(text, "utf8");
+      let pos = 0;
+      const read = (buf: Buffer) => {
+        const n = Math.min(buf.length, bytes.length - pos);
+        bytes.copy(buf, 0, pos, pos + n);
+        pos += n;
+        return n;
+      };
+      const top: Record<string, unknown> = {};
+      const states: unknown[] = [];
+      // (JSON.parse's own objects on both sides: fast-check may make null-prototype ones.)
+      const r = scanItf("t.itf.json", read, {
+        wantTop: () => true,
+        top: (k, json) => (top[k] = JSON.parse(json)),
+        state: (json, i) => {
+          assert.equal(i, states.length);
+          states.push(JSON.parse(json));
+        },
+      }, chunk);
+      const expected = JSON.parse(text);
+      assert.deepEqual(states, expected.states);
+      assert.equal(r.states, d.states.length);
+      delete expected.states;
+      assert.deepEqual(top, expected);
+    }),
+    { numRuns: 300 },
+  );
 });
