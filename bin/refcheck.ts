@@ -13,7 +13,7 @@ import type { Verdict } from "../checker/verdict.ts";
 import { renderComparison } from "../reports/compare.ts";
 import { renderVerdict } from "../reports/console.ts";
 import { loadSpecs, locate, type LoadedSpec, type SkippedFile } from "./load.ts";
-import { printTrace, reportOptions, writeReports, type ReportArgs } from "./outputs.ts";
+import { exitCodeWithOutputs, FileError, planOutputs, printTrace, reportOptions, writeOutputs, type ReportArgs } from "./outputs.ts";
 
 class UsageError extends Error {}
 
@@ -268,6 +268,13 @@ export async function runAll(specs: LoadedSpec[], args: RunArgs): Promise<Verdic
   return verdicts;
 }
 
+/** Writes the reports; a failed write is reported but a violation's exit code stands. */
+function finishOutputs(verdicts: Verdict[], plan: ReturnType<typeof planOutputs>): number {
+  const r = writeOutputs(verdicts, plan);
+  if (r.error) process.stderr.write(`refcheck: ${r.error}\n`);
+  return exitCodeWithOutputs(runExitCode(verdicts), r.error !== undefined);
+}
+
 function printJson(verdicts: Verdict[], single: boolean): void {
   process.stdout.write(JSON.stringify(single && verdicts.length === 1 ? verdicts[0] : verdicts, null, 2) + "\n");
 }
@@ -327,11 +334,11 @@ async function main(argv: string[]): Promise<number> {
       async (a) => {
         specOutputToStderr();
         const specs = await loadSpecs(a.paths as string[]);
+        const plan = planOutputs(a as ReportArgs, specs.map((s) => s.file));
         const verdicts = await runAll(specs, a as unknown as RunArgs);
         if (a.json) printJson(verdicts, true);
         else process.stdout.write(verdicts.map((v) => renderVerdict(v, { color: colorOf(a as ColorArgs) })).join("\n\n") + "\n");
-        writeReports(verdicts, a as ReportArgs);
-        code = runExitCode(verdicts);
+        code = finishOutputs(verdicts, plan);
       },
     )
     .command(
@@ -345,11 +352,11 @@ async function main(argv: string[]): Promise<number> {
       async (a) => {
         specOutputToStderr();
         const specs = await loadSpecs(a.paths as string[]);
+        const plan = planOutputs(a as ReportArgs, specs.map((s) => s.file));
         const verdicts = await runAll(specs, a as unknown as RunArgs);
         if (a.json) printJson(verdicts, false);
         else process.stdout.write(renderComparison(verdicts, { traces: a.traces, color: colorOf(a as ColorArgs), width: process.stdout.isTTY ? process.stdout.columns : undefined }) + "\n");
-        writeReports(verdicts, a as ReportArgs);
-        code = runExitCode(verdicts);
+        code = finishOutputs(verdicts, plan);
       },
     )
     .command(
@@ -357,7 +364,7 @@ async function main(argv: string[]): Promise<number> {
       "print an ITF trace file (refcheck's --itf output, or Quint's) step by step",
       (y) => y.positional("file", { type: "string", demandOption: true, describe: "an .itf.json file" }),
       async (a) => {
-        process.stdout.write(printTrace(a.file));
+        printTrace(a.file);
       },
     )
     .command(
@@ -433,10 +440,11 @@ const INTERNAL_ERROR = 4;
 
 handleSignals();
 main(hideBin(process.argv)).then(
-  (code) => process.exit(code),
+  // process.exit drops what a pipe has not taken yet: exit once stdout is flushed.
+  (code) => process.stdout.write("", () => process.exit(code)),
   (e) => {
     const debug = !!process.env.REFCHECK_DEBUG;
-    if (e instanceof SpecError || e instanceof UsageError) {
+    if (e instanceof SpecError || e instanceof UsageError || e instanceof FileError) {
       process.stderr.write(`refcheck: ${e.message}\n`);
       if (e instanceof UsageError && !e.message.startsWith("--")) process.stderr.write("Run 'refcheck --help' for usage.\n");
       if (debug) process.stderr.write(`${e.stack}\n`);

@@ -78,6 +78,16 @@ export function resolveParams(spec: Spec, given: Record<string, unknown> = {}): 
   return r.data as Record<string, unknown>;
 }
 
+/** The default of each parameter that declares one. */
+export function paramDefaults(spec: Spec): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, schema] of Object.entries(spec.params.shape as Record<string, z.ZodType>)) {
+    const r = schema.safeParse(undefined);
+    if (r.success && r.data !== undefined) out[k] = r.data;
+  }
+  return out;
+}
+
 /** Command-line values are strings: convert to what the parameter's schema expects. */
 function coerce(v: string, schema: z.ZodType): unknown {
   let s: any = schema;

@@ -1,6 +1,6 @@
 // The checker's public surface: compile a spec, explore it, and turn the result into a
 // Verdict (with traces rebuilt by replaying actions from the initial state).
-import { compile, designParamOf, designsOf, type Model } from "./compile.ts";
+import { compile, designParamOf, designsOf, paramDefaults, type Model } from "./compile.ts";
 import { exploreParallel } from "./parallel.ts";
 import { explore, hitKey, type ExploreOptions, type ExploreResult, type Hit } from "./explore.ts";
 import type { Spec } from "./spec.ts";
@@ -151,6 +151,7 @@ function toVerdict(model: Model, r: ExploreResult, opts: CheckOptions): Verdict 
     summary: model.spec.summary,
     source: model.spec.source,
     params: model.params as Record<string, unknown>,
+    defaults: paramDefaults(model.spec),
     designParam: model.designParam,
     design,
     configuration: configurationLabel(model.spec, model.params),

@@ -122,6 +122,11 @@ export const Verdict = z.object({
   summary: z.string().optional(),
   source: z.string().optional(),
   params: z.record(z.string(), Value),
+  /**
+   * The spec's default for each parameter that has one, so that outputs can name a run by
+   * the parameters it changed (a parameter missing here has no default).
+   */
+  defaults: z.record(z.string(), Value).optional(),
   /** The design parameter's name and value, when the spec has one. */
   designParam: z.string().optional(),
   design: z.string().optional(),

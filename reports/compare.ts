@@ -3,7 +3,7 @@
 import type { ChalkInstance } from "chalk";
 import type { PropertyResult, Verdict } from "../checker/verdict.ts";
 import { painter, renderTrace } from "./console.ts";
-import { byScenario, designName, headline, propertyNames, shortCell, statsLine, steps, traced } from "./util.ts";
+import { byScenario, designName, headline, propertyNames, shortCell, statsLine, steps, termSafe, traced } from "./util.ts";
 
 export interface CompareOptions {
   color?: boolean;
@@ -77,6 +77,7 @@ function table(vs: Verdict[], c: ChalkInstance): string[] {
 }
 
 export function renderComparison(verdicts: Verdict[], opts: CompareOptions = {}): string {
+  verdicts = termSafe(verdicts);
   const c = painter(opts.color);
   const out: string[] = [];
   for (const [spec, vs] of byScenario(verdicts)) {

@@ -1,9 +1,9 @@
 // Human output of one verdict for the terminal. Colour follows chalk's own detection
 // (NO_COLOR, FORCE_COLOR, TTY) unless the caller forces it.
 import chalk, { Chalk, type ChalkInstance } from "chalk";
-import type { PropertyResult, Trace, Verdict } from "../checker/verdict.ts";
+import type { PropertyResult, Step, Trace, Verdict } from "../checker/verdict.ts";
 import {
-  allWarnings, fmtChange, fmtValue, headline, leaves, objectOf, stepLabel, statsLine, steps, traced,
+  allWarnings, fmtChange, termSafe, termText, fmtValue, headline, leaves, objectOf, stepLabel, statsLine, steps, traced,
 } from "./util.ts";
 
 export interface ConsoleOptions {
@@ -41,34 +41,41 @@ const kindLabel: Record<PropertyResult["kind"], string> = {
  * fields (`path: old -> new`); the initial state in full; the fault at its step.
  */
 export function renderTrace(trace: Trace, opts: { color?: boolean; indent?: string } = {}): string {
+  const width = String(trace.steps.length - 1).length;
+  return trace.steps.map((s) => renderStep(s, width, opts)).join("\n");
+}
+
+/** One step of a trace as renderTrace prints it; `width` is the width of the last step number. */
+export function renderStep(s: Step, width: number, opts: { color?: boolean; indent?: string } = {}): string {
+  // Spec and file text is escaped piece by piece: the state is not copied for every step.
+  const t = termText;
   const c = painter(opts.color);
   const ind = opts.indent ?? "  ";
-  const width = String(trace.steps.length - 1).length;
+  const pad = `${ind}${" ".repeat(width)}    `;
   const lines: string[] = [];
-  for (const s of trace.steps) {
-    const no = String(s.index).padStart(width);
-    if (s.action === null) {
-      lines.push(`${ind}${c.dim(no)}  ${c.bold("initial state")}`);
-      // One line per object (vmFile, vfio[0], ...) keeps the initial state readable.
-      const byObject = new Map<string, string[]>();
-      for (const [p, v] of leaves(s.state)) {
-        const obj = objectOf(p);
-        const field = p === obj ? "" : p.slice(obj.length).replace(/^\./, "");
-        byObject.set(obj, [...(byObject.get(obj) ?? []), field ? `${field}=${fmtValue(v)}` : fmtValue(v)]);
-      }
-      for (const [obj, fields] of byObject) lines.push(`${ind}${" ".repeat(width)}    ${obj}: ${fields.join(" ")}`);
-      continue;
+  const no = String(s.index).padStart(width);
+  if (s.action === null) {
+    lines.push(`${ind}${c.dim(no)}  ${c.bold("initial state")}`);
+    // One line per object (vmFile, vfio[0], ...) keeps the initial state readable.
+    const byObject = new Map<string, string[]>();
+    for (const [p, v] of leaves(s.state)) {
+      const obj = objectOf(p);
+      const field = p === obj ? "" : p.slice(obj.length).replace(/^\./, "");
+      byObject.set(obj, [...(byObject.get(obj) ?? []), t(field ? `${field}=${fmtValue(v)}` : fmtValue(v))]);
     }
-    lines.push(`${ind}${c.dim(no)}  ${c.bold.cyan(stepLabel(s))}${s.kernel ? c.dim(`  [${s.kernel}]`) : ""}`);
-    if (s.changes.length === 0 && !s.fault) lines.push(`${ind}${" ".repeat(width)}    ${c.dim("(no change)")}`);
-    for (const ch of s.changes) lines.push(`${ind}${" ".repeat(width)}    ${fmtChange(ch)}`);
-    if (s.fault) lines.push(`${ind}${" ".repeat(width)}    ${c.red.bold("FAULT:")} ${c.red(s.fault)}`);
+    for (const [obj, fields] of byObject) lines.push(`${pad}${t(obj)}: ${fields.join(" ")}`);
+    return lines.join("\n");
   }
+  lines.push(`${ind}${c.dim(no)}  ${c.bold.cyan(t(stepLabel(s)))}${s.kernel ? c.dim(`  [${t(s.kernel)}]`) : ""}`);
+  if (s.changes.length === 0 && !s.fault) lines.push(`${pad}${c.dim("(no change)")}`);
+  for (const ch of s.changes) lines.push(`${pad}${t(fmtChange(ch))}`);
+  if (s.fault) lines.push(`${pad}${c.red.bold("FAULT:")} ${c.red(t(s.fault))}`);
   return lines.join("\n");
 }
 
 /** The property list, then each trace, statistics, warnings and completeness. */
 export function renderVerdict(v: Verdict, opts: ConsoleOptions = {}): string {
+  v = termSafe(v);
   const c = painter(opts.color);
   const out: string[] = [];
   const design = v.design !== undefined ? `  ${c.dim(`${v.designParam ?? "design"}=`)}${c.bold(v.design)}` : "";

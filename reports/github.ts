@@ -2,7 +2,7 @@
 // spec line of each failure, and a Markdown job summary ($GITHUB_STEP_SUMMARY).
 import type { Verdict } from "../checker/verdict.ts";
 import { renderMarkdown } from "./markdown.ts";
-import { coverageWarnings, designName, fmtChange, headline, propertyLine, stepLabel, steps } from "./util.ts";
+import { coverageWarnings, designName, fmtChange, headline, propertyLine, stepLabel, steps, termSafe } from "./util.ts";
 
 /** Escaping of workflow-command data (the message). */
 export function ghData(s: string): string {
@@ -24,6 +24,8 @@ function command(kind: "error" | "warning" | "notice", props: Record<string, str
 
 /** One annotation line per failure, incomplete run and never-fired action. */
 export function githubAnnotations(verdicts: Verdict[]): string {
+  // Spec text may hold terminal escapes or newlines of its own; the lines are ours.
+  verdicts = termSafe(verdicts);
   const out: string[] = [];
   for (const v of verdicts) {
     for (const p of v.properties) {

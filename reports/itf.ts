@@ -17,7 +17,9 @@
 // #map becomes a record (keys printed), variants {tag, value} become the tag (unit
 // value) or {tag: value}, #unserializable becomes its text, and module-qualified
 // names ("m::x") are shortened to the last segment when that stays unique.
+import { createHash } from "node:crypto";
 import type { Change, PropertyResult, Step, Trace, Verdict } from "../checker/verdict.ts";
+import { fmtValue, runParams } from "./util.ts";
 
 export const ACTION_TAKEN = "mbt::actionTaken";
 export const NONDET_PICKS = "mbt::nondetPicks";
@@ -93,10 +95,28 @@ export function toItf(verdict: Verdict, property: PropertyResult): string {
   return JSON.stringify(doc, null, 2) + "\n";
 }
 
-/** Suggested file name for a trace: "<spec>-<design>-<property>.itf.json", path-safe. */
+/** Longest file name refcheck writes, leaving room for the temporary-name prefix and suffix. */
+export const MAX_NAME = 200;
+
+/**
+ * File name for a trace: "<spec>-<design>-<configuration and non-default params>-<property>.itf.json",
+ * path-safe, never hidden, and at most MAX_NAME characters (a longer name keeps its start
+ * and gets a hash of the whole so that it stays unique and stable).
+ */
 export function itfFileName(verdict: Verdict, property: PropertyResult): string {
-  const parts = [verdict.spec, verdict.design, property.name].filter((x): x is string => !!x);
-  return parts.map((p) => p.replace(/[^A-Za-z0-9_.-]+/g, "_")).join("-") + ".itf.json";
+  const parts = [
+    verdict.spec,
+    verdict.design,
+    ...runParams(verdict).map(([k, x]) => `${k}=${fmtValue(x)}`),
+    property.name,
+  ].filter((x): x is string => !!x);
+  let stem = parts.map((p) => p.replace(/[^A-Za-z0-9_.=-]+/g, "_")).join("-").replace(/^\./, "_");
+  const ext = ".itf.json";
+  if (stem.length + ext.length > MAX_NAME) {
+    const hash = createHash("sha256").update(parts.join("\0")).digest("hex").slice(0, 12);
+    stem = `${stem.slice(0, MAX_NAME - ext.length - hash.length - 1)}-${hash}`;
+  }
+  return stem + ext;
 }
 
 // ---- reading ----
@@ -105,48 +125,65 @@ function isObj(x: unknown): x is Record<string, unknown> {
   return typeof x === "object" && x !== null && !Array.isArray(x);
 }
 
-function decode(v: unknown, where: string, fail: (where: string, msg: string) => never): unknown {
+/** Deepest nesting of a value refcheck reads; deeper input is refused, not overflowed. */
+export const MAX_ITF_DEPTH = 512;
+
+/** Sets an own data property: a key named "__proto__" stays data instead of changing the prototype. */
+function put(o: Record<string, unknown>, k: string, v: unknown): void {
+  if (k === "__proto__") Object.defineProperty(o, k, { value: v, enumerable: true, writable: true, configurable: true });
+  else o[k] = v;
+}
+
+function shortWhere(where: string): string {
+  return where.length > 120 ? `${where.slice(0, 100)}...` : where;
+}
+
+function decode(v: unknown, where: string, fail: (where: string, msg: string) => never, depth = 0): unknown {
+  if (depth > MAX_ITF_DEPTH) return fail(shortWhere(where), `nested more than ${MAX_ITF_DEPTH} levels deep`);
   if (typeof v === "boolean" || typeof v === "string") return v;
   if (typeof v === "number") {
     if (!Number.isSafeInteger(v)) fail(where, `integer out of range or not an integer: ${v} (use {"#bigint": "..."})`);
     return v;
   }
-  if (Array.isArray(v)) return v.map((x, i) => decode(x, `${where}[${i}]`, fail));
+  if (Array.isArray(v)) return v.map((x, i) => decode(x, `${where}[${i}]`, fail, depth + 1));
   if (!isObj(v)) return fail(where, `unexpected ${v === null ? "null" : typeof v}`);
-  if ("#bigint" in v) {
+  if (Object.hasOwn(v, "#bigint")) {
     const s = v["#bigint"];
     if (typeof s !== "string" || !/^-?\d+$/.test(s)) return fail(where, `#bigint must be a decimal string, got ${JSON.stringify(s)}`);
     const n = Number(s);
     if (!Number.isSafeInteger(n)) return fail(where, `#bigint ${s} does not fit a refcheck integer`);
     return n;
   }
-  if ("#tup" in v || "#set" in v) {
-    const key = "#tup" in v ? "#tup" : "#set";
+  if (Object.hasOwn(v, "#tup") || Object.hasOwn(v, "#set")) {
+    const key = Object.hasOwn(v, "#tup") ? "#tup" : "#set";
     const xs = v[key];
     if (!Array.isArray(xs)) return fail(where, `${key} must be an array`);
-    return xs.map((x, i) => decode(x, `${where}.${key}[${i}]`, fail));
+    return xs.map((x, i) => decode(x, `${where}.${key}[${i}]`, fail, depth + 1));
   }
-  if ("#map" in v) {
+  if (Object.hasOwn(v, "#map")) {
     const xs = v["#map"];
     if (!Array.isArray(xs)) return fail(where, `#map must be an array of [key, value] pairs`);
     const out: Record<string, unknown> = {};
     xs.forEach((pair, i) => {
       if (!Array.isArray(pair) || pair.length !== 2) fail(`${where}.#map[${i}]`, "expected a [key, value] pair");
-      const k = decode(pair[0], `${where}.#map[${i}][0]`, fail);
-      out[typeof k === "string" ? k : JSON.stringify(k)] = decode(pair[1], `${where}.#map[${i}][1]`, fail);
+      const k = decode(pair[0], `${where}.#map[${i}][0]`, fail, depth + 2);
+      put(out, typeof k === "string" ? k : JSON.stringify(k), decode(pair[1], `${where}.#map[${i}][1]`, fail, depth + 2));
     });
     return out;
   }
-  if ("#unserializable" in v) return String(v["#unserializable"]);
+  if (Object.hasOwn(v, "#unserializable")) return String(v["#unserializable"]);
   const hashKey = Object.keys(v).find((k) => k.startsWith("#"));
   if (hashKey) return fail(where, `unknown ITF encoding "${hashKey}"`);
-  if (typeof v.tag === "string" && "value" in v && Object.keys(v).length === 2) {
-    const inner = decode(v.value, `${where}.value`, fail);
+  if (typeof v.tag === "string" && Object.hasOwn(v, "value") && Object.keys(v).length === 2) {
+    const inner = decode(v.value, `${where}.value`, fail, depth + 1);
     const unit = (Array.isArray(inner) && inner.length === 0) || (isObj(inner) && Object.keys(inner).length === 0);
-    return unit ? v.tag : { [v.tag]: inner };
+    if (unit) return v.tag;
+    const out: Record<string, unknown> = {};
+    put(out, v.tag, inner);
+    return out;
   }
   const out: Record<string, unknown> = {};
-  for (const [k, x] of Object.entries(v)) out[k] = decode(x, `${where}.${k}`, fail);
+  for (const [k, x] of Object.entries(v)) put(out, k, decode(x, `${where}.${k}`, fail, depth + 1));
   return out;
 }
 
@@ -168,46 +205,50 @@ export interface ItfDocument {
   vars: string[];
 }
 
-/** Parses an ITF document; errors name the file and the offending field. */
-export function parseItf(text: string, fileName: string): ItfDocument {
+/**
+ * Reads an ITF document state by state: built from the top-level fields other than
+ * "states" (and how many states there are), then `step` turns each state into a Step in
+ * order, keeping only the previous state. parseItf and the streaming `refcheck trace` share it.
+ */
+export interface ItfReader {
+  meta: Record<string, unknown>;
+  vars: string[];
+  step(raw: unknown, k: number): Step;
+}
+
+export function itfReader(fileName: string, top: Record<string, unknown>, states: { isArray: boolean; length: number }): ItfReader {
   const fail = (where: string, msg: string): never => {
     throw new ItfError(`${fileName}: ${where}: ${msg}`);
   };
-  let doc: unknown;
-  try {
-    doc = JSON.parse(text);
-  } catch (e) {
-    throw new ItfError(`${fileName}: not valid JSON: ${(e as Error).message}`);
-  }
-  if (!isObj(doc)) return fail("(top level)", "expected a JSON object with \"vars\" and \"states\"");
-  const meta = doc["#meta"] ?? {};
+  const meta = top["#meta"] ?? {};
   if (!isObj(meta)) fail("#meta", "expected an object");
-  const vars = doc.vars;
+  const vars = top.vars;
   if (!Array.isArray(vars) || !vars.every((x) => typeof x === "string")) fail("vars", "expected an array of variable names");
-  const params = doc.params ?? [];
+  const params = top.params ?? [];
   if (!Array.isArray(params) || !params.every((x) => typeof x === "string")) fail("params", "expected an array of parameter names");
-  const states = doc.states;
-  if (!Array.isArray(states)) return fail("states", "expected an array of states");
+  if (!states.isArray) fail("states", "expected an array of states");
   if (states.length === 0) fail("states", "the trace has no states");
-  if (doc.loop !== undefined && !(Number.isInteger(doc.loop) && (doc.loop as number) >= 0 && (doc.loop as number) < states.length)) {
+  const loop = top.loop;
+  if (loop !== undefined && !(Number.isInteger(loop) && (loop as number) >= 0 && (loop as number) < states.length)) {
     fail("loop", `expected a state index below ${states.length}`);
   }
 
   // Quint repeats the mbt:: names in vars; the real set is the union, in order.
   const special = new Set([ACTION_TAKEN, NONDET_PICKS]);
   const stateVars = [...new Set([...(params as string[]), ...(vars as string[])])].filter((v) => !special.has(v));
+  const stateVarSet = new Set(stateVars);
+  const paramSet = new Set(params as string[]);
   const short = (v: string) => (v.includes("::") ? v.slice(v.lastIndexOf("::") + 2) : v);
   const shortNames = stateVars.map(short);
   const unique = new Set(shortNames).size === shortNames.length;
   const shown = unique ? shortNames : stateVars;
 
-  const steps: Step[] = [];
   let prev: Record<string, unknown> | undefined;
-  states.forEach((raw, k) => {
+  const step = (raw: unknown, k: number): Step => {
     const at = `states[${k}]`;
     if (!isObj(raw)) fail(at, "expected an object");
     const st = raw as Record<string, unknown>;
-    const smeta = st["#meta"] ?? {};
+    const smeta = (Object.hasOwn(st, "#meta") ? st["#meta"] : undefined) ?? {};
     if (!isObj(smeta)) fail(`${at}.#meta`, "expected an object");
     const m = smeta as Record<string, unknown>;
     if (m.index !== undefined && m.index !== k) fail(`${at}.#meta.index`, `expected ${k}, got ${JSON.stringify(m.index)}`);
@@ -217,36 +258,37 @@ export function parseItf(text: string, fileName: string): ItfDocument {
 
     const state: Record<string, unknown> = {};
     stateVars.forEach((v, i) => {
-      if (v in st) state[shown[i]!] = decode(st[v], `${at}.${v}`, fail);
-      else if (prev && (params as string[]).includes(v)) state[shown[i]!] = prev[shown[i]!]; // params may appear once
+      if (Object.hasOwn(st, v)) put(state, shown[i]!, decode(st[v], `${at}.${v}`, fail));
+      else if (prev && paramSet.has(v)) put(state, shown[i]!, prev[shown[i]!]); // params may appear once
       else fail(`${at}.${v}`, `variable "${v}" listed in vars is missing from the state`);
     });
     for (const key of Object.keys(st)) {
-      if (key !== "#meta" && !special.has(key) && !stateVars.includes(key)) fail(`${at}.${key}`, "not listed in vars");
+      if (key !== "#meta" && !special.has(key) && !stateVarSet.has(key)) fail(`${at}.${key}`, "not listed in vars");
     }
 
     let action: string | null = k === 0 ? null : "step";
-    if (ACTION_TAKEN in st) {
+    if (Object.hasOwn(st, ACTION_TAKEN)) {
       const a = st[ACTION_TAKEN];
       if (typeof a !== "string") fail(`${at}.${ACTION_TAKEN}`, "expected a string");
       if (k > 0) action = (a as string) || "step";
     }
     const stepParams: Record<string, unknown> = {};
-    if (NONDET_PICKS in st) {
+    if (Object.hasOwn(st, NONDET_PICKS)) {
       const picks = st[NONDET_PICKS];
       if (!isObj(picks)) fail(`${at}.${NONDET_PICKS}`, "expected a record of picks");
       for (const [p, x] of Object.entries(picks as Record<string, unknown>)) {
         // Quint wraps each pick in an Option: {tag: "Some"|"None", value}.
-        if (isObj(x) && (x.tag === "None" || x.tag === "Some") && "value" in x) {
-          if (x.tag === "Some") stepParams[p] = decode(x.value, `${at}.${NONDET_PICKS}.${p}.value`, fail);
+        if (isObj(x) && (x.tag === "None" || x.tag === "Some") && Object.hasOwn(x, "value")) {
+          if (x.tag === "Some") put(stepParams, p, decode(x.value, `${at}.${NONDET_PICKS}.${p}.value`, fail));
         } else {
-          stepParams[p] = decode(x, `${at}.${NONDET_PICKS}.${p}`, fail);
+          put(stepParams, p, decode(x, `${at}.${NONDET_PICKS}.${p}`, fail));
         }
       }
     }
     const changes: Change[] = [];
     if (prev) for (const v of shown) diffValues(prev[v], state[v], v, changes);
-    steps.push({
+    prev = state;
+    return {
       index: k,
       action,
       params: k === 0 ? {} : (stepParams as Step["params"]),
@@ -255,10 +297,25 @@ export function parseItf(text: string, fileName: string): ItfDocument {
       changes,
       ...(typeof m.fault === "string" ? { fault: m.fault } : {}),
       ...(typeof m.faultAt === "string" ? { faultAt: m.faultAt } : {}),
-    });
-    prev = state;
-  });
-  return { trace: { steps, length: steps.length - 1 }, meta: meta as Record<string, unknown>, vars: shown };
+    };
+  };
+  return { meta: meta as Record<string, unknown>, vars: shown, step };
+}
+
+/** Parses an ITF document; errors name the file and the offending field. */
+export function parseItf(text: string, fileName: string): ItfDocument {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch (e) {
+    throw new ItfError(`${fileName}: not valid JSON: ${(e as Error).message}`);
+  }
+  if (!isObj(doc)) throw new ItfError(`${fileName}: (top level): expected a JSON object with "vars" and "states"`);
+  const states = doc.states;
+  const list = Array.isArray(states) ? states : [];
+  const reader = itfReader(fileName, doc, { isArray: Array.isArray(states), length: list.length });
+  const steps = list.map((raw, k) => reader.step(raw, k));
+  return { trace: { steps, length: steps.length - 1 }, meta: reader.meta, vars: reader.vars };
 }
 
 /** The trace of an ITF document (refcheck's or Quint's). */

@@ -2,7 +2,7 @@
 // property; a failure carries the trace as plain text, "unknown" is a skip.
 import type { PropertyResult, Verdict } from "../checker/verdict.ts";
 import { renderTrace } from "./console.ts";
-import { allWarnings, designName, fmtValue, propertyLine, statsLine } from "./util.ts";
+import { allWarnings, designName, fmtValue, propertyLine, runParams, statsLine } from "./util.ts";
 
 /** XML-escaped text with characters XML 1.0 forbids removed. */
 export function xml(s: string): string {
@@ -54,8 +54,14 @@ export function renderJunit(verdicts: Verdict[]): string {
     `<?xml version="1.0" encoding="UTF-8"?>`,
     `<testsuites${attrs({ name: "refcheck", ...totals, errors: 0, time: seconds.toFixed(3) })}>`,
   ];
+  const used = new Set<string>();
   for (const v of verdicts) {
-    const name = v.design !== undefined ? `${v.spec} [${v.designParam ?? "design"}=${v.design}]` : v.spec;
+    const tags = [...(v.design !== undefined ? [`${v.designParam ?? "design"}=${v.design}`] : []), ...runParams(v).map(([k, x]) => `${k}=${fmtValue(x)}`)];
+    const base = tags.length ? `${v.spec} [${tags.join(", ")}]` : v.spec;
+    // CI tools key results by suite name: the same run twice must not merge.
+    let name = base;
+    for (let n = 2; used.has(name); n++) name = `${base} #${n}`;
+    used.add(name);
     out.push(`  <testsuite${attrs({ name, ...count(v), errors: 0, time: v.stats.seconds.toFixed(3), file: v.file })}>`);
     out.push(`    <properties>`);
     for (const [k, x] of Object.entries(v.params)) out.push(`      <property${attrs({ name: k, value: fmtValue(x) })}/>`);

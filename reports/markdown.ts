@@ -17,9 +17,37 @@ export interface MarkdownOptions {
   level?: number;
 }
 
-/** Text inside a Markdown table cell. */
-export function mdCell(s: string): string {
-  return s.replace(/\\/g, "\\\\").replace(/\|/g, "\\|").replace(/\r?\n/g, "<br>");
+const HTML_ENTITY: Record<string, string> = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
+
+/**
+ * Spec text in Markdown headings, prose and table cells: HTML-escaped (renderers that allow
+ * raw HTML must not run it), and the characters of code spans, links, emphasis and table
+ * cells backslash-escaped; a line break becomes a space.
+ */
+export function mdText(s: string): string {
+  return s
+    .replace(/[&<>"']/g, (ch) => HTML_ENTITY[ch]!)
+    .replace(/[\\`*[\]|]/g, "\\$&")
+    .replace(/\r\n?|\n/g, " ");
+}
+
+/**
+ * Spec text as an inline code span: a fence longer than any run of backticks inside it.
+ * Code spans are shown literally (no HTML, no entities); in a table cell '|' still needs escaping.
+ */
+export function mdCode(s: string, inTable = false): string {
+  let t = s.replace(/\r\n?|\n/g, " ");
+  if (inTable) t = t.replace(/\|/g, "\\|");
+  const longest = Math.max(0, ...[...t.matchAll(/`+/g)].map((m) => m[0].length));
+  const fence = "`".repeat(longest + 1);
+  const pad = /^[` ]|[` ]$/.test(t) ? " " : "";
+  return `${fence}${pad}${t}${pad}${fence}`;
+}
+
+/** A fence for a fenced block that its content cannot close. */
+function blockFence(content: string): string {
+  const longest = Math.max(0, ...[...content.matchAll(/`{3,}/g)].map((m) => m[0].length));
+  return "`".repeat(Math.max(3, longest + 1));
 }
 
 const mermaidReserved = new Set([
@@ -74,13 +102,13 @@ export function stepTable(trace: Trace): string {
   const rows = ["| step | action | what changed |", "|---:|---|---|"];
   for (const s of trace.steps) {
     if (s.action === null) {
-      rows.push(`| 0 | *initial state* | ${mdCell(leaves(s.state).map(([p, v]) => `${p} = ${fmtValue(v)}`).join("\n"))} |`);
+      rows.push(`| 0 | *initial state* | ${leaves(s.state).map(([p, v]) => mdText(`${p} = ${fmtValue(v)}`)).join("<br>")} |`);
       continue;
     }
-    const action = `\`${stepLabel(s)}\`${s.kernel ? ` ${s.kernel}` : ""}`;
-    const what = s.changes.map((c) => `\`${c.path}\`: ${fmtValue(c.before)} → ${fmtValue(c.after)}`);
-    if (s.fault) what.push(`**FAULT: ${s.fault}**`);
-    rows.push(`| ${s.index} | ${mdCell(action)} | ${mdCell(what.join("\n") || "(no change)")} |`);
+    const action = `${mdCode(stepLabel(s), true)}${s.kernel ? ` ${mdText(s.kernel)}` : ""}`;
+    const what = s.changes.map((c) => `${mdCode(c.path, true)}: ${mdText(fmtValue(c.before))} → ${mdText(fmtValue(c.after))}`);
+    if (s.fault) what.push(`**FAULT: ${mdText(s.fault)}**`);
+    rows.push(`| ${s.index} | ${action} | ${what.join("<br>") || "(no change)"} |`);
   }
   return rows.join("\n");
 }
@@ -88,33 +116,35 @@ export function stepTable(trace: Trace): string {
 export function comparisonTable(vs: Verdict[]): string {
   const props = propertyNames(vs);
   const rows = [
-    `| design | ${props.map(mdCell).join(" | ")} | states | result |`,
+    `| design | ${props.map(mdText).join(" | ")} | states | result |`,
     `|---|${props.map(() => "---").join("|")}|---:|---|`,
   ];
   for (const v of vs) {
     const cells = props.map((n) => {
       const p = v.properties.find((x) => x.name === n);
       if (!p) return "–";
-      const t = mdCell(cellText(p));
+      const t = mdText(cellText(p));
       return p.failed ? `**${t}**` : t;
     });
     const result = v.outcome === "pass" ? "pass" : v.outcome === "fail" ? "**FAIL**" : "incomplete";
-    rows.push(`| ${mdCell(designName(v))} | ${cells.join(" | ")} | ${v.stats.distinctStates.toLocaleString("en-US")} | ${result} |`);
+    rows.push(`| ${mdText(designName(v))} | ${cells.join(" | ")} | ${v.stats.distinctStates.toLocaleString("en-US")} | ${result} |`);
   }
   return rows.join("\n");
 }
 
 function traceSection(v: Verdict, p: PropertyResult & { trace: Trace }, h: string): string {
   const kind = p.status === "violated" ? "counterexample" : "witness";
+  const mermaid = mermaidSequence(p.trace);
+  const fence = blockFence(mermaid);
   return [
-    `${h} ${designName(v)}: ${p.name} ${kind} (${steps(p.trace.length)})`,
+    `${h} ${mdText(designName(v))}: ${mdText(p.name)} ${kind} (${steps(p.trace.length)})`,
     "",
-    ...(p.status === "violated" && p.message ? [`> ${p.message.replace(/\n/g, " ")}`, ""] : []),
+    ...(p.status === "violated" && p.message ? [`> ${mdText(p.message)}`, ""] : []),
     stepTable(p.trace),
     "",
-    "```mermaid",
-    mermaidSequence(p.trace),
-    "```",
+    `${fence}mermaid`,
+    mermaid,
+    fence,
   ].join("\n");
 }
 
@@ -126,14 +156,14 @@ export function renderMarkdown(verdicts: Verdict[], opts: MarkdownOptions = {}):
   if (opts.title !== null) out.push(`${"#".repeat(level - 1) || "#"} ${opts.title ?? "refcheck report"}`, "");
   for (const [spec, vs] of byScenario(verdicts)) {
     const v0 = vs[0]!;
-    out.push(`${h2} ${spec}`, "");
-    const about = [v0.summary, v0.file ? `\`${v0.file}\`` : undefined, v0.source ? `from ${v0.source}` : undefined].filter(Boolean);
+    out.push(`${h2} ${mdText(spec)}`, "");
+    const about = [v0.summary ? mdText(v0.summary) : undefined, v0.file ? mdCode(v0.file) : undefined, v0.source ? `from ${mdText(v0.source)}` : undefined].filter(Boolean);
     if (about.length) out.push(about.join(" · "), "");
     out.push(comparisonTable(vs), "");
     for (const v of vs) {
-      const notes = [statsLine(v), ...allWarnings(v).map((w) => `warning: ${w}`)];
+      const notes = [statsLine(v), ...allWarnings(v).map((w) => `warning: ${w}`)].map(mdText);
       if (!v.complete) notes.push(`**INCOMPLETE: stopped by ${v.stoppedBy ?? "a bound"}**`);
-      out.push(`- **${mdCell(designName(v))}**: ${notes.join("; ")}`);
+      out.push(`- **${mdText(designName(v))}**: ${notes.join("; ")}`);
     }
     out.push("");
     const sections = vs.flatMap((v) =>
@@ -149,5 +179,5 @@ export function renderMarkdown(verdicts: Verdict[], opts: MarkdownOptions = {}):
 
 /** One-line summary per failed property, for commit messages and PR comments. */
 export function failureLines(verdicts: Verdict[]): string[] {
-  return verdicts.flatMap((v) => v.properties.filter((p) => p.failed).map((p) => `${v.spec} (${designName(v)}): ${headline(p)}`));
+  return verdicts.flatMap((v) => v.properties.filter((p) => p.failed).map((p) => mdText(`${v.spec} (${designName(v)}): ${headline(p)}`)));
 }

@@ -2,6 +2,49 @@
 // the objects a trace touches. Pure functions of checker types.
 import type { Change, PropertyResult, Step, Trace, Verdict } from "../checker/verdict.ts";
 
+// C0 and C1 controls (ESC starts terminal sequences, CR rewrites a line, a newline lets text
+// start a line), line separators and bidirectional overrides, which reorder what is shown.
+const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+const NEEDS_ESCAPE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]|^\s*::/;
+const NAMED: Record<string, string> = { "\n": "\\n", "\r": "\\r", "\t": "\\t" };
+
+/**
+ * Text from a spec or a trace file made safe for a terminal or a CI log: control characters
+ * shown as escapes (ESC as \u001b, a newline as \n), and a leading "::" (a GitHub workflow
+ * command) broken up.
+ */
+export function termText(s: string): string {
+  if (!NEEDS_ESCAPE.test(s)) return s;
+  const t = s.replace(UNSAFE, (ch) => NAMED[ch] ?? `\\u${ch.charCodeAt(0).toString(16).padStart(4, "0")}`);
+  return t.replace(/^(\s*):(?=:)/, "$1\\u003a");
+}
+
+/**
+ * A verdict, trace or value with every string (keys too) passed through termText: the
+ * same object when nothing needed escaping, else a copy.
+ */
+export function termSafe<T>(x: T): T {
+  if (typeof x === "string") return termText(x) as T;
+  if (Array.isArray(x)) {
+    let out: unknown[] | undefined;
+    x.forEach((v, i) => {
+      const t = termSafe(v);
+      if (t !== v) (out ??= x.slice())[i] = t;
+    });
+    return (out ?? x) as T;
+  }
+  if (typeof x === "object" && x !== null) {
+    const entries = Object.entries(x);
+    const safe = entries.map(([k, v]) => [termText(k), termSafe(v)] as const);
+    if (safe.every(([k, v], i) => k === entries[i]![0] && v === entries[i]![1])) return x;
+    const out = {} as Record<string, unknown>;
+    // defineProperty keeps a key named "__proto__" as data.
+    for (const [k, v] of safe) Object.defineProperty(out, k, { value: v, enumerable: true, writable: true, configurable: true });
+    return out as T;
+  }
+  return x;
+}
+
 /** A value the way a kernel developer reads it: bare enum strings, [a, b], {k: v}. */
 export function fmtValue(v: unknown): string {
   if (v === null || v === undefined) return String(v);
@@ -135,6 +178,18 @@ export function shortCell(p: PropertyResult | undefined): string {
 export function designName(v: Verdict): string {
   if (v.design !== undefined && v.configuration) return `${v.design} (${v.configuration})`;
   return v.design ?? (Object.keys(v.params).length ? Object.entries(v.params).map(([k, x]) => `${k}=${fmtValue(x)}`).join(" ") : v.spec);
+}
+
+/**
+ * The parameters that set a run apart besides its design: those of its configuration,
+ * then every other parameter that differs from the spec's default (all of them when the
+ * verdict does not record defaults).
+ */
+export function runParams(v: Verdict): [string, unknown][] {
+  const config = new Set((v.configuration ?? "").split(" ").filter(Boolean).map((kv) => kv.split("=")[0]!));
+  const same = (k: string) => v.defaults !== undefined && k in v.defaults && JSON.stringify(v.defaults[k]) === JSON.stringify(v.params[k]);
+  const entries = Object.entries(v.params).filter(([k]) => k !== v.designParam);
+  return [...entries.filter(([k]) => config.has(k)), ...entries.filter(([k]) => !config.has(k) && !same(k))];
 }
 
 /** Verdicts grouped by scenario (spec name), in first-seen order. */

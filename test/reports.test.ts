@@ -235,7 +235,7 @@ test("JUnit: well-formed XML, one suite per design, one case per property, trace
 // ---- Markdown / Mermaid ----
 test("Markdown: comparison table and Mermaid within documented syntax", () => {
   const md = renderMarkdown(both);
-  assert.match(md, /\| get_file \| \*\*violated: file_ref_inc\(\) on a released file reference: get_file on dying VM file \(kvm->_file\) \(f_count was 0[^)]*\) in 2 steps\*\* (\| holds ){7}\| witness reachable in 5 steps \|/);
+  assert.match(md, /\| get_file \| \*\*violated: file_ref_inc\(\) on a released file reference: get_file on dying VM file \(kvm-&gt;_file\) \(f_count was 0[^)]*\) in 2 steps\*\* (\| holds ){7}\| witness reachable in 5 steps \|/);
   const blocks = [...md.matchAll(/```mermaid\n([\s\S]*?)```/g)].map((m) => m[1]!);
   assert.equal(blocks.length, 3);
   const line = [
