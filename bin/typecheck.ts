@@ -201,8 +201,16 @@ function checkProgram(ts: typeof TS, roots: string[], config: string): { diagnos
   // First without ambient @types (half the parse time: @types/node alone is 100 files).
   // Adding declarations does not break a program that passes without them, so only a
   // failure is checked again with the tsconfig's own types, which it may need.
-  let r = diagnose(ts, roots, { ...options, types: [] });
-  if (r.errors.length > 0 && (options.types === undefined || options.types.length > 0)) r = diagnose(ts, roots, options);
+  // Both passes share the parsed files.
+  const host = ts.createCompilerHost(options);
+  const parsed = new Map<string, TS.SourceFile | undefined>();
+  const parse = host.getSourceFile.bind(host);
+  host.getSourceFile = (name, lang, onError, create) => {
+    if (create || !parsed.has(name)) parsed.set(name, parse(name, lang, onError, create));
+    return parsed.get(name);
+  };
+  let r = diagnose(ts, host, roots, { ...options, types: [] });
+  if (r.errors.length > 0 && !r.syntactic && (options.types === undefined || options.types.length > 0)) r = diagnose(ts, host, roots, options);
   if (r.errors.length > 0) return { diagnostics: format(ts, r.errors), files: [] };
   for (const sf of r.program.getSourceFiles()) {
     if (!isLib(sf.fileName)) recorded.add(path.resolve(sf.fileName));
@@ -219,14 +227,15 @@ function checkProgram(ts: typeof TS, roots: string[], config: string): { diagnos
   return { diagnostics: [], files };
 }
 
-function diagnose(ts: typeof TS, roots: string[], options: TS.CompilerOptions) {
-  const program = ts.createProgram({ rootNames: roots, options });
+function diagnose(ts: typeof TS, host: TS.CompilerHost, roots: string[], options: TS.CompilerOptions) {
+  const program = ts.createProgram({ rootNames: roots, options, host });
   // The specs and what they import; libraries are trusted (skipLibCheck).
   const own = program.getSourceFiles().filter((sf) => !isLib(sf.fileName));
   let ds: readonly TS.Diagnostic[] = [...program.getOptionsDiagnostics(), ...own.flatMap((sf) => program.getSyntacticDiagnostics(sf))];
   // Like tsc: type errors only once the files parse.
-  if (ds.length === 0) ds = [...program.getGlobalDiagnostics(), ...own.flatMap((sf) => program.getSemanticDiagnostics(sf))];
-  return { program, errors: ds.filter((d) => d.category === ts.DiagnosticCategory.Error) };
+  const syntactic = ds.length > 0;
+  if (!syntactic) ds = [...program.getGlobalDiagnostics(), ...own.flatMap((sf) => program.getSemanticDiagnostics(sf))];
+  return { program, syntactic, errors: ds.filter((d) => d.category === ts.DiagnosticCategory.Error) };
 }
 
 const isLib = (f: string) => /[\\/]node_modules[\\/]/.test(f);
