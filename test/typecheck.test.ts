@@ -28,9 +28,9 @@ test("a misspelt field write fails with its file, line and column", async () => 
   if (r.ok) return;
   assert.equal(r.diagnostics.length, 1);
   const [d] = r.diagnostics;
-  assert.match(d!, new RegExp(`^${rel(fixture("misspelt-field.ts"))}:16:11 - error TS2551: Property 'fred' does not exist`));
+  assert.match(d!, new RegExp(`^${rel(fixture("misspelt-field.ts"))}:18:11 - error TS2551: Property 'fred' does not exist`));
   // The code frame: the line, then a caret under "fred".
-  assert.match(d!, /\n {2}16 \| {9}s\.fred = true;\n {5}\| {11}\^{4}$/);
+  assert.match(d!, /\n {2}18 \| {9}s\.fred = true;\n {5}\| {11}\^{4}$/);
 });
 
 test("a syntax error is reported as file:line:col", async () => {
