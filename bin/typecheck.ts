@@ -27,7 +27,8 @@ const FORMAT = 1;
 const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const require = createRequire(import.meta.url);
 
-// Refcheck's own settings, for specs with no tsconfig.json above them.
+// For specs with no tsconfig.json above them: refcheck's strictness, and imports resolved
+// the way tsx resolves them (`.ts` extensions, packages' "exports").
 const defaults = {
   strict: true,
   target: "ES2022",
