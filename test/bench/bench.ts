@@ -254,6 +254,28 @@ function naiveRows(): Row[] {
   return rows;
 }
 
+/** The spec type check over specs/, in a fresh process: cold (empty cache), then cached. */
+function typecheckTimes(): { cold?: number; coldCpu?: number; cached?: number; note?: string } {
+  const cacheDir = join(work, "typecheck-cache");
+  const script = `import { typecheckSpecs } from ${JSON.stringify(pathToFileURL(join(root, "bin", "typecheck.ts")).href)};
+const r = await typecheckSpecs(["specs"], { cacheDir: ${JSON.stringify(cacheDir)} });
+const c = process.cpuUsage();
+console.log(JSON.stringify({ ...r, cpu: (c.user + c.system) / 1000 }));`;
+  const once = () => {
+    const r = runChild(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script]);
+    try {
+      return JSON.parse(r.stdout) as { ok: boolean; cached?: boolean; ms?: number; cpu?: number };
+    } catch {
+      return { ok: false };
+    }
+  };
+  const cold = once();
+  const cached = once();
+  if (!cold.ok || !cached.cached) return { note: "typecheck failed" };
+  // CPU time of the whole cold process too: wall time alone swings with the machine's load.
+  return { cold: cold.ms, coldCpu: cold.cpu, cached: cached.ms };
+}
+
 function main(): void {
   if (!existsSync(join(root, "bin", "refcheck.ts"))) {
     console.error("bin/refcheck.ts not found: nothing to benchmark");
@@ -280,9 +302,10 @@ function main(): void {
     }
   }
   if (withNaive) rows.push(...naiveRows());
+  const typecheck = existsSync(join(root, "bin", "typecheck.ts")) && (!only || only.test("typecheck")) ? typecheckTimes() : undefined;
 
   if (asJson) {
-    console.log(JSON.stringify({ cores, spin: spinNote ?? [...spin.values()], rows }, null, 2));
+    console.log(JSON.stringify({ cores, spin: spinNote ?? [...spin.values()], rows, typecheck }, null, 2));
     return;
   }
 
@@ -303,6 +326,9 @@ function main(): void {
   const right = head.map((_, i) => i >= 2);
   console.log(`refcheck bench: ${cores} cores, Node ${process.versions.node}${full ? ", --full" : ""}`);
   console.log(table(head, body, right));
+  if (typecheck) {
+    console.log(`\ntypecheck specs/: ${typecheck.note ?? `cold ${int(typecheck.cold)} ms (empty cache; process CPU ${int(typecheck.coldCpu)} ms), cached ${fix(typecheck.cached, 1)} ms`}`);
+  }
   const fp = rows.filter((r) => r.fingerprintBits);
   if (fp.length > 0) {
     console.log("\nfingerprinted stores: " + fp.map((r) => `${r.label}: ${r.fingerprintBits} bits, P(missed state) ~ ${r.collisionProbability?.toExponential(1)}`).join("; "));
