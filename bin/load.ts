@@ -5,6 +5,7 @@ import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { isSpec, SpecError, type Spec } from "../checker/spec.ts";
 import type { Verdict } from "../checker/verdict.ts";
+import { syntaxLocation } from "./typecheck.ts";
 
 export interface LoadedSpec {
   spec: Spec;
@@ -91,8 +92,8 @@ async function importSpec(file: string): Promise<Spec> {
     mod = await import(pathToFileURL(path.resolve(file)).href);
   } catch (e) {
     if (e instanceof SpecError) throw new SpecError(`${file}: ${e.message}`);
-    const located = syntaxErrors(e);
-    if (located) throw new SpecError(`cannot load the spec file ${file}: ${located}`);
+    const located = syntaxLocation(e);
+    if (located) throw new SpecError(`cannot load the spec file ${file}: syntax error at ${located}`);
     throw new SpecError(`${file}: cannot load the spec file: ${(e instanceof Error ? e.message : String(e)).split("\n")[0]}`);
   }
   if (isSpec(mod.default)) return mod.default;
@@ -102,29 +103,6 @@ async function importSpec(file: string): Promise<Spec> {
   }
   const has = mod.default === undefined ? "has no default export" : "default-exports something that is not a spec";
   throw new SpecError(`${file}: ${has}; a spec file must export default defineSpec({...}), and ${HELPER_RULE}`);
-}
-
-/**
- * The message of an error thrown while importing a spec. tsx's transform errors put
- * "file:line:col: ERROR: text" on the lines after the first: keep those, with a code frame.
- */
-function syntaxErrors(e: unknown): string | undefined {
-  const lines = (e instanceof Error ? e.message : String(e)).split("\n");
-  const located = lines.map((l) => /^(.*?):(\d+):(\d+): ERROR: (.*)$/.exec(l)).filter((m) => m !== null);
-  if (located.length === 0) return undefined;
-  return located
-    .map(([, f, line, col, text]) => `${rel(f)}:${line}:${col}: syntax error: ${text}${codeFrame(f, Number(line), Number(col))}`)
-    .join("; ");
-}
-
-function codeFrame(file: string, line: number, col: number): string {
-  try {
-    const text = readFileSync(file, "utf8").split("\n")[line - 1];
-    if (text === undefined) return "";
-    return `\n  ${line} | ${text}\n  ${" ".repeat(String(line).length)} | ${" ".repeat(col)}^`;
-  } catch {
-    return "";
-  }
 }
 
 /** 1-based line of the first `name:` (or `"name":`, or `name(`) key in the source. */

@@ -12,6 +12,7 @@ import { SearchHost, type HostedOptions } from "../checker/supervise.ts";
 import type { Verdict } from "../checker/verdict.ts";
 import { renderComparison } from "../reports/compare.ts";
 import { renderVerdict } from "../reports/console.ts";
+import { typecheckSpecs } from "./typecheck.ts";
 import { loadSpecs, locate, type LoadedSpec, type SkippedFile } from "./load.ts";
 import { exitCodeWithOutputs, FileError, planOutputs, printTrace, reportOptions, writeOutputs, type ReportArgs } from "./outputs.ts";
 
@@ -275,6 +276,13 @@ function finishOutputs(verdicts: Verdict[], plan: ReturnType<typeof planOutputs>
   return exitCodeWithOutputs(runExitCode(verdicts), r.error !== undefined);
 }
 
+/** tsx only strips types: a misspelt state field would run, and could turn a FAIL into a PASS. */
+async function typecheck(paths: string[], skip: boolean | undefined): Promise<void> {
+  if (skip) return;
+  const r = await typecheckSpecs(paths);
+  if (!r.ok) throw new SpecError(`the spec files do not type-check (--skip-typecheck runs them anyway):\n${r.diagnostics.join("\n")}`);
+}
+
 function printJson(verdicts: Verdict[], single: boolean): void {
   process.stdout.write(JSON.stringify(single && verdicts.length === 1 ? verdicts[0] : verdicts, null, 2) + "\n");
 }
@@ -288,6 +296,7 @@ const runOptions = {
   timeout: { type: "string", describe: "stop after this many seconds (verdict incomplete, exit 3)" },
   "max-memory": { type: "string", describe: "stop before the process uses this much memory, e.g. 2GB (verdict incomplete, exit 3; default: 3/4 of the machine's or cgroup's memory)" },
   quiet: { type: "boolean", describe: "no progress lines on stderr" },
+  "skip-typecheck": { type: "boolean", describe: "skip the TypeScript check of the spec files (tsx runs them with their types unchecked)" },
   symmetry: { type: "boolean", describe: "symmetry reduction over the spec's interchangeable elements" },
   por: { type: "boolean", describe: "partial-order reduction over the actions' declared reads/writes (one thread)" },
   first: { type: "boolean", describe: "stop at the first failed property" },
@@ -333,6 +342,7 @@ async function main(argv: string[]): Promise<number> {
       (y) => y.positional("paths", { type: "string", array: true, describe: "spec files or folders" }).options(runOptions),
       async (a) => {
         specOutputToStderr();
+        await typecheck(a.paths as string[], a["skip-typecheck"]);
         const specs = await loadSpecs(a.paths as string[]);
         const plan = planOutputs(a as ReportArgs, specs.map((s) => s.file));
         const verdicts = await runAll(specs, a as unknown as RunArgs);
@@ -351,6 +361,7 @@ async function main(argv: string[]): Promise<number> {
           .option("traces", { type: "boolean", describe: "print every counterexample below the tables" }),
       async (a) => {
         specOutputToStderr();
+        await typecheck(a.paths as string[], a["skip-typecheck"]);
         const specs = await loadSpecs(a.paths as string[]);
         const plan = planOutputs(a as ReportArgs, specs.map((s) => s.file));
         const verdicts = await runAll(specs, a as unknown as RunArgs);
