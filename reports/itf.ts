@@ -110,7 +110,8 @@ export function itfFileName(verdict: Verdict, property: PropertyResult): string 
     ...runParams(verdict).map(([k, x]) => `${k}=${fmtValue(x)}`),
     property.name,
   ].filter((x): x is string => !!x);
-  let stem = parts.map((p) => p.replace(/[^A-Za-z0-9_.=-]+/g, "_")).join("-").replace(/^\./, "_");
+  // Never empty and never hidden: a name of empty strings would leave just ".itf.json".
+  let stem = parts.map((p) => p.replace(/[^A-Za-z0-9_.=-]+/g, "_")).join("-").replace(/^\./, "_") || "trace";
   const ext = ".itf.json";
   if (stem.length + ext.length > MAX_NAME) {
     const hash = createHash("sha256").update(parts.join("\0")).digest("hex").slice(0, 12);
