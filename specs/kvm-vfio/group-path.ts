@@ -1,0 +1,307 @@
+// kvm-vfio/group-path: the legacy VFIO group path (VFIO_GROUP_GET_DEVICE_FD), where KVM's
+// association is per group and shared by every device of the group (review U4).
+//
+// Kernel text read:
+//   - drivers/vfio/group.c (v6.6+ text): vfio_df_group_open takes group_lock then
+//     dev_set->lock and, only when device->open_count == 0, vfio_device_group_get_kvm_safe
+//     (group->kvm read under group->kvm_ref_lock, _vfio_device_get_kvm_safe); vfio_df_open;
+//     if the open failed and open_count is 0 again, vfio_device_put_kvm. vfio_df_group_close:
+//     same locks, vfio_df_close, and vfio_device_put_kvm once open_count is 0.
+//     vfio_group_set_kvm writes group->kvm under kvm_ref_lock. vfio_group_fops_release
+//     touches neither group->kvm nor users_count ("Device FDs hold a group file reference,
+//     therefore the group release is only called when there are no open devices").
+//   - drivers/vfio/vfio_main.c: vfio_device_open counts open_count and calls
+//     vfio_device_first_open at 1; vfio_device_close calls vfio_device_last_close at 1;
+//     vfio_device_fops_release -> vfio_device_group_close (group fds).
+//   - drivers/vfio/container.c:vfio_group_use_container (first open of a device, container
+//     backend): get_file(group->opened_file); vfio_group_unuse_container (last close): fput.
+//     That is the group file reference a device holds.
+//   - virt/kvm/vfio.c: kvm_vfio_file_add keeps kvf->file = get_file(group file) and calls
+//     kvm_vfio_file_set_kvm; kvm_vfio_file_del / kvm_vfio_release clear it and fput kvf->file.
+//     KVM pins the group file, not the device file.
+//   - seed 000 (v5 1/5): group->kvm becomes group->kvm_file, set by
+//     vfio_kvm_file_replace(&group->kvm_file, &group->kvm_ref_lock, kvm) (get_file_active of
+//     kvm->_file); vfio_device_group_get_kvm_safe calls vfio_device_get_kvm_safe(device,
+//     group->kvm_file), a get_file.
+//
+// Designs (`design`):
+//   raw-kvm          upstream since 2b48f52f2bff: group->kvm raw, the device takes users_count
+//                    with kvm_get_kvm_safe at first open, puts it at last close.
+//   get_file_active  seed 000 v5: group->kvm_file counted, device->kvm_file = get_file of it.
+//   get_file         as get_file_active with plain get_file(kvm->_file) at FILE_ADD.
+//   put-every-close  the model's counterfactual: the kvm reference taken at first open but
+//                    put at every close of a device fd, to show what open_count guards.
+//
+// Actions:
+//   CloseVm / ReleaseVm               close(vm fd); kvm_vm_release (v5: clears kvm->_file), kvm_put_kvm
+//   CloseKvmVfioDev / ReleaseKvmVfioDev  close; kvm_device_release -> kvm_vfio_release, kvm_put_kvm
+//   FileAdd / FileDel                 KVM_DEV_VFIO_FILE_ADD/DEL on the group fd
+//   CloseGroup / ReleaseGroup         close(group fd); vfio_group_fops_release, file_free
+//   Open(d)                           VFIO_GROUP_GET_DEVICE_FD -> vfio_device_open_file ->
+//                                     vfio_df_group_open
+//   Close(d)                          close of one device fd of device d and its __fput:
+//                                     vfio_device_fops_release -> vfio_df_group_close
+//
+// Abstracted away, and why that is sound:
+//   - Locks: each ioctl and release does its reference work under group_lock +
+//     dev_set->lock (+ kvm_ref_lock), or kv->lock; each is one atomic step.
+//   - A device fd's close and its __fput are one step: nothing but its fd holds a device file
+//     on this path (KVM holds the group file), so its dying window has no other holder.
+//   - Container/iommufd: the container backend is modelled (it is the one whose first open
+//     pins the group file); with the iommufd compat backend the device does not pin the group
+//     file, which only removes a holder of the group file.
+//   - Modules, slab reuse: see kvm-vfio/vm-pinning; errors of open_device: not modelled.
+import { z } from "zod";
+import { action, defineSpec, range } from "../../checker/spec.ts";
+import { fileSchema, fput, freeFile, getFile, getFileActive, isDying, newFile } from "../kernel/file.ts";
+import { kvmGetKvmSafe, kvmPutKvm } from "../kernel/kvm.ts";
+import { refcountSchema } from "../kernel/refcount.ts";
+
+export const designs = ["raw-kvm", "get_file_active", "get_file", "put-every-close"] as const;
+export type Design = (typeof designs)[number];
+
+const params = z.object({
+  design: z.enum(designs).default("raw-kvm"),
+  /** Devices in the group. */
+  devices: z.number().int().min(1).max(2).default(2),
+  /** Device fds per device (VFIO_GROUP_GET_DEVICE_FD may be called again for an open device). */
+  fds: z.number().int().min(1).max(2).default(2),
+});
+type Params = z.infer<typeof params>;
+const pinsFile = (d: Design) => d === "get_file_active" || d === "get_file";
+
+function stateSchema(p: Params) {
+  const dev = z.object({
+    /** Open device fds (device->open_count on this path). */
+    open: z.number().int().min(0).max(p.fds),
+    /** Device fds ever opened (bounds the run). */
+    opened: z.number().int().min(0).max(p.fds),
+    /** device->kvm (users_count) or device->kvm_file (a VM-file reference). */
+    kvmRef: z.boolean(),
+  });
+  return z.object({
+    vmFd: z.boolean(),
+    vmFile: fileSchema({ maxCount: 2 + p.devices }),
+    /** kvm->_file non-NULL (file designs). */
+    vmFilePtr: z.boolean(),
+    users: refcountSchema(2 + p.devices),
+    kvmFreed: z.boolean(),
+    kvmVfioFd: z.boolean(),
+    kvmVfioFile: fileSchema({ maxCount: 1 }),
+    groupFd: z.boolean(),
+    /** The group file: its fd, KVM's kvf->file, and each device with open_count > 0. */
+    groupFile: fileSchema({ maxCount: 2 + p.devices }),
+    kvf: z.boolean(),
+    /** group->kvm / group->kvm_file. */
+    assoc: z.boolean(),
+    dev: z.array(dev).length(p.devices),
+  });
+}
+type S = z.infer<ReturnType<typeof stateSchema>>;
+
+export default defineSpec({
+  name: "kvm-vfio/group-path",
+  summary: "VFIO group path: one association per group, the kvm reference taken at a device's first open",
+  source: "drivers/vfio/group.c (vfio_df_group_open/close); seed 000_c0bd9b432b2ea1fa.txt (group->kvm_file)",
+  params,
+  state: stateSchema,
+  init: (p: Params) => ({
+    vmFd: true,
+    vmFile: newFile(),
+    vmFilePtr: pinsFile(p.design),
+    users: { count: 2 },
+    kvmFreed: false,
+    kvmVfioFd: true,
+    kvmVfioFile: newFile(),
+    groupFd: true,
+    groupFile: newFile(),
+    kvf: false,
+    assoc: false,
+    dev: range(p.devices).map(() => ({ open: 0, opened: 0, kvmRef: false })),
+  }),
+  actions: (p: Params) => {
+    const d = p.design;
+    const putKvm = (s: S) => {
+      if (kvmPutKvm(s.users)) s.kvmFreed = true; // kvm_destroy_vm
+    };
+    /** vfio_group_set_kvm(group, NULL) / vfio_kvm_file_replace(&group->kvm_file, NULL). */
+    const clearAssoc = (s: S) => {
+      if (!s.assoc) return;
+      s.assoc = false;
+      if (pinsFile(d)) fput(s.vmFile, "VM file (group->kvm_file)");
+    };
+    /** vfio_device_put_kvm. */
+    const putDevKvm = (s: S, i: number) => {
+      if (!s.dev[i].kvmRef) return;
+      s.dev[i].kvmRef = false;
+      if (pinsFile(d)) fput(s.vmFile, "VM file (device->kvm_file)");
+      else putKvm(s);
+    };
+    const dropKvf = (s: S) => {
+      clearAssoc(s);
+      s.kvf = false;
+      fput(s.groupFile, "group file (kvf->file)");
+    };
+    return {
+      CloseVm: {
+        kernel: "close(vm fd) -> fput",
+        when: (s: S) => s.vmFd,
+        then: (s: S) => {
+          s.vmFd = false;
+          fput(s.vmFile, "VM file");
+        },
+      },
+      ReleaseVm: {
+        kernel: "__fput -> kvm_vm_release (v5: RCU_INIT_POINTER(kvm->_file, NULL)) -> kvm_put_kvm",
+        when: (s: S) => isDying(s.vmFile),
+        then: (s: S) => {
+          s.vmFilePtr = false;
+          putKvm(s);
+          freeFile(s.vmFile, "VM file");
+        },
+      },
+      CloseKvmVfioDev: {
+        kernel: "close(kvm-vfio fd) -> fput",
+        when: (s: S) => s.kvmVfioFd,
+        then: (s: S) => {
+          s.kvmVfioFd = false;
+          fput(s.kvmVfioFile, "kvm-vfio device file");
+        },
+      },
+      ReleaseKvmVfioDev: {
+        kernel: "__fput -> kvm_device_release -> kvm_vfio_release (set_kvm(NULL), fput(kvf->file)); kvm_put_kvm",
+        when: (s: S) => isDying(s.kvmVfioFile),
+        then: (s: S) => {
+          if (s.kvf) dropKvf(s);
+          putKvm(s);
+          freeFile(s.kvmVfioFile, "kvm-vfio device file");
+        },
+      },
+      FileAdd: {
+        kernel: "KVM_DEV_VFIO_FILE_ADD(group fd): kvf->file = get_file, kvm_vfio_file_set_kvm -> vfio_group_set_kvm",
+        when: (s: S) => s.kvmVfioFd && s.groupFd && !s.kvf,
+        then: (s: S) => {
+          getFile(s.groupFile, "group file (kvf->file)");
+          s.kvf = true;
+          if (!pinsFile(d)) {
+            s.assoc = true;
+            return;
+          }
+          if (!s.vmFilePtr) return;
+          if (d === "get_file") {
+            getFile(s.vmFile, "VM file (kvm->_file)");
+            s.assoc = true;
+          } else s.assoc = getFileActive(s.vmFile);
+        },
+      },
+      FileDel: {
+        kernel: "KVM_DEV_VFIO_FILE_DEL(group fd): vfio_group_set_kvm(NULL), fput(kvf->file)",
+        when: (s: S) => s.kvmVfioFd && s.groupFd && s.kvf,
+        then: (s: S) => dropKvf(s),
+      },
+      CloseGroup: {
+        kernel: "close(group fd) -> fput",
+        when: (s: S) => s.groupFd,
+        then: (s: S) => {
+          s.groupFd = false;
+          fput(s.groupFile, "group file");
+        },
+      },
+      ReleaseGroup: {
+        kernel: "__fput -> vfio_group_fops_release (detach container); file_free",
+        when: (s: S) => isDying(s.groupFile),
+        then: (s: S) => freeFile(s.groupFile, "group file"),
+      },
+      Open: action({
+        kernel: "VFIO_GROUP_GET_DEVICE_FD -> vfio_df_group_open: open_count == 0 -> vfio_device_group_get_kvm_safe; vfio_df_open",
+        each: { i: range(p.devices) },
+        when: (s: S, { i }) => s.groupFd && s.dev[i].opened < p.fds,
+        then: (s: S, { i }) => {
+          const dv = s.dev[i];
+          dv.opened += 1;
+          if (dv.open === 0) {
+            if (s.assoc) {
+              if (pinsFile(d)) {
+                getFile(s.vmFile, "VM file (device->kvm_file)");
+                dv.kvmRef = true;
+              } else dv.kvmRef = kvmGetKvmSafe(s.users);
+            }
+            getFile(s.groupFile, "group file (vfio_group_use_container)");
+          }
+          dv.open += 1;
+        },
+      }),
+      Close: action({
+        kernel: "close(device fd) -> __fput -> vfio_device_fops_release -> vfio_df_group_close",
+        each: { i: range(p.devices) },
+        when: (s: S, { i }) => s.dev[i].open > 0,
+        then: (s: S, { i }) => {
+          const dv = s.dev[i];
+          dv.open -= 1;
+          if (d === "put-every-close" && dv.open > 0 && dv.kvmRef) putKvm(s); // the counterfactual
+          if (dv.open === 0) {
+            putDevKvm(s, i);
+            fput(s.groupFile, "group file (vfio_group_unuse_container)");
+          }
+        },
+      }),
+    };
+  },
+  invariants: (p: Params) => {
+    const d = p.design;
+    const vmFileAlive = (s: S) => s.vmFile.state !== "freed";
+    return {
+      usersExact: {
+        doc: "users_count = VM file + kvm-vfio device + devices holding device->kvm (raw designs), until kvm_destroy_vm",
+        holds: (s: S) =>
+          s.kvmFreed ||
+          s.users.count ===
+            (vmFileAlive(s) ? 1 : 0) + (s.kvmVfioFile.state !== "freed" ? 1 : 0) +
+              (pinsFile(d) ? 0 : s.dev.filter((x) => x.kvmRef).length),
+      },
+      vmFileRefsExact: {
+        doc: "f_count of the VM file = vm fd + group->kvm_file + every device->kvm_file",
+        holds: (s: S) =>
+          s.vmFile.state !== "live" ||
+          s.vmFile.count === (s.vmFd ? 1 : 0) + (pinsFile(d) ? (s.assoc ? 1 : 0) + s.dev.filter((x) => x.kvmRef).length : 0),
+      },
+      groupFileRefsExact: {
+        doc: "f_count of the group file = group fd + kvf->file + every device with open_count > 0",
+        holds: (s: S) =>
+          s.groupFile.state !== "live" ||
+          s.groupFile.count === (s.groupFd ? 1 : 0) + (s.kvf ? 1 : 0) + s.dev.filter((x) => x.open > 0).length,
+      },
+      kvmRefOnlyWhileOpen: {
+        doc: "a device holds its kvm reference only while open_count > 0",
+        holds: (s: S) => s.dev.every((x) => !x.kvmRef || x.open > 0),
+      },
+      kvmFreedUnreferenced: {
+        doc: "once kvm_destroy_vm ran, no association or device references the VM",
+        holds: (s: S) => !s.kvmFreed || (!s.assoc && s.dev.every((x) => !x.kvmRef)),
+      },
+    };
+  },
+  quiescent: {
+    noLeak: {
+      doc: "every fd closed, no release pending => kvm and every file freed",
+      holds: (s: S) =>
+        s.vmFd || s.kvmVfioFd || s.groupFd || s.dev.some((x) => x.open > 0) ||
+        (s.kvmFreed && s.vmFile.state === "freed" && s.kvmVfioFile.state === "freed" && s.groupFile.state === "freed"),
+    },
+  },
+  reachable: {
+    openWithoutKvm: {
+      doc: "U4: a device is open without a kvm reference while its group has one (first open came before FILE_ADD)",
+      when: (s: S) => s.assoc && s.dev.some((x) => x.open > 0 && !x.kvmRef),
+    },
+    deviceClosedWhileKvmHoldsGroup: {
+      doc: "U4: a device's fds are all closed and released (its kvm reference dropped) while KVM still holds the group file",
+      when: (s: S) => s.kvf && s.assoc && s.dev.some((x) => x.opened > 0 && x.open === 0),
+    },
+    groupOutlivesItsFd: {
+      doc: "the group fd is closed and the group file lives on, pinned by KVM or an open device",
+      when: (s: S) => !s.groupFd && s.groupFile.state === "live",
+    },
+  },
+  symmetry: (s: S) => s.dev,
+});

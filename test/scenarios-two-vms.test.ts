@@ -1,0 +1,27 @@
+// Verdicts of kvm-vfio/two-vms: two VMs' kvm-vfio devices name the same VFIO file (review U5).
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { check } from "../checker/index.ts";
+import twoVms, { designs } from "../specs/kvm-vfio/two-vms.ts";
+import { actionLabels, expectVerdict, prop, type Violation } from "./support/expect.ts";
+
+const expected: Record<(typeof designs)[number], Violation[]> = {
+  "raw-kvm": [],
+  "get_file_active": [],
+  // The second FILE_ADD overwrites VM 0's reference without putting it.
+  "put-on-clear-only": [
+    { property: "vmFileRefsExact", actions: ["FileAdd(0)", "FileAdd(1)"] },
+    { property: "noLeak", length: 11, last: "ReleaseVfio" },
+  ],
+};
+
+for (const design of designs) {
+  test(`kvm-vfio/two-vms: ${design}`, () => {
+    const v = check(twoVms, { design }, { validate: true });
+    expectVerdict(v, expected[design], { labels: true });
+    // U5's two behaviours, in every design: overwrite, and the other VM's DEL clearing it.
+    assert.deepEqual(actionLabels(prop(v, "secondAddOverwrites")), ["FileAdd(0)", "FileAdd(1)"]);
+    assert.deepEqual(actionLabels(prop(v, "otherDelClears")), ["FileAdd(0)", "FileAdd(1)", "FileDel(0)"]);
+    assert.ok(v.stats.distinctStates < 40_000, `${design}: ${v.stats.distinctStates} states`);
+  });
+}
