@@ -75,6 +75,13 @@ export const NO_PARENT = 0xffffffff;
 export function specFailure(model: Model, where: string, e: unknown): Error {
   const head = `spec "${model.spec.name}", ${where}`;
   if (e instanceof SpecError) return new SpecError(`${head}: ${e.message}`);
+  // Arrays of records are frozen arrays: strict code assigning a whole element gets this.
+  const frozen = e instanceof TypeError && /^Cannot assign to read only property '(\d+)' of object '\[object Array\]'/.exec(e.message);
+  if (frozen) {
+    return new SpecError(
+      `${head}: element [${frozen[1]}] of a state array of records was assigned as a whole; assign the element's fields instead (e.g. s.dev[i].x = ...)`,
+    );
+  }
   const msg = e instanceof Error ? e.message : String(e);
   return new SpecError(`${head} threw ${e instanceof Error ? e.name : "an exception"}: ${msg}`);
 }
