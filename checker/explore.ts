@@ -57,6 +57,8 @@ export interface ExploreResult {
   complete: boolean;
   stoppedBy?: StopReason;
   fired: Float64Array;
+  /** Per instance: firings that changed the state (or faulted). */
+  changed: Float64Array;
   parent: Uint32Array;
   via: Uint16Array;
   storeBytes: number;
@@ -86,6 +88,15 @@ export function specFailure(model: Model, where: string, e: unknown): Error {
   return new SpecError(`${head} threw ${e instanceof Error ? e.name : "an exception"}: ${msg}`);
 }
 
+/** An effect's return value: anything but undefined means it built a state instead of mutating the draft. */
+export function effectReturned(v: unknown): SpecError {
+  const what = typeof v === "object" && v !== null ? (Array.isArray(v) ? "an array" : "an object") : `${typeof v} ${String(v)}`;
+  return new SpecError(
+    `the effect returned a value (${what}); an effect mutates the draft's fields in place and returns nothing ` +
+      "(give an arrow function a block body: (s) => { s.x = s.x + 1; })",
+  );
+}
+
 /** Evaluates a spec predicate; an exception in it is a spec error naming the predicate. */
 function holds(model: Model, kind: string, name: string, fn: (...args: any[]) => boolean, a: unknown, b?: unknown, c?: unknown): boolean {
   try {
@@ -113,6 +124,8 @@ export class Expander {
   private readonly draft: any;
   private readonly draftCtx = { ro: false };
   readonly fired: Float64Array;
+  /** Per instance: firings that changed the state or faulted (a no-op action is a warning). */
+  readonly changed: Float64Array;
   generated = 0;
   readonly hits: Hit[] = [];
   /** At the depth bound: a successor not seen yet exists (the bound hides states). */
@@ -132,6 +145,7 @@ export class Expander {
     this.cur = model.codec.view(this.A, { ro: true });
     this.draft = model.codec.view(this.D, this.draftCtx);
     this.fired = new Float64Array(model.instances.length);
+    this.changed = new Float64Array(model.instances.length);
     this.actHit = new Array<boolean>(model.actionProperties.length).fill(false);
     this.quiHit = new Array<boolean>(model.quiescent.length).fill(false);
   }
@@ -188,9 +202,11 @@ export class Expander {
     this.generated++;
     this.fired[i]++;
     try {
-      inst.effect(draft, inst.params);
+      const ret = inst.effect(draft, inst.params);
+      if (ret !== undefined) throw effectReturned(ret);
     } catch (e) {
       if (e instanceof Fault) {
+        this.changed[i]++;
         if (!this.faultHit) {
           this.faultHit = true;
           this.hits.push({ property: { kind: "fault" }, state: id, instance: i, message: e.message, failure: true });
@@ -198,6 +214,12 @@ export class Expander {
         return false;
       }
       throw specFailure(model, `action ${inst.label}`, e);
+    }
+    for (let w = 0; w < W; w++) {
+      if (D[w] !== A[w]) {
+        this.changed[i]++;
+        break;
+      }
     }
     draftCtx.ro = true;
     for (let p = 0; p < actionProperties.length; p++) {
@@ -219,7 +241,8 @@ export class Expander {
     for (let w = 0; w < model.words; w++) D[w] = A[w];
     draftCtx.ro = false;
     try {
-      inst.effect(draft, inst.params);
+      const ret = inst.effect(draft, inst.params);
+      if (ret !== undefined) throw effectReturned(ret);
     } catch (e) {
       if (!(e instanceof Fault)) throw specFailure(model, `action ${inst.label}`, e);
       this.hidden = true;
@@ -524,6 +547,7 @@ export function explore(model: Model, opts: ExploreOptions = {}): ExploreResult 
     complete: stoppedBy === undefined,
     stoppedBy,
     fired: ex.fired,
+    changed: ex.changed,
     parent: ins.parent.a.subarray(0, ins.parent.n),
     via: ins.via.a.subarray(0, ins.via.n),
     storeBytes: ins.visited.bytes,

@@ -136,6 +136,16 @@ function toVerdict(model: Model, r: ExploreResult, opts: CheckOptions): Verdict 
     if (c.fired === 0) warnings.push(`action ${c.action} never fired${r.complete ? "" : " (search incomplete)"}`);
     else if (c.neverFired.length) warnings.push(`action instance${c.neverFired.length > 1 ? "s" : ""} ${c.neverFired.join(", ")} never fired`);
   }
+  // An action whose every firing left the state as it was is almost always a replaced draft.
+  model.actionNames.forEach((name, a) => {
+    const insts = model.instances.filter((x) => x.action === a);
+    const fired = insts.reduce((s, x) => s + r.fired[x.id], 0);
+    if (fired > 0 && insts.every((x) => r.changed[x.id] === 0)) {
+      warnings.push(
+        `action ${name} fired ${fired} time${fired === 1 ? "" : "s"} and never changed the state (an effect must mutate the draft's fields, not replace the draft)`,
+      );
+    }
+  });
   if (r.porOff) warnings.push(`partial-order reduction not applied: ${r.porOff}`);
   if (!r.complete) warnings.push(`search incomplete: stopped by ${r.stoppedBy} after ${r.distinct} states at depth ${r.depth}`);
 

@@ -5,6 +5,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { z } from "zod";
 import { check, defineSpec, SpecError } from "../checker/index.ts";
+import noopEffect from "./fixtures/bad/noop-effect.ts";
 import typoPass from "./fixtures/bad/typo-pass.ts";
 
 /** check() must throw a SpecError whose message matches every pattern. */
@@ -61,4 +62,62 @@ test("slips at any depth: unknown nested fields, indexes out of range, whole-ele
   throwsSpecError(() => check(arraySpec("element-assign")), /action Step\(i=1\)/, /element \[0\] of a state array of records was assigned/);
   throwsSpecError(() => check(arraySpec("push")), /action Step\(i=1\)/, /dev\.push: a state array has a fixed length/);
   assert.equal(check(arraySpec("none")).outcome, "pass");
+});
+
+const counter = (then: (s: any) => any, extra: Record<string, unknown> = {}) =>
+  defineSpec({
+    name: "bad/counter",
+    params: z.object({}),
+    state: () => z.object({ x: z.number().int().min(0).max(3) }),
+    init: () => ({ x: 0 }),
+    actions: () => ({ Inc: { when: (s) => s.x < 3, then } }),
+    invariants: { neverThree: (s) => s.x < 3 },
+    ...extra,
+  });
+
+test("noop-effect: an effect that reassigns its parameter is a spec error at compile time", () => {
+  throwsSpecError(() => check(noopEffect), /bad\/noop-effect/, /action Inc/, /effect assigns its parameter \("s = \.\.\."\)/, /mutate the draft's fields instead/);
+  throwsSpecError(() => check(counter((s) => { s += 1; })), /action Inc/, /"s \+= \.\.\."/);
+  // Not reassignments: comparisons, properties, a comment, a string, an arrow.
+  const ok = counter((s) => {
+    const f = (t: number) => t + 1;
+    // s = { x: 1 }
+    const note: string = "s = s";
+    if (s.x == 0 || s.x >= 0 || note === "") s.x = [s].map((s) => s.x)[0] + 1 > 3 ? 3 : f(s.x);
+  });
+  assert.equal(check(ok).outcome, "fail");
+});
+
+test("a guard or an invariant that assigns its parameter is a spec error", () => {
+  const guardAssigns = defineSpec({
+    name: "bad/guard-assigns",
+    params: z.object({}),
+    state: () => z.object({ x: z.number().int().min(0).max(3) }),
+    init: () => ({ x: 0 }),
+    actions: () => ({ Inc: { when: (s: any) => ((s = { x: 0 }), s.x < 3), then: (s) => { s.x = s.x + 1; } } }),
+  });
+  throwsSpecError(() => check(guardAssigns), /action Inc/, /the guard assigns its parameter/);
+  throwsSpecError(
+    () => check(counter((s) => { s.x = s.x + 1; }, { invariants: { ok: (s: any) => { s = 1; return true; } } })),
+    /invariants "ok"/,
+    /the property assigns its parameter/,
+  );
+});
+
+test("an effect that returns a value is a spec error naming the action", () => {
+  throwsSpecError(() => check(counter((s) => ({ ...s, x: s.x + 1 }))), /bad\/counter/, /action Inc/, /the effect returned a value \(an object\)/);
+  throwsSpecError(() => check(counter((s) => (s.x = s.x + 1))), /action Inc/, /returned a value \(number 1\)/);
+  assert.equal(check(counter((s) => void (s.x = s.x + 1))).outcome, "fail");
+});
+
+test("an action whose every firing leaves the state unchanged gets a warning", () => {
+  // The replacement hides in a helper, where no source check can see it.
+  const replace = (s: any) => { s = { ...s, x: s.x + 1 }; return s; };
+  const v = check(counter((s) => { replace(s); }));
+  assert.equal(v.outcome, "pass");
+  assert.ok(
+    v.warnings.includes("action Inc fired 1 time and never changed the state (an effect must mutate the draft's fields, not replace the draft)"),
+    v.warnings.join("\n"),
+  );
+  assert.ok(!check(counter((s) => { s.x = s.x + 1; })).warnings.some((w) => /never changed/.test(w)));
 });
