@@ -1,7 +1,7 @@
 // Compiles a spec and its parameters into a model: the codec, the flat list of action
 // instances, the properties, the initial states (packed) and the symmetry canonicalizer.
 import { z } from "zod";
-import { compileCodec, type Codec, type LeafSlot } from "./codec.ts";
+import { compileCodec, didYouMean, type Codec, type LeafSlot, type Node } from "./codec.ts";
 import { checkActionKeys, SpecError, type ActionDef, type Spec } from "./spec.ts";
 
 export interface ActionInstance {
@@ -195,6 +195,22 @@ function predicate(spec: Spec, section: string, name: string, v: any, key: strin
   throw new SpecError(`spec "${spec.name}", ${section} "${name}": expected a predicate function or { ${key}: (s) => boolean }`);
 }
 
+/** Paths of keys in `value` that the schema node does not have (with "did you mean"). */
+function unknownKeys(value: unknown, n: Node, path: string, out: string[]): string[] {
+  if (n.kind === "object" && value !== null && typeof value === "object" && !Array.isArray(value)) {
+    const names = n.fields.map(([k]) => k);
+    for (const k of Object.keys(value)) {
+      const f = n.fields.find(([x]) => x === k);
+      const p = path ? `${path}.${k}` : k;
+      if (!f) out.push(`${p}${didYouMean(k, names).replace(/^; (.*)\?$/, " ($1?)")}`);
+      else unknownKeys((value as Record<string, unknown>)[k], f[1], p, out);
+    }
+  } else if (n.kind === "array" && Array.isArray(value)) {
+    value.forEach((v, i) => unknownKeys(v, n.element, `${path}[${i}]`, out));
+  }
+  return out;
+}
+
 export function compile(spec: Spec, given: Record<string, unknown> = {}): Model {
   const params = resolveParams(spec, given);
   const where = `spec "${spec.name}"`;
@@ -268,8 +284,15 @@ export function compile(spec: Spec, given: Record<string, unknown> = {}): Model 
   const initList = Array.isArray(initRaw) ? initRaw : [initRaw];
   if (initList.length === 0) throw new SpecError(`${where}: "init" returned no initial state`);
   const inits = initList.map((s, i) => {
-    const r = stateSchema.safeParse(s);
     const which = initList.length > 1 ? ` #${i}` : "";
+    // zod strips unknown keys silently; a misspelt field would start at its default.
+    const extra = unknownKeys(s, codec.node, "", []);
+    if (extra.length) {
+      throw new SpecError(
+        `${where}: initial state${which} has field${extra.length > 1 ? "s" : ""} not in the state schema: ${extra.join(", ")}`,
+      );
+    }
+    const r = stateSchema.safeParse(s);
     if (!r.success) {
       const msgs = r.error.issues.map((x) => `field ${x.path.map(String).join(".") || "(state)"}: ${x.message}`);
       throw new SpecError(`${where}: initial state${which} is outside the state schema: ${msgs.join("; ")}`);

@@ -5,6 +5,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { z } from "zod";
 import { check, defineSpec, SpecError } from "../checker/index.ts";
+import initExtra from "./fixtures/bad/init-extra.ts";
 import noopEffect from "./fixtures/bad/noop-effect.ts";
 import typoPass from "./fixtures/bad/typo-pass.ts";
 
@@ -120,4 +121,9 @@ test("an action whose every firing leaves the state unchanged gets a warning", (
     v.warnings.join("\n"),
   );
   assert.ok(!check(counter((s) => { s.x = s.x + 1; })).warnings.some((w) => /never changed/.test(w)));
+});
+
+test("init-extra: unknown keys in an initial state, at any depth, are a spec error listing them", () => {
+  throwsSpecError(() => check(initExtra, { where: "top" }), /bad\/init-extra/, /initial state has field not in the state schema: extra$/);
+  throwsSpecError(() => check(initExtra, { where: "nested" }), /initial state has field not in the state schema: dev\[1\]\.boudn \(did you mean bound\?\)/);
 });
