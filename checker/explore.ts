@@ -13,6 +13,7 @@
 import type { Model } from "./compile.ts";
 import { Fault, SpecError } from "./spec.ts";
 import { GrowU16, GrowU32, VisitedSet } from "./store.ts";
+import { flatten } from "./codec.ts";
 import type { StopReason } from "./verdict.ts";
 import { makePor, type Por } from "./por.ts";
 import { makeCanonicalizer, type Canonicalizer } from "./symmetry.ts";
@@ -26,6 +27,8 @@ export interface ExploreOptions {
   por?: boolean;
   /** Stop at the first failed property. */
   stopAtFirst?: boolean;
+  /** Expansions (and new states) whose guards, effects and properties run twice (default 2000; 0: off). */
+  purityProbe?: number;
   /** Called about once a second with the running counts. */
   progress?: (p: { distinct: number; generated: number; depth: number; seconds: number }) => void;
 }
@@ -69,6 +72,8 @@ export interface ExploreResult {
   por: boolean;
   /** Why partial-order reduction was asked for and not applied. */
   porOff?: string;
+  /** The search's visited set, which trace replay checks each replayed state against. */
+  visited?: VisitedSet;
 }
 
 export const NO_PARENT = 0xffffffff;
@@ -86,6 +91,37 @@ export function specFailure(model: Model, where: string, e: unknown): Error {
   }
   const msg = e instanceof Error ? e.message : String(e);
   return new SpecError(`${head} threw ${e instanceof Error ? e.name : "an exception"}: ${msg}`);
+}
+
+const PURITY_RULE = "Guards, effects and properties must be pure and deterministic: no Math.random, Date, I/O, or module/global state.";
+
+/** The spec computed two different results from the same input. */
+export function notDeterministic(model: Model, what: string): SpecError {
+  return new SpecError(`spec "${model.spec.name}" is not deterministic: ${what}. ${PURITY_RULE}`);
+}
+
+/** ", field x differs (1, then 2)": the first leaf where two packed states differ. */
+export function stateDiff(model: Model, a: Uint32Array, b: Uint32Array): string {
+  const read = (w: Uint32Array) => flatten(model.codec.read(model.codec.view(w, { ro: true })));
+  const x = read(a), y = read(b);
+  for (let i = 0; i < x.length; i++) {
+    if (x[i][1] !== y[i][1]) return `, field ${x[i][0]} differs (${JSON.stringify(x[i][1])}, then ${JSON.stringify(y[i][1])})`;
+  }
+  return "";
+}
+
+/** A short rendering of a packed state for messages. */
+export function showState(model: Model, w: Uint32Array): string {
+  const t = JSON.stringify(model.codec.read(model.codec.view(w, { ro: true })));
+  return t.length > 300 ? `${t.slice(0, 300)}...` : t;
+}
+
+/** What every guard and effect gives on one state (the purity probe compares two of these). */
+interface Outcome {
+  state: Uint32Array;
+  enabled: Uint8Array;
+  words: Uint32Array;
+  faults: (string | undefined)[];
 }
 
 /** An effect's return value: anything but undefined means it built a state instead of mutating the draft. */
@@ -135,10 +171,20 @@ export class Expander {
   private readonly actHit: boolean[];
   private readonly quiHit: boolean[];
 
+  /** Expansions left in the purity probe window. */
+  private probeLeft: number;
+  /** Probed states kept to run again later, when hidden state may have changed. */
+  private readonly samples: Outcome[] = [];
+  private expansions = 0;
+  private nextRecheck = 4096;
+  private recheckAt = 0;
+
   constructor(
     private readonly model: Model,
     readonly canon: Canonicalizer | null,
+    probe = 2000,
   ) {
+    this.probeLeft = probe;
     const W = model.words;
     this.A = new Uint32Array(W);
     this.D = new Uint32Array(W);
@@ -161,9 +207,86 @@ export class Expander {
    * this.D. At the depth bound (`seen` given) successors are only tested against `seen`.
    */
   expand(words: Uint32Array, off: number, id: number, emit: (parentId: number, inst: number) => void, seen?: VisitedSet): void {
-    const { model, A } = this;
+    const W = this.model.words;
+    for (let w = 0; w < W; w++) this.A[w] = words[off + w];
+    if (this.probeLeft > 0) {
+      // Purity probe: every guard and effect once before the expansion and once after it;
+      // an effect that changes hidden state (a module variable) shows up as a difference.
+      this.probeLeft--;
+      const before = this.outcome();
+      this.expandOnce(id, emit, seen);
+      this.A.set(before.state);
+      this.compare(before, this.outcome(), "run twice on the same state during the search");
+      if (this.samples.length < 256) this.samples.push(before);
+    } else this.expandOnce(id, emit, seen);
+    if (++this.expansions === this.nextRecheck) {
+      this.nextRecheck *= 2;
+      this.recheck(32);
+    }
+  }
+
+  /** Runs up to `n` probed states again (all of them by default) and compares. */
+  recheck(n = Infinity): void {
+    for (let k = 0; k < n && k < this.samples.length; k++) {
+      const s = this.samples[this.recheckAt++ % this.samples.length];
+      this.A.set(s.state);
+      this.compare(s, this.outcome(), "run again later on the same state during the search");
+    }
+  }
+
+  /** Every guard on A, then every enabled effect (guards first: an effect may change hidden state they read). */
+  private outcome(): Outcome {
+    const { model, A, D, cur, draft, draftCtx } = this;
+    const W = model.words, n = model.instances.length;
+    const o: Outcome = { state: A.slice(), enabled: new Uint8Array(n), words: new Uint32Array(n * W), faults: new Array(n) };
+    for (let i = 0; i < n; i++) {
+      const inst = model.instances[i];
+      try {
+        o.enabled[i] = inst.guard === undefined || inst.guard(cur, inst.params) ? 1 : 0;
+      } catch (e) {
+        throw specFailure(model, `guard of action ${inst.label}`, e);
+      }
+    }
+    for (let i = 0; i < n; i++) {
+      if (!o.enabled[i]) continue;
+      const inst = model.instances[i];
+      D.set(A);
+      draftCtx.ro = false;
+      try {
+        const ret = inst.effect(draft, inst.params);
+        if (ret !== undefined) throw effectReturned(ret);
+      } catch (e) {
+        if (!(e instanceof Fault)) throw specFailure(model, `action ${inst.label}`, e);
+        o.faults[i] = e.message;
+      }
+      draftCtx.ro = true;
+      o.words.set(D, i * W);
+    }
+    return o;
+  }
+
+  private compare(a: Outcome, b: Outcome, how: string): void {
+    const { model } = this;
     const W = model.words;
-    for (let w = 0; w < W; w++) A[w] = words[off + w];
+    for (let i = 0; i < model.instances.length; i++) {
+      const label = model.instances[i].label;
+      const from = `from the state ${showState(model, a.state)}`;
+      if (a.enabled[i] !== b.enabled[i]) {
+        throw notDeterministic(model, `the guard of action ${label}, ${how}, gave ${!!a.enabled[i]}, then ${!!b.enabled[i]} ${from}`);
+      }
+      if (a.faults[i] !== b.faults[i]) {
+        const f = (x: string | undefined) => (x === undefined ? "no fault" : `the fault "${x}"`);
+        throw notDeterministic(model, `action ${label}, ${how}, gave ${f(a.faults[i])}, then ${f(b.faults[i])} ${from}`);
+      }
+      const x = a.words.subarray(i * W, i * W + W), y = b.words.subarray(i * W, i * W + W);
+      if (!x.every((w, k) => w === y[k])) {
+        throw notDeterministic(model, `action ${label}, ${how}, gave different states ${from}${stateDiff(model, x, y)}`);
+      }
+    }
+  }
+
+  private expandOnce(id: number, emit: (parentId: number, inst: number) => void, seen?: VisitedSet): void {
+    const { model } = this;
     const enabled = this.enabled;
     enabled.length = 0;
     let any = false;
@@ -342,6 +465,8 @@ export class Inserter {
   private readonly invHit: boolean[];
   private readonly witHit: boolean[];
   private sink = 0;
+  /** New states left in the purity probe window (properties run twice on them). */
+  probeLeft = 2000;
 
   constructor(
     private readonly model: Model,
@@ -385,6 +510,15 @@ export class Inserter {
   private checkNew(id: number): void {
     const { model, view } = this;
     const invariants = model.invariants, witnesses = model.witnesses;
+    if (this.probeLeft > 0) {
+      this.probeLeft--;
+      for (const [kind, ps] of [["invariant", invariants], ["witness", witnesses]] as const) {
+        for (const p of ps) {
+          const a = !!holds(model, kind, p.name, p.fn, view), b = !!holds(model, kind, p.name, p.fn, view);
+          if (a !== b) throw notDeterministic(model, `${kind} "${p.name}", run twice on the same state during the search, gave ${a}, then ${b} on ${showState(model, this.D)}`);
+        }
+      }
+    }
     for (let p = 0; p < invariants.length; p++) {
       if (this.invHit[p]) continue;
       if (!holds(model, "invariant", invariants[p].name, invariants[p].fn, view)) {
@@ -445,7 +579,8 @@ export class LocalSearch {
     private readonly t0: number,
     private readonly deadline: number,
   ) {
-    this.ex = new Expander(model, canonicalizerFor(model, opts.symmetry));
+    this.ex = new Expander(model, canonicalizerFor(model, opts.symmetry), opts.purityProbe);
+    if (opts.purityProbe !== undefined) ins.probeLeft = opts.purityProbe;
     if (opts.por) {
       const por = makePor(model);
       if (typeof por === "string") this.porOff = por;
@@ -536,6 +671,7 @@ export function explore(model: Model, opts: ExploreOptions = {}): ExploreResult 
     if (ins.next.n > 0) depth++;
   }
   local.flush();
+  ex.recheck();
   stoppedBy ??= ins.stoppedBy;
   if (!stoppedBy && opts.stopAtFirst && local.failed()) stoppedBy = "first-violation";
   return {
@@ -556,5 +692,6 @@ export function explore(model: Model, opts: ExploreOptions = {}): ExploreResult 
     workers: 1,
     por: ex.por !== null,
     porOff: local.porOff,
+    visited: ins.visited,
   };
 }

@@ -193,6 +193,7 @@ export async function exploreParallel(model: Model, opts: ParallelOptions): Prom
       if (ins.stoppedBy) break;
       if (ins.next.n > 0) depth++;
     }
+    local.ex.recheck();
     stoppedBy ??= ins.stoppedBy;
     if (!stoppedBy && opts.stopAtFirst && failed()) stoppedBy = "first-violation";
     for (let i = 0; i < fired.length; i++) fired[i] += local.ex.fired[i];
@@ -214,6 +215,7 @@ export async function exploreParallel(model: Model, opts: ParallelOptions): Prom
       fingerprintBits: ins.visited.fingerprintBits,
       workers: pool ? opts.workers : 1,
       por: false,
+      visited: ins.visited,
     };
   } finally {
     await pool?.close();

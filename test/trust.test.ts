@@ -6,7 +6,9 @@ import assert from "node:assert/strict";
 import { z } from "zod";
 import { check, defineSpec, SpecError } from "../checker/index.ts";
 import initExtra from "./fixtures/bad/init-extra.ts";
+import moduleFlag from "./fixtures/bad/module-flag.ts";
 import noopEffect from "./fixtures/bad/noop-effect.ts";
+import randomEffect from "./fixtures/bad/random-effect.ts";
 import typoPass from "./fixtures/bad/typo-pass.ts";
 
 /** check() must throw a SpecError whose message matches every pattern. */
@@ -126,4 +128,63 @@ test("an action whose every firing leaves the state unchanged gets a warning", (
 test("init-extra: unknown keys in an initial state, at any depth, are a spec error listing them", () => {
   throwsSpecError(() => check(initExtra, { where: "top" }), /bad\/init-extra/, /initial state has field not in the state schema: extra$/);
   throwsSpecError(() => check(initExtra, { where: "nested" }), /initial state has field not in the state schema: dev\[1\]\.boudn \(did you mean bound\?\)/);
+});
+
+/** Runs `fn` with Math.random returning `values` in turn (cycling). */
+function withRandom<T>(values: number[], fn: () => T): T {
+  const real = Math.random;
+  let k = 0;
+  Math.random = () => values[k++ % values.length];
+  try {
+    return fn();
+  } finally {
+    Math.random = real;
+  }
+}
+
+test("random-effect: trace replay runs each step twice and names the step and the field that differs", () => {
+  // The search draws 0.9 (x = 2 breaks notTwo); the replay draws 0.9, then 0.1.
+  throwsSpecError(
+    () => withRandom([0.9, 0.9, 0.1], () => check(randomEffect, {}, { purityProbe: 0 })),
+    /spec "bad\/random-effect" is not deterministic/,
+    /replaying the trace of invariant notTwo/,
+    /at step 1 \(action Set\)/,
+    /field x differs \(2, then 1\)/,
+    /no Math\.random/,
+  );
+  // A replay that cannot reach the failure: the trace would end in a state where notTwo holds.
+  throwsSpecError(
+    () => withRandom([0.9, 0.1, 0.1], () => check(randomEffect, {}, { purityProbe: 0 })),
+    /not deterministic/,
+    /at step 1 \(action Set\)/,
+  );
+});
+
+test("random-effect: the purity probe catches an effect that differs when run twice during the search", () => {
+  throwsSpecError(
+    () => withRandom([0.1, 0.9, 0.9], () => check(randomEffect)),
+    /not deterministic: action Set, run twice on the same state during the search, gave different states/,
+    /field x differs/,
+  );
+});
+
+test("module-flag: state kept in a module variable is caught by the purity probe (it passed silently)", () => {
+  throwsSpecError(() => check(moduleFlag), /bad\/module-flag" is not deterministic/, /the guard of action Use/, /gave true, then false/);
+});
+
+test("a module-level counter in an effect, or Math.random in a guard or an invariant, is not deterministic", () => {
+  let calls = 0;
+  throwsSpecError(() => check(counter((s) => { calls++; s.x = calls > 1 ? 0 : 1; })), /not deterministic: action Inc/);
+  const guarded = defineSpec({
+    name: "bad/random-guard",
+    params: z.object({}),
+    state: () => z.object({ x: z.number().int().min(0).max(3) }),
+    init: () => ({ x: 0 }),
+    actions: () => ({ Inc: { when: (s) => s.x < 3 && Math.random() < 0.5, then: (s) => { s.x = s.x + 1; } } }),
+  });
+  throwsSpecError(() => withRandom([0.1, 0.9], () => check(guarded)), /not deterministic: the guard of action Inc/);
+  throwsSpecError(
+    () => withRandom([0.1, 0.9], () => check(counter((s) => { s.x = s.x + 1; }, { invariants: { coin: () => Math.random() < 0.5 } }))),
+    /not deterministic: invariant "coin", run twice on the same state/,
+  );
 });
