@@ -15,7 +15,7 @@ import { Fault, SpecError } from "./spec.ts";
 import { GrowU16, GrowU32, VisitedSet } from "./store.ts";
 import { flatten } from "./codec.ts";
 import type { StopReason } from "./verdict.ts";
-import { makePor, type Por } from "./por.ts";
+import { makePor, type Por, type Track } from "./por.ts";
 import { makeCanonicalizer, type Canonicalizer } from "./symmetry.ts";
 
 export interface ExploreOptions {
@@ -156,9 +156,11 @@ export const candidateStride = (W: number) => W + 4;
 export class Expander {
   readonly A: Uint32Array;
   readonly D: Uint32Array;
-  private readonly cur: any;
-  private readonly draft: any;
-  private readonly draftCtx = { ro: false };
+  private cur: any;
+  private draft: any;
+  private draftCtx: { ro: boolean; track?: Track } = { ro: false };
+  /** With --por: the leaves the current guard or effect touched, checked against its footprint. */
+  private track: Track | null = null;
   readonly fired: Float64Array;
   /** Per instance: firings that changed the state or faulted (a no-op action is a warning). */
   readonly changed: Float64Array;
@@ -199,6 +201,22 @@ export class Expander {
   /** Partial-order reduction, and the visited set its cycle proviso consults. */
   por: Por | null = null;
   visited?: VisitedSet;
+
+  /** Turns on the reduction, with views that track what each call touches (only --por pays). */
+  usePor(por: Por, visited: VisitedSet): void {
+    this.por = por;
+    this.visited = visited;
+    const bits = new Uint32Array(Math.ceil(this.model.codec.leaves / 32));
+    this.track = { r: bits, w: bits.slice() };
+    this.cur = this.model.codec.view(this.A, { ro: true, track: this.track });
+    this.draftCtx = { ro: false, track: this.track };
+    this.draft = this.model.codec.view(this.D, this.draftCtx);
+  }
+
+  private untracked(): void {
+    this.track!.r.fill(0);
+    this.track!.w.fill(0);
+  }
   private readonly enabled: number[] = [];
   private pending = new Uint32Array(0);
 
@@ -295,11 +313,13 @@ export class Expander {
       const inst = instances[i];
       if (inst.guard !== undefined) {
         let g: boolean;
+        if (this.track !== null) this.untracked();
         try {
           g = inst.guard(this.cur, inst.params);
         } catch (e) {
           throw specFailure(model, `guard of action ${inst.label}`, e);
         }
+        if (this.track !== null) this.por!.checkAction(i, this.track);
         if (!g) continue;
       }
       any = true;
@@ -324,10 +344,12 @@ export class Expander {
     draftCtx.ro = false;
     this.generated++;
     this.fired[i]++;
+    if (this.track !== null) this.untracked();
     try {
       const ret = inst.effect(draft, inst.params);
       if (ret !== undefined) throw effectReturned(ret);
     } catch (e) {
+      if (this.track !== null) this.por!.checkAction(i, this.track);
       if (e instanceof Fault) {
         this.changed[i]++;
         if (!this.faultHit) {
@@ -338,6 +360,7 @@ export class Expander {
       }
       throw specFailure(model, `action ${inst.label}`, e);
     }
+    if (this.track !== null) this.por!.checkAction(i, this.track);
     for (let w = 0; w < W; w++) {
       if (D[w] !== A[w]) {
         this.changed[i]++;
@@ -363,14 +386,17 @@ export class Expander {
     const actionProperties = model.actionProperties;
     for (let w = 0; w < model.words; w++) D[w] = A[w];
     draftCtx.ro = false;
+    if (this.track !== null) this.untracked();
     try {
       const ret = inst.effect(draft, inst.params);
       if (ret !== undefined) throw effectReturned(ret);
     } catch (e) {
+      if (this.track !== null) this.por!.checkAction(i, this.track);
       if (!(e instanceof Fault)) throw specFailure(model, `action ${inst.label}`, e);
       this.hidden = true;
       return;
     }
+    if (this.track !== null) this.por!.checkAction(i, this.track);
     // A step past the bound that breaks an action property is hidden too, even when it
     // leads to a state already seen.
     draftCtx.ro = true;
@@ -461,7 +487,10 @@ export class Inserter {
   stoppedBy?: StopReason;
   readonly hits: Hit[] = [];
   private readonly D: Uint32Array;
-  private readonly view: any;
+  private view: any;
+  /** With --por: what each property call read, checked against its declared reads. */
+  private track: Track | null = null;
+  private por: Por | null = null;
   private readonly invHit: boolean[];
   private readonly witHit: boolean[];
   private sink = 0;
@@ -478,6 +507,23 @@ export class Inserter {
     this.view = model.codec.view(this.D, { ro: true });
     this.invHit = new Array<boolean>(model.invariants.length).fill(false);
     this.witHit = new Array<boolean>(model.witnesses.length).fill(false);
+  }
+
+  /** Tracked views for the properties, whose reads the reduction relies on. */
+  usePor(por: Por): void {
+    this.por = por;
+    const bits = new Uint32Array(Math.ceil(this.model.codec.leaves / 32));
+    this.track = { r: bits, w: bits.slice() };
+    this.view = this.model.codec.view(this.D, { ro: true, track: this.track });
+  }
+
+  /** A property on the new state; with --por, its reads are checked. */
+  private prop(kind: string, p: number, q: { name: string; fn: (...a: any[]) => boolean }): boolean {
+    if (this.track === null) return holds(this.model, kind, q.name, q.fn, this.view);
+    this.track.r.fill(0);
+    const v = holds(this.model, kind, q.name, q.fn, this.view);
+    this.por!.checkProperty(p, this.track);
+    return v;
   }
 
   /** Inserts `n` candidates (layout `candidateStride`); keys are computed unless `keyed`. */
@@ -521,14 +567,14 @@ export class Inserter {
     }
     for (let p = 0; p < invariants.length; p++) {
       if (this.invHit[p]) continue;
-      if (!holds(model, "invariant", invariants[p].name, invariants[p].fn, view)) {
+      if (!this.prop("invariant", p, invariants[p])) {
         this.invHit[p] = true;
         this.hits.push({ property: { kind: "invariant", index: p }, state: id, failure: true });
       }
     }
     for (let p = 0; p < witnesses.length; p++) {
       if (this.witHit[p]) continue;
-      if (holds(model, "witness", witnesses[p].name, witnesses[p].fn, view)) {
+      if (this.prop("witness", invariants.length + p, witnesses[p])) {
         this.witHit[p] = true;
         this.hits.push({ property: { kind: "reachable", index: p }, state: id, failure: witnesses[p].expect === "unreachable" });
       }
@@ -585,8 +631,8 @@ export class LocalSearch {
       const por = makePor(model);
       if (typeof por === "string") this.porOff = por;
       else {
-        this.ex.por = por;
-        this.ex.visited = ins.visited;
+        this.ex.usePor(por, ins.visited);
+        ins.usePor(por);
       }
     }
     this.cs = candidateStride(model.words);

@@ -8,6 +8,7 @@ import { check, defineSpec, SpecError } from "../checker/index.ts";
 import initExtra from "./fixtures/bad/init-extra.ts";
 import moduleFlag from "./fixtures/bad/module-flag.ts";
 import noopEffect from "./fixtures/bad/noop-effect.ts";
+import porFootprint from "./fixtures/bad/por-footprint.ts";
 import randomEffect from "./fixtures/bad/random-effect.ts";
 import typoPass from "./fixtures/bad/typo-pass.ts";
 
@@ -187,4 +188,36 @@ test("a module-level counter in an effect, or Math.random in a guard or an invar
     () => withRandom([0.1, 0.9], () => check(counter((s) => { s.x = s.x + 1; }, { invariants: { coin: () => Math.random() < 0.5 } }))),
     /not deterministic: invariant "coin", run twice on the same state/,
   );
+});
+
+test("--por footprints are verified: a read outside the declared reads is a spec error naming the action and the field", () => {
+  throwsSpecError(
+    () => check(porFootprint, { wrong: "action" }, { por: true }),
+    /bad\/por-footprint/,
+    /action Bind\(i=0\) read dev\[1\]\.bound, which its declared reads do not cover \(reads: dev\[0\]\)/,
+  );
+  throwsSpecError(
+    () => check(porFootprint, { wrong: "invariant" }, { por: true }),
+    /invariant "quiet" read dev\[0\]\.users, which its declared reads do not cover \(reads: h\)/,
+  );
+  // Without --por the footprints are not used, and not checked; right ones pass with it.
+  assert.equal(check(porFootprint, { wrong: "action" }).outcome, "pass");
+  const v = check(porFootprint, { wrong: "none" }, { por: true });
+  assert.equal(v.outcome, "pass");
+  assert.ok(v.stats.por);
+});
+
+test("--por footprints are verified: a write outside the declared writes is a spec error", () => {
+  const spec = defineSpec({
+    name: "bad/por-writes",
+    params: z.object({}),
+    state: () => z.object({ a: z.number().int().min(0).max(2), b: z.number().int().min(0).max(2), c: z.boolean() }),
+    init: () => ({ a: 0, b: 0, c: false }),
+    actions: () => ({
+      IncA: { when: (s) => s.a < 2, then: (s) => { s.a = s.a + 1; if (s.a === 2) s.b = 1; }, reads: ["a"], writes: ["a"] },
+      IncB: { when: (s) => s.b < 2, then: (s) => { s.b = s.b + 1; }, reads: ["b"], writes: ["b"] },
+    }),
+    invariants: { calm: { holds: (s) => !s.c, reads: ["c"] } },
+  });
+  throwsSpecError(() => check(spec, {}, { por: true }), /action IncA wrote b, which its declared writes do not cover \(writes: a\)/);
 });
