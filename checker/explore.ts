@@ -60,7 +60,7 @@ export interface ExploreResult {
   complete: boolean;
   stoppedBy?: StopReason;
   fired: Float64Array;
-  /** Per instance: firings that changed the state (or faulted). */
+  /** Per instance: nonzero when its effect changed or wrote the state, or faulted. */
   changed: Float64Array;
   parent: Uint32Array;
   via: Uint16Array;
@@ -162,7 +162,10 @@ export class Expander {
   /** With --por: the leaves the current guard or effect touched, checked against its footprint. */
   private track: Track | null = null;
   readonly fired: Float64Array;
-  /** Per instance: firings that changed the state or faulted (a no-op action is a warning). */
+  /**
+   * Per instance: firings that changed the state or faulted, plus probe runs that wrote a
+   * field; zero for an action that fired means it never touched the draft (a warning).
+   */
   readonly changed: Float64Array;
   generated = 0;
   readonly hits: Hit[] = [];
@@ -252,9 +255,20 @@ export class Expander {
     }
   }
 
+  /** The probe's draft: tracked, so that an effect writing fields is told from a replaced draft. */
+  private probeDraft: any;
+  private readonly probeCtx: { ro: boolean; track: Track } = { ro: false, track: { r: new Uint32Array(0), w: new Uint32Array(0) } };
+
   /** Every guard on A, then every enabled effect (guards first: an effect may change hidden state they read). */
   private outcome(): Outcome {
-    const { model, A, D, cur, draft, draftCtx } = this;
+    const { model, A, D, cur } = this;
+    const draftCtx = this.probeCtx;
+    if (!this.probeDraft) {
+      const bits = Math.ceil(model.codec.leaves / 32);
+      draftCtx.track = { r: new Uint32Array(bits), w: new Uint32Array(bits) };
+      this.probeDraft = model.codec.view(D, draftCtx);
+    }
+    const draft = this.probeDraft, written = draftCtx.track.w;
     const W = model.words, n = model.instances.length;
     const o: Outcome = { state: A.slice(), enabled: new Uint8Array(n), words: new Uint32Array(n * W), faults: new Array(n) };
     for (let i = 0; i < n; i++) {
@@ -270,6 +284,7 @@ export class Expander {
       const inst = model.instances[i];
       D.set(A);
       draftCtx.ro = false;
+      written.fill(0);
       try {
         const ret = inst.effect(draft, inst.params);
         if (ret !== undefined) throw effectReturned(ret);
@@ -279,6 +294,8 @@ export class Expander {
       }
       draftCtx.ro = true;
       o.words.set(D, i * W);
+      // An effect that writes fields and restores them (get then put) is no replaced draft.
+      if (written.some((x) => x !== 0)) this.changed[i]++;
     }
     return o;
   }

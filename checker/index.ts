@@ -142,7 +142,7 @@ function toVerdict(model: Model, r: ExploreResult, opts: CheckOptions): Verdict 
     const fired = insts.reduce((s, x) => s + r.fired[x.id], 0);
     if (fired > 0 && insts.every((x) => r.changed[x.id] === 0)) {
       warnings.push(
-        `action ${name} fired ${fired} time${fired === 1 ? "" : "s"} and never changed the state (an effect must mutate the draft's fields, not replace the draft)`,
+        `action ${name} fired ${fired} time${fired === 1 ? "" : "s"} and never changed the state (an effect must mutate the draft's fields, not replace the draft; expected only of an action that just checks for faults)`,
       );
     }
   });
