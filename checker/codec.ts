@@ -125,8 +125,10 @@ export function badValue(path: string, n: Node, v: unknown): never {
   throw new SpecError(`field ${path} = ${JSON.stringify(v)} is outside the state schema: expected ${describe(n)}`);
 }
 
+export const READ_ONLY = "was assigned outside an action's effect";
+
 export function readOnly(path: string): never {
-  throw new SpecError(`field ${path} was assigned outside an action's effect (guards and properties must not change the state)`);
+  throw new SpecError(`field ${path} ${READ_ONLY} (guards and properties must not change the state)`);
 }
 
 export interface ViewContext {

@@ -13,7 +13,7 @@
 import type { Model } from "./compile.ts";
 import { Fault, SpecError } from "./spec.ts";
 import { GrowU16, GrowU32, VisitedSet } from "./store.ts";
-import { flatten } from "./codec.ts";
+import { flatten, READ_ONLY } from "./codec.ts";
 import type { StopReason } from "./verdict.ts";
 import { makePor, type Por, type Track } from "./por.ts";
 import { makeCanonicalizer, type Canonicalizer } from "./symmetry.ts";
@@ -255,20 +255,13 @@ export class Expander {
     }
   }
 
-  /** The probe's draft: tracked, so that an effect writing fields is told from a replaced draft. */
-  private probeDraft: any;
-  private readonly probeCtx: { ro: boolean; track: Track } = { ro: false, track: { r: new Uint32Array(0), w: new Uint32Array(0) } };
+  /** Instances whose effect the probe saw writing a field. */
+  private wrote?: Uint8Array;
 
   /** Every guard on A, then every enabled effect (guards first: an effect may change hidden state they read). */
   private outcome(): Outcome {
-    const { model, A, D, cur } = this;
-    const draftCtx = this.probeCtx;
-    if (!this.probeDraft) {
-      const bits = Math.ceil(model.codec.leaves / 32);
-      draftCtx.track = { r: new Uint32Array(bits), w: new Uint32Array(bits) };
-      this.probeDraft = model.codec.view(D, draftCtx);
-    }
-    const draft = this.probeDraft, written = draftCtx.track.w;
+    const { model, A, D, cur, draft, draftCtx } = this;
+    const wrote = (this.wrote ??= new Uint8Array(model.instances.length));
     const W = model.words, n = model.instances.length;
     const o: Outcome = { state: A.slice(), enabled: new Uint8Array(n), words: new Uint32Array(n * W), faults: new Array(n) };
     for (let i = 0; i < n; i++) {
@@ -284,7 +277,6 @@ export class Expander {
       const inst = model.instances[i];
       D.set(A);
       draftCtx.ro = false;
-      written.fill(0);
       try {
         const ret = inst.effect(draft, inst.params);
         if (ret !== undefined) throw effectReturned(ret);
@@ -294,8 +286,19 @@ export class Expander {
       }
       draftCtx.ro = true;
       o.words.set(D, i * W);
-      // An effect that writes fields and restores them (get then put) is no replaced draft.
-      if (written.some((x) => x !== 0)) this.changed[i]++;
+      if (!wrote[i]) {
+        // Run once more on a read-only draft: an effect that writes fields and restores them
+        // (get then put) is no replaced draft. The same view classes keep spec code monomorphic.
+        D.set(A);
+        try {
+          inst.effect(draft, inst.params);
+        } catch (e) {
+          if (e instanceof SpecError && e.message.includes(READ_ONLY)) {
+            wrote[i] = 1;
+            this.changed[i]++;
+          }
+        }
+      }
     }
     return o;
   }
