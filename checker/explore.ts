@@ -308,17 +308,18 @@ export class Expander {
     const W = model.words;
     for (let i = 0; i < model.instances.length; i++) {
       const label = model.instances[i].label;
-      const from = `from the state ${showState(model, a.state)}`;
+      // Built only for the message: making views here on every probed state slows the whole search.
+      const from = () => `from the state ${showState(model, a.state)}`;
       if (a.enabled[i] !== b.enabled[i]) {
-        throw notDeterministic(model, `the guard of action ${label}, ${how}, gave ${!!a.enabled[i]}, then ${!!b.enabled[i]} ${from}`);
+        throw notDeterministic(model, `the guard of action ${label}, ${how}, gave ${!!a.enabled[i]}, then ${!!b.enabled[i]} ${from()}`);
       }
       if (a.faults[i] !== b.faults[i]) {
         const f = (x: string | undefined) => (x === undefined ? "no fault" : `the fault "${x}"`);
-        throw notDeterministic(model, `action ${label}, ${how}, gave ${f(a.faults[i])}, then ${f(b.faults[i])} ${from}`);
+        throw notDeterministic(model, `action ${label}, ${how}, gave ${f(a.faults[i])}, then ${f(b.faults[i])} ${from()}`);
       }
       const x = a.words.subarray(i * W, i * W + W), y = b.words.subarray(i * W, i * W + W);
       if (!x.every((w, k) => w === y[k])) {
-        throw notDeterministic(model, `action ${label}, ${how}, gave different states ${from}${stateDiff(model, x, y)}`);
+        throw notDeterministic(model, `action ${label}, ${how}, gave different states ${from()}${stateDiff(model, x, y)}`);
       }
     }
   }
