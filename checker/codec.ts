@@ -125,14 +125,98 @@ export function badValue(path: string, n: Node, v: unknown): never {
   throw new SpecError(`field ${path} = ${JSON.stringify(v)} is outside the state schema: expected ${describe(n)}`);
 }
 
+export const READ_ONLY = "was assigned outside an action's effect";
+
 export function readOnly(path: string): never {
-  throw new SpecError(`field ${path} was assigned outside an action's effect (guards and properties must not change the state)`);
+  throw new SpecError(`field ${path} ${READ_ONLY} (guards and properties must not change the state)`);
 }
 
 export interface ViewContext {
   /** Setters throw while true (guards, properties). */
   ro: boolean;
+  /**
+   * Footprint tracking (--por only): the leaf indexes (flatten order) read and written
+   * are set in these bitsets. Tracked views are separate generated classes, so an
+   * untracked view pays nothing for this.
+   */
+  track?: { r: Uint32Array; w: Uint32Array };
 }
+
+/** Edit distance, for "did you mean". */
+function distance(a: string, b: string): number {
+  const d = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = d[0];
+    d[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const t = d[j];
+      d[j] = Math.min(d[j] + 1, d[j - 1] + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = t;
+    }
+  }
+  return d[b.length];
+}
+
+/** " (did you mean freed?)" when a known name is close to `name`. */
+export function didYouMean(name: string, known: readonly string[]): string {
+  let best: string | undefined, bd = Infinity;
+  for (const k of known) {
+    const x = k.toLowerCase() === name.toLowerCase() ? 0 : distance(name, k);
+    if (x < bd) [best, bd] = [k, x];
+  }
+  return best !== undefined && bd <= Math.max(2, Math.floor(name.length / 3)) && bd < name.length ? `; did you mean ${best}?` : "";
+}
+
+// Names a missing property may be asked for without being a spec slip: Object.prototype
+// members, promise and JSON probes, util.inspect, and the views' own "$$" internals.
+function harmless(prop: string | symbol, target: object): boolean {
+  return typeof prop === "symbol" || prop in target || prop === "then" || prop === "toJSON" || prop.startsWith("$$");
+}
+
+/**
+ * The last link of every view's prototype chain. Known fields are accessors (or array
+ * elements) found before it, so only a slip (an unknown name, an index out of range)
+ * reaches these traps, in strict and sloppy code alike, at no cost to correct accesses.
+ */
+function trap(unknown: (receiver: any, prop: string) => string): object {
+  const target = {};
+  return new Proxy(target, {
+    get(t, prop, receiver) {
+      if (harmless(prop, t)) return Reflect.get(t, prop, receiver);
+      throw new SpecError(unknown(receiver, prop as string));
+    },
+    set(t, prop, value, receiver) {
+      if (typeof prop === "symbol") return Reflect.defineProperty(receiver, prop, { value, writable: true, configurable: true });
+      throw new SpecError(unknown(receiver, prop));
+    },
+  });
+}
+
+const ownPath = (v: object): string => {
+  const p = Object.getOwnPropertyDescriptor(v, "$$p")?.value;
+  return typeof p === "string" ? p : "";
+};
+
+const arrayMutators = new Set(["push", "pop", "shift", "unshift", "splice", "sort", "reverse", "fill", "copyWithin", "length"]);
+
+function arraySlip(path: string, length: number, prop: string): string {
+  const where = path || "state";
+  if (/^-?\d+$/.test(prop) || prop === "undefined" || prop === "NaN") {
+    return `field ${where}[${prop}] is not in the state schema: ${where} has ${length} element${length === 1 ? "" : "s"} (indexes 0..${length - 1})`;
+  }
+  if (arrayMutators.has(prop)) {
+    return `field ${where}.${prop}: a state array has a fixed length of ${length}; its elements cannot be added, removed or reordered (assign their fields instead)`;
+  }
+  return `field ${where}.${prop} is not in the state schema: ${where} is an array of ${length} element${length === 1 ? "" : "s"}`;
+}
+
+// Array methods that leave the array as it is; the state arrays offer these.
+const readOnlyArrayMethods = [
+  "at", "concat", "entries", "every", "filter", "find", "findIndex", "findLast", "findLastIndex", "flat", "flatMap",
+  "forEach", "includes", "indexOf", "join", "keys", "lastIndexOf", "map", "reduce", "reduceRight", "slice", "some",
+  "toLocaleString", "toString", "values",
+];
+const inspectCustom = Symbol.for("nodejs.util.inspect.custom");
 
 export interface Codec {
   node: Node;
@@ -148,6 +232,8 @@ export interface Codec {
   read(view: any): Record<string, unknown>;
   /** Bits used in the last word (the rest are always zero). */
   lastWordBits: number;
+  /** Number of leaves (the bit indexes of `ViewContext.track`, in `flatten` order). */
+  leaves: number;
   /**
    * For an array view of this codec: each element's leaves (word, shift, mask), in field
    * order. Null when `target` is not an array view. Used by symmetry reduction.
@@ -173,14 +259,19 @@ export function compileCodec(schema: z.ZodType): Codec {
   if (node.kind !== "object") throw new SpecError("state: the state schema must be a z.object(...)");
   const alloc = new Allocator();
   const classes = new Map<Node, { make: Function }>();
+  const trackedClasses = new Map<Node, { make: Function }>();
+  const recordArrayProtos = new Map<Node, object>();
   // Setters of object/array fields assign a whole subtree: use that subtree's node.
   const helpers = { badValue, readOnly, assignValue: (v: any, x: unknown) => assignNode(v, x, planOf.get(v)!.node) };
 
-  // Build the class for an object or primitive-array node (cached per node identity).
-  function classFor(n: Node): { make: Function } {
-    const hit = classes.get(n);
+  // Build the class for an object or primitive-array node (cached per node identity and
+  // tracking variant).
+  function classFor(n: Node, tracked: boolean): { make: Function } {
+    const cache = tracked ? trackedClasses : classes;
+    const hit = cache.get(n);
     if (hit) return hit;
     let src = "";
+    let V: { prototype: object };
     if (n.kind === "object") {
       for (const [name] of n.fields) {
         if (!ident.test(name)) throw new SpecError(`state: field name "${name}" is not a valid identifier`);
@@ -188,8 +279,12 @@ export function compileCodec(schema: z.ZodType): Codec {
         if (name.startsWith("$$") || name === "constructor") throw new SpecError(`state: field name "${name}" is reserved`);
       }
       const leaves = n.fields.map(([, f], i) => [i, f] as const).filter(([, f]) => f.kind !== "object" && f.kind !== "array");
-      src += "class V { constructor(b, c, p, slots, kids) { this.$$b = b; this.$$c = c; this.$$p = p;";
-      leaves.forEach(([i], j) => (src += ` this.$$w${i} = slots[${2 * j}]; this.$$s${i} = slots[${2 * j + 1}];`));
+      // Class fields define the internals as own properties (never reaching the trap).
+      const own = ["$$b", "$$c", "$$p"];
+      leaves.forEach(([i]) => own.push(`$$w${i}`, `$$s${i}`, ...(tracked ? [`$$l${i}`] : [])));
+      n.fields.forEach(([, f], i) => (f.kind === "object" || f.kind === "array") && own.push(`$$k${i}`));
+      src += `class V { ${own.join("; ")};\nconstructor(b, c, p, slots, kids, li) { this.$$b = b; this.$$c = c; this.$$p = p;`;
+      leaves.forEach(([i], j) => (src += ` this.$$w${i} = slots[${2 * j}]; this.$$s${i} = slots[${2 * j + 1}];${tracked ? ` this.$$l${i} = li[${j}];` : ""}`));
       n.fields.forEach(([name, f], i) => {
         if (f.kind === "object" || f.kind === "array") src += ` this.$$k${i} = kids[${JSON.stringify(name)}];`;
       });
@@ -200,31 +295,64 @@ export function compileCodec(schema: z.ZodType): Codec {
           src += `get ${name}() { return this.$$k${i}; }\n`;
           src += `set ${name}(v) { if (this.$$c.ro) H.readOnly(${path}); H.assignValue(this.$$k${i}, v); }\n`;
         } else {
-          src += leafAccessors(name, f, `this.$$w${i}`, `this.$$s${i}`, path, i);
+          src += leafAccessors(name, f, `this.$$w${i}`, `this.$$s${i}`, path, i, tracked ? `this.$$l${i}` : undefined);
         }
       });
       src += "}\n";
-      src += "return (b, c, p, slots, kids) => new V(b, c, p, slots, kids);";
+      src += "return { V, make: (b, c, p, slots, kids, li) => new V(b, c, p, slots, kids, li) };";
     } else if (n.kind === "array") {
       // Array of leaves: indexed accessors on the prototype.
-      src += "class A { constructor(b, c, p, slots) { this.$$b = b; this.$$c = c; this.$$p = p; this.$$sl = slots; }\n";
+      src += "class A { $$b; $$c; $$p; $$sl; $$li;\nconstructor(b, c, p, slots, kids, li) { this.$$b = b; this.$$c = c; this.$$p = p; this.$$sl = slots; this.$$li = li[0]; }\n";
       src += `get length() { return ${n.length}; }\n`;
       src += "*[Symbol.iterator]() { for (let i = 0; i < this.length; i++) yield this[i]; }\n";
       src += "}\n";
       for (let i = 0; i < n.length; i++) {
-        src += `Object.defineProperty(A.prototype, ${i}, { get() { const w = this.$$sl[${2 * i}], s = this.$$sl[${2 * i + 1}]; ${leafGet(n.element, "w", "s", "E")} },`;
-        src += ` set(v) { if (this.$$c.ro) H.readOnly(this.$$p + "[${i}]"); const w = this.$$sl[${2 * i}], s = this.$$sl[${2 * i + 1}]; ${leafSet(n.element, "w", "s", `this.$$p + "[${i}]"`, "E")} } });\n`;
+        const li = tracked ? `this.$$li + ${i}` : undefined;
+        src += `Object.defineProperty(A.prototype, ${i}, { get() { const w = this.$$sl[${2 * i}], s = this.$$sl[${2 * i + 1}]; ${track("r", li)}${leafGet(n.element, "w", "s", "E")} },`;
+        src += ` set(v) { if (this.$$c.ro) H.readOnly(this.$$p + "[${i}]"); const w = this.$$sl[${2 * i}], s = this.$$sl[${2 * i + 1}]; ${track("w", li)}${leafSet(n.element, "w", "s", `this.$$p + "[${i}]"`, "E")} } });\n`;
       }
-      src += "for (const m of ['every','some','map','filter','forEach','reduce','indexOf','includes','find','findIndex','join','slice']) A.prototype[m] = function (...a) { return Array.from(this)[m](...a); };\n";
-      src += "return (b, c, p, slots) => new A(b, c, p, slots);";
-    }
+      src += "for (const m of M) A.prototype[m] = function (...a) { return Array.from(this)[m](...a); };\n";
+      src += "return { V: A, make: (b, c, p, slots, kids, li) => new A(b, c, p, slots, kids, li) };";
+    } else throw new Error("class of a leaf");
     const consts: Record<string, unknown> = {};
     if (n.kind === "object") n.fields.forEach(([, f], i) => (consts[`E${i}`] = enumOf(f)));
     else if (n.kind === "array") consts.E = enumOf(n.element);
-    const make = new Function("H", "N", ...Object.keys(consts), src)(helpers, n, ...Object.values(consts));
-    const c = { make };
-    classes.set(n, c);
+    const made = new Function("H", "N", "M", ...Object.keys(consts), src)(helpers, n, readOnlyArrayMethods, ...Object.values(consts));
+    V = made.V;
+    Object.defineProperty(V.prototype, "toJSON", { value(this: any) { return readNode(this, n); }, configurable: true });
+    Object.defineProperty(V.prototype, inspectCustom, { value(this: any) { return readNode(this, n); }, configurable: true });
+    if (n.kind === "object") {
+      const names = n.fields.map(([k]) => k);
+      Object.setPrototypeOf(V.prototype, trap((r, prop) => {
+        const p = ownPath(r);
+        return `field ${p ? `${p}.` : ""}${prop} is not in the state schema (fields${p ? ` of ${p}` : ""}: ${names.join(", ")})${didYouMean(prop, names)}`;
+      }));
+    } else {
+      Object.setPrototypeOf(V.prototype, trap((r, prop) => arraySlip(ownPath(r), n.length, prop)));
+    }
+    const c = { make: made.make };
+    cache.set(n, c);
     return c;
+  }
+
+  // An array of records is a frozen plain array (fast indexed reads) whose prototype
+  // offers the read-only Array methods and ends in the trap, so an index out of range or
+  // a mutator is a spec error.
+  function recordArrayProto(n: Node & { kind: "array" }): object {
+    const hit = recordArrayProtos.get(n);
+    if (hit) return hit;
+    const proto: object = Object.create(trap((r, prop) => arraySlip(planOf.get(r)?.path.replace(/^\./, "") ?? "", n.length, prop)));
+    for (const m of readOnlyArrayMethods) Object.defineProperty(proto, m, { value: (Array.prototype as any)[m], writable: true, configurable: true });
+    Object.defineProperty(proto, Symbol.iterator, { value: Array.prototype[Symbol.iterator], writable: true, configurable: true });
+    Object.defineProperty(proto, "constructor", { value: Array, writable: true, configurable: true });
+    Object.defineProperty(proto, inspectCustom, { value(this: any) { return readNode(this, n); }, configurable: true });
+    recordArrayProtos.set(n, proto);
+    return proto;
+  }
+
+  /** Tracking code for a leaf accessor: sets bit `li` of the read or write set. */
+  function track(which: "r" | "w", li: string | undefined): string {
+    return li === undefined ? "" : `{ const t = this.$$c.track.${which}, l = ${li}; t[l >>> 5] |= 1 << (l & 31); } `;
   }
 
   function enumOf(n: Node) {
@@ -262,10 +390,10 @@ export function compileCodec(schema: z.ZodType): Codec {
     return `${check} const m = ${mask} << ${s}; this.$$b[${w}] = (this.$$b[${w}] & ~m) | ((${raw} << ${s}) & m);`;
   }
 
-  function leafAccessors(name: string, f: Node, w: string, s: string, path: string, i: number): string {
+  function leafAccessors(name: string, f: Node, w: string, s: string, path: string, i: number, li: string | undefined): string {
     return (
-      `get ${name}() { ${leafGet(f, w, s, `E${i}`)} }\n` +
-      `set ${name}(v) { if (this.$$c.ro) H.readOnly(${path}); ${leafSet(f, w, s, path, `E${i}`)} }\n`
+      `get ${name}() { ${track("r", li)}${leafGet(f, w, s, `E${i}`)} }\n` +
+      `set ${name}(v) { if (this.$$c.ro) H.readOnly(${path}); ${track("w", li)}${leafSet(f, w, s, path, `E${i}`)} }\n`
     );
   }
 
@@ -274,32 +402,39 @@ export function compileCodec(schema: z.ZodType): Codec {
     node: Node;
     path: string;
     slots: number[];
+    /** Flatten-order index of each own leaf (what por.ts's paths are indexed by). */
+    lis: number[];
     kids: Record<string, Plan> | Plan[];
   }
+  let leafCount = 0;
   function plan(n: Node, path: string): Plan {
     if (n.kind === "object") {
       const slots: number[] = [];
+      const lis: number[] = [];
       const kids: Record<string, Plan> = {};
       for (const [name, f] of n.fields) {
         if (f.kind === "object" || f.kind === "array") kids[name] = plan(f, `${path}.${name}`);
         else {
           const sl = alloc.place(leafBits(f));
           slots.push(sl.word, sl.shift);
+          lis.push(leafCount++);
         }
       }
-      return { node: n, path, slots, kids };
+      return { node: n, path, slots, lis, kids };
     }
     if (n.kind === "array") {
       const el = n.element;
       if (el.kind === "object" || el.kind === "array") {
-        return { node: n, path, slots: [], kids: Array.from({ length: n.length }, (_, i) => plan(el, `${path}[${i}]`)) };
+        return { node: n, path, slots: [], lis: [], kids: Array.from({ length: n.length }, (_, i) => plan(el, `${path}[${i}]`)) };
       }
       const slots: number[] = [];
+      const lis: number[] = [];
       for (let i = 0; i < n.length; i++) {
         const sl = alloc.place(leafBits(el));
         slots.push(sl.word, sl.shift);
+        lis.push(leafCount++);
       }
-      return { node: n, path, slots, kids: [] };
+      return { node: n, path, slots, lis, kids: [] };
     }
     throw new Error("plan of a leaf");
   }
@@ -311,11 +446,13 @@ export function compileCodec(schema: z.ZodType): Codec {
     const n = p.node;
     let v: any;
     if (n.kind === "array" && (n.element.kind === "object" || n.element.kind === "array")) {
-      v = Object.freeze((p.kids as Plan[]).map((k) => instantiate(k, buf, ctx)));
+      v = (p.kids as Plan[]).map((k) => instantiate(k, buf, ctx));
+      Object.setPrototypeOf(v, recordArrayProto(n));
+      Object.freeze(v);
     } else {
       const kids: Record<string, unknown> = {};
       for (const [k, x] of Object.entries(p.kids as Record<string, Plan>)) kids[k] = instantiate(x, buf, ctx);
-      v = classFor(n).make(buf, ctx, p.path.replace(/^\./, ""), p.slots, kids);
+      v = classFor(n, ctx.track !== undefined).make(buf, ctx, p.path.replace(/^\./, ""), p.slots, kids, p.lis);
     }
     planOf.set(v, p);
     return v;
@@ -391,6 +528,7 @@ export function compileCodec(schema: z.ZodType): Codec {
     assign,
     read,
     lastWordBits: alloc.words === 0 ? 0 : alloc.used,
+    leaves: leafCount,
     elementLeaves,
   };
 }

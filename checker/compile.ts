@@ -1,7 +1,7 @@
 // Compiles a spec and its parameters into a model: the codec, the flat list of action
 // instances, the properties, the initial states (packed) and the symmetry canonicalizer.
 import { z } from "zod";
-import { compileCodec, type Codec, type LeafSlot } from "./codec.ts";
+import { compileCodec, didYouMean, type Codec, type LeafSlot, type Node } from "./codec.ts";
 import { checkActionKeys, SpecError, type ActionDef, type Spec } from "./spec.ts";
 
 export interface ActionInstance {
@@ -132,6 +132,65 @@ function phase<T>(spec: Spec, name: string, build: () => T): T {
   }
 }
 
+/** Source text with comments and string/template literals blanked out. */
+function code(src: string): string {
+  return src.replace(/\/\/[^\n]*|\/\*[\s\S]*?\*\/|'(?:\\.|[^'\\])*'|"(?:\\.|[^"\\])*"|`(?:\\.|[^`\\])*`/g, (m) =>
+    m.startsWith("/") ? " " : '""',
+  );
+}
+
+/** The simple (not destructured) parameter names of a function, from its source. */
+export function paramNames(fn: Function): { names: string[]; body: string } {
+  const src = code(Function.prototype.toString.call(fn)).replace(/^\s*async\s+/, "");
+  const bare = /^([A-Za-z_$][\w$]*)\s*=>/.exec(src);
+  if (bare) return { names: [bare[1]], body: src.slice(bare[0].length) };
+  const open = src.indexOf("(");
+  if (open < 0) return { names: [], body: src };
+  let depth = 0, close = open;
+  for (; close < src.length; close++) {
+    if ("([{".includes(src[close])) depth++;
+    else if (")]}".includes(src[close]) && --depth === 0) break;
+  }
+  const names: string[] = [];
+  let d = 0, part = "";
+  for (const ch of src.slice(open + 1, close) + ",") {
+    if ("([{".includes(ch)) d++;
+    else if (")]}".includes(ch)) d--;
+    if (ch === "," && d === 0) {
+      const m = /^\s*([A-Za-z_$][\w$]*)\s*(=.*)?$/s.exec(part);
+      names.push(m ? m[1] : "");
+      part = "";
+    } else part += ch;
+  }
+  return { names, body: src.slice(close + 1) };
+}
+
+/**
+ * The first assignment to parameter `name` in `body` (`s = ...`, `s += ...`), if any:
+ * not a property (`.s =`), a comparison (`s == x`), an arrow (`s =>`) or a declaration.
+ */
+export function assignsParam(body: string, name: string): string | undefined {
+  const n = name.replace(/\$/g, "\\$");
+  const re = new RegExp(`(?<![\\w$.])(?<!\\b(?:let|const|var)\\s+)${n}\\s*(?:\\*\\*|<<|>>>|>>|&&|\\|\\||\\?\\?|[-+*/%&|^])?=(?![=>])`);
+  const m = re.exec(body);
+  return m ? `${name} ${m[0].slice(name.length).trim()}` : undefined;
+}
+
+/** A guard, effect or property that assigns its own parameter is a spec error. */
+function checkNoParamAssign(where: string, fn: Function, what: string, params: "first" | "all"): void {
+  const { names, body } = paramNames(fn);
+  for (const name of params === "first" ? names.slice(0, 1) : names) {
+    if (!name) continue;
+    const hit = assignsParam(body, name);
+    if (hit) {
+      throw new SpecError(
+        `${where}: the ${what} assigns its parameter ("${hit} ..."), which replaces a local variable and leaves the state as it was; ` +
+          `mutate the draft's fields instead (${name}.field = ...)${what === "effect" ? "" : ", and only in an action's effect"}`,
+      );
+    }
+  }
+}
+
 function named<T>(
   spec: Spec,
   section: string,
@@ -146,6 +205,8 @@ function named<T>(
 }
 
 function predicate(spec: Spec, section: string, name: string, v: any, key: string): NamedPredicate {
+  const fn = typeof v === "function" ? v : v && typeof v === "object" ? v[key] : undefined;
+  if (typeof fn === "function") checkNoParamAssign(`spec "${spec.name}", ${section} "${name}"`, fn, "property", "all");
   if (typeof v === "function") return { name, fn: v };
   if (v && typeof v === "object" && typeof v[key] === "function") {
     for (const k of Object.keys(v)) {
@@ -156,6 +217,22 @@ function predicate(spec: Spec, section: string, name: string, v: any, key: strin
     return { name, fn: v[key], doc: v.doc, reads: v.reads };
   }
   throw new SpecError(`spec "${spec.name}", ${section} "${name}": expected a predicate function or { ${key}: (s) => boolean }`);
+}
+
+/** Paths of keys in `value` that the schema node does not have (with "did you mean"). */
+function unknownKeys(value: unknown, n: Node, path: string, out: string[]): string[] {
+  if (n.kind === "object" && value !== null && typeof value === "object" && !Array.isArray(value)) {
+    const names = n.fields.map(([k]) => k);
+    for (const k of Object.keys(value)) {
+      const f = n.fields.find(([x]) => x === k);
+      const p = path ? `${path}.${k}` : k;
+      if (!f) out.push(`${p}${didYouMean(k, names).replace(/^; (.*)\?$/, " ($1?)")}`);
+      else unknownKeys((value as Record<string, unknown>)[k], f[1], p, out);
+    }
+  } else if (n.kind === "array" && Array.isArray(value)) {
+    value.forEach((v, i) => unknownKeys(v, n.element, `${path}[${i}]`, out));
+  }
+  return out;
 }
 
 export function compile(spec: Spec, given: Record<string, unknown> = {}): Model {
@@ -180,6 +257,8 @@ export function compile(spec: Spec, given: Record<string, unknown> = {}): Model 
     checkActionKeys(spec.name, name, def);
     if (typeof def.then !== "function") throw new SpecError(`${where}, action "${name}": "then" (the effect) must be a function`);
     if (def.when !== undefined && typeof def.when !== "function") throw new SpecError(`${where}, action "${name}": "when" (the guard) must be a function`);
+    checkNoParamAssign(`${where}, action ${name}`, def.then, "effect", "first");
+    if (def.when) checkNoParamAssign(`${where}, action ${name}`, def.when, "guard", "first");
     const a = actionNames.length;
     actionNames.push(name);
     actionKernel.push(def.kernel);
@@ -229,8 +308,15 @@ export function compile(spec: Spec, given: Record<string, unknown> = {}): Model 
   const initList = Array.isArray(initRaw) ? initRaw : [initRaw];
   if (initList.length === 0) throw new SpecError(`${where}: "init" returned no initial state`);
   const inits = initList.map((s, i) => {
-    const r = stateSchema.safeParse(s);
     const which = initList.length > 1 ? ` #${i}` : "";
+    // zod strips unknown keys silently; a misspelt field would start at its default.
+    const extra = unknownKeys(s, codec.node, "", []);
+    if (extra.length) {
+      throw new SpecError(
+        `${where}: initial state${which} has field${extra.length > 1 ? "s" : ""} not in the state schema: ${extra.join(", ")}`,
+      );
+    }
+    const r = stateSchema.safeParse(s);
     if (!r.success) {
       const msgs = r.error.issues.map((x) => `field ${x.path.map(String).join(".") || "(state)"}: ${x.message}`);
       throw new SpecError(`${where}: initial state${which} is outside the state schema: ${msgs.join("; ")}`);

@@ -13,8 +13,9 @@
 import type { Model } from "./compile.ts";
 import { Fault, SpecError } from "./spec.ts";
 import { GrowU16, GrowU32, VisitedSet } from "./store.ts";
+import { flatten, READ_ONLY } from "./codec.ts";
 import type { StopReason } from "./verdict.ts";
-import { makePor, type Por } from "./por.ts";
+import { makePor, type Por, type Track } from "./por.ts";
 import { makeCanonicalizer, type Canonicalizer } from "./symmetry.ts";
 
 export interface ExploreOptions {
@@ -26,6 +27,8 @@ export interface ExploreOptions {
   por?: boolean;
   /** Stop at the first failed property. */
   stopAtFirst?: boolean;
+  /** Expansions (and new states) whose guards, effects and properties run twice (default 2000; 0: off). */
+  purityProbe?: number;
   /** Called about once a second with the running counts. */
   progress?: (p: { distinct: number; generated: number; depth: number; seconds: number }) => void;
   /**
@@ -122,6 +125,8 @@ export interface ExploreResult {
   complete: boolean;
   stoppedBy?: StopReason;
   fired: Float64Array;
+  /** Per instance: nonzero when its effect changed or wrote the state, or faulted. */
+  changed: Float64Array;
   parent: Uint32Array;
   via: Uint16Array;
   storeBytes: number;
@@ -132,6 +137,8 @@ export interface ExploreResult {
   por: boolean;
   /** Why partial-order reduction was asked for and not applied. */
   porOff?: string;
+  /** The search's visited set, which trace replay checks each replayed state against. */
+  visited?: VisitedSet;
 }
 
 export const NO_PARENT = 0xffffffff;
@@ -140,8 +147,55 @@ export const NO_PARENT = 0xffffffff;
 export function specFailure(model: Model, where: string, e: unknown): Error {
   const head = `spec "${model.spec.name}", ${where}`;
   if (e instanceof SpecError) return new SpecError(`${head}: ${e.message}`);
+  // Arrays of records are frozen arrays: strict code assigning a whole element gets this.
+  const frozen = e instanceof TypeError && /^Cannot assign to read only property '(\d+)' of object '\[object Array\]'/.exec(e.message);
+  if (frozen) {
+    return new SpecError(
+      `${head}: element [${frozen[1]}] of a state array of records was assigned as a whole; assign the element's fields instead (e.g. s.dev[i].x = ...)`,
+    );
+  }
   const msg = e instanceof Error ? e.message : String(e);
   return new SpecError(`${head} threw ${e instanceof Error ? e.name : "an exception"}: ${msg}`);
+}
+
+const PURITY_RULE = "Guards, effects and properties must be pure and deterministic: no Math.random, Date, I/O, or module/global state.";
+
+/** The spec computed two different results from the same input. */
+export function notDeterministic(model: Model, what: string): SpecError {
+  return new SpecError(`spec "${model.spec.name}" is not deterministic: ${what}. ${PURITY_RULE}`);
+}
+
+/** ", field x differs (1, then 2)": the first leaf where two packed states differ. */
+export function stateDiff(model: Model, a: Uint32Array, b: Uint32Array): string {
+  const read = (w: Uint32Array) => flatten(model.codec.read(model.codec.view(w, { ro: true })));
+  const x = read(a), y = read(b);
+  for (let i = 0; i < x.length; i++) {
+    if (x[i][1] !== y[i][1]) return `, field ${x[i][0]} differs (${JSON.stringify(x[i][1])}, then ${JSON.stringify(y[i][1])})`;
+  }
+  return "";
+}
+
+/** A short rendering of a packed state for messages. */
+export function showState(model: Model, w: Uint32Array): string {
+  const t = JSON.stringify(model.codec.read(model.codec.view(w, { ro: true })));
+  return t.length > 300 ? `${t.slice(0, 300)}...` : t;
+}
+
+/** What every guard and effect gives on one state (the purity probe compares two of these). */
+interface Outcome {
+  state: Uint32Array;
+  enabled: Uint8Array;
+  words: Uint32Array;
+  faults: (string | undefined)[];
+}
+
+/** An effect's return value: anything but undefined means it built a state instead of mutating the draft. */
+export function effectReturned(v: unknown): SpecError {
+  const what = typeof v === "object" && v !== null ? (Array.isArray(v) ? "an array" : "an object") : `${typeof v} ${String(v)}`;
+  return new SpecError(
+    `the effect returned a value (${what}); an effect mutates the draft's fields in place and returns nothing ` +
+      "(give an arrow function a block body: (s) => { s.x = s.x + 1; })",
+  );
 }
 
 /** Evaluates a spec predicate; an exception in it is a spec error naming the predicate. */
@@ -167,10 +221,17 @@ export const candidateStride = (W: number) => W + 4;
 export class Expander {
   readonly A: Uint32Array;
   readonly D: Uint32Array;
-  private readonly cur: any;
-  private readonly draft: any;
-  private readonly draftCtx = { ro: false };
+  private cur: any;
+  private draft: any;
+  private draftCtx: { ro: boolean; track?: Track } = { ro: false };
+  /** With --por: the leaves the current guard or effect touched, checked against its footprint. */
+  private track: Track | null = null;
   readonly fired: Float64Array;
+  /**
+   * Per instance: firings that changed the state or faulted, plus probe runs that wrote a
+   * field; zero for an action that fired means it never touched the draft (a warning).
+   */
+  readonly changed: Float64Array;
   generated = 0;
   readonly hits: Hit[] = [];
   /** At the depth bound: a successor not seen yet exists (the bound hides states). */
@@ -180,16 +241,27 @@ export class Expander {
   private readonly actHit: boolean[];
   private readonly quiHit: boolean[];
 
+  /** Expansions left in the purity probe window. */
+  private probeLeft: number;
+  /** Probed states kept to run again later, when hidden state may have changed. */
+  private readonly samples: Outcome[] = [];
+  private expansions = 0;
+  private nextRecheck = 4096;
+  private recheckAt = 0;
+
   constructor(
     private readonly model: Model,
     readonly canon: Canonicalizer | null,
+    probe = 2000,
   ) {
+    this.probeLeft = probe;
     const W = model.words;
     this.A = new Uint32Array(W);
     this.D = new Uint32Array(W);
     this.cur = model.codec.view(this.A, { ro: true });
     this.draft = model.codec.view(this.D, this.draftCtx);
     this.fired = new Float64Array(model.instances.length);
+    this.changed = new Float64Array(model.instances.length);
     this.actHit = new Array<boolean>(model.actionProperties.length).fill(false);
     this.quiHit = new Array<boolean>(model.quiescent.length).fill(false);
   }
@@ -199,6 +271,22 @@ export class Expander {
   /** Partial-order reduction, and the visited set its cycle proviso consults. */
   por: Por | null = null;
   visited?: VisitedSet;
+
+  /** Turns on the reduction, with views that track what each call touches (only --por pays). */
+  usePor(por: Por, visited: VisitedSet): void {
+    this.por = por;
+    this.visited = visited;
+    const bits = new Uint32Array(Math.ceil(this.model.codec.leaves / 32));
+    this.track = { r: bits, w: bits.slice() };
+    this.cur = this.model.codec.view(this.A, { ro: true, track: this.track });
+    this.draftCtx = { ro: false, track: this.track };
+    this.draft = this.model.codec.view(this.D, this.draftCtx);
+  }
+
+  private untracked(): void {
+    this.track!.r.fill(0);
+    this.track!.w.fill(0);
+  }
   private readonly enabled: number[] = [];
   private pending = new Uint32Array(0);
 
@@ -207,9 +295,104 @@ export class Expander {
    * this.D. At the depth bound (`seen` given) successors are only tested against `seen`.
    */
   expand(words: Uint32Array, off: number, id: number, emit: (parentId: number, inst: number) => void, seen?: VisitedSet): void {
-    const { model, A } = this;
+    const W = this.model.words;
+    for (let w = 0; w < W; w++) this.A[w] = words[off + w];
+    if (this.probeLeft > 0) {
+      // Purity probe: every guard and effect once before the expansion and once after it;
+      // an effect that changes hidden state (a module variable) shows up as a difference.
+      this.probeLeft--;
+      const before = this.outcome();
+      this.expandOnce(id, emit, seen);
+      this.A.set(before.state);
+      this.compare(before, this.outcome(), "run twice on the same state during the search");
+      if (this.samples.length < 256) this.samples.push(before);
+    } else this.expandOnce(id, emit, seen);
+    if (++this.expansions === this.nextRecheck) {
+      this.nextRecheck *= 2;
+      this.recheck(32);
+    }
+  }
+
+  /** Runs up to `n` probed states again (all of them by default) and compares. */
+  recheck(n = Infinity): void {
+    for (let k = 0; k < n && k < this.samples.length; k++) {
+      const s = this.samples[this.recheckAt++ % this.samples.length];
+      this.A.set(s.state);
+      this.compare(s, this.outcome(), "run again later on the same state during the search");
+    }
+  }
+
+  /** Instances whose effect the probe saw writing a field. */
+  private wrote?: Uint8Array;
+
+  /** Every guard on A, then every enabled effect (guards first: an effect may change hidden state they read). */
+  private outcome(): Outcome {
+    const { model, A, D, cur, draft, draftCtx } = this;
+    const wrote = (this.wrote ??= new Uint8Array(model.instances.length));
+    const W = model.words, n = model.instances.length;
+    const o: Outcome = { state: A.slice(), enabled: new Uint8Array(n), words: new Uint32Array(n * W), faults: new Array(n) };
+    for (let i = 0; i < n; i++) {
+      const inst = model.instances[i];
+      try {
+        o.enabled[i] = inst.guard === undefined || inst.guard(cur, inst.params) ? 1 : 0;
+      } catch (e) {
+        throw specFailure(model, `guard of action ${inst.label}`, e);
+      }
+    }
+    for (let i = 0; i < n; i++) {
+      if (!o.enabled[i]) continue;
+      const inst = model.instances[i];
+      D.set(A);
+      draftCtx.ro = false;
+      try {
+        const ret = inst.effect(draft, inst.params);
+        if (ret !== undefined) throw effectReturned(ret);
+      } catch (e) {
+        if (!(e instanceof Fault)) throw specFailure(model, `action ${inst.label}`, e);
+        o.faults[i] = e.message;
+      }
+      draftCtx.ro = true;
+      o.words.set(D, i * W);
+      if (!wrote[i]) {
+        // Run once more on a read-only draft: an effect that writes fields and restores them
+        // (get then put) is no replaced draft. The same view classes keep spec code monomorphic.
+        D.set(A);
+        try {
+          inst.effect(draft, inst.params);
+        } catch (e) {
+          if (e instanceof SpecError && e.message.includes(READ_ONLY)) {
+            wrote[i] = 1;
+            this.changed[i]++;
+          }
+        }
+      }
+    }
+    return o;
+  }
+
+  private compare(a: Outcome, b: Outcome, how: string): void {
+    const { model } = this;
     const W = model.words;
-    for (let w = 0; w < W; w++) A[w] = words[off + w];
+    for (let i = 0; i < model.instances.length; i++) {
+      const label = model.instances[i].label;
+      // Built only for the message: making views here on every probed state slows the whole search.
+      const from = () => `from the state ${showState(model, a.state)}`;
+      if (a.enabled[i] !== b.enabled[i]) {
+        throw notDeterministic(model, `the guard of action ${label}, ${how}, gave ${!!a.enabled[i]}, then ${!!b.enabled[i]} ${from()}`);
+      }
+      if (a.faults[i] !== b.faults[i]) {
+        const f = (x: string | undefined) => (x === undefined ? "no fault" : `the fault "${x}"`);
+        throw notDeterministic(model, `action ${label}, ${how}, gave ${f(a.faults[i])}, then ${f(b.faults[i])} ${from()}`);
+      }
+      const x = a.words.subarray(i * W, i * W + W), y = b.words.subarray(i * W, i * W + W);
+      if (!x.every((w, k) => w === y[k])) {
+        throw notDeterministic(model, `action ${label}, ${how}, gave different states ${from()}${stateDiff(model, x, y)}`);
+      }
+    }
+  }
+
+  private expandOnce(id: number, emit: (parentId: number, inst: number) => void, seen?: VisitedSet): void {
+    const { model } = this;
     const enabled = this.enabled;
     enabled.length = 0;
     let any = false;
@@ -218,12 +401,14 @@ export class Expander {
       const inst = instances[i];
       if (inst.guard !== undefined) {
         let g: boolean;
+        if (this.track !== null) this.untracked();
         try {
           this.running[RUNNING] = RUN_GUARD * RUN_SHIFT + i;
           g = inst.guard(this.cur, inst.params);
         } catch (e) {
           throw specFailure(model, `guard of action ${inst.label}`, e);
         }
+        if (this.track !== null) this.por!.checkAction(i, this.track);
         if (!g) continue;
       }
       any = true;
@@ -249,10 +434,14 @@ export class Expander {
     this.generated++;
     this.fired[i]++;
     this.running[RUNNING] = RUN_EFFECT * RUN_SHIFT + i;
+    if (this.track !== null) this.untracked();
     try {
-      inst.effect(draft, inst.params);
+      const ret = inst.effect(draft, inst.params);
+      if (ret !== undefined) throw effectReturned(ret);
     } catch (e) {
+      if (this.track !== null) this.por!.checkAction(i, this.track);
       if (e instanceof Fault) {
+        this.changed[i]++;
         if (!this.faultHit) {
           this.faultHit = true;
           this.hits.push({ property: { kind: "fault" }, state: id, instance: i, message: e.message, failure: true });
@@ -260,6 +449,13 @@ export class Expander {
         return false;
       }
       throw specFailure(model, `action ${inst.label}`, e);
+    }
+    if (this.track !== null) this.por!.checkAction(i, this.track);
+    for (let w = 0; w < W; w++) {
+      if (D[w] !== A[w]) {
+        this.changed[i]++;
+        break;
+      }
     }
     draftCtx.ro = true;
     for (let p = 0; p < actionProperties.length; p++) {
@@ -281,13 +477,17 @@ export class Expander {
     const actionProperties = model.actionProperties;
     for (let w = 0; w < model.words; w++) D[w] = A[w];
     draftCtx.ro = false;
+    if (this.track !== null) this.untracked();
     try {
-      inst.effect(draft, inst.params);
+      const ret = inst.effect(draft, inst.params);
+      if (ret !== undefined) throw effectReturned(ret);
     } catch (e) {
+      if (this.track !== null) this.por!.checkAction(i, this.track);
       if (!(e instanceof Fault)) throw specFailure(model, `action ${inst.label}`, e);
       this.hidden = true;
       return;
     }
+    if (this.track !== null) this.por!.checkAction(i, this.track);
     // A step past the bound that breaks an action property is hidden too, even when it
     // leads to a state already seen.
     draftCtx.ro = true;
@@ -380,12 +580,17 @@ export class Inserter {
   stoppedBy?: StopReason;
   readonly hits: Hit[] = [];
   private readonly D: Uint32Array;
-  private readonly view: any;
+  private view: any;
+  /** With --por: what each property call read, checked against its declared reads. */
+  private track: Track | null = null;
+  private por: Por | null = null;
   private readonly invHit: boolean[];
   private readonly witHit: boolean[];
   private sink = 0;
   /** Where the spec code about to run is recorded (see RUNNING). */
   running: Int32Array<ArrayBufferLike> = new Int32Array(2);
+  /** New states left in the purity probe window (properties run twice on them). */
+  probeLeft = 2000;
 
   constructor(
     private readonly model: Model,
@@ -398,6 +603,23 @@ export class Inserter {
     this.view = model.codec.view(this.D, { ro: true });
     this.invHit = new Array<boolean>(model.invariants.length).fill(false);
     this.witHit = new Array<boolean>(model.witnesses.length).fill(false);
+  }
+
+  /** Tracked views for the properties, whose reads the reduction relies on. */
+  usePor(por: Por): void {
+    this.por = por;
+    const bits = new Uint32Array(Math.ceil(this.model.codec.leaves / 32));
+    this.track = { r: bits, w: bits.slice() };
+    this.view = this.model.codec.view(this.D, { ro: true, track: this.track });
+  }
+
+  /** A property on the new state; with --por, its reads are checked. */
+  private prop(kind: string, p: number, q: { name: string; fn: (...a: any[]) => boolean }): boolean {
+    if (this.track === null) return holds(this.model, kind, q.name, q.fn, this.view);
+    this.track.r.fill(0);
+    const v = holds(this.model, kind, q.name, q.fn, this.view);
+    this.por!.checkProperty(p, this.track);
+    return v;
   }
 
   /** Inserts `n` candidates (layout `candidateStride`); keys are computed unless `keyed`. */
@@ -435,10 +657,19 @@ export class Inserter {
   private checkNew(id: number): void {
     const { model, view } = this;
     const invariants = model.invariants, witnesses = model.witnesses;
+    if (this.probeLeft > 0) {
+      this.probeLeft--;
+      for (const [kind, ps] of [["invariant", invariants], ["witness", witnesses]] as const) {
+        for (const p of ps) {
+          const a = !!holds(model, kind, p.name, p.fn, view), b = !!holds(model, kind, p.name, p.fn, view);
+          if (a !== b) throw notDeterministic(model, `${kind} "${p.name}", run twice on the same state during the search, gave ${a}, then ${b} on ${showState(model, this.D)}`);
+        }
+      }
+    }
     for (let p = 0; p < invariants.length; p++) {
       if (this.invHit[p]) continue;
       this.running[RUNNING] = RUN_INVARIANT * RUN_SHIFT + p;
-      if (!holds(model, "invariant", invariants[p].name, invariants[p].fn, view)) {
+      if (!this.prop("invariant", p, invariants[p])) {
         this.invHit[p] = true;
         this.hits.push({ property: { kind: "invariant", index: p }, state: id, failure: true });
       }
@@ -446,7 +677,7 @@ export class Inserter {
     for (let p = 0; p < witnesses.length; p++) {
       if (this.witHit[p]) continue;
       this.running[RUNNING] = RUN_WITNESS * RUN_SHIFT + p;
-      if (holds(model, "witness", witnesses[p].name, witnesses[p].fn, view)) {
+      if (this.prop("witness", invariants.length + p, witnesses[p])) {
         this.witHit[p] = true;
         this.hits.push({ property: { kind: "reachable", index: p }, state: id, failure: witnesses[p].expect === "unreachable" });
       }
@@ -495,13 +726,14 @@ export class LocalSearch {
     private readonly opts: ExploreOptions,
     readonly limits: Limits,
   ) {
-    this.ex = new Expander(model, canonicalizerFor(model, opts.symmetry));
+    this.ex = new Expander(model, canonicalizerFor(model, opts.symmetry), opts.purityProbe);
+    if (opts.purityProbe !== undefined) ins.probeLeft = opts.purityProbe;
     if (opts.por) {
       const por = makePor(model);
       if (typeof por === "string") this.porOff = por;
       else {
-        this.ex.por = por;
-        this.ex.visited = ins.visited;
+        this.ex.usePor(por, ins.visited);
+        ins.usePor(por);
       }
     }
     if (opts.running) this.ex.running = ins.running = opts.running;
@@ -586,6 +818,7 @@ export function explore(model: Model, opts: ExploreOptions = {}): ExploreResult 
     if (ins.next.n > 0) depth++;
   }
   local.flush();
+  ex.recheck();
   stoppedBy ??= ins.stoppedBy;
   if (!stoppedBy && opts.stopAtFirst && local.failed()) stoppedBy = "first-violation";
   return {
@@ -597,6 +830,7 @@ export function explore(model: Model, opts: ExploreOptions = {}): ExploreResult 
     complete: stoppedBy === undefined,
     stoppedBy,
     fired: ex.fired,
+    changed: ex.changed,
     parent: ins.parent.a.subarray(0, ins.parent.n),
     via: ins.via.a.subarray(0, ins.via.n),
     storeBytes: ins.visited.bytes,
@@ -605,5 +839,6 @@ export function explore(model: Model, opts: ExploreOptions = {}): ExploreResult 
     workers: 1,
     por: ex.por !== null,
     porOff: local.porOff,
+    visited: ins.visited,
   };
 }

@@ -136,6 +136,16 @@ function toVerdict(model: Model, r: ExploreResult, opts: CheckOptions): Verdict 
     if (c.fired === 0) warnings.push(`action ${c.action} never fired${r.complete ? "" : " (search incomplete)"}`);
     else if (c.neverFired.length) warnings.push(`action instance${c.neverFired.length > 1 ? "s" : ""} ${c.neverFired.join(", ")} never fired`);
   }
+  // An action whose every firing left the state as it was is almost always a replaced draft.
+  model.actionNames.forEach((name, a) => {
+    const insts = model.instances.filter((x) => x.action === a);
+    const fired = insts.reduce((s, x) => s + r.fired[x.id], 0);
+    if (fired > 0 && insts.every((x) => r.changed[x.id] === 0)) {
+      warnings.push(
+        `action ${name} fired ${fired} time${fired === 1 ? "" : "s"} and never changed the state (an effect must mutate the draft's fields, not replace the draft; expected only of an action that just checks for faults)`,
+      );
+    }
+  });
   if (r.porOff) warnings.push(`partial-order reduction not applied: ${r.porOff}`);
   if (opts.symmetry && !model.symmetryLeaves) warnings.push("symmetry reduction not applied: the spec declares no symmetry (symmetry: (s) => s.someArray)");
   if (!r.complete) warnings.push(`search incomplete: stopped by ${r.stoppedBy} after ${r.distinct} states at depth ${r.depth}`);
@@ -215,6 +225,7 @@ export function abandonedVerdict(
     complete: false,
     stoppedBy: why,
     fired: new Float64Array(model.instances.length),
+    changed: new Float64Array(model.instances.length),
     parent: new Uint32Array(0),
     via: new Uint16Array(0),
     storeBytes: 0,

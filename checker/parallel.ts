@@ -26,6 +26,7 @@ export interface ChunkResult {
   n: number;
   hits: Hit[];
   fired: Float64Array;
+  changed: Float64Array;
   generated: number;
   hidden: boolean;
   /** The chunk was cut short by the deadline or a stop request. */
@@ -123,6 +124,7 @@ export async function exploreParallel(model: Model, opts: ParallelOptions): Prom
   let pool: Pool | undefined;
   try {
     const fired = new Float64Array(model.instances.length);
+    const changed = new Float64Array(model.instances.length);
     const exHits: Hit[] = [];
     let generated = 0;
     local.initial();
@@ -177,6 +179,7 @@ export async function exploreParallel(model: Model, opts: ParallelOptions): Prom
         // not there, and every candidate they keep is checked again here.
         await pool.run(tasks, (r) => {
           for (let i = 0; i < fired.length; i++) fired[i] += r.fired[i];
+          for (let i = 0; i < changed.length; i++) changed[i] += r.changed[i];
           generated += r.generated;
           firstHits(r.hits, exHits);
           hidden ||= r.hidden;
@@ -193,9 +196,11 @@ export async function exploreParallel(model: Model, opts: ParallelOptions): Prom
       if (ins.stoppedBy) break;
       if (ins.next.n > 0) depth++;
     }
+    local.ex.recheck();
     stoppedBy ??= ins.stoppedBy;
     if (!stoppedBy && opts.stopAtFirst && failed()) stoppedBy = "first-violation";
     for (let i = 0; i < fired.length; i++) fired[i] += local.ex.fired[i];
+    for (let i = 0; i < changed.length; i++) changed[i] += local.ex.changed[i];
     return {
       hits: [...firstHits(local.ex.hits, exHits), ...ins.hits],
       distinct: ins.distinct,
@@ -205,6 +210,7 @@ export async function exploreParallel(model: Model, opts: ParallelOptions): Prom
       complete: stoppedBy === undefined,
       stoppedBy,
       fired,
+      changed,
       parent: ins.parent.a.subarray(0, ins.parent.n),
       via: ins.via.a.subarray(0, ins.via.n),
       storeBytes: ins.visited.bytes,
@@ -212,6 +218,7 @@ export async function exploreParallel(model: Model, opts: ParallelOptions): Prom
       fingerprintBits: ins.visited.fingerprintBits,
       workers: pool ? opts.workers : 1,
       por: false,
+      visited: ins.visited,
     };
   } finally {
     await pool?.close();

@@ -23,6 +23,19 @@ import { SpecError } from "./spec.ts";
 export interface Por {
   /** The instances to expand at a state with these enabled instances; null: all of them. */
   ample(enabled: number[]): number[] | null;
+  /**
+   * Footprints are verified, not trusted: after a guard or an effect of instance i ran on
+   * tracked views, throws a SpecError when it read or wrote a leaf outside its declaration.
+   */
+  checkAction(i: number, track: Track): void;
+  /** Same for invariant p (p < invariants.length) or witness p - invariants.length. */
+  checkProperty(p: number, track: Track): void;
+}
+
+/** Leaves read and written by one call (bit i: leaf i in flatten order). */
+export interface Track {
+  r: Uint32Array;
+  w: Uint32Array;
 }
 
 type Bits = Uint32Array;
@@ -66,7 +79,18 @@ export function makePor(model: Model): Por | string {
   const R = model.instances.map((x) => (undeclared(x) ? all() : resolve(x.reads ?? [], `action ${x.label} reads`)));
   const Wr = model.instances.map((x) => (undeclared(x) ? all() : resolve(x.writes ?? [], `action ${x.label} writes`)));
   let seen = new Uint32Array(words);
-  for (const p of [...model.invariants, ...model.witnesses]) seen = union(seen, resolve(p.reads, `property "${p.name}" reads`));
+  const props = [...model.invariants, ...model.witnesses];
+  const P = props.map((p) => resolve(p.reads, `property "${p.name}" reads`));
+  for (const b of P) seen = union(seen, b);
+  // The first leaf set in `got` and not in `allowed`, or -1.
+  const outside = (got: Bits, allowed: Bits): number => {
+    for (let k = 0; k < words; k++) {
+      const x = got[k] & ~allowed[k];
+      if (x) return k * 32 + (31 - Math.clz32(x & -x));
+    }
+    return -1;
+  };
+  const declared = (d: readonly string[] | undefined) => (d === undefined || d.length === 0 ? "none" : d.join(", "));
   const visible = Wr.map((w) => meets(w, seen));
   if (visible.every((v) => v)) return "every action writes a path that an invariant or witness reads";
 
@@ -83,11 +107,37 @@ export function makePor(model: Model): Por | string {
     nes.push(e);
   }
 
+  const checkAction = (i: number, t: Track): void => {
+    const x = model.instances[i];
+    if (undeclared(x)) return;
+    const r = outside(t.r, R[i]);
+    const w = outside(t.w, Wr[i]);
+    if (r < 0 && w < 0) return;
+    const [verb, leaf, what, d] = r >= 0 ? ["read", r, "reads", x.reads] : ["wrote", w, "writes", x.writes];
+    throw new SpecError(
+      `spec "${model.spec.name}", action ${x.label} ${verb} ${paths[leaf]}, which its declared ${what} do not cover (${what}: ${declared(d)}); ` +
+        "with --por a footprint must cover every field the guard and the effect touch",
+    );
+  };
+  const checkProperty = (p: number, t: Track): void => {
+    const q = props[p];
+    if (q.reads === undefined) return;
+    const r = outside(t.r, P[p]);
+    if (r < 0) return;
+    const kind = p < model.invariants.length ? "invariant" : "witness";
+    throw new SpecError(
+      `spec "${model.spec.name}", ${kind} "${q.name}" read ${paths[r]}, which its declared reads do not cover (reads: ${declared(q.reads)}); ` +
+        "with --por a footprint must cover every field the property looks at",
+    );
+  };
+
   const isEnabled = new Uint8Array(n);
   const inSet = new Uint8Array(n);
   const stack: number[] = [];
   const members: number[] = [];
   return {
+    checkAction,
+    checkProperty,
     ample(enabled) {
       if (enabled.length < 2) return null;
       for (const i of enabled) isEnabled[i] = 1;

@@ -45,9 +45,9 @@ export interface ActionDef<S, D extends Domains = Domains> {
   kernel?: string;
   /**
    * Partial-order reduction: every state path the guard and the effect may read (e.g.
-   * "vmFile", "dev[0].bound"; a path covers everything under it). Trusted, not checked:
-   * a path left out makes --por unsound. Without reads and writes, the action may touch
-   * anything.
+   * "vmFile", "dev[0].bound"; a path covers everything under it). Verified under --por:
+   * touching a field outside it is a spec error. Without reads and writes, the action may
+   * touch anything.
    */
   reads?: Footprint<DomainValues<D>>;
   /** Partial-order reduction: every state path the effect may write. */

@@ -6,7 +6,9 @@
 // step the first enabled instance whose successor has the recorded representative.
 import type { Model } from "./compile.ts";
 import { flatten, viewPath } from "./codec.ts";
-import { canonicalizerFor, NO_PARENT, specFailure, type ExploreResult, type Hit } from "./explore.ts";
+import {
+  canonicalizerFor, effectReturned, NO_PARENT, notDeterministic, showState, specFailure, stateDiff, type ExploreResult, type Hit,
+} from "./explore.ts";
 import { Fault } from "./spec.ts";
 import type { Change, Step, Trace } from "./verdict.ts";
 
@@ -27,7 +29,22 @@ class Replayer {
   enabled(inst: number, from: Uint32Array): boolean {
     const x = this.model.instances[inst];
     this.guardBuf.set(from);
-    return !x.guard || x.guard(this.guardView, x.params);
+    try {
+      return !x.guard || !!x.guard(this.guardView, x.params);
+    } catch (e) {
+      throw specFailure(this.model, `guard of action ${x.label} (trace replay)`, e);
+    }
+  }
+
+  /** A predicate on a packed state. */
+  test(fn: (...a: any[]) => unknown, what: string, from: Uint32Array, after?: Uint32Array, act?: unknown): boolean {
+    this.guardBuf.set(from);
+    const b = after ? this.model.codec.view(after.slice(), { ro: true }) : undefined;
+    try {
+      return !!fn(this.guardView, b, act);
+    } catch (e) {
+      throw specFailure(this.model, `${what} (trace replay)`, e);
+    }
   }
 
   /** Applies `inst` to `from`: the state it leaves (as far as it got) and its fault, if any. */
@@ -35,7 +52,8 @@ class Replayer {
     const x = this.model.instances[inst];
     this.buf.set(from);
     try {
-      x.effect(this.draft, x.params);
+      const ret = x.effect(this.draft, x.params);
+      if (ret !== undefined) throw effectReturned(ret);
     } catch (e) {
       if (!(e instanceof Fault)) throw specFailure(this.model, `action ${x.label} (trace replay)`, e);
       return { state: this.buf.slice(), fault: e.message, faultAt: viewPath(e.subject) };
@@ -57,6 +75,12 @@ function diff(before: Record<string, unknown>, after: Record<string, unknown>): 
   return out;
 }
 
+/**
+ * Rebuilds the trace of a hit and re-validates it: every replayed step is enabled, gives the
+ * same result when run twice and leads to a state the search stored, and the property
+ * really fails (or the witness really holds) at the end. A mismatch means the spec is not
+ * deterministic, and the verdict would be wrong: a spec error.
+ */
 export function rebuildTrace(model: Model, r: ExploreResult, h: Hit, symmetry: boolean | undefined): Trace {
   const canon = canonicalizerFor(model, symmetry);
   const rep = new Replayer(model);
@@ -65,10 +89,22 @@ export function rebuildTrace(model: Model, r: ExploreResult, h: Hit, symmetry: b
     if (canon) canon(c);
     return c;
   };
+  const label = (i: number) => model.instances[i].label;
+  const property = describeHit(model, h);
+  const fail = (k: number, inst: number, what: string): never => {
+    throw notDeterministic(model, `replaying the trace of ${property}, ${what} at step ${k} (action ${label(inst)})`);
+  };
+  // The recorded step from the stored state: enabled, and the same result twice.
+  const replay = (k: number, recorded: number, stored: Uint32Array): { state: Uint32Array; fault?: string } => {
+    if (!rep.enabled(recorded, stored)) fail(k, recorded, `the guard is false on ${showState(model, stored)}, though the search took this step`);
+    const a = rep.run(recorded, stored), b = rep.run(recorded, stored);
+    if (a.fault !== b.fault) fail(k, recorded, `the effect run twice gave ${a.fault ?? "no fault"}, then ${b.fault ?? "no fault"}`);
+    if (!same(a.state, b.state)) fail(k, recorded, `the effect run twice on the same state gave different states${stateDiff(model, a.state, b.state)}`);
+    return a;
+  };
   // The real instance to take from `real` to match what `recorded` did from `stored`.
-  const matching = (recorded: number, stored: Uint32Array, real: Uint32Array): number => {
+  const matching = (want: { state: Uint32Array; fault?: string }, recorded: number, real: Uint32Array): number => {
     if (!canon) return recorded;
-    const want = rep.run(recorded, stored);
     const target = canonical(want.state);
     for (let x = 0; x < model.instances.length; x++) {
       if (!rep.enabled(x, real)) continue;
@@ -86,12 +122,19 @@ export function rebuildTrace(model: Model, r: ExploreResult, h: Hit, symmetry: b
   let stored: Uint32Array = canonical(real);
   let prev = rep.read(real);
   const steps: Step[] = [{ index: 0, action: null, params: {}, state: prev as Step["state"], changes: [] }];
-  const step = (recorded: number): string | undefined => {
-    const inst = matching(recorded, stored, real);
+  const step = (recorded: number, last: boolean): { before: Uint32Array; after: Uint32Array; fault?: string } => {
+    const k = steps.length;
+    const before = stored;
+    const want = replay(k, recorded, stored);
+    const inst = matching(want, recorded, real);
     const x = model.instances[inst];
     const next = rep.run(inst, real);
-    stored = canonical(rep.run(recorded, stored).state);
+    stored = canonical(want.state);
     real = next.state;
+    if (!last) {
+      if (want.fault !== undefined) fail(k, recorded, `the step faults ("${want.fault}"), though the search went on from it`);
+      if (r.visited && !r.visited.has(stored, 0)) fail(k, recorded, `the step leads to ${showState(model, stored)}, a state the search never reached`);
+    }
     const state = rep.read(real);
     steps.push({
       index: steps.length,
@@ -104,10 +147,68 @@ export function rebuildTrace(model: Model, r: ExploreResult, h: Hit, symmetry: b
       ...(next.faultAt !== undefined ? { faultAt: next.faultAt } : {}),
     });
     prev = state;
-    return next.fault;
+    return { before, after: want.state, fault: want.fault };
   };
-  for (let j = 1; j < path.length; j++) step(r.via[path[j]]);
+  const tail = h.instance !== undefined;
+  for (let j = 1; j < path.length; j++) step(r.via[path[j]], false);
   // A fault or an action property: the failing step itself, from the last state.
-  if (h.instance !== undefined) step(h.instance);
+  const end = tail ? step(h.instance!, true) : undefined;
+
+  // The property must really fail (or the witness hold) where the trace ends.
+  const k = steps.length - 1;
+  const at = (what: string): never => {
+    throw notDeterministic(model, `replaying the trace of ${property}, ${what} at step ${k}${k > 0 && steps[k].action ? ` (action ${label(tail ? h.instance! : r.via[path[path.length - 1]])})` : " (the initial state)"}`);
+  };
+  const p = h.property;
+  const anyEnabled = (s: Uint32Array) => model.instances.some((_, i) => rep.enabled(i, s));
+  switch (p.kind) {
+    case "fault":
+      if (end!.fault !== h.message) at(`the step gave ${end!.fault === undefined ? "no fault" : `the fault "${end!.fault}"`} instead of "${h.message}"`);
+      break;
+    case "action": {
+      const ap = model.actionProperties[p.index];
+      const x = model.instances[h.instance!];
+      if (rep.test(ap.fn, `action property "${ap.name}"`, end!.before, end!.after, { name: x.name, params: x.params })) at("the action property holds on the replayed step");
+      break;
+    }
+    case "invariant": {
+      const inv = model.invariants[p.index];
+      if (rep.test(inv.fn, `invariant "${inv.name}"`, stored)) at(`the invariant holds on the last state ${showState(model, stored)}`);
+      break;
+    }
+    case "reachable": {
+      const w = model.witnesses[p.index];
+      if (!rep.test(w.fn, `witness "${w.name}"`, stored)) at(`the witness is false on the last state ${showState(model, stored)}`);
+      break;
+    }
+    case "quiescent": {
+      const q = model.quiescent[p.index];
+      if (anyEnabled(stored)) at("an action is enabled in the last state, which the search found quiescent");
+      if (rep.test(q.fn, `quiescent property "${q.name}"`, stored)) at(`the quiescent property holds on the last state ${showState(model, stored)}`);
+      break;
+    }
+    case "deadlock":
+      if (anyEnabled(stored)) at("an action is enabled in the last state, which the search found deadlocked");
+      if (!model.busy || !rep.test(model.busy, "busy", stored)) at("no thread is busy in the last state, which the search found deadlocked");
+      break;
+  }
   return { steps, length: steps.length - 1 };
+}
+
+function describeHit(model: Model, h: Hit): string {
+  const p = h.property;
+  switch (p.kind) {
+    case "fault":
+      return "noFault";
+    case "deadlock":
+      return "noDeadlock";
+    case "invariant":
+      return `invariant ${model.invariants[p.index].name}`;
+    case "action":
+      return `action property ${model.actionProperties[p.index].name}`;
+    case "quiescent":
+      return `quiescent property ${model.quiescent[p.index].name}`;
+    case "reachable":
+      return `witness ${model.witnesses[p.index].name}`;
+  }
 }

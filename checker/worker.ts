@@ -57,6 +57,7 @@ try {
         if (out.n - pending >= 512 * cs) filter();
       };
       ex.fired.fill(0);
+      ex.changed.fill(0);
       ex.generated = 0;
       ex.hidden = false;
       const hitsBefore = ex.hits.length;
@@ -80,11 +81,12 @@ try {
         n: out.n / cs,
         hits: ex.hits.slice(hitsBefore),
         fired: ex.fired.slice(),
+        changed: ex.changed.slice(),
         generated: ex.generated,
         hidden: ex.hidden,
         stoppedBy,
       };
-      port.postMessage(r, [candidates.buffer as ArrayBuffer, r.fired.buffer as ArrayBuffer]);
+      port.postMessage(r, [candidates.buffer as ArrayBuffer, r.fired.buffer as ArrayBuffer, r.changed.buffer as ArrayBuffer]);
     } catch (e) {
       fail(e);
     }
