@@ -333,6 +333,7 @@ export class Expander {
     const o: Outcome = { state: A.slice(), enabled: new Uint8Array(n), words: new Uint32Array(n * W), faults: new Array(n) };
     for (let i = 0; i < n; i++) {
       const inst = model.instances[i];
+      this.running[RUNNING] = RUN_GUARD * RUN_SHIFT + i;
       try {
         o.enabled[i] = inst.guard === undefined || inst.guard(cur, inst.params) ? 1 : 0;
       } catch (e) {
@@ -344,6 +345,7 @@ export class Expander {
       const inst = model.instances[i];
       D.set(A);
       draftCtx.ro = false;
+      this.running[RUNNING] = RUN_EFFECT * RUN_SHIFT + i;
       try {
         const ret = inst.effect(draft, inst.params);
         if (ret !== undefined) throw effectReturned(ret);
@@ -660,7 +662,8 @@ export class Inserter {
     if (this.probeLeft > 0) {
       this.probeLeft--;
       for (const [kind, ps] of [["invariant", invariants], ["witness", witnesses]] as const) {
-        for (const p of ps) {
+        for (const [k, p] of ps.entries()) {
+          this.running[RUNNING] = (kind === "invariant" ? RUN_INVARIANT : RUN_WITNESS) * RUN_SHIFT + k;
           const a = !!holds(model, kind, p.name, p.fn, view), b = !!holds(model, kind, p.name, p.fn, view);
           if (a !== b) throw notDeterministic(model, `${kind} "${p.name}", run twice on the same state during the search, gave ${a}, then ${b} on ${showState(model, this.D)}`);
         }
