@@ -122,7 +122,18 @@ function describe(n: Node): string {
 
 /** Thrown by setters; the explorer adds the spec and action. */
 export function badValue(path: string, n: Node, v: unknown): never {
-  throw new SpecError(`field ${path} = ${JSON.stringify(v)} is outside the state schema: expected ${describe(n)}`);
+  throw new SpecError(`field ${path} = ${showValue(v)} is outside the state schema: expected ${describe(n)}`);
+}
+
+/** A value as a spec author wrote it: NaN and Infinity stay themselves (JSON would print null). */
+function showValue(v: unknown): string {
+  if (typeof v === "number" && !Number.isFinite(v)) return String(v);
+  if (v === undefined) return "undefined";
+  try {
+    return JSON.stringify(v) ?? String(v);
+  } catch {
+    return String(v);
+  }
 }
 
 export const READ_ONLY = "was assigned outside an action's effect";

@@ -68,7 +68,11 @@ export function resolveParams(spec: Spec, given: Record<string, unknown> = {}): 
         `spec "${spec.name}": unknown parameter "${k}"; ${known.length ? `its parameters are ${known.join(", ")}` : "it has no parameters"}`,
       );
     }
-    raw[k] = typeof v === "string" ? coerce(v, shape[k]) : v;
+    try {
+      raw[k] = typeof v === "string" ? coerce(v, shape[k]) : v;
+    } catch (e) {
+      throw new SpecError(`spec "${spec.name}": parameter "${k}": ${(e as Error).message}`);
+    }
   }
   const r = spec.params.strict().safeParse(raw);
   if (!r.success) {
@@ -94,7 +98,11 @@ function coerce(v: string, schema: z.ZodType): unknown {
   while (s?._zod?.def?.innerType) s = s._zod.def.innerType;
   const type = s?._zod?.def?.type;
   if (type === "boolean" && (v === "true" || v === "false")) return v === "true";
-  if (type === "number" && /^-?\d+(\.\d+)?$/.test(v)) return Number(v);
+  if (type === "number") {
+    if (/^-?\d+(\.\d+)?$/.test(v)) return Number(v);
+    // Leave it to the schema's message, but say what was typed: "1e3" and "0x2" are not decimal.
+    throw new SpecError(`expected a decimal number, got "${v}"`);
+  }
   return v;
 }
 

@@ -223,3 +223,9 @@ test("CLI habits: --version, -V, -h, --color, --no-color, NO_COLOR, did you mean
   assertUsage(run(["check", refpin, "--max-state", "10"]), "--max-state: did you mean --max-states?");
   assertUsage(run(["chek", refpin]), "unknown command chek: did you mean check?");
 });
+
+test("messages: NaN written to a field is named NaN; non-decimal numbers in --param are named as typed", () => {
+  const f = specFile("nan.ts", counter("nan", "", "s.x < 3", "s.x = NaN;"));
+  assertUsage(run(["check", f]), "field x = NaN");
+  for (const v of ["1e3", "0x2", ""]) assertUsage(run(["check", refpin, "--param", `N=${v}`]), `parameter "N": expected a decimal number, got "${v}"`);
+});
