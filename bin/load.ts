@@ -117,7 +117,7 @@ export function lineOf(source: string, name: string): number | undefined {
 /** Fills in the source lines of properties and actions. */
 export function locate(v: Verdict, source: string): Verdict {
   for (const p of v.properties) {
-    const line = p.kind === "fault" || p.kind === "deadlock" ? undefined : lineOf(source, p.name);
+    const line = p.kind === "fault" || p.kind === "deadlock" ? undefined : lineOf(source, p.kind === "lock-order" ? "locks" : p.name);
     if (line) p.line = line;
   }
   for (const c of v.coverage) {

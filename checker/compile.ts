@@ -46,6 +46,8 @@ export interface Model {
   quiescent: NamedPredicate[];
   witnesses: WitnessDef[];
   busy?: (s: any) => unknown;
+  /** Lock classes for lock-order tracking (see LockOrder). */
+  locks?: (s: any) => Record<string, { holder: number }>;
   /** Packed initial states, canonical under symmetry when enabled later. */
   inits: Uint32Array[];
   /** Element leaves of the symmetric array, if the spec declares one. */
@@ -346,6 +348,15 @@ export function compile(spec: Spec, given: Record<string, unknown> = {}): Model 
     symmetryLeaves = codec.elementLeaves(phase(spec, "symmetry", () => spec.symmetry!(view)));
     if (!symmetryLeaves) throw new SpecError(`${where}: "symmetry" must return an array field of the state, e.g. (s) => s.dev`);
   }
+  if (spec.locks !== undefined) {
+    if (typeof spec.locks !== "function") throw new SpecError(`${where}: "locks" must be a function of the state, e.g. (s) => ({ slots_lock: s.slotsLock })`);
+    const view = codec.view(inits[0], { ro: true });
+    const locks = phase(spec, "locks", () => spec.locks!(view));
+    const bad = locks && typeof locks === "object" ? Object.entries(locks).filter(([, l]) => !(typeof l === "object" && l !== null && "holder" in l && typeof (l as { holder: unknown }).holder === "number")).map(([k]) => k) : ["(not an object)"];
+    if (bad.length || Object.keys(locks).length < 2) {
+      throw new SpecError(`${where}: "locks" must give two or more lock classes, each a lock with a numeric holder (lockSchema in specs/kernel/lock.ts)${bad.length ? `; not a lock: ${bad.join(", ")}` : ""}`);
+    }
+  }
 
   return {
     spec,
@@ -361,6 +372,7 @@ export function compile(spec: Spec, given: Record<string, unknown> = {}): Model 
     quiescent,
     witnesses,
     busy: spec.busy,
+    locks: spec.locks,
     inits,
     symmetryLeaves,
   };

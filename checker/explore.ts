@@ -17,6 +17,7 @@ import { flatten, READ_ONLY } from "./codec.ts";
 import type { StopReason } from "./verdict.ts";
 import { makePor, type Por, type Track } from "./por.ts";
 import { makeCanonicalizer, type Canonicalizer } from "./symmetry.ts";
+import { LockOrder, type OrderEdge } from "./lockdep.ts";
 
 export interface ExploreOptions {
   maxStates?: number;
@@ -101,6 +102,7 @@ export class Limits {
 export type PropertyRef =
   | { kind: "fault" }
   | { kind: "deadlock" }
+  | { kind: "lock-order" }
   | { kind: "invariant" | "action" | "quiescent" | "reachable"; index: number };
 
 /** Where a property failed (or a witness was found): the state, and for transition
@@ -118,6 +120,8 @@ export type { StopReason };
 
 export interface ExploreResult {
   hits: Hit[];
+  /** Lock-order dependencies seen (when the spec declares its locks), first occurrence each. */
+  lockEdges?: OrderEdge[];
   distinct: number;
   generated: number;
   depth: number;
@@ -262,12 +266,15 @@ export class Expander {
     this.draft = model.codec.view(this.D, this.draftCtx);
     this.fired = new Float64Array(model.instances.length);
     this.changed = new Float64Array(model.instances.length);
+    this.lockOrder = model.locks ? new LockOrder(model.locks) : null;
     this.actHit = new Array<boolean>(model.actionProperties.length).fill(false);
     this.quiHit = new Array<boolean>(model.quiescent.length).fill(false);
   }
 
   /** Where the spec code about to run is recorded (see RUNNING). */
   running: Int32Array<ArrayBufferLike> = new Int32Array(2);
+  /** Lock-order tracking, when the spec declares its locks. */
+  readonly lockOrder: LockOrder | null;
   /** Partial-order reduction, and the visited set its cycle proviso consults. */
   por: Por | null = null;
   visited?: VisitedSet;
@@ -414,7 +421,7 @@ export class Expander {
         if (!g) continue;
       }
       any = true;
-      if (seen) this.beyondBound(i, seen);
+      if (seen) this.beyondBound(i, seen, id);
       else if (this.por) enabled.push(i);
       else if (this.fire(i, id)) emit(id, i);
     }
@@ -453,6 +460,7 @@ export class Expander {
       throw specFailure(model, `action ${inst.label}`, e);
     }
     if (this.track !== null) this.por!.checkAction(i, this.track);
+    if (this.lockOrder !== null) this.lockOrder.observe(cur, draft, id, i);
     for (let w = 0; w < W; w++) {
       if (D[w] !== A[w]) {
         this.changed[i]++;
@@ -473,7 +481,7 @@ export class Expander {
   }
 
   /** At the depth bound: does instance i lead to something the bound hides? */
-  private beyondBound(i: number, seen: VisitedSet): void {
+  private beyondBound(i: number, seen: VisitedSet, id: number): void {
     const { model, A, D, cur, draft, draftCtx, canon } = this;
     const inst = model.instances[i];
     const actionProperties = model.actionProperties;
@@ -490,6 +498,8 @@ export class Expander {
       return;
     }
     if (this.track !== null) this.por!.checkAction(i, this.track);
+    // The step leaves a reachable state: its lock dependencies are real.
+    if (this.lockOrder !== null) this.lockOrder.observe(cur, draft, id, i);
     // A step past the bound that breaks an action property is hidden too, even when it
     // leads to a state already seen.
     draftCtx.ro = true;
@@ -826,6 +836,7 @@ export function explore(model: Model, opts: ExploreOptions = {}): ExploreResult 
   if (!stoppedBy && opts.stopAtFirst && local.failed()) stoppedBy = "first-violation";
   return {
     hits: [...ex.hits, ...ins.hits],
+    lockEdges: ex.lockOrder ? [...ex.lockOrder.edges.values()] : undefined,
     distinct: ins.distinct,
     generated: ex.generated,
     depth,

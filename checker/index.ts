@@ -5,6 +5,7 @@ import { exploreParallel } from "./parallel.ts";
 import { explore, hitKey, type ExploreOptions, type ExploreResult, type Hit } from "./explore.ts";
 import type { Spec } from "./spec.ts";
 import { rebuildTrace } from "./trace.ts";
+import { describeCycle, LockOrder } from "./lockdep.ts";
 import { Verdict, type Coverage, type PropertyResult } from "./verdict.ts";
 
 export { defineSpec, action, range, Fault, SpecError, isSpec, type Spec } from "./spec.ts";
@@ -75,6 +76,8 @@ function propertyName(model: Model, h: Hit): string {
       return "noFault";
     case "deadlock":
       return "noDeadlock";
+    case "lock-order":
+      return "lockOrder";
     case "invariant":
       return model.invariants[p.index].name;
     case "action":
@@ -84,6 +87,20 @@ function propertyName(model: Model, h: Hit): string {
     case "reachable":
       return model.witnesses[p.index].name;
   }
+}
+
+/**
+ * The lock-order violation, if the dependencies seen form a cycle: the trace ends with the
+ * step that closes it; the message gives every dependency of the cycle and where it was seen.
+ */
+function lockOrderHit(model: Model, r: ExploreResult): Hit | undefined {
+  const order = new LockOrder(model.locks!);
+  order.merge(r.lockEdges ?? []);
+  const cycle = order.cycle();
+  if (!cycle) return undefined;
+  const last = cycle[cycle.length - 1];
+  const message = describeCycle(cycle, (i) => `in ${model.instances[i].label}`);
+  return { property: { kind: "lock-order" }, state: last.state, instance: last.instance, message, failure: true };
 }
 
 function toVerdict(model: Model, r: ExploreResult, opts: CheckOptions): Verdict {
@@ -101,6 +118,11 @@ function toVerdict(model: Model, r: ExploreResult, opts: CheckOptions): Verdict 
   };
   add("noFault", "fault", "fault:", "no kernel fault (WARN, use-after-free, call into unloaded module) in any step");
   if (model.busy) add("noDeadlock", "deadlock", "deadlock:", "no state where nothing can run while a thread is mid-call");
+  if (model.locks) {
+    const hit = lockOrderHit(model, r);
+    if (hit) hitOf.set("lock-order:", hit);
+    add("lockOrder", "lock-order", "lock-order:", "no cycle in the lock classes' order (lockdep: no possible circular locking dependency)");
+  }
   model.invariants.forEach((p, i) => add(p.name, "invariant", `invariant:${i}`, p.doc));
   model.actionProperties.forEach((p, i) => add(p.name, "action", `action:${i}`, p.doc));
   model.quiescent.forEach((p, i) => add(p.name, "quiescent", `quiescent:${i}`, p.doc));

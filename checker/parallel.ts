@@ -10,6 +10,7 @@ import type { Model } from "./compile.ts";
 import { SpecError } from "./spec.ts";
 import { firstHits, Inserter, Limits, LocalSearch, type ExploreOptions, type ExploreResult, type Hit, type StopReason } from "./explore.ts";
 import type { VisitedShare } from "./store.ts";
+import type { OrderEdge } from "./lockdep.ts";
 
 export interface ParallelOptions extends ExploreOptions {
   workers: number;
@@ -29,6 +30,8 @@ export interface ChunkResult {
   changed: Float64Array;
   generated: number;
   hidden: boolean;
+  /** Lock-order dependencies this worker has seen so far (when the spec declares locks). */
+  lockEdges?: OrderEdge[];
   /** The chunk was cut short by the deadline or a stop request. */
   stoppedBy?: StopReason;
 }
@@ -184,6 +187,7 @@ export async function exploreParallel(model: Model, opts: ParallelOptions): Prom
           firstHits(r.hits, exHits);
           hidden ||= r.hidden;
           if (r.stoppedBy) stoppedBy ??= r.stoppedBy;
+          if (r.lockEdges) local.ex.lockOrder?.merge(r.lockEdges);
           if (!atBound) ins.insert(r.candidates, r.n, true);
         });
       }
@@ -203,6 +207,7 @@ export async function exploreParallel(model: Model, opts: ParallelOptions): Prom
     for (let i = 0; i < changed.length; i++) changed[i] += local.ex.changed[i];
     return {
       hits: [...firstHits(local.ex.hits, exHits), ...ins.hits],
+      lockEdges: local.ex.lockOrder ? [...local.ex.lockOrder.edges.values()] : undefined,
       distinct: ins.distinct,
       generated: generated + local.ex.generated,
       depth,

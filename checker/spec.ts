@@ -115,6 +115,13 @@ export interface SpecDef<PS extends z.ZodObject<any>, SS extends z.ZodType> {
   busy?: (s: z.infer<SS>) => string | undefined | null | false;
   /** Interchangeable elements: the checker may permute this array (symmetry reduction). */
   symmetry?: (s: z.infer<SS>) => unknown;
+  /**
+   * Lock classes and where each is held (`{ slots_lock: s.slotsLock }`, each a lock with
+   * `holder`: 0 when free, else the holding thread's id). With it, every "holding A, took B"
+   * on a reachable transition is recorded as lockdep does, and an order cycle is the
+   * violation of `lockOrder` (possible circular locking dependency), even without a deadlock.
+   */
+  locks?: (s: z.infer<SS>) => Record<string, { holder: number }>;
 }
 
 export interface Spec<PS extends z.ZodObject<any> = z.ZodObject<any>, SS extends z.ZodType = z.ZodType>
@@ -124,7 +131,7 @@ export interface Spec<PS extends z.ZodObject<any> = z.ZodObject<any>, SS extends
 
 const specKeys = new Set([
   "name", "summary", "source", "params", "designParam", "configurations", "state", "init", "actions", "invariants",
-  "actionProperties", "quiescent", "reachable", "busy", "symmetry",
+  "actionProperties", "quiescent", "reachable", "busy", "symmetry", "locks",
 ]);
 const actionKeys = new Set(["each", "when", "then", "kernel", "reads", "writes"]);
 

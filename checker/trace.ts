@@ -187,6 +187,18 @@ export function rebuildTrace(model: Model, r: ExploreResult, h: Hit, symmetry: b
       if (rep.test(q.fn, `quiescent property "${q.name}"`, stored)) at(`the quiescent property holds on the last state ${showState(model, stored)}`);
       break;
     }
+    case "lock-order": {
+      // The last step must take a lock while its thread holds another.
+      const nested = (bv: any, av: any) => {
+        const before = model.locks!(bv), after = model.locks!(av);
+        return Object.keys(after).some((to) => {
+          const t = after[to].holder;
+          return t !== 0 && before[to].holder !== t && Object.keys(before).some((from) => from !== to && before[from].holder === t);
+        });
+      };
+      if (!rep.test(nested, "locks", end!.before, end!.after)) at("the last step takes no lock while holding another");
+      break;
+    }
     case "deadlock":
       if (anyEnabled(stored)) at("an action is enabled in the last state, which the search found deadlocked");
       if (!model.busy || !rep.test(model.busy, "busy", stored)) at("no thread is busy in the last state, which the search found deadlocked");
@@ -202,6 +214,8 @@ function describeHit(model: Model, h: Hit): string {
       return "noFault";
     case "deadlock":
       return "noDeadlock";
+    case "lock-order":
+      return "lockOrder";
     case "invariant":
       return `invariant ${model.invariants[p.index].name}`;
     case "action":

@@ -40,7 +40,7 @@ export const Trace = z.object({
 });
 export type Trace = z.infer<typeof Trace>;
 
-export const PropertyKind = z.enum(["fault", "invariant", "action", "quiescent", "deadlock", "reachable"]);
+export const PropertyKind = z.enum(["fault", "invariant", "action", "quiescent", "deadlock", "reachable", "lock-order"]);
 export type PropertyKind = z.infer<typeof PropertyKind>;
 
 export const PropertyStatus = z.enum([

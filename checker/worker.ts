@@ -85,6 +85,7 @@ try {
         generated: ex.generated,
         hidden: ex.hidden,
         stoppedBy,
+        lockEdges: ex.lockOrder ? [...ex.lockOrder.edges.values()] : undefined,
       };
       port.postMessage(r, [candidates.buffer as ArrayBuffer, r.fired.buffer as ArrayBuffer, r.changed.buffer as ArrayBuffer]);
     } catch (e) {

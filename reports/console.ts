@@ -33,6 +33,7 @@ const kindLabel: Record<PropertyResult["kind"], string> = {
   action: "action property",
   quiescent: "quiescent",
   deadlock: "deadlock",
+  "lock-order": "lock order",
   reachable: "witness",
 };
 

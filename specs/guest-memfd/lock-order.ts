@@ -20,8 +20,10 @@
 //                               unbind locks the invalidate lock only under a file reference,
 //                               when release cannot run. No order proposed in seed 003
 //                               deadlocks on one file; lockdep, which keys the invalidate
-//                               lock per filesystem type, would still report the RFC order
-//                               against bind's (not modelled).
+//                               lock per filesystem type, still reports the RFC order
+//                               against unbind's and bind's: `locks` below gives the two
+//                               lock classes, and lockOrder is violated (a possible circular
+//                               locking dependency) although noDeadlock holds.
 //
 // Threads (pc + locals), each a kernel call split at its lock acquisitions:
 //   memslot delete (tid 1)  kvm_set_memory_region(KVM_MR_DELETE) of slot 0: slots_lock,
@@ -238,4 +240,6 @@ export default defineSpec({
     },
   }),
   busy: (s) => firstBusy({ "memslot delete": s.del, "gmem release": s.rel, "memslot create": s.bind }),
+  // lockdep's classes: kvm->slots_lock, and the gmem inode's mapping->invalidate_lock.
+  locks: (s) => ({ slots_lock: s.slotsLock, invalidate_lock: s.invalidateLock }),
 });
