@@ -2,6 +2,7 @@
 // instances, the properties, the initial states (packed) and the symmetry canonicalizer.
 import { z } from "zod";
 import { compileCodec, didYouMean, type Codec, type LeafSlot, type Node } from "./codec.ts";
+import { ownershipProperties, type Owned } from "./ownership.ts";
 import { checkActionKeys, SpecError, type ActionDef, type Spec } from "./spec.ts";
 
 export interface ActionInstance {
@@ -306,6 +307,16 @@ export function compile(spec: Spec, given: Record<string, unknown> = {}): Model 
   const invariants = named(spec, "invariants", spec.invariants, params, (n, v) => predicate(spec, "invariants", n, v, "holds"));
   const actionProperties = named(spec, "actionProperties", spec.actionProperties, params, (n, v) => predicate(spec, "actionProperties", n, v, "holds"));
   const quiescent = named(spec, "quiescent", spec.quiescent, params, (n, v) => predicate(spec, "quiescent", n, v, "holds"));
+  if (spec.ownership !== undefined) {
+    const decl = typeof spec.ownership === "function" ? phase(spec, "ownership", () => (spec.ownership as (p: unknown) => unknown)(params)) : spec.ownership;
+    if (typeof decl !== "object" || decl === null) throw new SpecError(`${where}: "ownership" must be an object of counted objects`);
+    const derived = ownershipProperties(where, decl as Record<string, Owned<unknown>>);
+    for (const p of [...derived.invariants, ...derived.quiescent]) {
+      if ([...invariants, ...quiescent].some((q) => q.name === p.name)) throw new SpecError(`${where}: property "${p.name}" is both declared and derived from "ownership"; rename one`);
+    }
+    invariants.push(...derived.invariants);
+    quiescent.push(...derived.quiescent);
+  }
   const witnesses = named(spec, "reachable", spec.reachable, params, (n, v): WitnessDef => {
     const p = predicate(spec, "reachable", n, v, "when");
     const expect = typeof v === "object" && v.expect !== undefined ? v.expect : "reachable";

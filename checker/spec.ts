@@ -1,6 +1,7 @@
 // The spec language: what a spec author writes. Everything here is plain data
 // and closures; `compile.ts` turns it into a model the explorer can run.
 import { z } from "zod";
+import type { Owned } from "./ownership.ts";
 
 /** A kernel-style fault raised inside an action's effect (a WARN, a UAF, ...). */
 export class Fault extends Error {
@@ -106,6 +107,12 @@ export interface SpecDef<PS extends z.ZodObject<any>, SS extends z.ZodType> {
   actionProperties?: OrFn<z.infer<PS>, Record<string, ActionProperty<z.infer<SS>>>>;
   /** Must hold in every state where no action is enabled (leak checks). */
   quiescent?: OrFn<z.infer<PS>, Record<string, Invariant<z.infer<SS>>>>;
+  /**
+   * Per counted object: its count, whether it exists, and who holds its references. Derives
+   * the invariants <object>CountExact and <object>NoHolderAfterFree and the quiescent
+   * property <object>NoLeak (see checker/ownership.ts).
+   */
+  ownership?: OrFn<z.infer<PS>, Record<string, Owned<z.infer<SS>>>>;
   /** Witnesses: must be reachable; the shortest example is shown. */
   reachable?: OrFn<z.infer<PS>, Record<string, Witness<z.infer<SS>>>>;
   /**
@@ -131,7 +138,7 @@ export interface Spec<PS extends z.ZodObject<any> = z.ZodObject<any>, SS extends
 
 const specKeys = new Set([
   "name", "summary", "source", "params", "designParam", "configurations", "state", "init", "actions", "invariants",
-  "actionProperties", "quiescent", "reachable", "busy", "symmetry", "locks",
+  "actionProperties", "quiescent", "reachable", "busy", "symmetry", "locks", "ownership",
 ]);
 const actionKeys = new Set(["each", "when", "then", "kernel", "reads", "writes"]);
 
