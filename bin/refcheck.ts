@@ -1,10 +1,10 @@
 // refcheck's command line. Exit codes (stable, documented in the README):
 //   0 every property holds, 1 a property is violated, 2 usage or spec error,
 //   3 a bound stopped the search before it finished (and nothing failed).
-import { readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { availableParallelism, totalmem } from "node:os";
 import path from "node:path";
-import { pathToFileURL } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import yargs from "yargs";
 import { hideBin } from "yargs/helpers";
 import { designAssignments, designParamOf, designsOf, exitCodeOf, SpecError } from "../checker/index.ts";
@@ -379,6 +379,15 @@ async function main(argv: string[]): Promise<number> {
       },
     )
     .command(
+      "init <name>",
+      "write specs/NAME.ts, a small model to start from (the README tutorial's: a buggy and a fixed design)",
+      (y) => y.positional("name", { type: "string", demandOption: true, describe: "the spec's name, e.g. kvm/my-race" }),
+      async (a) => {
+        const file = initSpec(String(a.name));
+        process.stdout.write(`wrote ${file}\ncheck it with: npx refcheck check ${file}\n`);
+      },
+    )
+    .command(
       "list [paths..]",
       "list specs, their parameters and designs",
       (y) => y.positional("paths", { type: "string", array: true, default: ["specs"] }),
@@ -398,7 +407,7 @@ async function main(argv: string[]): Promise<number> {
         for (const { file, why } of skipped) process.stdout.write(`skipped ${file}: ${why}\n`);
       },
     )
-    .demandCommand(1, "name a command: check, compare, trace or list")
+    .demandCommand(1, "name a command: check, compare, trace, list or init")
     // Flags are spelled one way (no camelCase twins in messages) and --no-X is not magic.
     .parserConfiguration({ "camel-case-expansion": false, "boolean-negation": false })
     .options(colorOptions)
@@ -438,6 +447,35 @@ function describeParam(s: any): string {
   else if (d?.type === "enum") dom = ` {${Object.values(d.entries).join(", ")}}`;
   else if (d?.type === "boolean") dom = " {true, false}";
   return `${dom}${def !== undefined ? ` (default ${typeof def === "function" ? (def as () => unknown)() : String(def)})` : ""}`;
+}
+
+/**
+ * `refcheck init NAME`: the tutorial model as specs/NAME.ts, named NAME, its imports pointing
+ * at this refcheck (relative inside its own tree, the package name elsewhere). Never overwrites.
+ */
+function initSpec(name: string): string {
+  if (!/^[a-z0-9][a-z0-9_-]*(\/[a-z0-9][a-z0-9_-]*)*$/i.test(name)) {
+    throw new UsageError(`init ${name}: expected a name like my-race or kvm/my-race (letters, digits, - and _, folders separated by /)`);
+  }
+  const file = path.join("specs", `${name}.ts`);
+  if (existsSync(file)) throw new UsageError(`init ${name}: ${file} exists already; choose another name or remove it`);
+  const root = fileURLToPath(new URL("..", import.meta.url));
+  const template = readFileSync(path.join(root, "specs", "tutorial", "cached-file.ts"), "utf8");
+  const dir = path.resolve(path.dirname(file));
+  const inside = !path.relative(root, dir).startsWith("..");
+  const from = (p: string) => {
+    const r = path.relative(dir, path.join(root, p)).split(path.sep).join("/");
+    return r.startsWith(".") ? r : `./${r}`;
+  };
+  const text = template
+    .replace(/^\/\/ Tutorial: /, `// ${name}: `)
+    .replace('name: "tutorial/cached-file"', `name: ${JSON.stringify(name)}`)
+    .replace('source: "README tutorial"', 'source: "refcheck init (from the README tutorial): say where the design comes from"')
+    .replace('"../../checker/spec.ts"', JSON.stringify(inside ? from("checker/spec.ts") : "refcheck"))
+    .replace('"../kernel/file.ts"', JSON.stringify(inside ? from("specs/kernel/file.ts") : "refcheck/kernel/file"));
+  mkdirSync(path.dirname(file), { recursive: true });
+  writeFileSync(file, text, { flag: "wx" });
+  return file.split(path.sep).join("/");
 }
 
 /** The verdicts' exit code; an interrupted run that failed nothing is incomplete (3). */
