@@ -43,6 +43,9 @@ export interface ExploreOptions {
   running?: Int32Array;
 }
 
+/** Extra runs of every guard and effect on each state of the purity probe's window. */
+const PROBE_RUNS = 7;
+
 /** Values of `ExploreOptions.stop[0]`. */
 export const STOP_INTERRUPT = 1;
 export const STOP_TIMEOUT = 2;
@@ -310,8 +313,13 @@ export class Expander {
       this.probeLeft--;
       const before = this.outcome();
       this.expandOnce(id, emit, seen);
-      this.A.set(before.state);
-      this.compare(before, this.outcome(), "run twice on the same state during the search");
+      // A coin-flip effect agrees with itself half the time: compare several runs, so a
+      // model with few states cannot pass on luck (each run costs one expansion, and only
+      // in the probe window).
+      for (let k = 0; k < PROBE_RUNS; k++) {
+        this.A.set(before.state);
+        this.compare(before, this.outcome(), "run again on the same state during the search");
+      }
       if (this.samples.length < 256) this.samples.push(before);
     } else this.expandOnce(id, emit, seen);
     if (++this.expansions === this.nextRecheck) {

@@ -95,7 +95,7 @@ export function rebuildTrace(model: Model, r: ExploreResult, h: Hit, symmetry: b
     throw notDeterministic(model, `replaying the trace of ${property}, ${what} at step ${k} (action ${label(inst)})`);
   };
   // The recorded step from the stored state: enabled, and the same result twice.
-  const replay = (k: number, recorded: number, stored: Uint32Array): { state: Uint32Array; fault?: string } => {
+  const replay = (k: number, recorded: number, stored: Uint32Array): { state: Uint32Array; fault?: string; faultAt?: string } => {
     if (!rep.enabled(recorded, stored)) fail(k, recorded, `the guard is false on ${showState(model, stored)}, though the search took this step`);
     const a = rep.run(recorded, stored), b = rep.run(recorded, stored);
     if (a.fault !== b.fault) fail(k, recorded, `the effect run twice gave ${a.fault ?? "no fault"}, then ${b.fault ?? "no fault"}`);
@@ -128,7 +128,13 @@ export function rebuildTrace(model: Model, r: ExploreResult, h: Hit, symmetry: b
     const want = replay(k, recorded, stored);
     const inst = matching(want, recorded, real);
     const x = model.instances[inst];
-    const next = rep.run(inst, real);
+    // The state shown is the one validated: without symmetry it is `want` itself (running the
+    // effect once more could give another result in an impure spec); with symmetry the real
+    // step must land in the same orbit.
+    const next = canon ? rep.run(inst, real) : want;
+    if (canon && (next.fault !== want.fault || !same(canonical(next.state), canonical(want.state)))) {
+      fail(k, recorded, "the step from the real state leaves the orbit the search recorded");
+    }
     stored = canonical(want.state);
     real = next.state;
     if (!last) {

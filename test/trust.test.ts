@@ -164,7 +164,7 @@ test("random-effect: trace replay runs each step twice and names the step and th
 test("random-effect: the purity probe catches an effect that differs when run twice during the search", () => {
   throwsSpecError(
     () => withRandom([0.1, 0.9, 0.9], () => check(randomEffect)),
-    /not deterministic: action Set, run twice on the same state during the search, gave different states/,
+    /not deterministic: action Set, run again on the same state during the search, gave different states/,
     /field x differs/,
   );
 });
@@ -220,4 +220,20 @@ test("--por footprints are verified: a write outside the declared writes is a sp
     invariants: { calm: { holds: (s) => !s.c, reads: ["c"] } },
   });
   throwsSpecError(() => check(spec, {}, { por: true }), /action IncA wrote b, which its declared writes do not cover \(writes: a\)/);
+});
+
+test("random-effect, real Math.random, 100 runs: never a silent pass, never a trace that ends where the invariant holds", () => {
+  for (let i = 0; i < 100; i++) {
+    let v: ReturnType<typeof check> | undefined;
+    try {
+      v = check(randomEffect);
+    } catch (e) {
+      assert.ok(e instanceof SpecError && /not deterministic/.test(e.message), String(e));
+      continue;
+    }
+    const p = v.properties.find((x) => x.failed);
+    assert.ok(p, `run ${i}: passed silently`);
+    const last = p.trace!.steps.at(-1)!.state as { x: number };
+    assert.equal(last.x, 2, `run ${i}: the trace of ${p.name} ends in x = ${last.x}`);
+  }
 });
