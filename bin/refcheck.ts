@@ -43,7 +43,14 @@ function parseParams(list: unknown): Record<string, string> {
   return out;
 }
 
+/** A value flag given more than once: yargs makes an array of it. */
+function once(flag: string, v: unknown): unknown {
+  if (Array.isArray(v)) throw new UsageError(`${flag} is given ${v.length} times (${v.join(", ")}); give it once`);
+  return v;
+}
+
 function positiveInt(flag: string, v: unknown): number | undefined {
+  v = once(flag, v);
   if (v === undefined) return undefined;
   const n = typeof v === "string" && /^\s*\d+\s*$/.test(v) ? Number(v) : typeof v === "number" ? v : NaN;
   if (!Number.isSafeInteger(n) || n < (flag === "--max-depth" ? 0 : 1)) throw new UsageError(`${flag} ${String(v)}: expected a whole number${flag === "--max-depth" ? "" : " greater than 0"}`);
@@ -52,6 +59,7 @@ function positiveInt(flag: string, v: unknown): number | undefined {
 
 /** Seconds, written in decimal (like the other bounds): 90, 1.5. */
 function seconds(flag: string, v: unknown): number | undefined {
+  v = once(flag, v);
   if (v === undefined) return undefined;
   const n = typeof v === "string" && /^\s*\d+(\.\d+)?\s*$/.test(v) ? Number(v) : NaN;
   if (!(n > 0) || !Number.isFinite(n) || n > 1e9) throw new UsageError(`${flag} ${String(v)}: expected a number of seconds greater than 0, e.g. 90 or 1.5`);
@@ -62,6 +70,7 @@ const UNITS: Record<string, number> = { "": 1, b: 1, k: 1e3, kb: 1e3, kib: 2 ** 
 
 /** A memory size: 300MB, 1.5GiB, 2G, or bytes. */
 export function parseSize(flag: string, v: unknown): number | undefined {
+  v = once(flag, v);
   if (v === undefined) return undefined;
   const m = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(String(v));
   const unit = m ? UNITS[m[2].toLowerCase()] : undefined;
@@ -140,9 +149,14 @@ const session: { host?: SearchHost; interrupted: boolean } = { interrupted: fals
  * reports are written (exit 3, or 1 if something already failed). A second signal exits at once.
  */
 function handleSignals(): void {
+  let first = 0;
   const onSignal = (sig: NodeJS.Signals) => {
+    // One event often arrives twice (`timeout` signals the group, npm passes it on): a
+    // second signal within 300 ms is the same request.
+    if (session.interrupted && performance.now() - first < 300) return;
     if (session.interrupted) process.exit(sig === "SIGINT" ? 130 : 143);
     session.interrupted = true;
+    first = performance.now();
     process.stderr.write(`\nrefcheck: ${sig}: stopping the search and writing what was found (send it again to exit at once)\n`);
     session.host?.interrupt();
   };
@@ -278,6 +292,7 @@ function finishOutputs(verdicts: Verdict[], plan: ReturnType<typeof planOutputs>
 
 /** tsx only strips types: a misspelt state field would run, and could turn a FAIL into a PASS. */
 async function typecheck(paths: string[], skip: boolean | undefined): Promise<void> {
+  for (const p of paths) if (!existsSync(p)) throw new SpecError(`${p}: no such file or folder (expected a spec file or a folder of specs)`);
   if (skip) return;
   const r = await typecheckSpecs(paths);
   if (!r.ok) throw new SpecError(`the spec files do not type-check (--skip-typecheck runs them anyway):\n${r.diagnostics.join("\n")}`);
@@ -421,11 +436,15 @@ async function main(argv: string[]): Promise<number> {
       if (err) throw err;
       const unknown = /^Unknown arguments?: (.*)$/.exec(msg ?? "");
       if (unknown) {
+        const command = argv.find((x) => !x.startsWith("-")) ?? "";
         const hints = unknown[1].split(", ").map((x) => {
+          const asFlag = argv.some((y) => y === `--${x}` || y.startsWith(`--${x}=`) || y === `-${x}`);
+          if (!asFlag) return `unknown argument ${x}`;
           const near = closest(x, knownFlags());
-          return near ? `--${x}: did you mean --${near}?` : `--${x}`;
+          if (near === x) return `--${x} is not an option of ${command} (see refcheck ${command} --help)`;
+          return near ? `unknown option --${x}: did you mean --${near}?` : `unknown option --${x}`;
         });
-        throw new UsageError(`unknown option ${hints.join("; ")}`);
+        throw new UsageError(hints.join("; "));
       }
       const command = /^Did you mean (\w+)\?$/.exec(msg ?? "");
       if (command) throw new UsageError(`unknown command ${argv[0]}: did you mean ${command[1]}?`);

@@ -737,6 +737,10 @@ export class LocalSearch {
   private readonly batch: Uint32Array;
   private nb = 0;
   private expanded = 0;
+  /** When the limits are looked at next, and every how many expansions. */
+  private nextCheck = 1;
+  private every = 1;
+  private lastCheck = performance.now();
   /** Why --por was asked for and not applied. */
   porOff?: string;
   static readonly BATCH = 512;
@@ -797,12 +801,18 @@ export class LocalSearch {
     const W = this.model.words, stride = W + 1, opts = this.opts;
     for (let k = 0; k < count; k++) {
       if (opts.stopAtFirst && this.failed()) return "first-violation";
-      if ((++this.expanded & 15) === 0) {
+      if (++this.expanded >= this.nextCheck) {
         const why = this.limits.check(() => ({ distinct: this.ins.distinct, generated: this.ex.generated, depth }));
         if (why) {
           this.flush();
           return why;
         }
+        // Look at the clock about every millisecond: rarely for a fast spec, after every
+        // state for one whose guards take milliseconds.
+        const now = performance.now(), dt = now - this.lastCheck;
+        this.lastCheck = now;
+        this.every = dt < 0.5 ? Math.min(this.every * 2, 1024) : dt > 2 ? Math.max(1, this.every >> 1) : this.every;
+        this.nextCheck = this.expanded + this.every;
       }
       const off = k * stride;
       this.ex.expand(frontier, off, frontier[off + W], this.emit, atBound ? this.ins.visited : undefined);

@@ -26,7 +26,7 @@ function run(args: string[], extraEnv: Record<string, string> = {}) {
  * Starts refcheck and sends the signals once its progress line names `busy` (the search of
  * that spec is running, however loaded the machine is), then `ms` later; collects the result.
  */
-function runAndSignal(args: string[], signals: NodeJS.Signals[], ms: number, busy = "conformance/refpin"): Promise<{ code: number | null; out: string; err: string; sig: NodeJS.Signals | null }> {
+function runAndSignal(args: string[], signals: NodeJS.Signals[], ms: number, busy = "conformance/refpin", gap = 600): Promise<{ code: number | null; out: string; err: string; sig: NodeJS.Signals | null }> {
   return new Promise((resolve) => {
     const p = spawn(process.execPath, [...bin, ...args], { cwd: root, env: { ...env, REFCHECK_PROGRESS_SECONDS: "0.2" } });
     let out = "", err = "", sent = false;
@@ -35,7 +35,7 @@ function runAndSignal(args: string[], signals: NodeJS.Signals[], ms: number, bus
       err += d;
       if (sent || !err.includes(`progress: ${busy}`)) return;
       sent = true;
-      signals.forEach((s, i) => setTimeout(() => p.kill(s), ms + i * 50));
+      signals.forEach((s, i) => setTimeout(() => p.kill(s), ms + i * gap));
     });
     p.on("exit", (code, sig) => resolve({ code, out, err, sig }));
   });
@@ -228,4 +228,19 @@ test("messages: NaN written to a field is named NaN; non-decimal numbers in --pa
   const f = specFile("nan.ts", counter("nan", "", "s.x < 3", "s.x = NaN;"));
   assertUsage(run(["check", f]), "field x = NaN");
   for (const v of ["1e3", "0x2", ""]) assertUsage(run(["check", refpin, "--param", `N=${v}`]), `parameter "N": expected a decimal number, got "${v}"`);
+});
+
+test("messages: a flag of another command, a stray word, a repeated bound, a missing spec before the type check", () => {
+  assertUsage(run(["check", refpin, "--traces"]), "--traces is not an option of check");
+  assertUsage(run(["frobnicate"]), "unknown argument frobnicate");
+  assertUsage(run(["check", refpin, "--max-states", "10", "--max-states", "20"]), "--max-states is given 2 times (10, 20)");
+  const missing = run(["check", "specs/no-such-spec.ts"]);
+  assertUsage(missing, "specs/no-such-spec.ts: no such file or folder");
+  assert.doesNotMatch(missing.err, /type-check/);
+});
+
+test("one event delivered twice (the group and npm's relay) stops the search once, with the verdict", async () => {
+  const r = await runAndSignal(["check", refpin, "--param", "N=7", "--design", "active", "--json"], ["SIGTERM", "SIGTERM"], 300, "conformance/refpin", 20);
+  assert.equal(r.code, 3, r.err);
+  assert.equal(Verdict.parse(JSON.parse(r.out)).stoppedBy, "interrupted");
 });
