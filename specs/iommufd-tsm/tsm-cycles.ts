@@ -6,8 +6,9 @@
 // tsm_unbind in iommufd_vdevice_abort (Aneesh v5).
 //
 // Why cycles matter: the TSM binding belongs to the PCI device, not to a vdevice.
-// drivers/pci/tsm.c:__pci_tsm_unbind unbinds whatever pdev->tsm->tdi holds (0 if none), and
-// pci_tsm_bind returns 0 when a TDI for the same kvm is already bound. A second unbind is a
+// drivers/pci/tsm.c (torvalds/linux f7ae6d4ec652): __pci_tsm_unbind unbinds whatever
+// pdev->tsm->tdi holds (returns 0 if none), and pci_tsm_bind returns 0 when a TDI for the
+// same kvm is already bound ("Resolve races to bind a TDI"), -EBUSY for another kvm. A second unbind is a
 // no-op only until someone binds again: after a rebind, a late unbind issued on behalf of an
 // old vdevice tears down the new one's binding. The model records which vdevice made the
 // binding (tdi = its allocation number) and flags an unbind on behalf of an earlier one.
@@ -30,9 +31,10 @@
 // seed-004-both-locks is left out: its deadlock needs no cycle (iommufd-tsm/vdevice, 6 steps).
 //
 // Actions (user operation -> kernel function):
-//   Bind                 VFIO_DEVICE_BIND_IOMMUFD -> iommufd_device_bind: a new idev. Only once
-//                        the previous idev is freed: bind and unbind both run under the
-//                        device's dev_set->lock (vfio_df_ioctl_bind_iommufd / vfio_df_unbind_iommufd)
+//   Bind                 (re)open of the VFIO cdev, VFIO_DEVICE_BIND_IOMMUFD -> iommufd_device_bind:
+//                        a new idev. Only once the previous idev is freed: device_cdev.c
+//                        vfio_df_ioctl_bind_iommufd and the release's unbind (vfio_df_cdev_close)
+//                        both hold device->dev_set->lock
 //   VdevAlloc            IOMMU_VDEVICE_ALLOC -> iommufd_vdevice_alloc_ioctl (viommu.c)
 //   DestroyVdev(v)       IOMMU_DESTROY -> iommufd_object_remove: refcount_dec_if_one(users),
 //                        else EBUSY. EBUSY changes nothing, so it is the guard being false; the
