@@ -50,6 +50,11 @@
 // pin nothing there. KVM's own releases (kvm_vm_release, kvm_device_release) have the same
 // window on that kernel whatever VFIO does; kvm/vendor-module shows it, so here those
 // returns stay folded into their step and a v5.18-v6.6 verdict judges what VFIO adds.
+// The window assumes kvm.ko text runs after the module_put; a build that made every call on
+// the way a tail call would return straight into vfio.ko (the model does not assume that).
+// Verdicts by kernel: v5.18-v6.6: 1 and 3 hold; 2, 3-no-patch1, 3-vfio-module and
+// 3-put-swapped fault on the return (kvm.ko unloaded). v6.7+: 1 and 3 fail with two modules
+// (kvm_intel unloaded), 2/3-no-patch1/3-vfio-module/3-put-swapped fail with one or two.
 //
 // Actions (user operation -> kernel functions):
 //   CloseDevKvm        close(/dev/kvm fd): __fput -> fops_put(kvm_chardev_ops.owner)
