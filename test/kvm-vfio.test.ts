@@ -110,22 +110,34 @@ for (const [modules, expected] of [["one", oneModule], ["two", twoModules]] as c
 }
 
 // v5.18-v6.6 (5f6de5cbebee .. ea61294befd3): struct kvm pins kvm_chardev_ops.owner until the
-// end of kvm_destroy_vm, so no module can go while VFIO keeps the VM alive. Only the
-// file-pinning variants' own faults remain. (The return into kvm.ko after that module_put
-// is not modelled: these rows do not clear designs 2 or 3-no-patch1 of Al Viro's window.)
-const oldEra: Expected = {
-  ...oneModule,
-  "2-helpers": [],
-  "3-no-patch1": [],
-  "3-vfio-module": [],
-  "3-put-swapped": [],
+// end of kvm_destroy_vm, so no module can go while VFIO keeps the VM alive; but when VFIO's
+// release ran kvm_destroy_vm, its return after that module_put is kvm.ko text (Al Viro's
+// window). Designs that pin kvm.ko across the put (1's symbol_get, 3's try_module_get) hold;
+// the others oops on the return. The file-pinning variants keep their own faults.
+const returnFault = /^BUG: unable to handle page fault: return from module_put\(kvm_chardev_ops\.owner\) into kvm_destroy_vm calls into unloaded module kvm$/;
+const oldEraRun = (modules: "one" | "two", extra = 0): Partial<Violation> => {
+  const rmmod = modules === "two" ? ["Rmmod(kvm_intel)", "Rmmod(kvm)"] : ["Rmmod(kvm)"];
+  return {
+    length: (modules === "two" ? 12 : 11) + extra,
+    includes: ["FileAdd(0)", "Bind(0)", "ReleaseVm", "ReleaseKvmVfioDev", "CloseDevKvm", "CloseVfio(0)", ...rmmod],
+    last: "ReleaseVfio(0)",
+    message: returnFault,
+  };
 };
+const oldEra = (modules: "one" | "two"): Expected => ({
+  ...oneModule,
+  "2-helpers": [{ property: "noFault", ...oldEraRun(modules) } as Violation],
+  "3-no-patch1": [{ property: "noFault", ...oldEraRun(modules) } as Violation],
+  "3-vfio-module": [{ property: "noFault", ...oldEraRun(modules) } as Violation],
+  // module_put(kvm.ko) first, then the put that destroys: one step more.
+  "3-put-swapped": [{ property: "noFault", ...oldEraRun(modules, 1) } as Violation],
+});
 
 for (const modules of ["one", "two"] as const) {
   for (const design of designs) {
     test(`vm-pinning: design ${design}, ${modules} module(s), era v5.18-v6.6`, () => {
       const v = check(vmPinning, { design, modules, era: "v5.18-v6.6" }, { validate: true });
-      expectVerdict(v, oldEra[design]);
+      expectVerdict(v, oldEra(modules)[design]);
       assert.equal(v.configuration, `modules=${modules} era=v5.18-v6.6`);
       assert.equal(prop(v, "vfioHoldsLastVmRef").status, "reachable", `${design}: witness`);
     });
@@ -136,6 +148,28 @@ test("vm-pinning: design 1 and 3 with two modules hold on v5.18-v6.6 and fail on
   for (const design of ["1-symbol_get", "3-module_get"] as const) {
     expectVerdict(check(vmPinning, { design, modules: "two", era: "v5.18-v6.6" }), []);
     expectVerdict(check(vmPinning, { design, modules: "two", era: "v6.7+" }), twoModules[design]);
+  }
+});
+
+test("vm-pinning: design 2 fails on both kernels, on v5.18-v6.6 by the return into kvm.ko", () => {
+  for (const modules of ["one", "two"] as const) {
+    const old = check(vmPinning, { design: "2-helpers", modules, era: "v5.18-v6.6" });
+    expectVerdict(old, oldEra(modules)["2-helpers"]);
+    // The oops comes after the module_put that dropped the VM's pin and the unloads.
+    const acts = actionsOf(prop(old, "noFault"));
+    assert.deepEqual(acts.slice(-(modules === "two" ? 4 : 3)),
+      [...["ReleaseVfio(0)"], ...(modules === "two" ? ["Rmmod(kvm_intel)", "Rmmod(kvm)"] : ["Rmmod(kvm)"]), "ReleaseVfio(0)"]);
+    expectVerdict(check(vmPinning, { design: "2-helpers", modules, era: "v6.7+" }), (modules === "one" ? oneModule : twoModules)["2-helpers"]);
+  }
+});
+
+test("vm-pinning: the return step exists only on v5.18-v6.6; v6.7+ verdicts keep their traces", () => {
+  for (const design of designs) {
+    for (const modules of ["one", "two"] as const) {
+      const v = check(vmPinning, { design, modules, era: "v6.7+" });
+      expectVerdict(v, (modules === "one" ? oneModule : twoModules)[design]);
+      for (const p of v.properties) assert.doesNotMatch(p.message ?? "", /return from module_put/, `${design} ${modules}`);
+    }
   }
 });
 

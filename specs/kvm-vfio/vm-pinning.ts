@@ -40,10 +40,21 @@
 //               kvm_vm_fops and kvm_device_fops have no .owner, only /dev/kvm pins a module.
 // Designs 1 (2b48f52f2bff, v6.3) and 2 (seed 001, Sep 2023) were written against v5.18-v6.6;
 // designs 3-5 (2026) against v6.7+. Both eras are configurations, so every design shows both.
-// Not modelled in either era: the return into kvm.ko after kvm_destroy_vm's last module_put
-// (Al Viro's window, the reason for ea61294befd3). A v5.18-v6.6 "holds" for 2-helpers or
-// 3-no-patch1 therefore says only that no step of this model fails, not that the design was
-// safe on that kernel.
+// v5.18-v6.6 also has the return into kvm.ko after kvm_destroy_vm's last statement,
+// module_put(kvm_chardev_ops.owner) (Al Viro, 20231010003746.GN800259@ZenIV: the caller's
+// frame still returns into module text; the reason for ea61294befd3). It is modelled where
+// VFIO's release ran kvm_destroy_vm (ReleaseVfio's return step): kvm_destroy_vm's own tail
+// and, in design 2, device->put_kvm (= kvm_put_kvm) are kvm.ko text, so kvm.ko must still be
+// loaded when the thread returns. Design 1 keeps symbol_get(kvm_put_kvm) until after the
+// return and design 3 its try_module_get; 2, 3-no-patch1, 3-vfio-module and 3-put-swapped
+// pin nothing there. KVM's own releases (kvm_vm_release, kvm_device_release) have the same
+// window on that kernel whatever VFIO does; kvm/vendor-module shows it, so here those
+// returns stay folded into their step and a v5.18-v6.6 verdict judges what VFIO adds.
+// The window assumes kvm.ko text runs after the module_put; a build that made every call on
+// the way a tail call would return straight into vfio.ko (the model does not assume that).
+// Verdicts by kernel: v5.18-v6.6: 1 and 3 hold; 2, 3-no-patch1, 3-vfio-module and
+// 3-put-swapped fault on the return (kvm.ko unloaded). v6.7+: 1 and 3 fail with two modules
+// (kvm_intel unloaded), 2/3-no-patch1/3-vfio-module/3-put-swapped fail with one or two.
 //
 // Actions (user operation -> kernel functions):
 //   CloseDevKvm        close(/dev/kvm fd): __fput -> fops_put(kvm_chardev_ops.owner)
@@ -61,7 +72,9 @@
 //                      (4d: twice, load then get_file)
 //   CloseVfio(i)       close(vfio device fd): fput (the cdev has no unbind ioctl)
 //   ReleaseVfio(i)     __fput: vfio_device_fops_release -> vfio_df_unbind_iommufd ->
-//                      vfio_device_put_kvm (3, 3-put-swapped: twice, the two puts in order)
+//                      vfio_device_put_kvm (3, 3-put-swapped: twice, the two puts in order;
+//                      v5.18-v6.6: once more after it ran kvm_destroy_vm, the return from
+//                      kvm_destroy_vm into its caller)
 //   Rmmod(m)           delete_module: refused unless refs are 0 and no loaded module depends on m
 //   Reuse              SLAB_TYPESAFE_BY_RCU: the freed VM file's memory becomes an unrelated
 //                      live file (held by its new, unmodelled owner)
@@ -80,9 +93,9 @@
 //   - VM creation, KVM_CREATE_DEVICE and opening the VFIO cdevs happened before the initial
 //     state; reopening is not modelled (it only adds references of the kinds already here).
 //   - __fput's ->release and fops_put are one step: until fops_put the file pins the owner,
-//     so no Rmmod fits between them. Returns into a module's text are not separate steps.
-//     In v6.7+ no KVM path drops its own module's last reference and keeps running; in
-//     v5.18-v6.6 kvm_destroy_vm does (see `era` above), and that window is not modelled.
+//     so no Rmmod fits between them. In v6.7+ no KVM path drops its own module's last
+//     reference and keeps running, so returns into module text are not separate steps; in
+//     v5.18-v6.6 kvm_destroy_vm does, and VFIO's return is a step (see `era` above).
 //   - Module references taken by symbol_get for a single call and dropped before the action
 //     ends leave no trace; those held across actions are counted.
 import { z } from "zod";
@@ -129,8 +142,11 @@ function stateSchema(p: Params) {
     /** The bound device's reference: users_count (1-3) or the VM file (4, 5). */
     devRef: z.boolean(),
     devGen: z.number().int().min(0).max(p.reuse),
-    /** Where this file's bind or release is, when the design splits it in two steps. */
-    pc: z.enum(["idle", "bindGetFile", "releasePut"]),
+    /**
+     * Where this file's bind or release is, when the design splits it: releaseReturn is
+     * v5.18-v6.6's return from kvm_destroy_vm, releasePut design 3's second put.
+     */
+    pc: z.enum(["idle", "bindGetFile", "releasePut", "releaseReturn"]),
   });
   return z.object({
     devKvmFd: z.boolean(),
@@ -403,36 +419,72 @@ export default defineSpec({
         when: (s: State, { i }) => isDying(s.vfio[i].file),
         then: (s: State, { i }) => {
           const v = s.vfio[i];
+          /** v5.18-v6.6: this step ran kvm_destroy_vm, whose return is a step of its own. */
+          let destroyed = false;
           /** The inline kvm_put_kvm of patch 3: dec_and_test in VFIO, then rc->destroy into KVM. */
           const inlinePut = () => {
             v.devRef = false;
             if (kvmPutKvm(s.users)) {
               runModuleCode(kvm(s), "kvm", "vfio_device_put_kvm -> rc->destroy");
               destroyVm(s, "rc->destroy");
+              destroyed = true;
             }
           };
+          const finish = () => {
+            v.pc = "idle";
+            v.bound = false;
+            freeFile(v.file, "VFIO device file");
+          };
+          /** After the kvm put (and its return): design 1's symbol_put, design 3's module_put step. */
+          const afterPut = () => {
+            if (d === "1-symbol_get") symbolPut(kvm(s), "kvm"); // symbol_put(kvm_put_kvm)
+            if (d === "3-module_get") {
+              v.pc = "releasePut";
+              return;
+            }
+            finish();
+          };
+          const stopForReturn = () => {
+            if (!(oldEra && destroyed)) return false;
+            v.pc = "releaseReturn";
+            return true;
+          };
+          if (v.pc === "releaseReturn") {
+            // kvm_destroy_vm's code after module_put(kvm_chardev_ops.owner) is kvm.ko text
+            // (and so is design 1/2's caller kvm_put_kvm), unless every call was a tail call.
+            runModuleCode(kvm(s), "kvm", "return from module_put(kvm_chardev_ops.owner) into kvm_destroy_vm");
+            if (d === "3-put-swapped") finish();
+            else afterPut();
+            return;
+          }
           if (v.pc === "releasePut") {
             // second half of a split put
             if (d === "3-module_get") modulePut(kvm(s), "kvm");
-            else inlinePut();
-            v.pc = "idle";
-          } else if (v.devRef) {
+            else {
+              inlinePut();
+              if (stopForReturn()) return;
+            }
+            finish();
+            return;
+          }
+          if (v.devRef) {
             switch (d) {
               case "1-symbol_get":
-                v.devRef = false;
-                runModuleCode(kvm(s), "kvm", "device->put_kvm (kvm_put_kvm)");
-                putKvm(s, "vfio_device_put_kvm -> kvm_put_kvm");
-                symbolPut(kvm(s), "kvm"); // symbol_put(kvm_put_kvm)
-                break;
               case "2-helpers":
                 v.devRef = false;
                 runModuleCode(kvm(s), "kvm", "device->put_kvm (kvm_put_kvm)");
-                putKvm(s, "vfio_device_put_kvm -> kvm_put_kvm");
-                break;
+                if (kvmPutKvm(s.users)) {
+                  destroyVm(s, "vfio_device_put_kvm -> kvm_put_kvm");
+                  destroyed = true;
+                }
+                if (stopForReturn()) return;
+                afterPut();
+                return;
               case "3-module_get":
                 // kvm put (maybe destroy) first; module_put is a step of its own
                 inlinePut();
-                v.pc = "releasePut";
+                if (stopForReturn()) return;
+                afterPut();
                 return;
               case "3-put-swapped":
                 modulePut(kvm(s), "kvm");
@@ -441,6 +493,7 @@ export default defineSpec({
               case "3-no-patch1":
               case "3-vfio-module":
                 inlinePut();
+                if (stopForReturn()) return;
                 break;
               default:
                 v.devRef = false;
@@ -448,8 +501,7 @@ export default defineSpec({
                 v.devGen = 0;
             }
           }
-          v.bound = false;
-          freeFile(v.file, "VFIO device file");
+          finish();
         },
       }),
       Rmmod: action({
