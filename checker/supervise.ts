@@ -101,6 +101,7 @@ export class SearchHost {
         resolve(abandonedVerdict(model, { ...this.progress(), seconds }, why, running, opts));
       };
       this.current = { abandon };
+      if (this.interrupted) setTimeout(() => abandon("interrupted"), GRACE_MS).unref();
       w.on("message", onMessage);
       w.on("error", onError);
       w.on("exit", onExit);

@@ -1,0 +1,1 @@
+JSON.stringify = () => { throw new TypeError('broken'); };
