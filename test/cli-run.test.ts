@@ -37,7 +37,12 @@ function runAndSignal(args: string[], signals: NodeJS.Signals[], ms: number, bus
       sent = true;
       signals.forEach((s, i) => setTimeout(() => p.kill(s), ms + i * gap));
     });
-    p.on("exit", (code, sig) => resolve({ code, out, err, sig }));
+    // A run that never reaches the signal must fail the test, not hang the suite.
+    const guard = setTimeout(() => p.kill("SIGKILL"), 180_000);
+    p.on("exit", (code, sig) => {
+      clearTimeout(guard);
+      resolve({ code, out, err, sig });
+    });
   });
 }
 
