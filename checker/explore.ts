@@ -43,8 +43,9 @@ export interface ExploreOptions {
   running?: Int32Array;
 }
 
-/** Extra runs of every guard and effect on each state of the purity probe's window. */
+/** Extra runs of every guard and effect on each of the purity probe's first states. */
 const PROBE_RUNS = 7;
+const PROBE_RUNS_FIRST = 64;
 
 /** Values of `ExploreOptions.stop[0]`. */
 export const STOP_INTERRUPT = 1;
@@ -313,10 +314,11 @@ export class Expander {
       this.probeLeft--;
       const before = this.outcome();
       this.expandOnce(id, emit, seen);
-      // A coin-flip effect agrees with itself half the time: compare several runs, so a
-      // model with few states cannot pass on luck (each run costs one expansion, and only
-      // in the probe window).
-      for (let k = 0; k < PROBE_RUNS; k++) {
+      // A coin-flip effect agrees with itself half the time: on the first states compare
+      // several runs, so a model with few states cannot pass on luck; later states (where a
+      // slow spec would pay most) get one.
+      const runs = this.expansions < PROBE_RUNS_FIRST ? PROBE_RUNS : 1;
+      for (let k = 0; k < runs; k++) {
         this.A.set(before.state);
         this.compare(before, this.outcome(), "run again on the same state during the search");
       }
