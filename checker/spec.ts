@@ -80,6 +80,26 @@ export type ActionProperty<S> =
 
 type OrFn<P, T> = T | ((p: P) => T);
 
+/** What a declared violation must look like: its trace length, a fragment of its message. */
+export interface ExpectedViolation {
+  /** Length of the shortest counterexample (number of actions). */
+  steps?: number;
+  /** A substring of the violation's message, or a pattern it must match. */
+  message?: string | RegExp;
+}
+
+/**
+ * A known outcome: the runs whose parameters equal every value in `when` violate exactly
+ * the properties in `violated` (a failed witness counts as a violation of its name) and
+ * hold every other property.
+ */
+export interface Expectation<P> {
+  when: { [K in keyof P]?: P[K] };
+  violated: Record<string, true | ExpectedViolation>;
+  /** Why these runs fail (the bug the design has). */
+  doc?: string;
+}
+
 export interface SpecDef<PS extends z.ZodObject<any>, SS extends z.ZodType> {
   /** Scenario name, e.g. "kvm-vfio/file-pinning". */
   name: string;
@@ -115,6 +135,11 @@ export interface SpecDef<PS extends z.ZodObject<any>, SS extends z.ZodType> {
   busy?: (s: z.infer<SS>) => string | undefined | null | false;
   /** Interchangeable elements: the checker may permute this array (symmetry reduction). */
   symmetry?: (s: z.infer<SS>) => unknown;
+  /**
+   * Known outcomes of buggy designs shipped on purpose. When declared, a run matched by no
+   * entry is expected to hold every property, and the exit code reports only changes.
+   */
+  expected?: OrFn<z.infer<PS>, Expectation<z.infer<PS>>[]>;
 }
 
 export interface Spec<PS extends z.ZodObject<any> = z.ZodObject<any>, SS extends z.ZodType = z.ZodType>
@@ -124,7 +149,7 @@ export interface Spec<PS extends z.ZodObject<any> = z.ZodObject<any>, SS extends
 
 const specKeys = new Set([
   "name", "summary", "source", "params", "designParam", "configurations", "state", "init", "actions", "invariants",
-  "actionProperties", "quiescent", "reachable", "busy", "symmetry",
+  "actionProperties", "quiescent", "reachable", "busy", "symmetry", "expected",
 ]);
 const actionKeys = new Set(["each", "when", "then", "kernel", "reads", "writes"]);
 
