@@ -238,4 +238,11 @@ export default defineSpec({
     },
   }),
   busy: (s) => firstBusy({ "memslot delete": s.del, "gmem release": s.rel, "memslot create": s.bind }),
+  expected: [
+    {
+      when: { design: "invalidate-lock-first" },
+      violated: { noFault: { steps: 6, message: "slab-use-after-free in kvm_gmem_release" } },
+      doc: "RFC v11: unbind skips a dying file, so release writes the binding of a memslot already freed",
+    },
+  ],
 });
