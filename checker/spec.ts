@@ -93,7 +93,7 @@ export interface ExpectedViolation {
  * the properties in `violated` (a failed witness counts as a violation of its name) and
  * hold every other property.
  */
-export interface Expectation<P> {
+export interface ExpectedEntry<P> {
   when: { [K in keyof P]?: P[K] };
   violated: Record<string, true | ExpectedViolation>;
   /** Why these runs fail (the bug the design has). */
@@ -139,7 +139,7 @@ export interface SpecDef<PS extends z.ZodObject<any>, SS extends z.ZodType> {
    * Known outcomes of buggy designs shipped on purpose. When declared, a run matched by no
    * entry is expected to hold every property, and the exit code reports only changes.
    */
-  expected?: OrFn<z.infer<PS>, Expectation<z.infer<PS>>[]>;
+  expected?: OrFn<z.infer<PS>, ExpectedEntry<z.infer<PS>>[]>;
 }
 
 export interface Spec<PS extends z.ZodObject<any> = z.ZodObject<any>, SS extends z.ZodType = z.ZodType>

@@ -8,7 +8,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
 import { check, exitCodeOf, withoutExpectation } from "../checker/index.ts";
-import { defineSpec, Fault, SpecError, type Expectation } from "../checker/spec.ts";
+import { defineSpec, Fault, SpecError, type ExpectedEntry } from "../checker/spec.ts";
 import type { Verdict } from "../checker/verdict.ts";
 import { renderVerdict } from "../reports/console.ts";
 import { renderComparison } from "../reports/compare.ts";
@@ -26,7 +26,7 @@ type P = z.infer<typeof params>;
  * A counter: "bug" faults when it reaches `limit` (in `limit` steps); "wide" counts to 3,
  * which breaks Small in 3 steps and reaches the witness Three, expected unreachable.
  */
-function counter(expected?: Expectation<P>[] | ((p: P) => Expectation<P>[])) {
+function counter(expected?: ExpectedEntry<P>[] | ((p: P) => ExpectedEntry<P>[])) {
   return defineSpec({
     name: "test/expected-counter",
     params,
@@ -47,7 +47,7 @@ function counter(expected?: Expectation<P>[] | ((p: P) => Expectation<P>[])) {
   });
 }
 
-const declared: Expectation<P>[] = [
+const declared: ExpectedEntry<P>[] = [
   { when: { design: "bug" }, violated: { noFault: { steps: 2, message: "hit the limit" } }, doc: "faults at the limit" },
   { when: { design: "wide" }, violated: { Small: { steps: 3 }, Three: true } },
 ];
@@ -141,7 +141,7 @@ test("expected: a function of the parameters", () => {
 test("expected: a bad declaration is a spec error naming the spec and the entry", () => {
   const bad = (e: unknown, ...mentions: (string | RegExp)[]) => {
     assert.throws(
-      () => run(counter(e as Expectation<P>[]), { design: "bug" }),
+      () => run(counter(e as ExpectedEntry<P>[]), { design: "bug" }),
       (err: unknown) => {
         assert.ok(err instanceof SpecError, String(err));
         assert.match(err.message, /spec "test\/expected-counter"/);
