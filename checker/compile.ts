@@ -3,6 +3,7 @@
 import { z } from "zod";
 import { compileCodec, didYouMean, type Codec, type LeafSlot, type Node } from "./codec.ts";
 import { ownershipProperties, type Owned } from "./ownership.ts";
+import { expectationFor, type RunExpectation } from "./expect.ts";
 import { checkActionKeys, SpecError, type ActionDef, type Spec } from "./spec.ts";
 
 export interface ActionInstance {
@@ -53,6 +54,8 @@ export interface Model {
   inits: Uint32Array[];
   /** Element leaves of the symmetric array, if the spec declares one. */
   symmetryLeaves: LeafSlot[][] | null;
+  /** The violations the spec declares for this run; undefined when it declares none. */
+  expected?: RunExpectation;
 }
 
 export function formatParams(params: Record<string, unknown>): string {
@@ -127,6 +130,37 @@ export function designsOf(spec: Spec): string[] {
   while (s?._zod?.def?.innerType) s = s._zod.def.innerType;
   if (s?._zod?.def?.type !== "enum") throw new SpecError(`spec "${spec.name}": design parameter "${p}" must be a z.enum(...)`);
   return Object.values(s._zod.def.entries as Record<string, string>);
+}
+
+/**
+ * The parameter assignments to check: every design (unless `params` fixes it) under every
+ * configuration the spec declares (unless `params` sets one of its parameters).
+ */
+export function designAssignments(spec: Spec, params: Record<string, unknown> = {}): Record<string, unknown>[] {
+  const p = designParamOf(spec);
+  const designs = p && params[p] === undefined ? designsOf(spec) : [];
+  const configs = (spec.configurations ?? []).filter((c) => Object.keys(c).every((k) => params[k] === undefined));
+  const withConfigs = configs.length ? configs.map((c) => ({ ...params, ...c })) : [params];
+  if (!p || designs.length === 0) return withConfigs;
+  return withConfigs.flatMap((c) => designs.map((d) => ({ ...c, [p]: d })));
+}
+
+/** The property names of a run, in verdict order, without building its model. */
+function propertyNamesOf(spec: Spec, params: Record<string, unknown>): string[] {
+  const keys = (section: string, v: unknown): string[] => {
+    const o = typeof v === "function" ? phase(spec, section, () => (v as (p: unknown) => unknown)(params)) : v;
+    return o && typeof o === "object" ? Object.keys(o) : [];
+  };
+  return [
+    "noFault",
+    ...(spec.busy ? ["noDeadlock"] : []),
+    ...keys("invariants", spec.invariants),
+    ...keys("actionProperties", spec.actionProperties),
+    ...keys("quiescent", spec.quiescent),
+    ...keys("reachable", spec.reachable),
+    ...(spec.locks ? ["lockOrder"] : []),
+    ...keys("ownership", spec.ownership).flatMap((o) => [`${o}CountExact`, `${o}NoHolderAfterFree`, `${o}NoLeak`]),
+  ];
 }
 
 /**
@@ -369,10 +403,13 @@ export function compile(spec: Spec, given: Record<string, unknown> = {}): Model 
     }
   }
 
+  const expected = expectationFor(spec, params, () => designAssignments(spec).map((a) => resolveParams(spec, a)), (p) => propertyNamesOf(spec, p));
+
   return {
     spec,
     params,
     designParam: designParamOf(spec),
+    expected,
     codec,
     words: codec.words,
     actionNames,

@@ -1,6 +1,7 @@
 // The checker's public surface: compile a spec, explore it, and turn the result into a
 // Verdict (with traces rebuilt by replaying actions from the initial state).
-import { compile, designParamOf, designsOf, paramDefaults, type Model } from "./compile.ts";
+import { compile, designAssignments, designParamOf, paramDefaults, type Model } from "./compile.ts";
+import { judge } from "./expect.ts";
 import { exploreParallel } from "./parallel.ts";
 import { explore, hitKey, type ExploreOptions, type ExploreResult, type Hit } from "./explore.ts";
 import type { Spec } from "./spec.ts";
@@ -9,8 +10,8 @@ import { describeCycle, LockOrder } from "./lockdep.ts";
 import { Verdict, type Coverage, type PropertyResult } from "./verdict.ts";
 
 export { defineSpec, action, range, Fault, SpecError, isSpec, type Spec } from "./spec.ts";
-export { compile, designsOf, designParamOf, resolveParams, formatParams } from "./compile.ts";
-export { Verdict, exitCodeOf } from "./verdict.ts";
+export { compile, designAssignments, designsOf, designParamOf, resolveParams, formatParams } from "./compile.ts";
+export { Verdict, exitCodeOf, withoutExpectation } from "./verdict.ts";
 
 export interface CheckOptions extends ExploreOptions {
   /** Spec file path shown in reports. */
@@ -43,19 +44,6 @@ export async function checkAsync(spec: Spec, params: Record<string, unknown> = {
 function finish(model: Model, r: ExploreResult, opts: CheckOptions): Verdict {
   const verdict = toVerdict(model, r, opts);
   return opts.validate ? Verdict.parse(verdict) : verdict;
-}
-
-/**
- * The parameter assignments to check: every design (unless `params` fixes it) under every
- * configuration the spec declares (unless `params` sets one of its parameters).
- */
-export function designAssignments(spec: Spec, params: Record<string, unknown> = {}): Record<string, unknown>[] {
-  const p = designParamOf(spec);
-  const designs = p && params[p] === undefined ? designsOf(spec) : [];
-  const configs = (spec.configurations ?? []).filter((c) => Object.keys(c).every((k) => params[k] === undefined));
-  const withConfigs = configs.length ? configs.map((c) => ({ ...params, ...c })) : [params];
-  if (!p || designs.length === 0) return withConfigs;
-  return withConfigs.flatMap((c) => designs.map((d) => ({ ...c, [p]: d })));
 }
 
 /** "modules=two" for a run under one of the spec's configurations. */
@@ -177,6 +165,7 @@ function toVerdict(model: Model, r: ExploreResult, opts: CheckOptions): Verdict 
   const collision = fp === 0 ? 0 : Math.min(1, (n * (n - 1)) / 2 / 2 ** fp);
   const design = model.designParam ? String(model.params[model.designParam]) : undefined;
   const anyFailed = properties.some((p) => p.failed);
+  const expectation = model.expected ? judge(properties, model.expected) : undefined;
   return {
     spec: model.spec.name,
     file: opts.file,
@@ -210,6 +199,7 @@ function toVerdict(model: Model, r: ExploreResult, opts: CheckOptions): Verdict 
     stoppedBy: r.stoppedBy,
     warnings,
     outcome: anyFailed ? "fail" : r.complete ? "pass" : "incomplete",
+    ...(expectation ? { expectation } : {}),
   };
 }
 

@@ -81,6 +81,26 @@ export type ActionProperty<S> =
 
 type OrFn<P, T> = T | ((p: P) => T);
 
+/** What a declared violation must look like: its trace length, a fragment of its message. */
+export interface ExpectedViolation {
+  /** Length of the shortest counterexample (number of actions). */
+  steps?: number;
+  /** A substring of the violation's message, or a pattern it must match. */
+  message?: string | RegExp;
+}
+
+/**
+ * A known outcome: the runs whose parameters equal every value in `when` violate exactly
+ * the properties in `violated` (a failed witness counts as a violation of its name) and
+ * hold every other property.
+ */
+export interface ExpectedEntry<P> {
+  when: { [K in keyof P]?: P[K] };
+  violated: Record<string, true | ExpectedViolation>;
+  /** Why these runs fail (the bug the design has). */
+  doc?: string;
+}
+
 export interface SpecDef<PS extends z.ZodObject<any>, SS extends z.ZodType> {
   /** Scenario name, e.g. "kvm-vfio/file-pinning". */
   name: string;
@@ -129,6 +149,11 @@ export interface SpecDef<PS extends z.ZodObject<any>, SS extends z.ZodType> {
    * violation of `lockOrder` (possible circular locking dependency), even without a deadlock.
    */
   locks?: (s: z.infer<SS>) => Record<string, { holder: number }>;
+  /**
+   * Known outcomes of buggy designs shipped on purpose. When declared, a run matched by no
+   * entry is expected to hold every property, and the exit code reports only changes.
+   */
+  expected?: OrFn<z.infer<PS>, ExpectedEntry<z.infer<PS>>[]>;
 }
 
 export interface Spec<PS extends z.ZodObject<any> = z.ZodObject<any>, SS extends z.ZodType = z.ZodType>
@@ -138,7 +163,7 @@ export interface Spec<PS extends z.ZodObject<any> = z.ZodObject<any>, SS extends
 
 const specKeys = new Set([
   "name", "summary", "source", "params", "designParam", "configurations", "state", "init", "actions", "invariants",
-  "actionProperties", "quiescent", "reachable", "busy", "symmetry", "locks", "ownership",
+  "actionProperties", "quiescent", "reachable", "busy", "symmetry", "locks", "ownership", "expected",
 ]);
 const actionKeys = new Set(["each", "when", "then", "kernel", "reads", "writes"]);
 

@@ -66,6 +66,12 @@ export const PropertyResult = z.object({
   /** Fault message / violated property detail. */
   message: z.string().optional(),
   trace: Trace.optional(),
+  /**
+   * Against the spec's `expected` declaration: true when this failure was declared and
+   * matches it, false when the result differs from it; absent when it is as declared and
+   * not a failure, not decided, or the spec declares nothing.
+   */
+  expected: z.boolean().optional(),
 });
 export type PropertyResult = z.infer<typeof PropertyResult>;
 
@@ -115,6 +121,17 @@ export type Stats = z.infer<typeof Stats>;
 export const StopReason = z.enum(["max-states", "max-depth", "timeout", "first-violation", "max-memory", "interrupted"]);
 export type StopReason = z.infer<typeof StopReason>;
 
+/** The run compared with the outcome the spec declares for it (`expected`). */
+export const Expectation = z.object({
+  /** "changed": a property's result differs from the declaration (a regression, or a fix to record). */
+  status: z.enum(["as-expected", "changed"]),
+  /** The violations declared for this run, e.g. "noFault in 2 steps". */
+  declared: z.array(z.string()),
+  /** What differs, e.g. "Safe: expected to hold, violated in 2 steps"; also what was not decided. */
+  differences: z.array(z.string()),
+});
+export type Expectation = z.infer<typeof Expectation>;
+
 export const Verdict = z.object({
   spec: z.string(),
   /** Spec file, relative to the working directory, when loaded from a file. */
@@ -142,12 +159,24 @@ export const Verdict = z.object({
   warnings: z.array(z.string()),
   /** "pass" all hold, "fail" a property failed, "incomplete" a bound stopped the search. */
   outcome: z.enum(["pass", "fail", "incomplete"]),
+  /** Present when the spec declares expected outcomes. */
+  expectation: Expectation.optional(),
 });
 export type Verdict = z.infer<typeof Verdict>;
 
-/** Exit code for a list of verdicts: 1 if any failed, else 3 if any incomplete, else 0. */
+/**
+ * Exit code for a list of verdicts: 1 if any failed (or, with an expectation, changed),
+ * else 3 if any incomplete, else 0. A declared violation found as declared is not a failure.
+ */
 export function exitCodeOf(verdicts: Verdict[]): 0 | 1 | 3 {
-  if (verdicts.some((v) => v.outcome === "fail")) return 1;
-  if (verdicts.some((v) => v.outcome === "incomplete")) return 3;
+  if (verdicts.some((v) => (v.expectation ? v.expectation.status === "changed" : v.outcome === "fail"))) return 1;
+  if (verdicts.some((v) => !v.complete)) return 3;
   return 0;
+}
+
+/** The verdict as if the spec declared no expectation (--ignore-expected): every violation fails. */
+export function withoutExpectation(v: Verdict): Verdict {
+  if (!v.expectation && !v.properties.some((p) => p.expected !== undefined)) return v;
+  const { expectation: _, ...rest } = v;
+  return { ...rest, properties: v.properties.map(({ expected: _e, ...p }) => p) };
 }

@@ -3,7 +3,7 @@
 import type { ChalkInstance } from "chalk";
 import type { PropertyResult, Verdict } from "../checker/verdict.ts";
 import { painter, renderTrace } from "./console.ts";
-import { byScenario, designName, headline, propertyNames, shortCell, statsLine, steps, termSafe, traced } from "./util.ts";
+import { byScenario, designName, headline, propertyNames, resultWord, shortCell, statsLine, steps, termSafe, traced } from "./util.ts";
 
 export interface CompareOptions {
   color?: boolean;
@@ -16,9 +16,15 @@ export interface CompareOptions {
 
 function paintCell(p: PropertyResult | undefined, text: string, c: ChalkInstance): string {
   if (!p) return c.dim(text);
-  if (p.failed) return c.red.bold(text);
+  if (p.failed && p.expected === true) return c.red(text);
+  if (p.failed || p.expected === false) return c.red.bold(text);
   if (p.status === "unknown") return c.yellow(text);
   return c.green(text);
+}
+
+function paintResult(v: Verdict, text: string, c: ChalkInstance): string {
+  const w = resultWord(v);
+  return w === "pass" || w === "expected" ? c.green(text) : w === "incomplete" ? c.yellow(text) : c.red.bold(text);
 }
 
 /** Properties as rows, designs as columns: for many properties on a narrow terminal. */
@@ -27,7 +33,7 @@ function transposed(vs: Verdict[], c: ChalkInstance): string[] {
   const head = ["property", ...vs.map(designName)];
   const rows = props.map((n) => [n, ...vs.map((v) => shortCell(v.properties.find((p) => p.name === n)))]);
   rows.push(["states", ...vs.map((v) => v.stats.distinctStates.toLocaleString("en-US"))]);
-  rows.push(["result", ...vs.map((v) => (v.outcome === "pass" ? "pass" : v.outcome === "fail" ? "FAIL" : "incomplete"))]);
+  rows.push(["result", ...vs.map(resultWord)]);
   const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const out = ["  " + head.map((h, i) => c.bold(i === head.length - 1 ? h : h.padEnd(w[i]!))).join("  "), "  " + w.map((n) => "-".repeat(n)).join("  ")];
   rows.forEach((r, k) => {
@@ -40,7 +46,7 @@ function transposed(vs: Verdict[], c: ChalkInstance): string[] {
             const v = vs[i - 1]!;
             if (k < props.length) return paintCell(v.properties.find((p) => p.name === props[k]), t, c);
             if (k === props.length) return c.dim(t);
-            return v.outcome === "pass" ? c.green(t) : v.outcome === "fail" ? c.red.bold(t) : c.yellow(t);
+            return paintResult(v, t, c);
           })
           .join("  "),
     );
@@ -55,7 +61,7 @@ function table(vs: Verdict[], c: ChalkInstance): string[] {
     designName(v),
     ...props.map((n) => shortCell(v.properties.find((p) => p.name === n))),
     v.stats.distinctStates.toLocaleString("en-US"),
-    v.outcome === "pass" ? "pass" : v.outcome === "fail" ? "FAIL" : "incomplete",
+    resultWord(v),
   ]);
   // Widths from plain text; colour is applied after padding so escapes do not count.
   const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
@@ -68,7 +74,7 @@ function table(vs: Verdict[], c: ChalkInstance): string[] {
       line(r, (i, s) => {
         if (i === 0) return c.bold(s);
         if (i <= props.length) return paintCell(v.properties.find((p) => p.name === props[i - 1]), s, c);
-        if (i === r.length - 1) return v.outcome === "pass" ? c.green(s) : v.outcome === "fail" ? c.red.bold(s) : c.yellow(s);
+        if (i === r.length - 1) return paintResult(v, s, c);
         return c.dim(s);
       }),
     );
@@ -91,7 +97,10 @@ export function renderComparison(verdicts: Verdict[], opts: CompareOptions = {})
     const notes: string[] = [];
     for (const v of vs) {
       for (const p of v.properties) {
-        if (p.failed) notes.push(`  ${c.bold(designName(v))}: ${c.red(headline(p))}${p.trace ? c.dim(` (${steps(p.trace.length)})`) : ""}`);
+        if (p.failed) notes.push(`  ${c.bold(designName(v))}: ${c.red(headline(p))}${p.trace ? c.dim(` (${steps(p.trace.length)})`) : ""}${p.expected ? c.dim(" (expected)") : ""}`);
+      }
+      if (v.expectation?.status === "changed") {
+        for (const d of v.expectation.differences) notes.push(`  ${c.bold(designName(v))}: ${c.red.bold("CHANGED")} ${d}`);
       }
       if (!v.complete) notes.push(`  ${c.bold(designName(v))}: ${c.yellow(`INCOMPLETE: stopped by ${v.stoppedBy ?? "a bound"}`)}`);
     }

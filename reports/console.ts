@@ -74,6 +74,14 @@ export function renderStep(s: Step, width: number, opts: { color?: boolean; inde
   return lines.join("\n");
 }
 
+/** "as expected" with what the spec declares, or "CHANGED" (the differences follow). */
+function expectationLine(v: Verdict, c: ChalkInstance): string {
+  const e = v.expectation;
+  if (!e) return "";
+  if (e.status === "changed") return `  ${c.red.bold("CHANGED")} from the spec's expected verdict:`;
+  return `  ${c.green.bold("as expected")}${c.dim(`: ${e.declared.length ? `declared violations ${e.declared.join("; ")}` : "no violation declared"}`)}`;
+}
+
 /** The property list, then each trace, statistics, warnings and completeness. */
 export function renderVerdict(v: Verdict, opts: ConsoleOptions = {}): string {
   v = termSafe(v);
@@ -94,7 +102,8 @@ export function renderVerdict(v: Verdict, opts: ConsoleOptions = {}): string {
     const extra = p.trace ? ` in ${steps(p.trace.length)}` : "";
     const why = p.status === "violated" && p.message ? `: ${p.message}` : "";
     const expect = p.failed && p.kind === "reachable" ? ` (expected ${p.expect ?? "reachable"})` : "";
-    out.push(`  ${p.name.padEnd(nameW)}  ${statusWord(p, c)}${pad}  ${c.dim(kindLabel[p.kind])}${extra}${why}${expect}`);
+    const declared = p.expected === true ? c.dim(" (declared in the spec)") : "";
+    out.push(`  ${p.name.padEnd(nameW)}  ${statusWord(p, c)}${pad}  ${c.dim(kindLabel[p.kind])}${extra}${why}${expect}${declared}`);
   }
 
   if (opts.traces !== false) {
@@ -112,6 +121,7 @@ export function renderVerdict(v: Verdict, opts: ConsoleOptions = {}): string {
   for (const w of allWarnings(v)) out.push(c.yellow(`warning: ${w}`));
   if (!v.complete) out.push(c.yellow.bold(`INCOMPLETE: stopped by ${v.stoppedBy ?? "a bound"}; properties not violated are unproven`));
   const verdictWord = v.outcome === "pass" ? c.green.bold("PASS") : v.outcome === "fail" ? c.red.bold("FAIL") : c.yellow.bold("INCOMPLETE");
-  out.push(`${verdictWord}  ${v.spec}${v.design !== undefined ? ` (${v.design})` : ""}`);
+  out.push(`${verdictWord}  ${v.spec}${v.design !== undefined ? ` (${v.design})` : ""}${expectationLine(v, c)}`);
+  if (v.expectation) for (const d of v.expectation.differences) out.push(`  ${v.expectation.status === "changed" ? c.red(d) : c.yellow(d)}`);
   return out.join("\n") + "\n";
 }

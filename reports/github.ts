@@ -2,7 +2,7 @@
 // spec line of each failure, and a Markdown job summary ($GITHUB_STEP_SUMMARY).
 import type { Verdict } from "../checker/verdict.ts";
 import { renderMarkdown } from "./markdown.ts";
-import { coverageWarnings, designName, fmtChange, headline, propertyLine, stepLabel, steps, termSafe } from "./util.ts";
+import { coverageWarnings, designName, differenceOf, fmtChange, headline, propertyLine, reportedFailure, stepLabel, steps, termSafe } from "./util.ts";
 
 /** Escaping of workflow-command data (the message). */
 export function ghData(s: string): string {
@@ -29,8 +29,10 @@ export function githubAnnotations(verdicts: Verdict[]): string {
   const out: string[] = [];
   for (const v of verdicts) {
     for (const p of v.properties) {
-      if (!p.failed) continue;
-      const lines = [`${designName(v)}: ${p.status === "unreachable" ? `${p.name} witness unreachable, expected reachable` : headline(p)}`];
+      // Only changes are errors: a violation the spec declares is not.
+      if (!reportedFailure(p)) continue;
+      const diff = differenceOf(v, p);
+      const lines = [`${designName(v)}: ${diff ? `CHANGED: ${diff}` : p.status === "unreachable" ? `${p.name} witness unreachable, expected reachable` : headline(p)}`];
       if (p.trace) {
         lines.push(`Trace (${steps(p.trace.length)}):`);
         for (const s of p.trace.steps.slice(1)) {

@@ -5,7 +5,7 @@
 import type { PropertyResult, Trace, Verdict } from "../checker/verdict.ts";
 import {
   allWarnings, byScenario, cellText, designName, fmtValue, headline, leaves, propertyNames, sequenceModel,
-  statsLine, stepLabel, steps, traced,
+  statsLine, stepLabel, steps, traced, resultWord,
 } from "./util.ts";
 
 export interface HtmlOptions {
@@ -272,10 +272,11 @@ export function renderHtml(verdicts: Verdict[], opts: HtmlOptions = {}): string 
         const id = ids.get(p);
         return `<td class="${cellClass(p)}">${id ? `<a href="#${id}">${t}</a>` : t}</td>`;
       });
-      const result = v.outcome === "pass" ? "pass" : v.outcome === "fail" ? "FAIL" : "incomplete";
+      const result = resultWord(v);
+      const cls = result === "FAIL" || result === "CHANGED" ? "failed" : result === "incomplete" ? "unknown" : "holds";
       html.push(
         `<tr><th>${esc(designName(v))}</th>${cells.join("")}<td class="num">${v.stats.distinctStates.toLocaleString("en-US")}</td>` +
-          `<td class="${v.outcome === "fail" ? "failed" : v.outcome === "pass" ? "holds" : "unknown"}">${result}</td></tr>`,
+          `<td class="${cls}">${result}</td></tr>`,
       );
     }
     html.push(`</tbody></table>`);

@@ -5,7 +5,7 @@
 import type { PropertyResult, Trace, Verdict } from "../checker/verdict.ts";
 import {
   allWarnings, byScenario, cellText, designName, fmtValue, headline, leaves, propertyNames, sequenceModel,
-  statsLine, stepLabel, steps, traced,
+  statsLine, stepLabel, steps, traced, resultWord,
 } from "./util.ts";
 
 export interface MarkdownOptions {
@@ -126,7 +126,8 @@ export function comparisonTable(vs: Verdict[]): string {
       const t = mdText(cellText(p));
       return p.failed ? `**${t}**` : t;
     });
-    const result = v.outcome === "pass" ? "pass" : v.outcome === "fail" ? "**FAIL**" : "incomplete";
+    const word = resultWord(v);
+    const result = word === "FAIL" || word === "CHANGED" ? `**${word}**` : word;
     rows.push(`| ${mdText(designName(v))} | ${cells.join(" | ")} | ${v.stats.distinctStates.toLocaleString("en-US")} | ${result} |`);
   }
   return rows.join("\n");

@@ -301,3 +301,23 @@ export function sequenceModel(trace: Trace): SeqModel {
   }
   return { participants, messages, ...(fault ? { fault } : {}) };
 }
+
+/**
+ * Whether a property is reported as a failure: it failed and the spec did not declare it,
+ * or its result differs from what the spec declares (a declared violation that now holds).
+ */
+export function reportedFailure(p: PropertyResult): boolean {
+  return p.failed ? p.expected !== true : p.expected === false;
+}
+
+/** The expectation difference about a property, when its result changed. */
+export function differenceOf(v: Verdict, p: PropertyResult): string | undefined {
+  return v.expectation?.differences.find((d) => d.startsWith(`${p.name}: `));
+}
+
+/** The result column of a comparison: expected / CHANGED / pass / FAIL / incomplete. */
+export function resultWord(v: Verdict): "expected" | "CHANGED" | "pass" | "FAIL" | "incomplete" {
+  if (v.expectation?.status === "changed") return "CHANGED";
+  if (v.outcome === "fail") return v.expectation ? "expected" : "FAIL";
+  return v.outcome;
+}

@@ -50,6 +50,7 @@ test("init: writes specs/NAME.ts that checks out of the box, never overwrites", 
   assert.match(text, /name: "team\/my-race"/);
   assert.match(text, /from "(\.\.\/)+checker\/spec\.ts"/, "inside refcheck's tree the imports are relative");
   const r = refcheck(tmp, "check", "specs/team/my-race.ts", "--json");
+  assert.equal(r.code, 0, `the buggy design's failure is declared as expected: ${r.err}`);
   const verdicts = (JSON.parse(r.out) as unknown[]).map((v) => Verdict.parse(v));
   assert.deepEqual(verdicts.map((v) => [v.design, v.outcome === "pass"]), [["borrowed", false], ["pinned", true]]);
   const again = refcheck(tmp, "init", "team/my-race");

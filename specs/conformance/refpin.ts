@@ -241,4 +241,11 @@ export default defineSpec({
     } },
   },
   symmetry: (s) => s.df,
+  expected: [
+    {
+      when: { variant: "plain" },
+      violated: { Safe: { steps: 2 } },
+      doc: "plain get_file of the VM file: FILE_ADD after the VM fd's close takes a reference on a dying file",
+    },
+  ],
 });

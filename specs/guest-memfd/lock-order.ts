@@ -242,4 +242,19 @@ export default defineSpec({
   busy: (s) => firstBusy({ "memslot delete": s.del, "gmem release": s.rel, "memslot create": s.bind }),
   // lockdep's classes: kvm->slots_lock, and the gmem inode's mapping->invalidate_lock.
   locks: (s) => ({ slots_lock: s.slotsLock, invalidate_lock: s.invalidateLock }),
+  expected: [
+    {
+      when: { design: "invalidate-lock-first" },
+      violated: {
+        noFault: { steps: 6, message: "slab-use-after-free in kvm_gmem_release" },
+        lockOrder: { steps: 2, message: "possible circular locking dependency detected" },
+      },
+      doc: "RFC v11: unbind skips a dying file, so release writes the binding of a memslot already freed; and its lock order is the reverse of memslot updates'",
+    },
+    {
+      when: { design: "invalidate-lock-first-current-unbind" },
+      violated: { lockOrder: { steps: 2, message: "possible circular locking dependency detected" } },
+      doc: "no deadlock on one file, but release takes the locks in the reverse order of memslot updates: lockdep reports it",
+    },
+  ],
 });

@@ -328,4 +328,21 @@ export default defineSpec({
       expect: shape(p.design).gmemPinsKvm ? ("reachable" as const) : ("unreachable" as const),
     },
   }),
+  expected: [
+    {
+      when: { design: "gmem-pins-kvm-unbind-skips-dying" },
+      violated: { noFault: { steps: 5, message: "slab-use-after-free in kvm_gmem_release" } },
+      doc: "unbind before ae431059e75d returns for a dying file, leaving a binding to a memslot that is then freed (syzbot)",
+    },
+    {
+      when: { design: "memslot-pins-gmem-phased" },
+      violated: { noFault: { steps: 5, message: "kvm_mmu_unmap_gfn_range through gmem->kvm after kvm_arch_destroy_vm" } },
+      doc: "the model's assumption: a PUNCH_HOLE between kvm_arch_destroy_vm and kvm_free_memslots reaches a torn-down MMU",
+    },
+    {
+      when: { design: "both" },
+      violated: { noLeak: { steps: 5 } },
+      doc: "both pins at once form a reference cycle: nothing is freed once the fds are closed",
+    },
+  ],
 });

@@ -255,4 +255,19 @@ export default defineSpec({
       expect: p.design === "viommu-borrows" ? ("unreachable" as const) : ("reachable" as const),
     },
   }),
+  expected: [
+    {
+      when: { design: "put-before-unbind" },
+      violated: {
+        noFault: { steps: 7, message: "get_file on dying VM file (idev->kvm_file" },
+        idevBorrowCovered: { steps: 5 },
+      },
+      doc: "counterfactual order: vfio_device_put_kvm before iommufd_device_unbind leaves idev's borrowed kvm_file uncovered",
+    },
+    {
+      when: { design: "viommu-borrows" },
+      violated: { noFault: { steps: 9, message: "reads viommu->kvm_file->private_data after the VM file was freed" } },
+      doc: "counterfactual: viommu->kvm_file without get_file, so TSM_OP reads a freed VM file",
+    },
+  ],
 });

@@ -432,4 +432,21 @@ export default defineSpec({
     },
   }),
   busy: (s: S) => firstBusy({ "vfio unbind": s.vfio, "vdev destroy": s.destroy, "tsm op": s.tsm }),
+  expected: [
+    {
+      when: { design: "seed-004" },
+      violated: {
+        noFault: { steps: 8, message: "slab-use-after-free in vfio_df_unbind_iommufd" },
+        tsmBoundImpliesAlive: { steps: 7 },
+        unboundAfterVfioUnbind: { steps: 7 },
+        noStaleUnbind: { steps: 11 },
+      },
+      doc: "seed 004: the vdevice is freed without clearing idev->vdev, and a double unbind tears down a later binding",
+    },
+    {
+      when: { design: "upstream-no-abort-unbind" },
+      violated: { tsmBoundImpliesAlive: { steps: 6 }, unboundAfterVfioUnbind: { steps: 8 } },
+      doc: "without the unbind in abort, a TDI stays bound after its vdevice and VFIO binding are gone",
+    },
+  ],
 });

@@ -416,4 +416,30 @@ export default defineSpec({
         }
       : {},
   busy: (s) => firstBusy({ "vfio unbind": s.vfio, "vdev destroy": s.destroy, "tsm op": s.tsm }),
+  expected: [
+    {
+      when: { design: "seed-004" },
+      violated: {
+        noFault: { steps: 8, message: "slab-use-after-free in vfio_df_unbind_iommufd" },
+        tsmBoundImpliesAlive: { steps: 7 },
+        unboundAfterVfioUnbind: { steps: 7 },
+      },
+      doc: "two locks and no pin: VFIO's unbind cannot clear vdev->idev, and tsm_unbind runs on a freed vdevice",
+    },
+    {
+      when: { design: "seed-004-both-locks" },
+      violated: {
+        noFault: { steps: 9, message: "slab-use-after-free in iommufd_vdevice_destroy" },
+        noDeadlock: { steps: 6, message: "vfio unbind at lockVdev is blocked" },
+        tsmBoundImpliesAlive: { steps: 7 },
+        unboundAfterVfioUnbind: { steps: 7 },
+      },
+      doc: "each teardown takes the other lock too: ABBA between igroup->lock and the vdevice mutex, and still no pin",
+    },
+    {
+      when: { design: "upstream-no-abort-unbind" },
+      violated: { tsmBoundImpliesAlive: { steps: 6 }, unboundAfterVfioUnbind: { steps: 8 } },
+      doc: "850f14f5b919 alone: iommufd_vdevice_abort does not tsm_unbind, so a bound TSM outlives its device",
+    },
+  ],
 });

@@ -343,4 +343,21 @@ export default defineSpec({
     }),
   }),
   busy: (s) => firstBusy({ kvm_destroy_vm: s.destroy, "vfio open": s.open, kvm_device_release: s.kvRel }),
+  expected: [
+    {
+      when: { design: "destroy-get_kvm" },
+      violated: { noFault: { steps: 4, message: "refcount_t: addition on 0" }, assocPinsVm: { steps: 3 } },
+      doc: "v6.0-v6.2-rc4: the association is cleared only at kvm_destroy_vm, so open_device's plain kvm_get_kvm can take a reference from 0",
+    },
+    {
+      when: { design: "release-51cdc8bc120e" },
+      violated: { noDeadlock: { steps: 4, message: "vfio open at driver is blocked" } },
+      doc: "51cdc8bc120e: kvm->lock then group_lock in release against group_lock then kvm->lock in vfio-ap's open (fixed by 2b48f52f2bff)",
+    },
+    {
+      when: { design: "destroy-get_kvm_safe" },
+      violated: { noFault: { steps: 6, message: "possible recursive locking detected" }, assocPinsVm: { steps: 3 } },
+      doc: "never shipped: .destroy with the _safe get shows the group_lock self-deadlock 51cdc8bc120e fixed",
+    },
+  ],
 });

@@ -286,4 +286,11 @@ export default defineSpec({
     },
   },
   symmetry: (s: State) => s.vfio,
+  expected: [
+    {
+      when: { design: "get_file" },
+      violated: { noFault: { steps: 2, message: "get_file on dying VM file (kvm->_file)" } },
+      doc: "plain get_file(kvm->_file), which the seed warns against: FILE_ADD after the VM fd's close revives a dying file",
+    },
+  ],
 });

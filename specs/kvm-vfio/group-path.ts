@@ -304,4 +304,16 @@ export default defineSpec({
     },
   },
   symmetry: (s: S) => s.dev,
+  expected: [
+    {
+      when: { design: "get_file" },
+      violated: { noFault: { steps: 2, message: "get_file on dying VM file (kvm->_file)" } },
+      doc: "plain get_file(kvm->_file) at FILE_ADD revives a dying VM file",
+    },
+    {
+      when: { design: "put-every-close" },
+      violated: { noFault: { steps: 9, message: "refcount_t: underflow" }, usersExact: { steps: 4 }, kvmFreedUnreferenced: { steps: 7 } },
+      doc: "counterfactual: the reference taken at first open is put at every close, which open_count guards against",
+    },
+  ],
 });

@@ -252,4 +252,11 @@ export default defineSpec({
         s.vm.some((x) => !x.kvf),
     },
   },
+  expected: [
+    {
+      when: { design: "put-on-clear-only" },
+      violated: { vmFileRefsExact: { steps: 2 }, noLeak: { steps: 11 } },
+      doc: "counterfactual: the second VM's FILE_ADD overwrites the stored reference without putting it, leaking the first VM's file",
+    },
+  ],
 });

@@ -586,4 +586,99 @@ export default defineSpec({
     },
   },
   symmetry: (s: State) => s.vfio,
+  // Designs 4a-4d fail in every configuration; the module-pinning designs only on v6.7+,
+  // where struct kvm pins no module.
+  expected: [
+    // v5.18-v6.6: struct kvm pins kvm.ko, and nothing holds kvm.ko across the return from
+    // kvm_destroy_vm's last module_put (5f6de5cbebee..ea61294befd3).
+    ...(["2-helpers", "3-no-patch1", "3-vfio-module", "3-put-swapped"] as const).flatMap((design) =>
+      (["one", "two"] as const).map((modules) => ({
+        when: { design, modules, era: "v5.18-v6.6" as const },
+        violated: {
+          noFault: {
+            steps: (design === "3-put-swapped" ? 12 : 11) + (modules === "two" ? 1 : 0),
+            message: "return from module_put(kvm_chardev_ops.owner) into kvm_destroy_vm calls into unloaded",
+          },
+        },
+        doc: "on v5.18-v6.6 the final kvm_put_kvm returns into kvm.ko after dropping its last reference",
+      })),
+    ),
+    {
+      when: { design: "4a-get_file" },
+      violated: { noFault: { steps: 2, message: "get_file on dying VM file (kvm->_file)" } },
+      doc: "plain get_file(kvm->_file) revives a dying VM file",
+    },
+    {
+      when: { design: "4b-uncleared" },
+      violated: { rightVmFile: { steps: 4 }, kvmFreedUnreferenced: { steps: 7 } },
+      doc: "kvm->_file is never cleared: after slab reuse it names an unrelated file",
+    },
+    {
+      when: { design: "4c-strong" },
+      violated: { noLeak: { steps: 6 } },
+      doc: "a strong kvm->_file pins the VM file from struct kvm, which the file itself pins: a cycle nothing breaks",
+    },
+    {
+      when: { design: "4d-unlocked-read" },
+      violated: {
+        noFault: { steps: 5, message: "df->kvm_file loaded before the lock was dropped" },
+        rightVmFile: { steps: 7 },
+        kvmFreedUnreferenced: { steps: 8 },
+      },
+      doc: "bind loads df->kvm_file under kvm_ref_lock but calls get_file after dropping it",
+    },
+    {
+      when: { design: "2-helpers", modules: "one", era: "v6.7+" },
+      violated: { noFault: { steps: 10, message: "device->put_kvm (kvm_put_kvm) calls into unloaded module kvm" }, vfioPointersIntoLoadedModules: { steps: 8 } },
+      doc: "the kept put_kvm pointer pins no module: kvm.ko unloads under it",
+    },
+    {
+      when: { design: "3-no-patch1", modules: "one", era: "v6.7+" },
+      violated: { noFault: { steps: 10, message: "vfio_device_put_kvm -> rc->destroy calls into unloaded module kvm" }, vfioPointersIntoLoadedModules: { steps: 8 } },
+      doc: "without patch 1 nothing pins kvm.ko while VFIO holds the VM",
+    },
+    {
+      when: { design: "3-vfio-module", modules: "one", era: "v6.7+" },
+      violated: { noFault: { steps: 10, message: "vfio_device_put_kvm -> rc->destroy calls into unloaded module kvm" }, vfioPointersIntoLoadedModules: { steps: 8 } },
+      doc: "the module reference is vfio.ko's (the VFIO file's owner), so kvm.ko is not pinned",
+    },
+    {
+      when: { design: "3-put-swapped", modules: "one", era: "v6.7+" },
+      violated: { noFault: { steps: 11, message: "vfio_device_put_kvm -> rc->destroy calls into unloaded module kvm" }, vfioPointersIntoLoadedModules: { steps: 10 } },
+      doc: "module_put before the kvm put: kvm.ko can unload before rc->destroy runs",
+    },
+    {
+      when: { design: "1-symbol_get", modules: "two", era: "v6.7+" },
+      violated: { noFault: { steps: 10, message: "vfio_device_put_kvm -> kvm_put_kvm -> kvm_destroy_vm -> kvm_arch_destroy_vm calls into unloaded module kvm_intel" } },
+      doc: "symbol_get pins kvm.ko only; on v6.7+ nothing pins kvm_intel while the VM lives only through VFIO",
+    },
+    {
+      when: { design: "2-helpers", modules: "two", era: "v6.7+" },
+      violated: {
+        noFault: { steps: 10, message: "vfio_device_put_kvm -> kvm_put_kvm -> kvm_destroy_vm -> kvm_arch_destroy_vm calls into unloaded module kvm_intel" },
+        vfioPointersIntoLoadedModules: { steps: 9 },
+      },
+      doc: "the helpers pin no module: kvm_intel (and kvm.ko) can unload under VFIO's last put",
+    },
+    {
+      when: { design: "3-module_get", modules: "two", era: "v6.7+" },
+      violated: { noFault: { steps: 10, message: "rc->destroy -> kvm_destroy_vm -> kvm_arch_destroy_vm calls into unloaded module kvm_intel" } },
+      doc: "THIS_MODULE of virt/kvm/vfio.c is kvm.ko: the vendor module kvm_destroy_vm calls into is not pinned",
+    },
+    {
+      when: { design: "3-no-patch1", modules: "two", era: "v6.7+" },
+      violated: { noFault: { steps: 10, message: "rc->destroy -> kvm_destroy_vm -> kvm_arch_destroy_vm calls into unloaded module kvm_intel" }, vfioPointersIntoLoadedModules: { steps: 9 } },
+      doc: "without patch 1 no KVM module is pinned while VFIO holds the VM",
+    },
+    {
+      when: { design: "3-vfio-module", modules: "two", era: "v6.7+" },
+      violated: { noFault: { steps: 10, message: "rc->destroy -> kvm_destroy_vm -> kvm_arch_destroy_vm calls into unloaded module kvm_intel" }, vfioPointersIntoLoadedModules: { steps: 9 } },
+      doc: "the module reference is vfio.ko's, so no KVM module is pinned",
+    },
+    {
+      when: { design: "3-put-swapped", modules: "two", era: "v6.7+" },
+      violated: { noFault: { steps: 11, message: "rc->destroy -> kvm_destroy_vm -> kvm_arch_destroy_vm calls into unloaded module kvm_intel" }, vfioPointersIntoLoadedModules: { steps: 11 } },
+      doc: "module_put before the kvm put, and the vendor module is not pinned at all",
+    },
+  ],
 });

@@ -205,4 +205,16 @@ export default defineSpec({
       expect: p.design === "v6.7+" ? ("reachable" as const) : ("unreachable" as const),
     },
   }),
+  expected: [
+    {
+      when: { design: "v6.7+" },
+      violated: { noFault: { steps: 6, message: "kvm_debugfs_release -> kvm_destroy_vm -> kvm_arch_destroy_vm calls into unloaded module kvm_intel" } },
+      doc: "debugfs files pin kvm.ko only, and struct kvm pins no module: the last put runs vendor code after kvm_intel unloaded",
+    },
+    {
+      when: { design: "v5.18-v6.6" },
+      violated: { noFault: { steps: 8, message: "return from kvm_destroy_vm into kvm_vm_stats_release calls into unloaded module kvm" } },
+      doc: "VM and stats fops have no owner: the stats file's release returns into kvm.ko, which nothing pins once kvm_destroy_vm's module_put lets the modules unload",
+    },
+  ],
 });
