@@ -8,8 +8,10 @@ import { rebuildTrace } from "./trace.ts";
 import { Verdict, type Coverage, type PropertyResult } from "./verdict.ts";
 
 export { defineSpec, action, range, Fault, SpecError, isSpec, type Spec } from "./spec.ts";
+export type { ActionDef, ActionProperty, ActionRef, Footprint, Invariant, SpecDef, Witness } from "./spec.ts";
 export { compile, designsOf, designParamOf, resolveParams, formatParams } from "./compile.ts";
 export { Verdict, exitCodeOf } from "./verdict.ts";
+export type { Change, Coverage, PropertyKind, PropertyResult, PropertyStatus, Stats, Step, StopReason, Trace } from "./verdict.ts";
 
 export interface CheckOptions extends ExploreOptions {
   /** Spec file path shown in reports. */
