@@ -50,7 +50,7 @@ export default defineSpec({
 `;
 
 // npm's own words when it cannot reach the registry (and the cache does not have it all).
-const offline = /ENOTFOUND|EAI_AGAIN|ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENETUNREACH|network|offline|request to .* failed/i;
+const offline = /ENOTFOUND|ENOTCACHED|EAI_AGAIN|ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENETUNREACH|network|offline|request to .* failed/i;
 
 test("the packed tarball installs into an npm init -y project, and a spec there imports refcheck, type-checks and runs", { timeout: 240_000 }, (t) => {
   // npm pack runs the prepare script (the tsc build) first.
