@@ -34,6 +34,8 @@ export class SearchHost {
   /** distinct, generated, depth, seconds: written by the search about once a second. */
   private readonly counts = new Float64Array(new SharedArrayBuffer(32));
   private current?: { abandon: (why: "interrupted" | "timeout") => void };
+  /** A stop request is kept: one that comes while the worker starts must not be lost. */
+  private interrupted = false;
 
   constructor(private readonly specUrl: string) {}
 
@@ -48,6 +50,7 @@ export class SearchHost {
    * incomplete verdict. Spec code that does not return within a second is abandoned.
    */
   interrupt(): void {
+    this.interrupted = true;
     Atomics.store(this.control, STOP, STOP_INTERRUPT);
     const cur = this.current;
     if (cur) setTimeout(() => cur.abandon("interrupted"), GRACE_MS).unref();
@@ -57,7 +60,7 @@ export class SearchHost {
     const model = compile(spec, params); // spec errors surface here, before a worker starts
     await this.start();
     const w = this.worker!;
-    Atomics.store(this.control, STOP, 0);
+    Atomics.store(this.control, STOP, this.interrupted ? STOP_INTERRUPT : 0);
     Atomics.store(this.control, RUNNING, 0);
     this.counts.fill(0);
     const t0 = performance.now();
