@@ -3,6 +3,7 @@
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
+import { importSpecModule } from "../checker/import-spec.ts";
 import { isSpec, SpecError, type Spec } from "../checker/spec.ts";
 import type { Verdict } from "../checker/verdict.ts";
 import { syntaxLocation } from "./typecheck.ts";
@@ -89,7 +90,7 @@ export async function loadSpecs(inputs: string[], skipped: SkippedFile[] = []): 
 async function importSpec(file: string): Promise<Spec> {
   let mod: Record<string, unknown>;
   try {
-    mod = await import(pathToFileURL(path.resolve(file)).href);
+    mod = await importSpecModule(pathToFileURL(path.resolve(file)).href);
   } catch (e) {
     if (e instanceof SpecError) throw new SpecError(`${file}: ${e.message}`);
     const located = syntaxLocation(e);

@@ -221,12 +221,17 @@ export interface RenderedOutput {
   text: string;
 }
 
-function version(): string | undefined {
-  try {
-    return JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")).version;
-  } catch {
-    return undefined;
+/** refcheck's version: its package.json is one folder up from bin/, two from dist/bin/. */
+export function refcheckVersion(): string | undefined {
+  for (const up of ["../package.json", "../../package.json"]) {
+    try {
+      const p = JSON.parse(readFileSync(new URL(up, import.meta.url), "utf8")) as { name?: string; version?: string };
+      if (p.name === "refcheck" && p.version) return p.version;
+    } catch {
+      // Not this one.
+    }
   }
+  return undefined;
 }
 
 /** Every report file of the plan, rendered in memory. Two traces with one name are an error. */
@@ -255,7 +260,7 @@ export function renderOutputs(verdicts: Verdict[], plan: OutputPlan): RenderedOu
   }
   const f = plan.files;
   if (f.junit !== undefined) render("--junit", f.junit, () => renderJunit(verdicts));
-  if (f.sarif !== undefined) render("--sarif", f.sarif, () => renderSarif(verdicts, { version: version() }));
+  if (f.sarif !== undefined) render("--sarif", f.sarif, () => renderSarif(verdicts, { version: refcheckVersion() }));
   if (f.markdown !== undefined) render("--markdown", f.markdown, () => renderMarkdown(verdicts));
   if (f.html !== undefined) render("--html", f.html, () => renderHtml(verdicts));
   return out;

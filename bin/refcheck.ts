@@ -15,7 +15,7 @@ import { renderComparison } from "../reports/compare.ts";
 import { renderVerdict } from "../reports/console.ts";
 import { typecheckSpecs } from "./typecheck.ts";
 import { loadSpecs, locate, type LoadedSpec, type SkippedFile } from "./load.ts";
-import { exitCodeWithOutputs, FileError, planOutputs, printTrace, reportOptions, writeOutputs, type ReportArgs } from "./outputs.ts";
+import { exitCodeWithOutputs, FileError, planOutputs, printTrace, refcheckVersion, reportOptions, writeOutputs, type ReportArgs } from "./outputs.ts";
 
 class UsageError extends Error {}
 
@@ -339,13 +339,6 @@ function colorOf(a: ColorArgs): boolean {
   return !!process.stdout.isTTY;
 }
 
-function packageVersion(): string {
-  try {
-    return JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")).version;
-  } catch {
-    return "unknown";
-  }
-}
 
 /** Long flags of every command, for "did you mean". */
 const knownFlags = () => [...Object.keys(runOptions), ...Object.keys(colorOptions), "traces", "help", "version"];
@@ -434,7 +427,7 @@ async function main(argv: string[]): Promise<number> {
     .recommendCommands()
     .help()
     .alias("h", "help")
-    .version(packageVersion())
+    .version(refcheckVersion() ?? "unknown")
     .alias("V", "version")
     .fail((msg, err) => {
       if (err) throw err;

@@ -6,7 +6,7 @@
 // directly on the packed words, so an effect never decodes, copies or re-encodes a state.
 // Setters carry the TypeOK checks (range, type).
 import { z } from "zod";
-import { SpecError } from "./spec.ts";
+import { SpecError, zod4Schema } from "./spec.ts";
 
 export type Node =
   | { kind: "bool" }
@@ -38,8 +38,8 @@ export function leafBits(n: Node): number {
 
 /** Reads a zod schema into the codec's node tree, rejecting what cannot be packed. */
 export function schemaToNode(schema: z.ZodType, path = "state"): Node {
-  const def = (schema as any)._zod?.def;
-  if (!def) throw new SpecError(`${path}: not a zod schema`);
+  zod4Schema(path, schema);
+  const def = (schema as any)._zod.def;
   switch (def.type) {
     case "boolean":
       return { kind: "bool" };

@@ -10,8 +10,11 @@ import { describeCycle, LockOrder } from "./lockdep.ts";
 import { Verdict, type Coverage, type PropertyResult } from "./verdict.ts";
 
 export { defineSpec, action, range, Fault, SpecError, isSpec, type Spec } from "./spec.ts";
+export type { ActionDef, ActionProperty, ActionRef, ExpectedEntry, Footprint, Invariant, SpecDef, Witness } from "./spec.ts";
+export type { Owned } from "./ownership.ts";
 export { compile, designAssignments, designsOf, designParamOf, resolveParams, formatParams } from "./compile.ts";
 export { Verdict, exitCodeOf, withoutExpectation } from "./verdict.ts";
+export type { Change, Coverage, PropertyKind, PropertyResult, PropertyStatus, Stats, Step, StopReason, Trace } from "./verdict.ts";
 
 export interface CheckOptions extends ExploreOptions {
   /** Spec file path shown in reports. */

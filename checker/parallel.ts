@@ -49,12 +49,20 @@ export interface LevelTask {
   stop?: Int32Array;
 }
 
+/**
+ * A worker's entry: compiled, the worker's own .js file; from the sources, an .mjs entry
+ * that registers the TypeScript loader first (a worker thread starts without it).
+ */
+export function workerEntry(name: "worker" | "search-worker"): URL {
+  const compiled = !import.meta.url.endsWith(".ts");
+  return new URL(compiled ? `./${name}.js` : name === "worker" ? "./worker-entry.mjs" : "./search-entry.mjs", import.meta.url);
+}
+
 class Pool {
   private readonly workers: Worker[] = [];
   constructor(n: number, init: { specUrl: string; params: Record<string, unknown>; symmetry: boolean }) {
     for (let i = 0; i < n; i++) {
-      // The entry registers the TypeScript loader in the worker, then imports worker.ts.
-      this.workers.push(new Worker(new URL("./worker-entry.mjs", import.meta.url), { workerData: init }));
+      this.workers.push(new Worker(workerEntry("worker"), { workerData: init }));
     }
   }
 

@@ -1,7 +1,6 @@
-// The search worker starts without the TypeScript loader: register it, then run the worker.
+// Run from the sources, the search worker starts without the TypeScript loader: register
+// it, then run the worker (compiled, supervise.ts starts search-worker.js directly).
 import { register } from "tsx/esm/api";
 
-// Spec output (console.log) goes to stderr, so that stdout stays the report (--json).
-console.log = console.info = console.debug = console.error;
 register();
 await import("./search-worker.ts");

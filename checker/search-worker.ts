@@ -4,11 +4,14 @@
 // thread is busy.
 import { parentPort, workerData } from "node:worker_threads";
 import { checkAsync } from "./index.ts";
+import { importSpecModule } from "./import-spec.ts";
 import { isSpec, SpecError, type Spec } from "./spec.ts";
 import type { HostedOptions } from "./supervise.ts";
 
 const { specUrl, control, counts } = workerData as { specUrl: string; control: Int32Array; counts: Float64Array };
 const port = parentPort!;
+// Spec output (console.log) goes to stderr, so that stdout stays the report (--json).
+console.log = console.info = console.debug = console.error;
 
 function fail(e: unknown): void {
   port.postMessage({
@@ -20,7 +23,7 @@ function fail(e: unknown): void {
 }
 
 try {
-  const mod = await import(specUrl);
+  const mod = await importSpecModule(specUrl);
   if (!isSpec(mod.default)) throw new SpecError(`${specUrl}: does not default-export a spec`);
   const spec: Spec = mod.default;
   port.on("message", async (m: { type: "check"; params: Record<string, unknown>; opts: HostedOptions }) => {

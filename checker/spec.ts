@@ -1,6 +1,6 @@
 // The spec language: what a spec author writes. Everything here is plain data
 // and closures; `compile.ts` turns it into a model the explorer can run.
-import { z } from "zod";
+import type { z } from "zod";
 import type { Owned } from "./ownership.ts";
 
 /** A kernel-style fault raised inside an action's effect (a WARN, a UAF, ...). */
@@ -175,8 +175,24 @@ export function defineSpec<PS extends z.ZodObject<any>, SS extends z.ZodType>(de
   for (const k of ["name", "params", "state", "init", "actions"] as const) {
     if (def[k] === undefined) throw new SpecError(`${where}: missing required key "${k}"`);
   }
-  if (!(def.params instanceof z.ZodObject)) throw new SpecError(`${where}: "params" must be a z.object(...) schema`);
+  zod4Schema(where, def.params);
+  if ((def.params as unknown as Zod4Like)._zod.def.type !== "object") throw new SpecError(`${where}: "params" must be a z.object(...) schema`);
   return { ...def, kind: "refcheck-spec" };
+}
+
+type Zod4Like = { _zod: { def: { type?: unknown } } };
+
+/**
+ * Checks that a value is a zod 4 schema, from any copy of zod (a project may hold its own
+ * beside refcheck's), so by shape rather than instanceof. zod 3 schemas have `_def` and no
+ * `_zod`: say so, rather than that the schema has the wrong type.
+ */
+export function zod4Schema(where: string, x: unknown): void {
+  const o = typeof x === "object" && x !== null ? (x as { _zod?: { def?: unknown }; _def?: unknown }) : undefined;
+  if (o && o._zod === undefined && o._def !== undefined) {
+    throw new SpecError(`${where}: refcheck needs zod 4 (found a zod 3 schema): install zod@^4`);
+  }
+  if (typeof o?._zod?.def !== "object") throw new SpecError(`${where}: not a zod schema`);
 }
 
 export function checkActionKeys(spec: string, name: string, def: object): void {

@@ -6,6 +6,7 @@ import { Worker } from "node:worker_threads";
 import { compile, type Model } from "./compile.ts";
 import { RUN_ACTION_PROPERTY, RUN_BUSY, RUN_EFFECT, RUN_GUARD, RUN_INVARIANT, RUN_QUIESCENT, RUN_SHIFT, RUN_WITNESS, RUNNING, STOP_INTERRUPT, STOP_TIMEOUT } from "./explore.ts";
 import { abandonedVerdict, type CheckOptions } from "./index.ts";
+import { workerEntry } from "./parallel.ts";
 import { SpecError, type Spec } from "./spec.ts";
 import type { Verdict } from "./verdict.ts";
 
@@ -117,7 +118,7 @@ export class SearchHost {
 
   private start(): Promise<void> {
     if (this.ready) return this.ready;
-    const w = new Worker(new URL("./search-entry.mjs", import.meta.url), {
+    const w = new Worker(workerEntry("search-worker"), {
       workerData: { specUrl: this.specUrl, control: this.control, counts: this.counts },
     });
     this.worker = w;

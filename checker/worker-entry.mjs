@@ -1,7 +1,6 @@
-// Worker threads start without the TypeScript loader: register it, then run the worker.
+// Run from the sources, a worker thread starts without the TypeScript loader: register it,
+// then run the worker (compiled, parallel.ts starts worker.js directly).
 import { register } from "tsx/esm/api";
 
-// Spec output (console.log) goes to stderr, so that stdout stays the report (--json).
-console.log = console.info = console.debug = console.error;
 register();
 await import("./worker.ts");

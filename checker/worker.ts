@@ -4,18 +4,21 @@ import { parentPort, workerData } from "node:worker_threads";
 import { compile } from "./compile.ts";
 import { candidateStride, canonicalizerFor, Expander, STOP_INTERRUPT, STOP_TIMEOUT } from "./explore.ts";
 import type { ChunkResult, LevelTask } from "./parallel.ts";
+import { importSpecModule } from "./import-spec.ts";
 import { isSpec, SpecError } from "./spec.ts";
 import { GrowU32, VisitedSet } from "./store.ts";
 
 const { specUrl, params, symmetry } = workerData as { specUrl: string; params: Record<string, unknown>; symmetry: boolean };
 const port = parentPort!;
+// Spec output (console.log) goes to stderr, so that stdout stays the report (--json).
+console.log = console.info = console.debug = console.error;
 
 function fail(e: unknown): void {
   port.postMessage({ type: "error", spec: e instanceof SpecError, message: e instanceof Error ? e.message : String(e) });
 }
 
 try {
-  const mod = await import(specUrl);
+  const mod = await importSpecModule(specUrl);
   if (!isSpec(mod.default)) throw new SpecError(`${specUrl}: does not default-export a spec`);
   const model = compile(mod.default, params);
   const W = model.words;

@@ -276,6 +276,24 @@ console.log(JSON.stringify({ ...r, cpu: (c.user + c.system) / 1000 }));`;
   return { cold: cold.ms, coldCpu: cold.cpu, cached: cached.ms };
 }
 
+type Startup = { how: string; list: number; version: number };
+
+/**
+ * Wall time of `refcheck list` (loads every spec in specs/) and `refcheck --version`, the
+ * median of 5 runs each: from the sources (through tsx) and, after `npm run build`, the
+ * compiled command that the package installs.
+ */
+function startupTimes(): Startup[] {
+  const median = (args: string[]) => {
+    const t = Array.from({ length: 5 }, () => runChild(process.execPath, args).wall).sort((a, b) => a - b);
+    return t[2]!;
+  };
+  const ways: [string, string][] = [["sources", join(root, "bin", "refcheck.mjs")], ["compiled", join(root, "dist", "bin", "refcheck.js")]];
+  return ways
+    .filter(([, file]) => existsSync(file))
+    .map(([how, file]) => ({ how, list: median([file, "list"]), version: median([file, "--version"]) }));
+}
+
 function main(): void {
   if (!existsSync(join(root, "bin", "refcheck.ts"))) {
     console.error("bin/refcheck.ts not found: nothing to benchmark");
@@ -303,9 +321,10 @@ function main(): void {
   }
   if (withNaive) rows.push(...naiveRows());
   const typecheck = existsSync(join(root, "bin", "typecheck.ts")) && (!only || only.test("typecheck")) ? typecheckTimes() : undefined;
+  const startup = !only || only.test("startup") ? startupTimes() : undefined;
 
   if (asJson) {
-    console.log(JSON.stringify({ cores, spin: spinNote ?? [...spin.values()], rows, typecheck }, null, 2));
+    console.log(JSON.stringify({ cores, spin: spinNote ?? [...spin.values()], rows, typecheck, startup }, null, 2));
     return;
   }
 
@@ -328,6 +347,9 @@ function main(): void {
   console.log(table(head, body, right));
   if (typecheck) {
     console.log(`\ntypecheck specs/: ${typecheck.note ?? `cold ${int(typecheck.cold)} ms (empty cache; process CPU ${int(typecheck.coldCpu)} ms), cached ${fix(typecheck.cached, 1)} ms`}`);
+  }
+  if (startup) {
+    console.log(`startup: ${startup.map((s) => `${s.how}: refcheck list ${fix(s.list)} s, refcheck --version ${fix(s.version)} s`).join("; ")} (median of 5, wall)`);
   }
   const fp = rows.filter((r) => r.fingerprintBits);
   if (fp.length > 0) {
