@@ -7,7 +7,6 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { tmpdir } from "node:os";
-import { z } from "zod";
 import { XMLParser, XMLValidator } from "fast-xml-parser";
 import { Trace } from "../checker/verdict.ts";
 import { renderVerdict } from "../reports/console.ts";
@@ -15,6 +14,7 @@ import { renderComparison } from "../reports/compare.ts";
 import { fromItf, parseItf, toItf, ItfError } from "../reports/itf.ts";
 import { renderJunit } from "../reports/junit.ts";
 import { renderSarif } from "../reports/sarif.ts";
+import { sarifValidator } from "./support/schemas.ts";
 import { githubAnnotations, githubSummary } from "../reports/github.ts";
 import { mermaidSequence, renderMarkdown } from "../reports/markdown.ts";
 import { renderHtml } from "../reports/html.ts";
@@ -70,76 +70,31 @@ test("console: trace shows only changed fields, the fault, stats and warnings", 
 });
 
 // ---- SARIF ----
-// The SARIF 2.1.0 schema (oasis-tcs/sarif-spec, Schemata/sarif-schema-2.1.0.json)
-// restated in zod for every object refcheck emits: required properties, enums and
-// minimums as the schema gives them, and strict objects, as the schema forbids
-// additional properties. Not vendored: no JSON-schema validator dependency needed.
-const propertyBag = z.record(z.string(), z.unknown());
-const message = z.strictObject({ text: z.string().optional(), markdown: z.string().optional(), id: z.string().optional(), arguments: z.array(z.string()).optional(), properties: propertyBag.optional() })
-  .refine((m) => m.text !== undefined || m.id !== undefined, "message needs text or id");
-const mfString = z.strictObject({ text: z.string(), markdown: z.string().optional(), properties: propertyBag.optional() });
-const artifactLocation = z.strictObject({ uri: z.string().regex(/^[^\s]*$/, "uri-reference"), uriBaseId: z.string().optional(), index: z.number().int().min(-1).optional() });
-const region = z.strictObject({ startLine: z.number().int().min(1), startColumn: z.number().int().min(1).optional(), endLine: z.number().int().min(1).optional(), endColumn: z.number().int().min(1).optional() });
-const physicalLocation = z.strictObject({ artifactLocation, region: region.optional() });
-const location = z.strictObject({ id: z.number().int().min(-1).optional(), physicalLocation: physicalLocation.optional(), message: message.optional() });
-const threadFlowLocation = z.strictObject({
-  index: z.number().int().min(-1).optional(),
-  location: location.optional(),
-  state: z.record(z.string(), mfString).optional(),
-  nestingLevel: z.number().int().min(0).optional(),
-  executionOrder: z.number().int().min(-1).optional(),
-  importance: z.enum(["important", "essential", "unimportant"]).optional(),
-  kinds: z.array(z.string()).optional(),
-});
-const threadFlow = z.strictObject({ id: z.string().optional(), message: message.optional(), locations: z.array(threadFlowLocation).min(1) });
-const codeFlow = z.strictObject({ message: message.optional(), threadFlows: z.array(threadFlow).min(1) });
-const result = z.strictObject({
-  ruleId: z.string().optional(),
-  ruleIndex: z.number().int().min(-1).optional(),
-  kind: z.enum(["notApplicable", "pass", "fail", "review", "open", "informational"]).optional(),
-  level: z.enum(["none", "note", "warning", "error"]).optional(),
-  message,
-  locations: z.array(location).optional(),
-  codeFlows: z.array(codeFlow).optional(),
-  properties: propertyBag.optional(),
-});
-const reportingDescriptor = z.strictObject({
-  id: z.string(),
-  name: z.string().optional(),
-  shortDescription: mfString.optional(),
-  fullDescription: mfString.optional(),
-  defaultConfiguration: z.strictObject({ level: z.enum(["none", "note", "warning", "error"]).optional(), enabled: z.boolean().optional() }).optional(),
-  properties: propertyBag.optional(),
-});
-const notification = z.strictObject({ level: z.enum(["none", "note", "warning", "error"]).optional(), message });
-const sarifLog = z.strictObject({
-  $schema: z.url().optional(),
-  version: z.literal("2.1.0"),
-  runs: z.array(
-    z.strictObject({
-      tool: z.strictObject({ driver: z.strictObject({ name: z.string(), version: z.string().optional(), informationUri: z.url().optional(), rules: z.array(reportingDescriptor).optional() }) }),
-      invocations: z.array(z.strictObject({ executionSuccessful: z.boolean(), toolExecutionNotifications: z.array(notification).optional() })).optional(),
-      results: z.array(result).optional(),
-    }),
-  ),
-});
+// Checked against the SARIF 2.1.0 JSON schema (test/schemas/) with ajv.
+type SarifLog = { runs: { tool: { driver: { rules: { id: string }[] } }; invocations: { toolExecutionNotifications: { message: { text: string } }[] }[]; results: any[] }[] };
+function sarifLog(text: string): SarifLog {
+  const v = sarifValidator();
+  const log = JSON.parse(text);
+  assert.ok(v(log), JSON.stringify(v.errors?.slice(0, 5)));
+  return log as SarifLog;
+}
 
 test("SARIF: 2.1.0 structure, one result per failed property, codeFlow at action lines", () => {
-  const log = sarifLog.parse(JSON.parse(renderSarif([...both, incompleteVerdict])));
+  const log = sarifLog(renderSarif([...both, incompleteVerdict]));
   const run = log.runs[0]!;
   assert.equal(run.results!.length, 1);
   const r = run.results![0]!;
   assert.equal(r.ruleId, "kvm-vfio/file-pinning/noFault");
   assert.equal(run.tool.driver.rules![r.ruleIndex!]!.id, r.ruleId);
   // No property line for a fault: the failing action's line (FileAdd).
-  assert.deepEqual(r.locations![0]!.physicalLocation, { artifactLocation: { uri: "specs/kvm-vfio/file-pinning.ts" }, region: { startLine: FILE_ADD } });
+  assert.deepEqual(r.locations![0]!.physicalLocation, { artifactLocation: { uri: "specs/kvm-vfio/file-pinning.ts", uriBaseId: "%SRCROOT%" }, region: { startLine: FILE_ADD } });
   const flow = r.codeFlows![0]!.threadFlows[0]!.locations;
-  assert.deepEqual(flow.map((l) => l.location!.physicalLocation!.region!.startLine), [FILE_ADD, CLOSE_VM, FILE_ADD]);
+  assert.deepEqual(flow.map((l: any) => l.location!.physicalLocation!.region!.startLine), [FILE_ADD, CLOSE_VM, FILE_ADD]);
   assert.match(flow[2]!.location!.message!.text!, /FAULT: file_ref_inc/);
   assert.equal(flow[2]!.importance, "essential");
   assert.ok(run.invocations![0]!.toolExecutionNotifications!.some((n) => /INCOMPLETE/.test(n.message.text!)));
   // A passing run still yields a valid log with no results.
-  assert.equal(sarifLog.parse(JSON.parse(renderSarif([getFileActiveVerdict]))).runs[0]!.results!.length, 0);
+  assert.equal(sarifLog(renderSarif([getFileActiveVerdict])).runs[0]!.results!.length, 0);
 });
 
 // ---- ITF ----
