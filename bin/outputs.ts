@@ -365,8 +365,9 @@ export function writeOutputs(verdicts: Verdict[], plan: OutputPlan): WriteResult
   if (plan.github) {
     try {
       // Keep --json output parseable: the runner reads workflow commands on stderr too.
-      (plan.json ? process.stderr : process.stdout).write(githubAnnotations(verdicts));
-      if (plan.github.summary) appendFileSync(plan.github.summary, githubSummary(verdicts));
+      const gh = { root: sarifRoot(verdicts, process.cwd()), cwd: process.cwd() };
+      (plan.json ? process.stderr : process.stdout).write(githubAnnotations(verdicts, gh));
+      if (plan.github.summary) appendFileSync(plan.github.summary, githubSummary(verdicts, gh));
     } catch (e) {
       error = [error, `GITHUB_STEP_SUMMARY ${plan.github.summary}: cannot append the job summary: ${errnoText(e)}`].filter(Boolean).join("; ");
     }
