@@ -20,7 +20,7 @@ type Opt = { type: "string"; describe: string };
 /** The report flags (from the registry in reports/index.ts) and their settings. */
 export const reportOptions: Record<string, Opt> = {
   ...Object.fromEntries(renderers.map((r) => [r.flag, { type: "string", describe: r.describe }] as const)),
-  "sarif-root": { type: "string", describe: "make SARIF file paths relative to DIR (default: the git repository root of the specs, else the working directory)" },
+  "sarif-root": { type: "string", describe: "make the spec paths in SARIF, JUnit and GitHub annotations relative to DIR (default: the git repository root of the specs, else the working directory)" },
 };
 
 export interface ReportArgs {
@@ -239,10 +239,10 @@ function version(): string | undefined {
 }
 
 /**
- * The folder SARIF paths are relative to: the git repository holding the first spec (GitHub
+ * The folder report paths are relative to: the git repository holding the first spec (GitHub
  * resolves paths against the repository root), else the working directory.
  */
-export function sarifRoot(verdicts: Verdict[], cwd: string): string {
+export function repoRoot(verdicts: Verdict[], cwd: string): string {
   const file = verdicts.find((v) => v.file !== undefined)?.file;
   const dir = file !== undefined ? dirname(resolve(cwd, file)) : cwd;
   try {
@@ -258,7 +258,7 @@ export function sarifRoot(verdicts: Verdict[], cwd: string): string {
 export function renderOutputs(verdicts: Verdict[], plan: OutputPlan): RenderedOutput[] {
   const out: RenderedOutput[] = [];
   const cwd = process.cwd();
-  const ctx: RenderContext = { version: version(), cwd, ...(plan.files.sarif !== undefined ? { sarifRoot: plan.sarifRoot ?? sarifRoot(verdicts, cwd) } : {}) };
+  const ctx: RenderContext = { version: version(), cwd, ...(Object.keys(plan.files).length ? { root: plan.sarifRoot ?? repoRoot(verdicts, cwd) } : {}) };
   const attempt = <T>(flag: string, path: string, fn: () => T): T => {
     try {
       return fn();
@@ -365,7 +365,7 @@ export function writeOutputs(verdicts: Verdict[], plan: OutputPlan): WriteResult
   if (plan.github) {
     try {
       // Keep --json output parseable: the runner reads workflow commands on stderr too.
-      const gh = { root: sarifRoot(verdicts, process.cwd()), cwd: process.cwd() };
+      const gh = { root: plan.sarifRoot ?? repoRoot(verdicts, process.cwd()), cwd: process.cwd() };
       (plan.json ? process.stderr : process.stdout).write(githubAnnotations(verdicts, gh));
       if (plan.github.summary) appendFileSync(plan.github.summary, githubSummary(verdicts, gh));
     } catch (e) {

@@ -1,9 +1,8 @@
 // GitHub Actions: workflow-command annotations (::error/::warning) that point at the
 // spec line of each failure, and a Markdown job summary ($GITHUB_STEP_SUMMARY).
-import path from "node:path";
 import type { Verdict } from "../checker/verdict.ts";
 import { renderMarkdown } from "./markdown.ts";
-import { coverageWarnings, designName, fmtChange, headline, propertyLine, stepLabel, steps, termSafe } from "./util.ts";
+import { coverageWarnings, repoPath, designName, fmtChange, headline, propertyLine, stepLabel, steps, termSafe } from "./util.ts";
 
 /** Escaping of workflow-command data (the message). */
 export function ghData(s: string): string {
@@ -44,9 +43,7 @@ interface Annotation {
 }
 
 function specPath(v: Verdict, opts: GithubOptions): string | undefined {
-  if (v.file === undefined || opts.root === undefined) return v.file;
-  const rel = path.relative(path.resolve(opts.root), path.resolve(opts.cwd ?? process.cwd(), v.file));
-  return rel.startsWith("..") || path.isAbsolute(rel) ? v.file : rel.split(path.sep).join("/");
+  return v.file === undefined ? undefined : repoPath(v.file, opts.root, opts.cwd);
 }
 
 function annotations(verdicts: Verdict[], opts: GithubOptions): Annotation[] {

@@ -13,8 +13,8 @@ export interface RenderContext {
   version?: string;
   /** The folder spec paths (Verdict.file) are relative to. */
   cwd: string;
-  /** SARIF: the folder artifact URIs are relative to (the repository root); found when unset. */
-  sarifRoot?: string;
+  /** The repository root (or --sarif-root): SARIF and JUnit paths are made relative to it. */
+  root?: string;
 }
 
 /** One file of a folder output: a name inside the folder, and who it belongs to (for clash messages). */
@@ -58,12 +58,12 @@ export const renderers: readonly Renderer[] = [
     owns: (name) => name.endsWith(".itf.json"),
     render: (verdicts) => verdicts.flatMap((v) => v.properties.filter((p) => p.trace).map((p) => ({ name: itfFileName(v, p), text: toItf(v, p), who: who(v, p) }))),
   },
-  { flag: "junit", kind: "file", describe: "write JUnit XML to FILE", render: (verdicts) => renderJunit(verdicts) },
+  { flag: "junit", kind: "file", describe: "write JUnit XML to FILE", render: (verdicts, ctx) => renderJunit(verdicts, { root: ctx.root, cwd: ctx.cwd }) },
   {
     flag: "sarif",
     kind: "file",
     describe: "write SARIF 2.1.0 to FILE (code scanning)",
-    render: (verdicts, ctx) => renderSarif(verdicts, { version: ctx.version, cwd: ctx.cwd, root: ctx.sarifRoot }),
+    render: (verdicts, ctx) => renderSarif(verdicts, { version: ctx.version, cwd: ctx.cwd, root: ctx.root }),
   },
   { flag: "markdown", kind: "file", describe: "write the Markdown report (tables, traces, Mermaid) to FILE", render: (verdicts) => renderMarkdown(verdicts) },
   { flag: "html", kind: "file", describe: "write the self-contained HTML report to FILE", render: (verdicts) => renderHtml(verdicts) },

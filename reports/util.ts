@@ -1,6 +1,17 @@
 // Helpers shared by the renderers: value formatting, step labels, property cells,
 // the objects a trace touches. Pure functions of checker types.
+import path from "node:path";
 import type { Change, PropertyResult, Step, Trace, Verdict } from "../checker/verdict.ts";
+
+/**
+ * A spec path (relative to `cwd`) made relative to the repository `root`, which CI tools
+ * resolve paths against; unchanged without a root or when the file lies outside it.
+ */
+export function repoPath(file: string, root?: string, cwd?: string): string {
+  if (root === undefined) return file;
+  const rel = path.relative(path.resolve(root), path.resolve(cwd ?? process.cwd(), file));
+  return rel === "" || rel.startsWith("..") || path.isAbsolute(rel) ? file : rel.split(path.sep).join("/");
+}
 
 // C0 and C1 controls (ESC starts terminal sequences, CR rewrites a line, a newline lets text
 // start a line), line separators and bidirectional overrides, which reorder what is shown.

@@ -4,11 +4,11 @@
 import { before, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { sarifValidator } from "./support/schemas.ts";
+import { sarifValidator, schemaDir, xmllint } from "./support/schemas.ts";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 
@@ -63,4 +63,32 @@ test("consumers: the SARIF validator rejects a broken log (negative control)", (
   log.runs[0].results[0].locations[0].physicalLocation.region.startLine = 0;
   const validate = sarifValidator();
   assert.equal(validate(log), false);
+});
+
+const lint = xmllint();
+const XSD = path.join(schemaDir, "junit-10.xsd");
+function validateXml(file: string): { ok: boolean; err: string } {
+  const r = spawnSync((lint as { path: string }).path, ["--noout", "--schema", XSD, file], { encoding: "utf8" });
+  return { ok: r.status === 0, err: r.stderr };
+}
+
+test("consumers: JUnit of the shipped specs is valid against the Jenkins xUnit plugin's junit-10.xsd", { skip: "skip" in lint ? lint.skip : false }, () => {
+  const file = path.join(out, "r.xml");
+  const r = validateXml(file);
+  assert.ok(r.ok, r.err.split("\n").slice(0, 5).join("\n"));
+  const xml = readFileSync(file, "utf8");
+  // What GitLab keys results by stays unique, and failures still name their place.
+  const cases = [...xml.matchAll(/<testcase name="([^"]*)" classname="([^"]*)"/g)].map((m) => `${m[2]} ${m[1]}`);
+  assert.equal(new Set(cases).size, cases.length);
+  assert.match(xml, /<failure [^>]*>[^<]*\n {4}at [\w/-]+\.\w+ \(specs\/[\w/-]+\.ts:\d+\)/);
+  console.log(`# JUnit of compare specs: xmllint --schema junit-10.xsd: valid, ${cases.length} testcases`);
+});
+
+test("consumers: xmllint rejects what xUnit rejects (negative control)", { skip: "skip" in lint ? lint.skip : false }, () => {
+  const bad = path.join(out, "bad.xml");
+  writeFileSync(bad, '<testsuites skipped="0"><testsuite name="s" tests="1"><testcase name="t" file="a.ts" line="1"/></testsuite></testsuites>\n');
+  const r = validateXml(bad);
+  assert.equal(r.ok, false);
+  assert.match(r.err, /attribute 'skipped'/);
+  assert.match(r.err, /attribute 'file'/);
 });
