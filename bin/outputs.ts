@@ -11,7 +11,7 @@ import type { Verdict } from "../checker/verdict.ts";
 import { githubAnnotations, githubSummary } from "../reports/github.ts";
 import { renderers, type DirRenderer, type RenderContext } from "../reports/index.ts";
 import { renderStep } from "../reports/console.ts";
-import { ItfError, itfReader } from "../reports/itf.ts";
+import { ItfError, itfHeadline, itfReader } from "../reports/itf.ts";
 import { scanItf } from "../reports/itf-stream.ts";
 import { termText } from "../reports/util.ts";
 
@@ -475,18 +475,17 @@ export function printTrace(file: string, out: { write(s: string): void; flush?()
       top: (k, json) => Object.defineProperty(top, k, { value: parse(json, k), enumerable: true, configurable: true, writable: true }),
     });
     const reader = itfReader(file, top, { isArray: shape.statesIsArray, length: shape.states });
-    const meta = reader.meta;
-    const rc = (isRecord(meta.refcheck) ? meta.refcheck : {}) as Record<string, unknown>;
-    const head =
-      typeof rc.spec === "string"
-        ? `${rc.spec}${rc.design !== undefined ? ` (${String(rc.design)})` : ""}: ${String(rc.property)} ${String(rc.status)}${rc.message ? `: ${String(rc.message)}` : ""}`
-        : `${typeof meta.source === "string" ? meta.source : file}${typeof meta.description === "string" ? `: ${meta.description}` : ""}`;
     const length = shape.states - 1;
-    out.write(`${termText(head)} (${length} step${length === 1 ? "" : "s"})\n`);
     const width = String(length).length;
     pos = 0;
     scanItf(file, read, {
-      state: (json, k) => out.write(renderStep(reader.step(parse(json, `states[${k}]`), k), width) + "\n"),
+      state: (json, k) => {
+        const step = reader.step(parse(json, `states[${k}]`), k);
+        // The head waits for state 0, which holds the parameter values it names.
+        if (k === 0) out.write(`${termText(itfHeadline(reader, file, length))}\n`);
+        if (k === reader.loop) out.write(`${" ".repeat(2 + width)}  -- loop: the trace returns to this state after step ${length} --\n`);
+        out.write(renderStep(step, width) + "\n");
+      },
     });
     out.flush?.();
   } catch (e) {
@@ -495,8 +494,4 @@ export function printTrace(file: string, out: { write(s: string): void; flush?()
   } finally {
     closeSync(fd);
   }
-}
-
-function isRecord(x: unknown): x is Record<string, unknown> {
-  return typeof x === "object" && x !== null && !Array.isArray(x);
 }
