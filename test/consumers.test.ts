@@ -92,3 +92,26 @@ test("consumers: xmllint rejects what xUnit rejects (negative control)", { skip:
   assert.match(r.err, /attribute 'skipped'/);
   assert.match(r.err, /attribute 'file'/);
 });
+
+test("consumers: ITF files of the shipped specs keep #meta values strings and one pick shape per key (itf-rs)", () => {
+  const dir = path.join(out, "traces");
+  const files = readdirSync(dir).filter((f) => f.endsWith(".itf.json"));
+  assert.ok(files.length > 50, `${files.length} traces`);
+  for (const f of files) {
+    const doc = JSON.parse(readFileSync(path.join(dir, f), "utf8"));
+    for (const [k, v] of Object.entries(doc["#meta"])) assert.equal(typeof v, "string", `${f}: #meta.${k}`);
+    assert.ok(Array.isArray(doc.params), `${f}: params`);
+    const shapes = new Map<string, string>();
+    for (const s of doc.states) {
+      for (const v of [...doc.params, ...doc.vars]) assert.ok(Object.hasOwn(s, v), `${f}: ${v} missing`);
+      const picks = s["mbt::nondetPicks"] as Record<string, { tag: string; value: unknown }>;
+      assert.equal(Object.keys(picks).sort().join(), Object.keys(doc.states[0]["mbt::nondetPicks"]).sort().join(), `${f}: pick names differ between states`);
+      for (const [k, x] of Object.entries(picks)) {
+        if (x.tag !== "Some") continue;
+        const shape = JSON.stringify(x.value, (_key, v) => (typeof v === "string" ? "s" : typeof v === "boolean" ? "b" : v && typeof v === "object" && "#bigint" in v ? "i" : v));
+        assert.equal(shapes.get(k) ?? shape, shape, `${f}: pick ${k} changes shape`);
+        shapes.set(k, shape);
+      }
+    }
+  }
+});
