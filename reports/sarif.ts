@@ -128,15 +128,28 @@ function result(v: Verdict, p: PropertyResult, ruleIndex: number, opts: SarifOpt
   };
 }
 
-function help(v: Verdict, p: PropertyResult): { text: string; markdown: string } {
+function md(s: string): string {
+  return s.replace(/[\\`*_[\]<>|#]/g, (c) => `\\${c}`);
+}
+
+/** A rule's help: what the property says, its spec, and the spec's summary (per design when they differ). */
+function help(v: Verdict, p: PropertyResult, summaries: Map<string, string>): { text: string; markdown: string } {
   const what = p.doc ?? KIND_HELP[p.kind] ?? `${p.kind} property`;
-  const kind = `${p.kind} property \`${p.name}\` of the refcheck spec \`${v.spec}\``;
-  const summary = v.summary ? `The spec: ${v.summary}.` : "";
-  const how = "A result carries the shortest trace that breaks it as a code flow; `refcheck check` on the spec file prints the same trace.";
-  return {
-    text: [`${what}`, `${kind.replace(/`/g, "")}.`, summary.replace(/`/g, ""), how.replace(/`/g, "")].filter(Boolean).join("\n\n"),
-    markdown: [`**${p.name}**: ${what}`, `${kind[0]!.toUpperCase()}${kind.slice(1)}.`, summary, how].filter(Boolean).join("\n\n"),
-  };
+  const kind = `${p.kind} property ${p.name} of the refcheck spec ${v.spec}`;
+  const distinct = new Set(summaries.values());
+  const how = "A result carries the shortest trace that breaks it as a code flow; refcheck check on the spec file prints the same trace.";
+  const text = [what, `${kind}.`];
+  const markdown = [`**${md(p.name)}**: ${md(what)}`, `${md(kind[0]!.toUpperCase() + kind.slice(1))}.`];
+  if (distinct.size === 1) {
+    text.push(`The spec: ${[...distinct][0]}.`);
+    markdown.push(`The spec: ${md([...distinct][0]!)}.`);
+  } else if (distinct.size > 1) {
+    text.push(`The spec, by design:\n${[...summaries].map(([d, x]) => `- ${d}: ${x}`).join("\n")}`);
+    markdown.push(`The spec, by design:\n\n${[...summaries].map(([d, x]) => `- ${md(d)}: ${md(x)}`).join("\n")}`);
+  }
+  text.push(how);
+  markdown.push(how.replace("refcheck check", "`refcheck check`"));
+  return { text: text.join("\n\n"), markdown: markdown.join("\n\n") };
 }
 
 export function renderSarif(verdicts: Verdict[], opts: SarifOptions = {}): string {
@@ -162,13 +175,24 @@ export function renderSarif(verdicts: Verdict[], opts: SarifOptions = {}): strin
           name: p.name,
           shortDescription: { text: p.doc ?? `${p.kind} ${p.name}` },
           fullDescription: { text: `${p.kind} property ${p.name} of ${v.spec}${p.doc ? `: ${p.doc}` : ""}` },
-          help: help(v, p),
+          help: { text: "", markdown: "" }, // filled in below, once every design's summary is known
           defaultConfiguration: { level: "error" },
           properties: { kind: p.kind },
         });
       }
       if (p.failed) results.push(result(v, p, idx, opts));
     }
+  }
+  for (const r of rules) {
+    const summaries = new Map<string, string>();
+    let first: [Verdict, PropertyResult] | undefined;
+    for (const v of verdicts) {
+      const p = v.properties.find((x) => ruleId(v, x) === r.id);
+      if (!p) continue;
+      first ??= [v, p];
+      if (v.summary) summaries.set(designName(v), v.summary);
+    }
+    r.help = help(first![0], first![1], summaries);
   }
   const notes = verdicts.flatMap((v) => [
     ...allWarnings(v).map((w) => `${v.spec} (${designName(v)}): ${w}`),
