@@ -5,33 +5,28 @@
 // writes each to a temporary file beside its target and renames them into place only
 // when all were written.
 import { appendFileSync, closeSync, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, realpathSync, renameSync, statSync, unlinkSync, writeFileSync, writeSync, type Stats } from "node:fs";
+import { execFileSync } from "node:child_process";
 import { basename, dirname, join, resolve } from "node:path";
 import type { Verdict } from "../checker/verdict.ts";
 import { githubAnnotations, githubSummary } from "../reports/github.ts";
-import { renderHtml } from "../reports/html.ts";
-import { itfFileName, toItf } from "../reports/itf.ts";
-import { renderJunit } from "../reports/junit.ts";
-import { renderMarkdown } from "../reports/markdown.ts";
-import { renderSarif } from "../reports/sarif.ts";
+import { renderers, type DirRenderer, type RenderContext } from "../reports/index.ts";
 import { renderStep } from "../reports/console.ts";
-import { ItfError, itfReader } from "../reports/itf.ts";
+import { ItfError, itfHeadline, itfReader } from "../reports/itf.ts";
 import { scanItf } from "../reports/itf-stream.ts";
 import { termText } from "../reports/util.ts";
 
-export const reportOptions = {
-  itf: { type: "string", describe: "write every counterexample and witness as an ITF trace file into DIR" },
-  junit: { type: "string", describe: "write JUnit XML to FILE" },
-  sarif: { type: "string", describe: "write SARIF 2.1.0 to FILE (code scanning)" },
-  markdown: { type: "string", describe: "write the Markdown report (tables, traces, Mermaid) to FILE" },
-  html: { type: "string", describe: "write the self-contained HTML report to FILE" },
-} as const;
+type Opt = { type: "string"; describe: string };
+
+/** The report flags (from the registry in reports/index.ts) and their settings. */
+export const reportOptions: Record<string, Opt> = {
+  ...Object.fromEntries(renderers.map((r) => [r.flag, { type: "string", describe: r.describe }] as const)),
+  "sarif-root": { type: "string", describe: "make the spec paths in SARIF, JUnit and GitHub annotations relative to DIR (default: the git repository root of the specs, else the working directory)" },
+};
 
 export interface ReportArgs {
-  itf?: unknown;
-  junit?: unknown;
-  sarif?: unknown;
-  markdown?: unknown;
-  html?: unknown;
+  /** A value per renderer flag ("junit", "itf", ...). */
+  [flag: string]: unknown;
+  "sarif-root"?: unknown;
   json?: boolean;
 }
 
@@ -43,14 +38,13 @@ export class FileError extends Error {
   }
 }
 
-type FileFlag = "junit" | "sarif" | "markdown" | "html";
-const FILE_FLAGS: FileFlag[] = ["junit", "sarif", "markdown", "html"];
-
 export interface OutputPlan {
   /** Report files by flag, as given (for messages). */
-  files: Partial<Record<FileFlag, string>>;
-  /** The --itf folder, as given. */
-  itf?: string;
+  files: Record<string, string>;
+  /** Report folders by flag (--itf), as given. */
+  dirs: Record<string, string>;
+  /** --sarif-root, as given. */
+  sarifRoot?: string;
   /** --json: GitHub annotations go to stderr so that stdout stays parseable. */
   json: boolean;
   /** Set on GitHub Actions: print annotations; append the summary to this file when given. */
@@ -125,11 +119,11 @@ function canonical(p: string): string {
   }
 }
 
-function flagValue(flag: string, v: unknown): string | undefined {
+function flagValue(flag: string, v: unknown, what: "file" | "folder"): string | undefined {
   if (v === undefined) return undefined;
-  if (Array.isArray(v)) throw new FileError(`--${flag} is given ${v.length} times (${v.map((x) => JSON.stringify(String(x))).join(", ")}); expected one ${flag === "itf" ? "folder" : "file"}`);
+  if (Array.isArray(v)) throw new FileError(`--${flag} is given ${v.length} times (${v.map((x) => JSON.stringify(String(x))).join(", ")}); expected one ${what}`);
   const s = String(v);
-  if (s.trim() === "") throw new FileError(`--${flag} "": expected a ${flag === "itf" ? "folder" : "file"} path, got an empty value`);
+  if (s.trim() === "") throw new FileError(`--${flag} "": expected a ${what} path, got an empty value`);
   return s;
 }
 
@@ -139,7 +133,7 @@ function flagValue(flag: string, v: unknown): string | undefined {
  * the spec files of this run: no output may overwrite one.
  */
 export function planOutputs(args: ReportArgs, inputFiles: string[]): OutputPlan {
-  const plan: OutputPlan = { files: {}, json: !!args.json };
+  const plan: OutputPlan = { files: {}, dirs: {}, json: !!args.json };
   const inputs = new Map(inputFiles.map((f) => [canonical(f), f]));
   const taken = new Map<string, string>();
   const claim = (flag: string, p: string) => {
@@ -151,46 +145,61 @@ export function planOutputs(args: ReportArgs, inputFiles: string[]): OutputPlan 
     taken.set(c, `--${flag} ${p}`);
   };
 
-  const itf = flagValue("itf", args.itf);
-  if (itf !== undefined) {
-    const st = statOrNullFor("--itf", itf);
-    if (st && !st.isDirectory()) throw new FileError(`--itf ${itf}: is a file; expected a folder for the trace files`);
-    claim("itf", itf);
-    plan.itf = itf;
-  }
-  for (const flag of FILE_FLAGS) {
-    const p = flagValue(flag, args[flag]);
+  // Folders first, so that a clash names the folder flag as the earlier claim.
+  const ordered = [...renderers.filter((r) => r.kind === "dir"), ...renderers.filter((r) => r.kind === "file")];
+  for (const r of ordered) {
+    const p = flagValue(r.flag, args[r.flag], r.kind === "dir" ? "folder" : "file");
     if (p === undefined) continue;
-    if (/[/\\]$/.test(p)) throw new FileError(`--${flag} ${p}: names a folder; expected a file path`);
-    const st = statOrNullFor(`--${flag}`, p);
-    if (st?.isDirectory()) throw new FileError(`--${flag} ${p}: is a folder; expected a file path`);
-    claim(flag, p);
-    plan.files[flag] = p;
+    if (r.kind === "dir") {
+      const st = statOrNullFor(`--${r.flag}`, p);
+      if (st && !st.isDirectory()) throw new FileError(`--${r.flag} ${p}: is a file; expected a folder for the ${r.flag === "itf" ? "trace " : ""}files`);
+      claim(r.flag, p);
+      plan.dirs[r.flag] = p;
+    } else {
+      if (/[/\\]$/.test(p)) throw new FileError(`--${r.flag} ${p}: names a folder; expected a file path`);
+      const st = statOrNullFor(`--${r.flag}`, p);
+      if (st?.isDirectory()) throw new FileError(`--${r.flag} ${p}: is a folder; expected a file path`);
+      claim(r.flag, p);
+      plan.files[r.flag] = p;
+    }
   }
-  // A report inside the trace folder would be taken for a trace, or removed as stale.
-  if (plan.itf !== undefined) {
-    const dir = canonical(plan.itf);
+  const root = flagValue("sarif-root", args["sarif-root"], "folder");
+  if (root !== undefined) {
+    if (!statOrNullFor("--sarif-root", root)?.isDirectory()) throw new FileError(`--sarif-root ${root}: expected an existing folder (the repository root SARIF paths are relative to)`);
+    plan.sarifRoot = root;
+  }
+  // A report inside an output folder with a name that folder owns would be taken for one of its files, or removed as stale.
+  for (const [dflag, d] of Object.entries(plan.dirs)) {
+    const r = dirRenderer(dflag);
+    const dir = canonical(d);
     for (const [flag, p] of Object.entries(plan.files)) {
-      if (dirname(canonical(p)) === dir && p.endsWith(".itf.json")) throw new FileError(`--${flag} ${p}: inside the --itf folder with a trace file's name; choose another path`);
+      if (dirname(canonical(p)) === dir && r.owns(basename(p))) throw new FileError(`--${flag} ${p}: inside the --${dflag} folder with a ${dflag === "itf" ? "trace" : dflag} file's name; choose another path`);
     }
   }
 
   // Folders first (nothing is removed if one cannot be created), then stale outputs.
-  if (plan.itf !== undefined) ensureDir(plan.itf, `--itf ${plan.itf}`);
+  for (const [flag, d] of Object.entries(plan.dirs)) ensureDir(d, `--${flag} ${d}`);
   for (const [flag, p] of Object.entries(plan.files)) ensureDir(dirname(resolve(p)), `--${flag} ${p}`);
-  if (plan.itf !== undefined) {
+  for (const [flag, d] of Object.entries(plan.dirs)) {
     let names: string[];
     try {
-      names = readdirSync(plan.itf);
+      names = readdirSync(d);
     } catch (e) {
-      throw new FileError(`--itf ${plan.itf}: cannot read the folder: ${errnoText(e)}`);
+      throw new FileError(`--${flag} ${d}: cannot read the folder: ${errnoText(e)}`);
     }
-    for (const n of names) if (n.endsWith(".itf.json")) removeStale("--itf", join(plan.itf, n));
+    const r = dirRenderer(flag);
+    for (const n of names) if (r.owns(n)) removeStale(`--${flag}`, join(d, n));
   }
   for (const [flag, p] of Object.entries(plan.files)) removeStale(`--${flag}`, p);
 
   if (process.env.GITHUB_ACTIONS === "true") plan.github = { summary: process.env.GITHUB_STEP_SUMMARY || undefined };
   return plan;
+}
+
+function dirRenderer(flag: string): DirRenderer {
+  const r = renderers.find((x) => x.flag === flag);
+  if (!r || r.kind !== "dir") throw new Error(`no folder renderer for --${flag}`);
+  return r;
 }
 
 function statOrNullFor(flag: string, p: string): Stats | null {
@@ -234,35 +243,53 @@ export function refcheckVersion(): string | undefined {
   return undefined;
 }
 
-/** Every report file of the plan, rendered in memory. Two traces with one name are an error. */
+/**
+ * The folder report paths are relative to: the git repository holding the first spec (GitHub
+ * resolves paths against the repository root), else the working directory.
+ */
+export function repoRoot(verdicts: Verdict[], cwd: string): string {
+  const file = verdicts.find((v) => v.file !== undefined)?.file;
+  const dir = file !== undefined ? dirname(resolve(cwd, file)) : cwd;
+  try {
+    const top = execFileSync("git", ["rev-parse", "--show-toplevel"], { cwd: dir, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"], timeout: 10_000 }).trim();
+    if (top) return top;
+  } catch {
+    // not a git checkout, or no git: paths stay relative to the working directory
+  }
+  return cwd;
+}
+
+/** Every report file of the plan, rendered in memory. Two files of a folder with one name are an error. */
 export function renderOutputs(verdicts: Verdict[], plan: OutputPlan): RenderedOutput[] {
   const out: RenderedOutput[] = [];
-  const render = (flag: string, path: string, fn: () => string) => {
+  const cwd = process.cwd();
+  const ctx: RenderContext = { version: refcheckVersion(), cwd, ...(Object.keys(plan.files).length ? { root: plan.sarifRoot ?? repoRoot(verdicts, cwd) } : {}) };
+  const attempt = <T>(flag: string, path: string, fn: () => T): T => {
     try {
-      out.push({ flag, path, text: fn() });
+      return fn();
     } catch (e) {
-      throw new FileError(`${flag} ${path}: cannot render the report: ${e instanceof Error ? e.message : String(e)}`);
+      if (e instanceof FileError) throw e;
+      throw new FileError(`--${flag} ${path}: cannot render the report: ${e instanceof Error ? e.message : String(e)}`);
     }
   };
-  if (plan.itf !== undefined) {
-    const names = new Map<string, string>();
-    for (const v of verdicts) {
-      for (const p of v.properties) {
-        if (!p.trace) continue;
-        const name = itfFileName(v, p);
-        const who = `${v.spec}${v.design !== undefined ? ` (${v.design}${v.configuration ? `, ${v.configuration}` : ""})` : v.configuration ? ` (${v.configuration})` : ""}: ${p.name}`;
-        const other = names.get(name);
-        if (other !== undefined) throw new FileError(`--itf ${plan.itf}: two traces would be written to ${name}: ${other} and ${who}; nothing was written`);
-        names.set(name, who);
-        render("--itf", join(plan.itf, name), () => toItf(v, p));
+  for (const r of renderers) {
+    if (r.kind === "dir") {
+      const d = plan.dirs[r.flag];
+      if (d === undefined) continue;
+      const names = new Map<string, string>();
+      for (const e of attempt(r.flag, d, () => r.render(verdicts, ctx))) {
+        const other = names.get(e.name);
+        const what = r.flag === "itf" ? "traces" : "files";
+        if (other !== undefined) throw new FileError(`--${r.flag} ${d}: two ${what} would be written to ${e.name}: ${other} and ${e.who}; nothing was written`);
+        names.set(e.name, e.who);
+        out.push({ flag: `--${r.flag}`, path: join(d, e.name), text: e.text });
       }
+    } else {
+      const f = plan.files[r.flag];
+      if (f === undefined) continue;
+      out.push({ flag: `--${r.flag}`, path: f, text: attempt(r.flag, f, () => r.render(verdicts, ctx)) });
     }
   }
-  const f = plan.files;
-  if (f.junit !== undefined) render("--junit", f.junit, () => renderJunit(verdicts));
-  if (f.sarif !== undefined) render("--sarif", f.sarif, () => renderSarif(verdicts, { version: refcheckVersion() }));
-  if (f.markdown !== undefined) render("--markdown", f.markdown, () => renderMarkdown(verdicts));
-  if (f.html !== undefined) render("--html", f.html, () => renderHtml(verdicts));
   return out;
 }
 
@@ -343,8 +370,9 @@ export function writeOutputs(verdicts: Verdict[], plan: OutputPlan): WriteResult
   if (plan.github) {
     try {
       // Keep --json output parseable: the runner reads workflow commands on stderr too.
-      (plan.json ? process.stderr : process.stdout).write(githubAnnotations(verdicts));
-      if (plan.github.summary) appendFileSync(plan.github.summary, githubSummary(verdicts));
+      const gh = { root: plan.sarifRoot ?? repoRoot(verdicts, process.cwd()), cwd: process.cwd() };
+      (plan.json ? process.stderr : process.stdout).write(githubAnnotations(verdicts, gh));
+      if (plan.github.summary) appendFileSync(plan.github.summary, githubSummary(verdicts, gh));
     } catch (e) {
       error = [error, `GITHUB_STEP_SUMMARY ${plan.github.summary}: cannot append the job summary: ${errnoText(e)}`].filter(Boolean).join("; ");
     }
@@ -452,18 +480,17 @@ export function printTrace(file: string, out: { write(s: string): void; flush?()
       top: (k, json) => Object.defineProperty(top, k, { value: parse(json, k), enumerable: true, configurable: true, writable: true }),
     });
     const reader = itfReader(file, top, { isArray: shape.statesIsArray, length: shape.states });
-    const meta = reader.meta;
-    const rc = (isRecord(meta.refcheck) ? meta.refcheck : {}) as Record<string, unknown>;
-    const head =
-      typeof rc.spec === "string"
-        ? `${rc.spec}${rc.design !== undefined ? ` (${String(rc.design)})` : ""}: ${String(rc.property)} ${String(rc.status)}${rc.message ? `: ${String(rc.message)}` : ""}`
-        : `${typeof meta.source === "string" ? meta.source : file}${typeof meta.description === "string" ? `: ${meta.description}` : ""}`;
     const length = shape.states - 1;
-    out.write(`${termText(head)} (${length} step${length === 1 ? "" : "s"})\n`);
     const width = String(length).length;
     pos = 0;
     scanItf(file, read, {
-      state: (json, k) => out.write(renderStep(reader.step(parse(json, `states[${k}]`), k), width) + "\n"),
+      state: (json, k) => {
+        const step = reader.step(parse(json, `states[${k}]`), k);
+        // The head waits for state 0, which holds the parameter values it names.
+        if (k === 0) out.write(`${termText(itfHeadline(reader, file, length))}\n`);
+        if (k === reader.loop) out.write(`${" ".repeat(2 + width)}  -- loop: the trace returns to this state after step ${length} --\n`);
+        out.write(renderStep(step, width) + "\n");
+      },
     });
     out.flush?.();
   } catch (e) {
@@ -472,8 +499,4 @@ export function printTrace(file: string, out: { write(s: string): void; flush?()
   } finally {
     closeSync(fd);
   }
-}
-
-function isRecord(x: unknown): x is Record<string, unknown> {
-  return typeof x === "object" && x !== null && !Array.isArray(x);
 }

@@ -2,7 +2,7 @@
 // spec line of each failure, and a Markdown job summary ($GITHUB_STEP_SUMMARY).
 import type { Verdict } from "../checker/verdict.ts";
 import { renderMarkdown } from "./markdown.ts";
-import { coverageWarnings, designName, differenceOf, fmtChange, headline, propertyLine, reportedFailure, stepLabel, steps, termSafe } from "./util.ts";
+import { coverageWarnings, designName, differenceOf, fmtChange, headline, propertyLine, repoPath, reportedFailure, stepLabel, steps, termSafe } from "./util.ts";
 
 /** Escaping of workflow-command data (the message). */
 export function ghData(s: string): string {
@@ -22,17 +22,42 @@ function command(kind: "error" | "warning" | "notice", props: Record<string, str
   return `::${kind}${p ? " " + p : ""}::${ghData(message)}`;
 }
 
-/** One annotation line per failure, incomplete run and never-fired action. */
-export function githubAnnotations(verdicts: Verdict[]): string {
+/** GitHub shows at most this many annotations of each level per step; the rest are dropped silently. */
+export const ANNOTATIONS_PER_STEP = 10;
+
+export interface GithubOptions {
+  /** Annotations of each level before the rest go to the summary (default 10). */
+  max?: number;
+  /** Rebase spec paths (relative to `cwd`) onto the repository root, which GitHub resolves them against. */
+  root?: string;
+  cwd?: string;
+}
+
+interface Annotation {
+  kind: "error" | "warning";
+  /** Lower first: violations, then other failures; shorter traces first. */
+  rank: [number, number];
+  /** A one-line description for the summary when not annotated. */
+  line: string;
+  text: string;
+}
+
+function specPath(v: Verdict, opts: GithubOptions): string | undefined {
+  return v.file === undefined ? undefined : repoPath(v.file, opts.root, opts.cwd);
+}
+
+function annotations(verdicts: Verdict[], opts: GithubOptions): Annotation[] {
   // Spec text may hold terminal escapes or newlines of its own; the lines are ours.
   verdicts = termSafe(verdicts);
-  const out: string[] = [];
+  const out: Annotation[] = [];
   for (const v of verdicts) {
+    const file = specPath(v, opts);
     for (const p of v.properties) {
       // Only changes are errors: a violation the spec declares is not.
       if (!reportedFailure(p)) continue;
       const diff = differenceOf(v, p);
-      const lines = [`${designName(v)}: ${diff ? `CHANGED: ${diff}` : p.status === "unreachable" ? `${p.name} witness unreachable, expected reachable` : headline(p)}`];
+      const head = `${designName(v)}: ${diff ? `CHANGED: ${diff}` : p.status === "unreachable" ? `${p.name} witness unreachable, expected reachable` : headline(p)}`;
+      const lines = [head];
       if (p.trace) {
         lines.push(`Trace (${steps(p.trace.length)}):`);
         for (const s of p.trace.steps.slice(1)) {
@@ -40,21 +65,70 @@ export function githubAnnotations(verdicts: Verdict[]): string {
           if (s.fault) lines.push(`   FAULT: ${s.fault}`);
         }
       }
-      out.push(command("error", { file: v.file, line: v.file ? propertyLine(v, p) : undefined, title: `refcheck: ${v.spec} ${p.name}` }, lines.join("\n")));
+      const line = file ? propertyLine(v, p) : undefined;
+      out.push({
+        kind: "error",
+        rank: [p.status === "violated" ? 0 : 1, p.trace?.length ?? Number.MAX_SAFE_INTEGER],
+        line: `${file ?? v.spec}${line ? `:${line}` : ""}: ${v.spec} ${head}`,
+        text: command("error", { file, line, title: `refcheck: ${v.spec} ${p.name}` }, lines.join("\n")),
+      });
     }
     if (!v.complete) {
-      out.push(command("warning", { file: v.file, title: `refcheck: ${v.spec} incomplete` }, `${designName(v)}: INCOMPLETE: stopped by ${v.stoppedBy ?? "a bound"}; unviolated properties are unproven`));
+      const msg = `${designName(v)}: INCOMPLETE: stopped by ${v.stoppedBy ?? "a bound"}; unviolated properties are unproven`;
+      out.push({ kind: "warning", rank: [2, 0], line: `${file ?? v.spec}: ${v.spec} ${msg}`, text: command("warning", { file, title: `refcheck: ${v.spec} incomplete` }, msg) });
     }
     for (const c of v.coverage) {
       const w = coverageWarnings({ ...v, coverage: [c] })[0];
-      if (w) out.push(command("warning", { file: v.file, line: v.file ? c.line : undefined, title: `refcheck: ${v.spec} coverage` }, `${designName(v)}: ${w}`));
+      if (!w) continue;
+      const line = file ? c.line : undefined;
+      out.push({
+        kind: "warning",
+        rank: [3, 0],
+        line: `${file ?? v.spec}${line ? `:${line}` : ""}: ${v.spec} ${designName(v)}: ${w}`,
+        text: command("warning", { file, line, title: `refcheck: ${v.spec} coverage` }, `${designName(v)}: ${w}`),
+      });
     }
+  }
+  // Stable sort: equal ranks keep the order of the run.
+  return out.sort((a, b) => a.rank[0] - b.rank[0] || a.rank[1] - b.rank[1]);
+}
+
+function split(verdicts: Verdict[], opts: GithubOptions): { shown: Annotation[]; rest: Annotation[] } {
+  const max = opts.max ?? ANNOTATIONS_PER_STEP;
+  const all = annotations(verdicts, opts);
+  const shown: Annotation[] = [];
+  const rest: Annotation[] = [];
+  const count = { error: 0, warning: 0 };
+  for (const a of all) (count[a.kind]++ < max ? shown : rest).push(a);
+  return { shown, rest };
+}
+
+/**
+ * Annotation lines: failures as errors (violations first, shorter traces first), incomplete
+ * runs and never-fired actions as warnings, at most `max` of each level (GitHub shows no
+ * more per step), then a notice naming how many more the job summary lists.
+ */
+export function githubAnnotations(verdicts: Verdict[], opts: GithubOptions = {}): string {
+  const { shown, rest } = split(verdicts, opts);
+  const out = shown.map((a) => a.text);
+  if (rest.length) {
+    const errors = rest.filter((a) => a.kind === "error").length;
+    const what = [errors ? `${errors} more failure${errors === 1 ? "" : "s"}` : "", rest.length - errors ? `${rest.length - errors} more warning${rest.length - errors === 1 ? "" : "s"}` : ""].filter(Boolean).join(" and ");
+    out.push(command("notice", { title: "refcheck: more in the job summary" }, `${what} than GitHub shows per step: see the job summary (refcheck writes them to $GITHUB_STEP_SUMMARY)`));
   }
   return out.length ? out.join("\n") + "\n" : "";
 }
 
-/** The job summary: comparison tables and counterexamples, Mermaid included. */
-export function githubSummary(verdicts: Verdict[]): string {
-  return renderMarkdown(verdicts, { title: "refcheck", witnesses: false });
+/** The job summary: comparison tables and counterexamples, Mermaid included, and the findings not annotated. */
+export function githubSummary(verdicts: Verdict[], opts: GithubOptions = {}): string {
+  const md = renderMarkdown(verdicts, { title: "refcheck", witnesses: false });
+  const { rest } = split(verdicts, opts);
+  if (!rest.length) return md;
+  const max = opts.max ?? ANNOTATIONS_PER_STEP;
+  const list = rest.map((a) => `- ${a.kind === "error" ? "**error**" : "warning"} ${mdEscape(a.line)}`);
+  return `${md.trimEnd()}\n\n## Not shown as annotations\n\nGitHub shows ${max} errors and ${max} warnings per step; these ${rest.length} are the rest:\n\n${list.join("\n")}\n`;
 }
 
+function mdEscape(s: string): string {
+  return s.replace(/[\\`*_[\]<>|]/g, (c) => `\\${c}`);
+}

@@ -1,6 +1,18 @@
 // Helpers shared by the renderers: value formatting, step labels, property cells,
 // the objects a trace touches. Pure functions of checker types.
+import path from "node:path";
 import type { Change, PropertyResult, Step, Trace, Verdict } from "../checker/verdict.ts";
+import { isItfValue, ItfSet, ItfTuple, ItfVariant } from "./values.ts";
+
+/**
+ * A spec path (relative to `cwd`) made relative to the repository `root`, which CI tools
+ * resolve paths against; unchanged without a root or when the file lies outside it.
+ */
+export function repoPath(file: string, root?: string, cwd?: string): string {
+  if (root === undefined) return file;
+  const rel = path.relative(path.resolve(root), path.resolve(cwd ?? process.cwd(), file));
+  return rel === "" || rel.startsWith("..") || path.isAbsolute(rel) ? file : rel.split(path.sep).join("/");
+}
 
 // C0 and C1 controls (ESC starts terminal sequences, CR rewrites a line, a newline lets text
 // start a line), line separators and bidirectional overrides, which reorder what is shown.
@@ -45,11 +57,17 @@ export function termSafe<T>(x: T): T {
   return x;
 }
 
-/** A value the way a kernel developer reads it: bare enum strings, [a, b], {k: v}. */
+/**
+ * A value the way a kernel developer reads it: bare enum strings, [a, b], {k: v}; and what
+ * other tools' ITF traces hold the way Quint prints it: Set(1, 2), (1, a), Some(x).
+ */
 export function fmtValue(v: unknown): string {
   if (v === null || v === undefined) return String(v);
   if (typeof v === "string") return /^[\w.:-]+$/.test(v) ? v : JSON.stringify(v);
   if (typeof v === "boolean" || typeof v === "number" || typeof v === "bigint") return String(v);
+  if (v instanceof ItfSet) return `Set(${v.items.map(fmtValue).join(", ")})`;
+  if (v instanceof ItfTuple) return `(${v.items.map(fmtValue).join(", ")})`;
+  if (v instanceof ItfVariant) return `${v.tag}(${fmtValue(v.value)})`;
   if (Array.isArray(v)) return `[${v.map(fmtValue).join(", ")}]`;
   if (typeof v === "object") {
     return `{${Object.entries(v as Record<string, unknown>).map(([k, x]) => `${k}: ${fmtValue(x)}`).join(", ")}}`;
@@ -70,7 +88,10 @@ export function fmtChange(c: Change): string {
 
 /** Every leaf of a state as [path, value], paths spelled like Change.path. */
 export function leaves(v: unknown, path = ""): [string, unknown][] {
-  if (Array.isArray(v)) return v.flatMap((x, i) => leaves(x, `${path}[${i}]`));
+  // An empty list or record is a value of its own, not nothing; sets, tuples and variants are shown whole.
+  if (isItfValue(v)) return [[path, v]];
+  if (Array.isArray(v)) return v.length ? v.flatMap((x, i) => leaves(x, `${path}[${i}]`)) : [[path, v]];
+  if (typeof v === "object" && v !== null && path !== "" && Object.keys(v).length === 0) return [[path, v]];
   if (typeof v === "object" && v !== null) {
     return Object.entries(v as Record<string, unknown>).flatMap(([k, x]) => leaves(x, path ? `${path}.${k}` : k));
   }

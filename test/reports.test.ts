@@ -7,14 +7,15 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { tmpdir } from "node:os";
-import { z } from "zod";
 import { XMLParser, XMLValidator } from "fast-xml-parser";
 import { Trace } from "../checker/verdict.ts";
 import { renderVerdict } from "../reports/console.ts";
 import { renderComparison } from "../reports/compare.ts";
 import { fromItf, parseItf, toItf, ItfError } from "../reports/itf.ts";
+import { ItfTuple } from "../reports/values.ts";
 import { renderJunit } from "../reports/junit.ts";
 import { renderSarif } from "../reports/sarif.ts";
+import { sarifValidator } from "./support/schemas.ts";
 import { githubAnnotations, githubSummary } from "../reports/github.ts";
 import { mermaidSequence, renderMarkdown } from "../reports/markdown.ts";
 import { renderHtml } from "../reports/html.ts";
@@ -70,76 +71,31 @@ test("console: trace shows only changed fields, the fault, stats and warnings", 
 });
 
 // ---- SARIF ----
-// The SARIF 2.1.0 schema (oasis-tcs/sarif-spec, Schemata/sarif-schema-2.1.0.json)
-// restated in zod for every object refcheck emits: required properties, enums and
-// minimums as the schema gives them, and strict objects, as the schema forbids
-// additional properties. Not vendored: no JSON-schema validator dependency needed.
-const propertyBag = z.record(z.string(), z.unknown());
-const message = z.strictObject({ text: z.string().optional(), markdown: z.string().optional(), id: z.string().optional(), arguments: z.array(z.string()).optional(), properties: propertyBag.optional() })
-  .refine((m) => m.text !== undefined || m.id !== undefined, "message needs text or id");
-const mfString = z.strictObject({ text: z.string(), markdown: z.string().optional(), properties: propertyBag.optional() });
-const artifactLocation = z.strictObject({ uri: z.string().regex(/^[^\s]*$/, "uri-reference"), uriBaseId: z.string().optional(), index: z.number().int().min(-1).optional() });
-const region = z.strictObject({ startLine: z.number().int().min(1), startColumn: z.number().int().min(1).optional(), endLine: z.number().int().min(1).optional(), endColumn: z.number().int().min(1).optional() });
-const physicalLocation = z.strictObject({ artifactLocation, region: region.optional() });
-const location = z.strictObject({ id: z.number().int().min(-1).optional(), physicalLocation: physicalLocation.optional(), message: message.optional() });
-const threadFlowLocation = z.strictObject({
-  index: z.number().int().min(-1).optional(),
-  location: location.optional(),
-  state: z.record(z.string(), mfString).optional(),
-  nestingLevel: z.number().int().min(0).optional(),
-  executionOrder: z.number().int().min(-1).optional(),
-  importance: z.enum(["important", "essential", "unimportant"]).optional(),
-  kinds: z.array(z.string()).optional(),
-});
-const threadFlow = z.strictObject({ id: z.string().optional(), message: message.optional(), locations: z.array(threadFlowLocation).min(1) });
-const codeFlow = z.strictObject({ message: message.optional(), threadFlows: z.array(threadFlow).min(1) });
-const result = z.strictObject({
-  ruleId: z.string().optional(),
-  ruleIndex: z.number().int().min(-1).optional(),
-  kind: z.enum(["notApplicable", "pass", "fail", "review", "open", "informational"]).optional(),
-  level: z.enum(["none", "note", "warning", "error"]).optional(),
-  message,
-  locations: z.array(location).optional(),
-  codeFlows: z.array(codeFlow).optional(),
-  properties: propertyBag.optional(),
-});
-const reportingDescriptor = z.strictObject({
-  id: z.string(),
-  name: z.string().optional(),
-  shortDescription: mfString.optional(),
-  fullDescription: mfString.optional(),
-  defaultConfiguration: z.strictObject({ level: z.enum(["none", "note", "warning", "error"]).optional(), enabled: z.boolean().optional() }).optional(),
-  properties: propertyBag.optional(),
-});
-const notification = z.strictObject({ level: z.enum(["none", "note", "warning", "error"]).optional(), message });
-const sarifLog = z.strictObject({
-  $schema: z.url().optional(),
-  version: z.literal("2.1.0"),
-  runs: z.array(
-    z.strictObject({
-      tool: z.strictObject({ driver: z.strictObject({ name: z.string(), version: z.string().optional(), informationUri: z.url().optional(), rules: z.array(reportingDescriptor).optional() }) }),
-      invocations: z.array(z.strictObject({ executionSuccessful: z.boolean(), toolExecutionNotifications: z.array(notification).optional() })).optional(),
-      results: z.array(result).optional(),
-    }),
-  ),
-});
+// Checked against the SARIF 2.1.0 JSON schema (test/schemas/) with ajv.
+type SarifLog = { runs: { tool: { driver: { rules: { id: string }[] } }; invocations: { toolExecutionNotifications: { message: { text: string } }[] }[]; results: any[] }[] };
+function sarifLog(text: string): SarifLog {
+  const v = sarifValidator();
+  const log = JSON.parse(text);
+  assert.ok(v(log), JSON.stringify(v.errors?.slice(0, 5)));
+  return log as SarifLog;
+}
 
 test("SARIF: 2.1.0 structure, one result per failed property, codeFlow at action lines", () => {
-  const log = sarifLog.parse(JSON.parse(renderSarif([...both, incompleteVerdict])));
+  const log = sarifLog(renderSarif([...both, incompleteVerdict]));
   const run = log.runs[0]!;
   assert.equal(run.results!.length, 1);
   const r = run.results![0]!;
   assert.equal(r.ruleId, "kvm-vfio/file-pinning/noFault");
   assert.equal(run.tool.driver.rules![r.ruleIndex!]!.id, r.ruleId);
   // No property line for a fault: the failing action's line (FileAdd).
-  assert.deepEqual(r.locations![0]!.physicalLocation, { artifactLocation: { uri: "specs/kvm-vfio/file-pinning.ts" }, region: { startLine: FILE_ADD } });
+  assert.deepEqual(r.locations![0]!.physicalLocation, { artifactLocation: { uri: "specs/kvm-vfio/file-pinning.ts", uriBaseId: "%SRCROOT%" }, region: { startLine: FILE_ADD } });
   const flow = r.codeFlows![0]!.threadFlows[0]!.locations;
-  assert.deepEqual(flow.map((l) => l.location!.physicalLocation!.region!.startLine), [FILE_ADD, CLOSE_VM, FILE_ADD]);
+  assert.deepEqual(flow.map((l: any) => l.location!.physicalLocation!.region!.startLine), [FILE_ADD, CLOSE_VM, FILE_ADD]);
   assert.match(flow[2]!.location!.message!.text!, /FAULT: file_ref_inc/);
   assert.equal(flow[2]!.importance, "essential");
   assert.ok(run.invocations![0]!.toolExecutionNotifications!.some((n) => /INCOMPLETE/.test(n.message.text!)));
   // A passing run still yields a valid log with no results.
-  assert.equal(sarifLog.parse(JSON.parse(renderSarif([getFileActiveVerdict]))).runs[0]!.results!.length, 0);
+  assert.equal(sarifLog(renderSarif([getFileActiveVerdict])).runs[0]!.results!.length, 0);
 });
 
 // ---- ITF ----
@@ -152,17 +108,20 @@ function walk(v: unknown, visit: (v: unknown, path: string) => void, path = ""):
 test("ITF: field rules of the written trace", () => {
   const doc = JSON.parse(toItf(getFileVerdict, noFault));
   assert.equal(doc["#meta"].format, "ITF");
-  assert.equal(doc["#meta"].refcheck.property, "noFault");
+  // itf-rs reads every #meta value as a string: refcheck's own meta is a JSON string.
+  for (const [k, v] of Object.entries(doc["#meta"])) assert.equal(typeof v, "string", `#meta.${k}`);
+  assert.equal(JSON.parse(doc["#meta"].refcheck).property, "noFault");
+  assert.deepEqual(doc.params, ["design", "devices"]);
   assert.ok(Array.isArray(doc.vars) && doc.vars.includes("mbt::actionTaken"));
   assert.equal(doc.states.length, 3);
   doc.states.forEach((s: Record<string, unknown>, k: number) => {
-    assert.deepEqual(Object.keys(s).filter((x) => x !== "#meta").sort(), [...doc.vars].sort(), `states[${k}] has exactly the vars`);
+    assert.deepEqual(Object.keys(s).filter((x) => x !== "#meta").sort(), [...doc.params, ...doc.vars].sort(), `states[${k}] has exactly the params and vars`);
     assert.equal((s["#meta"] as { index: number }).index, k);
     const { "#meta": _meta, ...vars } = s;
     walk(vars, (v, path) => {
       assert.notEqual(typeof v, "number", `states[${k}]${path}: plain JSON number; integers must be #bigint`);
       if (typeof v === "object" && v !== null && !Array.isArray(v)) {
-        for (const key of Object.keys(v)) assert.ok(!key.startsWith("#") || key === "#bigint", `states[${k}]${path}: field ${key}`);
+        for (const key of Object.keys(v)) assert.ok(!key.startsWith("#") || key === "#bigint" || (key === "#tup" && path.endsWith(".value")), `states[${k}]${path}: field ${key}`); // {"#tup": []}: the unit of a None pick
       }
     });
   });
@@ -170,6 +129,10 @@ test("ITF: field rules of the written trace", () => {
   assert.equal(doc.states[0]["mbt::actionTaken"], "init");
   assert.equal(doc.states[2]["mbt::actionTaken"], "FileAdd");
   assert.deepEqual(doc.states[2]["mbt::nondetPicks"], { i: { tag: "Some", value: { "#bigint": "0" } } });
+  // Every state has every pick name (one shape for typed readers): None where not picked.
+  assert.deepEqual(doc.states[0]["mbt::nondetPicks"], { i: { tag: "None", value: { "#tup": [] } } });
+  assert.equal(doc.states[1]["#meta"].index, 1);
+  assert.deepEqual(doc.states[1].devices, { "#bigint": "2" });
   assert.equal(doc.states[2]["#meta"].fault, FAULT);
 });
 
@@ -184,7 +147,6 @@ test("ITF: round trip gives back the trace", () => {
 test("ITF: reads a Quint-style trace (#bigint, #map, #set, #tup, variants, mbt:: vars)", () => {
   const file = join(here, "fixtures", "quint-pin.itf.json");
   const { trace, vars, meta } = parseItf(readFileSync(file, "utf8"), "quint-pin.itf.json");
-  Trace.parse(trace);
   assert.equal(meta.source, "pin.qnt");
   assert.deepEqual(vars, ["vmFd", "vmFile", "pinned", "holders", "last"]);
   assert.equal(trace.length, 2);
@@ -193,7 +155,7 @@ test("ITF: reads a Quint-style trace (#bigint, #map, #set, #tup, variants, mbt::
   assert.deepEqual(trace.steps[1]!.params, {});
   assert.deepEqual(trace.steps[0]!.state.vmFile, { count: 1, state: "Live" });
   assert.deepEqual(trace.steps[0]!.state.pinned, { "0": false, "1": false });
-  assert.deepEqual(trace.steps[0]!.state.last, [0, "none"]);
+  assert.deepEqual(trace.steps[0]!.state.last, new ItfTuple([0, "none"]));
   assert.deepEqual(trace.steps[2]!.changes.map((c) => c.path), ["pinned.0", "holders", "last[0]", "last[1]"]);
 });
 
