@@ -25,6 +25,13 @@ function packageType(file: string): string {
 
 export async function importSpecModule(url: string): Promise<Record<string, unknown>> {
   if (compiled) {
+    if (!tsx) {
+      // tsx's unawaited WebAssembly lexer start may fail for lack of memory; it falls back.
+      process.on("unhandledRejection", (e) => {
+        if (e instanceof RangeError && /WebAssembly/.test(e.message)) return;
+        throw e;
+      });
+    }
     await (tsx ??= import("tsx/esm/api").then((api) => void api.register()));
     // In a CommonJS package (what `npm init -y` makes), tsx would compile the spec to
     // CommonJS; a hook registered after tsx's (so it runs first) makes it an ES module.

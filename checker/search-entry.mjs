@@ -1,6 +1,12 @@
 // Run from the sources, the search worker starts without the TypeScript loader: register
 // it, then run the worker (compiled, supervise.ts starts search-worker.js directly).
-import { register } from "tsx/esm/api";
+// tsx starts its WebAssembly lexer without awaiting it and falls back to a JavaScript one
+// when it cannot (no memory under a tight `ulimit -v`): that rejection loses nothing.
+process.on("unhandledRejection", (e) => {
+  if (e instanceof RangeError && /WebAssembly/.test(e.message)) return;
+  throw e;
+});
+const { register } = await import("tsx/esm/api");
 
 register();
 await import("./search-worker.ts");

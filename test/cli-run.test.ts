@@ -250,3 +250,12 @@ test("one event delivered twice (the group and npm's relay) stops the search onc
   assert.equal(r.code, 3, r.err);
   assert.equal(Verdict.parse(JSON.parse(r.out)).stoppedBy, "interrupted");
 });
+
+test("a start that fails for lack of memory (ulimit -v) is never read as a violated property", () => {
+  const r = spawnSync("bash", ["-c", `ulimit -v 8000000; exec "${process.execPath}" bin/refcheck.mjs check specs/tutorial/cached-file.ts --design pinned`], {
+    cwd: root, encoding: "utf8", env, timeout: 120_000,
+  });
+  // Either the run copes (tsx falls back to its JavaScript lexer) or it says it could not start.
+  assert.ok(r.status === 0 || r.status === 4, `exit ${r.status}: ${r.stderr.slice(0, 400)}`);
+  if (r.status === 4) assert.match(r.stderr, /^refcheck: internal error: /);
+});

@@ -1,0 +1,1 @@
+export { default } from "../../../specs/conformance/refpin.ts";
