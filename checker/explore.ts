@@ -43,8 +43,8 @@ export interface ExploreOptions {
   running?: Int32Array;
 }
 
-/** Extra runs of every guard and effect on each of the purity probe's first states. */
-const PROBE_RUNS = 7;
+/** Extra runs of every guard and effect on each of the purity probe's first states: a fair coin agrees with itself 16 times in a row once in 2^15. */
+const PROBE_RUNS = 15;
 const PROBE_RUNS_FIRST = 64;
 
 /** Values of `ExploreOptions.stop[0]`. */
