@@ -109,6 +109,26 @@ export type PropertyRef =
   | { kind: "lock-order" }
   | { kind: "invariant" | "action" | "quiescent" | "reachable"; index: number };
 
+/** The name a property is reported under: its own, or noFault / noDeadlock / lockOrder. */
+export function propertyName(model: Model, p: PropertyRef): string {
+  switch (p.kind) {
+    case "fault":
+      return "noFault";
+    case "deadlock":
+      return "noDeadlock";
+    case "lock-order":
+      return "lockOrder";
+    case "invariant":
+      return model.invariants[p.index].name;
+    case "action":
+      return model.actionProperties[p.index].name;
+    case "quiescent":
+      return model.quiescent[p.index].name;
+    case "reachable":
+      return model.witnesses[p.index].name;
+  }
+}
+
 /** Where a property failed (or a witness was found): the state, and for transition
  * properties the action instance taken from it. */
 export interface Hit {

@@ -60,25 +60,6 @@ export function checkAllDesigns(spec: Spec, params: Record<string, unknown> = {}
   return designAssignments(spec, params).map((a) => check(spec, a, opts));
 }
 
-function propertyName(model: Model, h: Hit): string {
-  const p = h.property;
-  switch (p.kind) {
-    case "fault":
-      return "noFault";
-    case "deadlock":
-      return "noDeadlock";
-    case "lock-order":
-      return "lockOrder";
-    case "invariant":
-      return model.invariants[p.index].name;
-    case "action":
-      return model.actionProperties[p.index].name;
-    case "quiescent":
-      return model.quiescent[p.index].name;
-    case "reachable":
-      return model.witnesses[p.index].name;
-  }
-}
 
 /**
  * The lock-order violation, if the dependencies seen form a cycle: the trace ends with the

@@ -7,7 +7,7 @@
 import type { Model } from "./compile.ts";
 import { flatten, viewPath } from "./codec.ts";
 import {
-  canonicalizerFor, effectReturned, NO_PARENT, notDeterministic, showState, specFailure, stateDiff, type ExploreResult, type Hit,
+  canonicalizerFor, effectReturned, NO_PARENT, notDeterministic, propertyName, showState, specFailure, stateDiff, type ExploreResult, type Hit,
 } from "./explore.ts";
 import { Fault } from "./spec.ts";
 import type { Change, Step, Trace } from "./verdict.ts";
@@ -213,22 +213,8 @@ export function rebuildTrace(model: Model, r: ExploreResult, h: Hit, symmetry: b
   return { steps, length: steps.length - 1 };
 }
 
+/** "invariant X", "witness Y", or noFault / noDeadlock / lockOrder, for messages. */
 function describeHit(model: Model, h: Hit): string {
-  const p = h.property;
-  switch (p.kind) {
-    case "fault":
-      return "noFault";
-    case "deadlock":
-      return "noDeadlock";
-    case "lock-order":
-      return "lockOrder";
-    case "invariant":
-      return `invariant ${model.invariants[p.index].name}`;
-    case "action":
-      return `action property ${model.actionProperties[p.index].name}`;
-    case "quiescent":
-      return `quiescent property ${model.quiescent[p.index].name}`;
-    case "reachable":
-      return `witness ${model.witnesses[p.index].name}`;
-  }
+  const kind: Partial<Record<Hit["property"]["kind"], string>> = { invariant: "invariant ", action: "action property ", quiescent: "quiescent property ", reachable: "witness " };
+  return `${kind[h.property.kind] ?? ""}${propertyName(model, h.property)}`;
 }
