@@ -93,7 +93,8 @@ test("a second signal exits at once", async () => {
   // Spec code stuck in a loop keeps the first stop request waiting for its grace period.
   const f = specFile("hang2.ts", counter("hang2", "", "{ if (s.x === 2) for (;;) {} return s.x < 3; }"));
   const t0 = Date.now();
-  const r = await runAndSignal(["check", f], ["SIGINT", "SIGINT"], 100, "tmp/hang2");
+  // The first signal must find the search stuck in the guard (3 s after it started), not starting.
+  const r = await runAndSignal(["check", f], ["SIGINT", "SIGINT"], 3000, "tmp/hang2");
   assert.equal(r.code, 130, r.err);
   assert.match(r.err, /send it again to exit at once/);
   assert.ok(Date.now() - t0 < 60_000);
