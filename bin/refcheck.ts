@@ -9,6 +9,7 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import yargs from "yargs";
 import { hideBin } from "yargs/helpers";
 import { designAssignments, designParamOf, designsOf, exitCodeOf, SpecError, withoutExpectation } from "../checker/index.ts";
+import { closest } from "../checker/names.ts";
 import { SearchHost, type HostedOptions } from "../checker/supervise.ts";
 import type { Verdict } from "../checker/verdict.ts";
 import { renderComparison } from "../reports/compare.ts";
@@ -189,31 +190,6 @@ function checkParamsDeclared(specs: LoadedSpec[], given: Record<string, string>)
         `${near ? `; did you mean ${near}?` : ""}; ${known.length ? `the parameters are ${known.join(", ")}` : "they have no parameters"}`,
     );
   }
-}
-
-/** The closest name within two edits, for "did you mean". */
-export function closest(word: string, names: string[]): string | undefined {
-  let best: string | undefined;
-  let bestD = 3;
-  for (const n of names) {
-    const d = editDistance(word.toLowerCase(), n.toLowerCase());
-    if (d < bestD) [best, bestD] = [n, d];
-  }
-  return best;
-}
-
-function editDistance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    let prev = row[0];
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const cur = row[j];
-      row[j] = Math.min(row[j] + 1, row[j - 1] + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
-      prev = cur;
-    }
-  }
-  return row[b.length];
 }
 
 /** Worker threads: at most the cores there are (more only costs memory and time). */

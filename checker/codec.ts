@@ -6,6 +6,7 @@
 // directly on the packed words, so an effect never decodes, copies or re-encodes a state.
 // Setters carry the TypeOK checks (range, type).
 import { z } from "zod";
+import { editDistance } from "./names.ts";
 import { SpecError, zod4Schema } from "./spec.ts";
 
 export type Node =
@@ -153,26 +154,11 @@ export interface ViewContext {
   track?: { r: Uint32Array; w: Uint32Array };
 }
 
-/** Edit distance, for "did you mean". */
-function distance(a: string, b: string): number {
-  const d = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    let prev = d[0];
-    d[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const t = d[j];
-      d[j] = Math.min(d[j] + 1, d[j - 1] + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
-      prev = t;
-    }
-  }
-  return d[b.length];
-}
-
 /** " (did you mean freed?)" when a known name is close to `name`. */
 export function didYouMean(name: string, known: readonly string[]): string {
   let best: string | undefined, bd = Infinity;
   for (const k of known) {
-    const x = k.toLowerCase() === name.toLowerCase() ? 0 : distance(name, k);
+    const x = k.toLowerCase() === name.toLowerCase() ? 0 : editDistance(name, k);
     if (x < bd) [best, bd] = [k, x];
   }
   return best !== undefined && bd <= Math.max(2, Math.floor(name.length / 3)) && bd < name.length ? `; did you mean ${best}?` : "";
