@@ -100,7 +100,7 @@ class Pool {
 }
 
 /** The next message of a worker; a worker error becomes a SpecError or is rethrown. */
-function once(w: Worker): Promise<unknown> {
+export function once(w: Worker): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const onMessage = (m: any) => {
       cleanup();

@@ -3,6 +3,7 @@
 // deadline even when spec code never returns (an endless loop in a guard), show progress,
 // and still produce an honest, incomplete verdict.
 import { Worker } from "node:worker_threads";
+import { once } from "./parallel.ts";
 import { compile, type Model } from "./compile.ts";
 import { RUN_ACTION_PROPERTY, RUN_BUSY, RUN_EFFECT, RUN_GUARD, RUN_INVARIANT, RUN_QUIESCENT, RUN_SHIFT, RUN_WITNESS, RUNNING, STOP_INTERRUPT, STOP_TIMEOUT } from "./explore.ts";
 import { abandonedVerdict, type CheckOptions } from "./index.ts";
@@ -57,7 +58,6 @@ export class SearchHost {
   }
 
   async check(spec: Spec, params: Record<string, unknown>, opts: HostedOptions): Promise<Verdict> {
-    const model = compile(spec, params); // spec errors surface here, before a worker starts
     await this.start();
     const w = this.worker!;
     Atomics.store(this.control, STOP, this.interrupted ? STOP_INTERRUPT : 0);
@@ -96,6 +96,8 @@ export class SearchHost {
       const abandon = (why: "interrupted" | "timeout") => {
         if (this.current?.abandon !== abandon) return;
         done();
+        // The model is built here only now, for the names: the worker has its own.
+        const model = compile(spec, params);
         const running = runningLabel(model, Atomics.load(this.control, RUNNING));
         const seconds = (performance.now() - t0) / 1000;
         void this.close();
@@ -122,22 +124,9 @@ export class SearchHost {
       workerData: { specUrl: this.specUrl, control: this.control, counts: this.counts },
     });
     this.worker = w;
-    this.ready = new Promise<void>((resolve, reject) => {
-      const onMessage = (m: any) => {
-        cleanup();
-        if (m?.type === "ready") resolve();
-        else reject(m?.spec ? new SpecError(m.message) : new Error(m?.message ?? "the search worker did not start"));
-      };
-      const onError = (e: Error) => {
-        cleanup();
-        reject(e);
-      };
-      const cleanup = () => {
-        w.off("message", onMessage);
-        w.off("error", onError);
-      };
-      w.on("message", onMessage);
-      w.on("error", onError);
+    // Its first message: "ready", or the error that kept it from loading the spec.
+    this.ready = once(w).then((m: any) => {
+      if (m?.type !== "ready") throw new Error("the search worker did not start");
     });
     this.ready.catch(() => this.forget());
     return this.ready;
