@@ -20,6 +20,8 @@ export interface ActionInstance {
   /** Declared footprint (partial-order reduction); undefined: may touch anything. */
   reads?: readonly string[];
   writes?: readonly string[];
+  /** The thread that runs it, when the spec says. */
+  thread?: string;
 }
 
 export interface NamedPredicate {
@@ -330,9 +332,13 @@ export function compile(spec: Spec, given: Record<string, unknown> = {}): Model 
         }
         return v;
       };
+      const thread = typeof def.thread === "function" ? phase(spec, `actions: ${label}'s thread`, () => (def.thread as (a: unknown) => unknown)(c)) : def.thread;
+      if (thread !== undefined && (typeof thread !== "string" || thread === "")) {
+        throw new SpecError(`${where}, action ${label}: "thread" must be a non-empty string (or a function of the parameters giving one)`);
+      }
       instances.push({
         id: instances.length, action: a, name, params: Object.freeze(c), label, guard: def.when, effect: def.then,
-        reads: footprint(def.reads, "reads"), writes: footprint(def.writes, "writes"),
+        reads: footprint(def.reads, "reads"), writes: footprint(def.writes, "writes"), ...(thread ? { thread } : {}),
       });
     }
   }

@@ -45,6 +45,11 @@ export interface ActionDef<S, D extends Domains = Domains> {
   /** The kernel function(s) the action stands for, shown in traces and reports. */
   kernel?: string;
   /**
+   * The thread that runs the action ("ioctl", "task_work", "rcu", "unload"...), fixed or
+   * from its parameters; each trace step carries it, for lanes in the diagrams.
+   */
+  thread?: string | ((a: DomainValues<D>) => string);
+  /**
    * Partial-order reduction: every state path the guard and the effect may read (e.g.
    * "vmFile", "dev[0].bound"; a path covers everything under it). Verified under --por:
    * touching a field outside it is a spec error. Without reads and writes, the action may
@@ -165,7 +170,7 @@ const specKeys = new Set([
   "name", "summary", "source", "params", "designParam", "configurations", "state", "init", "actions", "invariants",
   "actionProperties", "quiescent", "reachable", "busy", "symmetry", "locks", "ownership", "expected",
 ]);
-const actionKeys = new Set(["each", "when", "then", "kernel", "reads", "writes"]);
+const actionKeys = new Set(["each", "when", "then", "kernel", "thread", "reads", "writes"]);
 
 export function defineSpec<PS extends z.ZodObject<any>, SS extends z.ZodType>(def: SpecDef<PS, SS>): Spec<PS, SS> {
   const where = `spec "${(def as { name?: unknown }).name ?? "?"}"`;

@@ -147,6 +147,7 @@ export function rebuildTrace(model: Model, r: ExploreResult, h: Hit, symmetry: b
       action: x.name,
       params: x.params as Step["params"],
       kernel: model.actionKernel[x.action],
+      ...(x.thread ? { thread: x.thread } : {}),
       state: state as Step["state"],
       changes: diff(prev, state),
       ...(next.fault !== undefined ? { fault: next.fault } : {}),

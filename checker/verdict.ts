@@ -22,6 +22,8 @@ export const Step = z.object({
   params: z.record(z.string(), Value),
   /** The kernel function(s) the action stands for. */
   kernel: z.string().optional(),
+  /** The thread that ran the step, when the spec says (a syscall thread, task_work, an RCU callback...). */
+  thread: z.string().optional(),
   /** Full state after the step (for a faulting step: as the effect left it when it faulted). */
   state: z.record(z.string(), Value),
   /** What the step changed, in field order. Empty for the initial state. */
