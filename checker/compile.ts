@@ -5,6 +5,7 @@ import { compileCodec, didYouMean, type Codec, type LeafSlot, type Node } from "
 import { ownershipProperties, type Owned } from "./ownership.ts";
 import { expectationFor, type RunExpectation } from "./expect.ts";
 import { checkActionKeys, SpecError, type ActionDef, type Spec } from "./spec.ts";
+import { compileThreads, type CompiledThreads, type ThreadDef } from "./threads.ts";
 
 export interface ActionInstance {
   /** Index into the instance list (what parent links record). */
@@ -155,7 +156,7 @@ function propertyNamesOf(spec: Spec, params: Record<string, unknown>): string[] 
   };
   return [
     "noFault",
-    ...(spec.busy ? ["noDeadlock"] : []),
+    ...(spec.busy || spec.threads ? ["noDeadlock"] : []),
     ...keys("invariants", spec.invariants),
     ...keys("actionProperties", spec.actionProperties),
     ...keys("quiescent", spec.quiescent),
@@ -282,6 +283,20 @@ function unknownKeys(value: unknown, n: Node, path: string, out: string[]): stri
   return out;
 }
 
+/** The spec's `locks`, checked on a zero state: lock classes, each with a numeric holder. */
+function checkLocks(spec: Spec, codec: Codec): ((s: any) => Record<string, { holder: number }>) | undefined {
+  if (spec.locks === undefined) return undefined;
+  const where = `spec "${spec.name}"`;
+  if (typeof spec.locks !== "function") throw new SpecError(`${where}: "locks" must be a function of the state, e.g. (s) => ({ slots_lock: s.slotsLock })`);
+  const view = codec.view(new Uint32Array(codec.words), { ro: true });
+  const locks = phase(spec, "locks", () => spec.locks!(view));
+  const bad = locks && typeof locks === "object" ? Object.entries(locks).filter(([, l]) => !(typeof l === "object" && l !== null && "holder" in l && typeof (l as { holder: unknown }).holder === "number")).map(([k]) => k) : ["(not an object)"];
+  if (bad.length || Object.keys(locks).length < 1) {
+    throw new SpecError(`${where}: "locks" must give one or more lock classes, each a lock with a numeric holder (lockSchema in specs/kernel/lock.ts)${bad.length ? `; not a lock: ${bad.join(", ")}` : ""}`);
+  }
+  return spec.locks;
+}
+
 export function compile(spec: Spec, given: Record<string, unknown> = {}): Model {
   const params = resolveParams(spec, given);
   const where = `spec "${spec.name}"`;
@@ -294,8 +309,19 @@ export function compile(spec: Spec, given: Record<string, unknown> = {}): Model 
     throw e;
   }
 
-  const defs = phase(spec, "actions", () => spec.actions(params as any)) as Record<string, ActionDef<any, any>>;
-  if (!defs || typeof defs !== "object" || Object.keys(defs).length === 0) throw new SpecError(`${where}: "actions" must return at least one action`);
+  const declared = phase(spec, "actions", () => spec.actions(params as any)) as Record<string, ActionDef<any, any>>;
+  if (!declared || typeof declared !== "object") throw new SpecError(`${where}: "actions" must return an object of named actions`);
+  const locksOf = checkLocks(spec, codec);
+  let threads: CompiledThreads | undefined;
+  if (spec.threads !== undefined) {
+    const decl = typeof spec.threads === "function" ? phase(spec, "threads", () => (spec.threads as (p: unknown) => unknown)(params)) : spec.threads;
+    if (typeof decl !== "object" || decl === null) throw new SpecError(`${where}: "threads" must be an object of named threads`);
+    const lockNames = locksOf ? Object.keys(phase(spec, "locks", () => locksOf(codec.view(new Uint32Array(codec.words), { ro: true })))) : [];
+    threads = compileThreads(where, decl as Record<string, ThreadDef<unknown>>, locksOf, lockNames);
+    for (const n of Object.keys(threads.actions)) if (n in declared) throw new SpecError(`${where}: action "${n}" is both declared and a thread's step; rename one`);
+  }
+  const defs = { ...declared, ...threads?.actions };
+  if (Object.keys(defs).length === 0) throw new SpecError(`${where}: "actions" must return at least one action`);
   const actionNames: string[] = [];
   const actionKernel: (string | undefined)[] = [];
   const instances: ActionInstance[] = [];
@@ -399,16 +425,6 @@ export function compile(spec: Spec, given: Record<string, unknown> = {}): Model 
     symmetryLeaves = codec.elementLeaves(phase(spec, "symmetry", () => spec.symmetry!(view)));
     if (!symmetryLeaves) throw new SpecError(`${where}: "symmetry" must return an array field of the state, e.g. (s) => s.dev`);
   }
-  if (spec.locks !== undefined) {
-    if (typeof spec.locks !== "function") throw new SpecError(`${where}: "locks" must be a function of the state, e.g. (s) => ({ slots_lock: s.slotsLock })`);
-    const view = codec.view(inits[0], { ro: true });
-    const locks = phase(spec, "locks", () => spec.locks!(view));
-    const bad = locks && typeof locks === "object" ? Object.entries(locks).filter(([, l]) => !(typeof l === "object" && l !== null && "holder" in l && typeof (l as { holder: unknown }).holder === "number")).map(([k]) => k) : ["(not an object)"];
-    if (bad.length || Object.keys(locks).length < 2) {
-      throw new SpecError(`${where}: "locks" must give two or more lock classes, each a lock with a numeric holder (lockSchema in specs/kernel/lock.ts)${bad.length ? `; not a lock: ${bad.join(", ")}` : ""}`);
-    }
-  }
-
   const expected = expectationFor(spec, params, () => designAssignments(spec).map((a) => resolveParams(spec, a)), (p) => propertyNamesOf(spec, p));
 
   return {
@@ -425,7 +441,7 @@ export function compile(spec: Spec, given: Record<string, unknown> = {}): Model 
     actionProperties,
     quiescent,
     witnesses,
-    busy: spec.busy,
+    busy: spec.busy ?? threads?.busy,
     locks: spec.locks,
     inits,
     symmetryLeaves,

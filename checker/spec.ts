@@ -2,6 +2,7 @@
 // and closures; `compile.ts` turns it into a model the explorer can run.
 import type { z } from "zod";
 import type { Owned } from "./ownership.ts";
+import type { ThreadDef } from "./threads.ts";
 
 /** A kernel-style fault raised inside an action's effect (a WARN, a UAF, ...). */
 export class Fault extends Error {
@@ -126,6 +127,13 @@ export interface SpecDef<PS extends z.ZodObject<any>, SS extends z.ZodType> {
   /** Initial state(s). */
   init: (p: z.infer<PS>) => z.infer<SS> | z.infer<SS>[];
   actions: (p: z.infer<PS>) => Record<string, ActionDef<z.infer<SS>, any>>;
+  /**
+   * Kernel functions as threads of labelled steps with locks held across them (see
+   * checker/threads.ts): each step becomes the action "thread.label", its guard generated
+   * from the thread's pc and the locks it takes; a state where nothing runs while a
+   * thread is mid-call is a deadlock.
+   */
+  threads?: OrFn<z.infer<PS>, Record<string, ThreadDef<z.infer<SS>>>>;
   /** Must hold in every reachable state. */
   invariants?: OrFn<z.infer<PS>, Record<string, Invariant<z.infer<SS>>>>;
   /** Must hold for every transition. */
@@ -167,7 +175,7 @@ export interface Spec<PS extends z.ZodObject<any> = z.ZodObject<any>, SS extends
 }
 
 const specKeys = new Set([
-  "name", "summary", "source", "params", "designParam", "configurations", "state", "init", "actions", "invariants",
+  "name", "summary", "source", "params", "designParam", "configurations", "state", "init", "actions", "threads", "invariants",
   "actionProperties", "quiescent", "reachable", "busy", "symmetry", "locks", "ownership", "expected",
 ]);
 const actionKeys = new Set(["each", "when", "then", "kernel", "thread", "reads", "writes"]);

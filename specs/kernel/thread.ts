@@ -7,9 +7,14 @@ export interface Thread {
   pc: string;
 }
 
-/** Schema of a thread whose steps are `labels` (the resting pc "idle" is added first). */
-export function threadSchema<L extends string, X extends z.ZodRawShape>(labels: readonly L[], locals: X) {
-  return z.object({ pc: z.enum(["idle", ...labels] as ["idle", ...L[]]), ...locals });
+/**
+ * Schema of a thread whose steps are `labels` (the resting pc "idle" is added first; with
+ * `once`, also "done", where a thread that runs its call only once ends). A spec's `threads`
+ * (checker/threads.ts) uses it for each thread's pc.
+ */
+export function threadSchema<L extends string, X extends z.ZodRawShape = {}>(labels: readonly L[], locals?: X, opts: { once?: boolean } = {}) {
+  const pcs = (opts.once ? ["idle", ...labels, "done"] : ["idle", ...labels]) as ["idle", ...(L | "done")[]];
+  return z.object({ pc: z.enum(pcs), ...(locals ?? ({} as X)) });
 }
 
 /** The first thread (by name) that is inside a call, for the spec's `busy`. */
