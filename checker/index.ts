@@ -6,6 +6,7 @@ import { exploreParallel } from "./parallel.ts";
 import { explore, hitKey, type ExploreOptions, type ExploreResult, type Hit } from "./explore.ts";
 import type { Spec } from "./spec.ts";
 import { rebuildTrace } from "./trace.ts";
+import { leastInterleaved } from "./interleave.ts";
 import { describeCycle, LockOrder } from "./lockdep.ts";
 import { Verdict, type Coverage, type PropertyResult } from "./verdict.ts";
 
@@ -42,6 +43,11 @@ export async function checkAsync(spec: Spec, params: Record<string, unknown> = {
   // The reduction's cycle proviso reads the visited set as the search goes: one thread.
   if (workers <= 1 || !opts.specUrl || opts.por) return finish(model, explore(model, opts), opts);
   return finish(model, await exploreParallel(model, { ...opts, workers, specUrl: opts.specUrl }), opts);
+}
+
+/** The least-interleaved shortest trace of a hit, replayed and validated. */
+function traceOf(model: Model, r: ExploreResult, h: Hit, opts: CheckOptions) {
+  return rebuildTrace(model, r, h, opts.symmetry, leastInterleaved(model, r, h, opts.symmetry));
 }
 
 function finish(model: Model, r: ExploreResult, opts: CheckOptions): Verdict {
@@ -84,7 +90,7 @@ function toVerdict(model: Model, r: ExploreResult, opts: CheckOptions): Verdict 
   const add = (name: string, kind: PropertyResult["kind"], k: string, doc?: string) => {
     const h = hitOf.get(k);
     const res: PropertyResult = h
-      ? { name, kind, status: "violated", failed: true, doc, message: h.message ?? messageFor(kind, name), trace: rebuildTrace(model, r, h, opts.symmetry) }
+      ? { name, kind, status: "violated", failed: true, doc, message: h.message ?? messageFor(kind, name), trace: traceOf(model, r, h, opts) }
       : { name, kind, status: undecided, failed: false, doc };
     properties.push(res);
   };
@@ -110,7 +116,7 @@ function toVerdict(model: Model, r: ExploreResult, opts: CheckOptions): Verdict 
       failed,
       doc: w.doc,
       message: failed ? (status === "reachable" ? `${w.name} is reachable but the spec expects it unreachable` : `${w.name} is never reached`) : undefined,
-      trace: h ? rebuildTrace(model, r, h, opts.symmetry) : undefined,
+      trace: h ? traceOf(model, r, h, opts) : undefined,
     });
   });
 

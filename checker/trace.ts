@@ -7,13 +7,14 @@
 import type { Model } from "./compile.ts";
 import { flatten, viewPath } from "./codec.ts";
 import {
-  canonicalizerFor, effectReturned, NO_PARENT, notDeterministic, propertyName, showState, specFailure, stateDiff, type ExploreResult, type Hit,
+  canonicalizerFor, effectReturned, notDeterministic, propertyName, showState, specFailure, stateDiff, type ExploreResult, type Hit,
 } from "./explore.ts";
 import { Fault } from "./spec.ts";
+import { recordedRoute, type Route } from "./interleave.ts";
 import type { Change, Step, Trace } from "./verdict.ts";
 
 /** Runs action instances on packed states. */
-class Replayer {
+export class Replayer {
   private readonly buf: Uint32Array;
   private readonly draft: any;
   private readonly guardBuf: Uint32Array;
@@ -81,7 +82,7 @@ function diff(before: Record<string, unknown>, after: Record<string, unknown>): 
  * really fails (or the witness really holds) at the end. A mismatch means the spec is not
  * deterministic, and the verdict would be wrong: a spec error.
  */
-export function rebuildTrace(model: Model, r: ExploreResult, h: Hit, symmetry: boolean | undefined): Trace {
+export function rebuildTrace(model: Model, r: ExploreResult, h: Hit, symmetry: boolean | undefined, route: Route = recordedRoute(r, h)): Trace {
   const canon = canonicalizerFor(model, symmetry);
   const rep = new Replayer(model);
   const canonical = (s: Uint32Array) => {
@@ -114,11 +115,8 @@ export function rebuildTrace(model: Model, r: ExploreResult, h: Hit, symmetry: b
     return recorded;
   };
 
-  const path: number[] = [];
-  for (let s = h.state; s !== NO_PARENT; s = r.parent[s]) path.push(s);
-  path.reverse();
 
-  let real: Uint32Array = model.inits[r.via[path[0]]].slice();
+  let real: Uint32Array = model.inits[route.init].slice();
   let stored: Uint32Array = canonical(real);
   let prev = rep.read(real);
   const steps: Step[] = [{ index: 0, action: null, params: {}, state: prev as Step["state"], changes: [] }];
@@ -157,14 +155,15 @@ export function rebuildTrace(model: Model, r: ExploreResult, h: Hit, symmetry: b
     return { before, after: want.state, fault: want.fault };
   };
   const tail = h.instance !== undefined;
-  for (let j = 1; j < path.length; j++) step(r.via[path[j]], false);
+  const through = tail ? route.steps.length - 1 : route.steps.length;
+  for (let j = 0; j < through; j++) step(route.steps[j], false);
   // A fault or an action property: the failing step itself, from the last state.
-  const end = tail ? step(h.instance!, true) : undefined;
+  const end = tail ? step(route.steps[through], true) : undefined;
 
   // The property must really fail (or the witness hold) where the trace ends.
   const k = steps.length - 1;
   const at = (what: string): never => {
-    throw notDeterministic(model, `replaying the trace of ${property}, ${what} at step ${k}${k > 0 && steps[k].action ? ` (action ${label(tail ? h.instance! : r.via[path[path.length - 1]])})` : " (the initial state)"}`);
+    throw notDeterministic(model, `replaying the trace of ${property}, ${what} at step ${k}${k > 0 && steps[k].action ? ` (action ${label(route.steps[route.steps.length - 1])})` : " (the initial state)"}`);
   };
   const p = h.property;
   const anyEnabled = (s: Uint32Array) => model.instances.some((_, i) => rep.enabled(i, s));
