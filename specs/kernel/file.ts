@@ -11,11 +11,13 @@
 // pinned can tell it now holds a foreign file.
 import { z } from "zod";
 import { Fault } from "../../checker/spec.ts";
+import { modulePut, runModuleCode, tryModuleGet, type Module } from "./module.ts";
+import { kernelWarn, recordsWarns, warnedField, type MayWarn } from "./warn.ts";
 
 export const fileStates = ["none", "live", "dying", "freed"] as const;
 export type FileState = (typeof fileStates)[number];
 
-export interface File {
+export interface File extends MayWarn {
   count: number;
   state: FileState;
   gen: number;
@@ -26,14 +28,26 @@ export interface FileSchemaOptions {
   maxCount: number;
   /** How many times a freed slot may be reused for another file (0: never). */
   maxReuse?: number;
+  /**
+   * Record file_ref's WARN_ONCEs and go on, as the kernel does (see warn.ts): get_file on a
+   * dead file leaves the count dead and the file still goes away; an extra fput changes nothing.
+   */
+  warn?: boolean;
 }
 
-export function fileSchema(o: FileSchemaOptions) {
-  return z.object({
+function fileShape(o: FileSchemaOptions) {
+  return {
     count: z.number().int().min(0).max(o.maxCount),
     state: z.enum(fileStates),
     gen: z.number().int().min(0).max(o.maxReuse ?? 0),
-  });
+  };
+}
+type FileShape = ReturnType<typeof fileShape>;
+
+export function fileSchema(o: FileSchemaOptions & { warn?: false }): z.ZodObject<FileShape>;
+export function fileSchema(o: FileSchemaOptions & { warn: true }): z.ZodObject<FileShape & { warned: z.ZodBoolean }>;
+export function fileSchema(o: FileSchemaOptions) {
+  return o.warn ? z.object({ ...fileShape(o), warned: warnedField }) : z.object(fileShape(o));
 }
 
 /** A file created by open()/anon_inode_getfile(): one reference, owned by the fd. */
@@ -61,6 +75,11 @@ const slabReuse = "(the kernel would reuse the slab object; KASAN reports it onl
  * include/linux/file_ref.h:file_ref_inc WARN_ONCEs on a dead count and goes on.
  */
 export function getFile(f: File, what: string): void {
+  if (recordsWarns(f) && (f.state === "dying" || f.state === "freed")) {
+    // The count stays in the dead zone: nothing is revived, the caller's pointer dangles.
+    kernelWarn(f, `file_ref_inc() on a released file reference: get_file on ${f.state} ${what}`);
+    return;
+  }
   if (f.state === "freed" || f.state === "none") {
     throw new Fault(`model: get_file on ${what} after it was freed ${slabReuse}`, f);
   }
@@ -87,6 +106,11 @@ export function getFileActive(f: File): boolean {
  * final put.
  */
 export function fput(f: File, what: string): boolean {
+  if (recordsWarns(f) && (f.state === "dying" || f.state === "freed")) {
+    // fs/file.c:__file_ref_put_badval: the count is reset to FILE_REF_DEAD, nothing is freed twice.
+    kernelWarn(f, `imbalanced put on file reference count: fput of ${f.state} ${what}`);
+    return false;
+  }
   if (f.state === "freed" || f.state === "none") {
     throw new Fault(`model: fput of ${what} after it was freed ${slabReuse}`, f);
   }
@@ -126,4 +150,164 @@ export function reuseFile(f: File, what: string): void {
   f.state = "live";
   f.count = 1;
   f.gen += 1;
+}
+
+// ---- Files and their owning module (f_op->owner) ----
+
+/**
+ * fs/anon_inodes.c:__anon_inode_getfile (anon_inode_getfile, anon_inode_getfd): pins
+ * f_op->owner with try_module_get before making the file, and fails with -ENOENT when the
+ * owner is going (returns false, nothing created). Without an owner it only creates the file.
+ */
+export function anonInodeGetfile(f: File, what: string, owner?: Module): boolean {
+  if (owner && !tryModuleGet(owner)) return false;
+  createFile(f, what);
+  return true;
+}
+
+export interface FputRelease {
+  /** The f_op->release body (runs first; it is the owner's code). */
+  release?: () => void;
+  /** f_op->owner: pinned since the file was made, dropped by fops_put after ->release. */
+  owner?: Module;
+  /** The owner's name, for fault messages. */
+  ownerName?: string;
+}
+
+/**
+ * The deferred __fput (fs/file_table.c:__fput, run as task_work ____fput or by
+ * delayed_fput): f_op->release, cdev_put, fops_put (= module_put(f_op->owner)), then
+ * file_free. Running ->release needs the owner's text: if the owner was unloaded meanwhile,
+ * that call is the oops. The file must be dying (its last fput ran).
+ */
+export function deferredFput(f: File, what: string, o: FputRelease = {}): void {
+  if (f.state !== "dying") throw new Fault(`BUG: __fput on ${what} while it is ${f.state}`, f);
+  const ownerName = o.ownerName ?? "the f_op owner";
+  if (o.release) {
+    if (o.owner) runModuleCode(o.owner, ownerName, `__fput -> ${what}'s f_op->release`);
+    o.release();
+  }
+  if (o.owner) modulePut(o.owner, ownerName);
+  freeFile(f, what);
+}
+
+// ---- The fd table entry (fs/file.c) ----
+//
+// An fd is a slot in the caller's fd table that names one struct file:
+//   none       no fd
+//   reserved   get_unused_fd_flags took the number; not visible to other threads yet
+//   installed  fd_install published the file: other threads can fget/close it
+// The fd table's reference is the file's reference handed to fd_install.
+
+export const fdStates = ["none", "reserved", "installed"] as const;
+export type FdState = (typeof fdStates)[number];
+
+export interface Fd {
+  state: FdState;
+}
+
+export function fdSchema() {
+  return z.object({ state: z.enum(fdStates) });
+}
+
+export function noFd(): Fd {
+  return { state: "none" };
+}
+
+/** An fd already open when the model starts (it owns one reference on its file). */
+export function installedFd(): Fd {
+  return { state: "installed" };
+}
+
+/** fs/file.c:get_unused_fd_flags -> alloc_fd: reserve a number (not yet visible). */
+export function getUnusedFd(fd: Fd, what: string): void {
+  if (fd.state !== "none") throw new Fault(`model: get_unused_fd_flags for ${what}, which is already ${fd.state}`, fd);
+  fd.state = "reserved";
+}
+
+/** fs/file.c:put_unused_fd: give back a reserved number (an error path before fd_install). */
+export function putUnusedFd(fd: Fd, what: string): void {
+  if (fd.state !== "reserved") throw new Fault(`model: put_unused_fd of ${what}, which is ${fd.state}`, fd);
+  fd.state = "none";
+}
+
+/**
+ * fs/file.c:fd_install: publishes the file in the fd table, consuming the caller's reference
+ * (the fd now owns it). From here other threads sharing the table can close it, so a caller
+ * that still uses the file after fd_install needs a reference of its own. Installing over an
+ * installed fd is VFS_BUG_ON (CONFIG_DEBUG_VFS).
+ */
+export function fdInstall(fd: Fd, f: File, what: string): void {
+  if (fd.state === "installed") throw new Fault(`kernel BUG at fs/file.c: fd_install of ${what} over an installed fd (VFS_BUG_ON)`, fd);
+  if (fd.state !== "reserved") throw new Fault(`model: fd_install of ${what} without get_unused_fd_flags`, fd);
+  if (f.state !== "live") throw new Fault(`model: fd_install of ${what} while the file is ${f.state}`, f);
+  fd.state = "installed";
+}
+
+/**
+ * fs/open.c:filp_close: ->flush, then fput. A file whose count is already 0 is
+ * CHECK_DATA_CORRUPTION "VFS: Close: file count is 0" (a WARN, then filp_close returns 0
+ * without touching the count; recorded when the file's schema has `warned`). Returns true
+ * on the final put.
+ */
+export function filpClose(f: File, what: string): boolean {
+  if (f.state === "dying" || f.state === "freed") {
+    kernelWarn(f, `VFS: Close: file count is 0 (${what}; filp_close returns without fput)`);
+    return false;
+  }
+  return fput(f, what);
+}
+
+/**
+ * close(fd): fs/file.c:close_fd -> file_close_fd_locked (clear the table slot) ->
+ * filp_close -> fput (newer kernels: fput_close, the same count transition). "EBADF" when
+ * the fd is not installed; "last" when this dropped the file's final reference (its __fput
+ * is now pending), else "closed".
+ */
+export function closeFd(fd: Fd, f: File, what: string): "EBADF" | "closed" | "last" {
+  if (fd.state !== "installed") return "EBADF";
+  fd.state = "none";
+  return filpClose(f, what) ? "last" : "closed";
+}
+
+/**
+ * fs/file.c:fget: look the fd up and take a reference (file_ref_get, which fails on a dead
+ * file, then re-check the table). False when the fd is not installed or the file is dying.
+ */
+export function fget(fd: Fd, f: File): boolean {
+  if (fd.state !== "installed") return false;
+  return getFileActive(f);
+}
+
+/** What fdget handed out: no file, the table's reference borrowed, or a reference of its own. */
+export type FdRef = "empty" | "borrowed" | "cloned";
+
+/**
+ * fs/file.c:fdget (__fget_light): when the fd table is not shared (`shared` false) it
+ * borrows the table's reference without touching the count, which is safe only because no
+ * other thread can close the fd meanwhile; when shared, it takes a reference like fget.
+ */
+export function fdget(fd: Fd, f: File, shared: boolean): FdRef {
+  if (fd.state !== "installed") return "empty";
+  if (!shared) return f.state === "live" ? "borrowed" : "empty";
+  return getFileActive(f) ? "cloned" : "empty";
+}
+
+/** include/linux/file.h:fdput: drops the reference only if fdget took one. True on the final put. */
+export function fdput(ref: FdRef, f: File, what: string): boolean {
+  return ref === "cloned" ? fput(f, what) : false;
+}
+
+/**
+ * One pass of fs/file.c:get_file_rcu over a pointer to `f` (`ptrSet`: the pointer is not
+ * NULL). "null": the pointer is NULL, get_file_rcu returns NULL. "retry": file_ref_get
+ * failed on a dead file (or, in the kernel, the pointer changed under the reload), and the
+ * kernel loops: the step should run again later, after the owner has changed the pointer.
+ * "got": a reference was taken. With slab reuse the pointer may name a recycled slot: "got"
+ * then pins whatever file lives there now, which the caller tells apart by `gen`.
+ * get_file_active is the same pass without the loop (a retry there returns NULL).
+ */
+export function getFileRcu(ptrSet: boolean, f: File): "null" | "retry" | "got" {
+  if (!ptrSet) return "null";
+  return getFileActive(f) ? "got" : "retry";
 }
