@@ -96,11 +96,11 @@ export function kvmSchema(o: KvmSchemaOptions) {
     phase: z.enum(kvmPhases),
     lock: lockSchema(o.threads ?? 1),
     ...(o.warn ? { warned: warnedField } : {}),
-  }) as z.ZodObject<{
-    users: ReturnType<typeof refcountSchema>;
+  }) as unknown as z.ZodObject<{
+    users: z.ZodObject<{ count: z.ZodNumber; warned: z.ZodOptional<z.ZodBoolean> }>;
     phase: z.ZodEnum<{ [K in KvmPhase]: K }>;
     lock: ReturnType<typeof lockSchema>;
-    warned?: z.ZodBoolean;
+    warned: z.ZodOptional<z.ZodBoolean>;
   }>;
 }
 

@@ -103,7 +103,7 @@ export function moduleSchemaWith(maxRefs: number, o: ModuleSchemaOptions) {
     ...moduleShape(maxRefs),
     ...(o.warn ? { warned: warnedField } : {}),
     ...(o.maxRunning !== undefined ? { running: z.number().int().min(0).max(o.maxRunning) } : {}),
-  }) as z.ZodObject<ModuleShape & { warned?: z.ZodBoolean; running?: z.ZodNumber }>;
+  }) as unknown as z.ZodObject<ModuleShape & { warned: z.ZodOptional<z.ZodBoolean>; running: z.ZodOptional<z.ZodNumber> }>;
 }
 
 /** A live, unused module whose fields match moduleSchemaWith(_, o). */
@@ -112,6 +112,11 @@ export function newModule(o: ModuleSchemaOptions = {}): Module {
   if (o.warn) m.warned = false;
   if (o.maxRunning !== undefined) m.running = 0;
   return m;
+}
+
+/** The schema counts threads in the text (`in`: the state view refuses unknown fields). */
+function hasRunning(m: Module): boolean {
+  return "running" in m;
 }
 
 /** delete_module's errors, as the syscall returns them. */
@@ -150,7 +155,7 @@ export function freeModule(m: Module, name: string): void {
  */
 export function enterModule(m: Module, name: string, fn: string): void {
   runModuleCode(m, name, fn);
-  if (m.running !== undefined) m.running += 1;
+  if (hasRunning(m)) m.running! += 1;
 }
 
 /**
@@ -162,13 +167,13 @@ export function leaveModule(m: Module, name: string, fn: string): void {
   if (m.state === "gone") {
     throw new Fault(`BUG: unable to handle page fault for address: ${fn} returns into ${name}'s text, freed by delete_module`, m);
   }
-  if (m.running !== undefined) {
+  if (hasRunning(m)) {
     if (m.running === 0) throw new Fault(`model: leaveModule of ${name} in ${fn} with no thread inside it`, m);
-    m.running -= 1;
+    m.running! -= 1;
   }
 }
 
 /** Some thread is still inside the module's text (needs the `running` field). */
 export function moduleTextBusy(m: Module): boolean {
-  return (m.running ?? 0) > 0;
+  return hasRunning(m) && m.running! > 0;
 }

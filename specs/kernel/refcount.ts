@@ -6,7 +6,7 @@
 // has `warned` (refcountSchema(max, { warn: true })) models exactly that: `warned` means
 // saturated, every later increment and decrement leaves it saturated, dec_and_test is false.
 import { z } from "zod";
-import { kernelWarn, warnedField, type MayWarn } from "./warn.ts";
+import { kernelWarn, recordsWarns, warnedField, type MayWarn } from "./warn.ts";
 
 export interface Refcount extends MayWarn {
   count: number;
@@ -20,7 +20,7 @@ export interface RefcountSchemaOptions {
 /** A refcount_t that can count up to `max` (the model's bound, not REFCOUNT_SATURATED). */
 export function refcountSchema(max: number): z.ZodObject<{ count: z.ZodNumber }>;
 export function refcountSchema(max: number, o: { warn: true }): z.ZodObject<{ count: z.ZodNumber; warned: z.ZodBoolean }>;
-export function refcountSchema(max: number, o?: RefcountSchemaOptions): z.ZodObject<{ count: z.ZodNumber; warned?: z.ZodBoolean }>;
+export function refcountSchema(max: number, o?: RefcountSchemaOptions): z.ZodObject<{ count: z.ZodNumber; warned: z.ZodOptional<z.ZodBoolean> }>;
 export function refcountSchema(max: number, o: RefcountSchemaOptions = {}) {
   const count = z.number().int().min(0).max(max);
   return o.warn ? z.object({ count, warned: warnedField }) : z.object({ count });
@@ -33,7 +33,7 @@ export function newRefcount(n = 1, o: RefcountSchemaOptions = {}): Refcount {
 
 /** The counter is saturated: a WARN fired earlier and the kernel went on (record mode). */
 export function isSaturated(r: Refcount): boolean {
-  return r.warned === true;
+  return recordsWarns(r) && r.warned === true;
 }
 
 /** refcount_inc: unconditional +1; on 0 the kernel WARNs and saturates (the object leaks). */
