@@ -262,7 +262,7 @@ test("file: the deferred __fput runs ->release, then fops_put of f_op->owner, th
   assert.deepEqual(order, ["release refs=1 state=dying"], "->release runs while the owner is still pinned");
   assert.equal(owner.refs, 0);
   assert.equal(f.state, "freed");
-  faults(() => deferredFput(f, "dev file"), /^BUG: __fput on dev file while it is freed/);
+  faults(() => deferredFput(f, "dev file"), /^model: __fput on dev file while it is freed/);
   const going = { refs: 0, state: "going" as const };
   assert.equal(anonInodeGetfile(noFile(), "dev file", going), false, "-ENOENT when the owner is going");
   const g = newFile();

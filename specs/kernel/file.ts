@@ -46,11 +46,15 @@ type FileShape = ReturnType<typeof fileShape>;
 
 export function fileSchema(o: FileSchemaOptions & { warn?: false }): z.ZodObject<FileShape>;
 export function fileSchema(o: FileSchemaOptions & { warn: true }): z.ZodObject<FileShape & { warned: z.ZodBoolean }>;
+export function fileSchema(o: FileSchemaOptions): z.ZodObject<FileShape & { warned: z.ZodOptional<z.ZodBoolean> }>;
 export function fileSchema(o: FileSchemaOptions) {
   return o.warn ? z.object({ ...fileShape(o), warned: warnedField }) : z.object(fileShape(o));
 }
 
-/** A file created by open()/anon_inode_getfile(): one reference, owned by the fd. */
+/**
+ * A file created by open() or fs/anon_inodes.c:anon_inode_getfile (fs/file_table.c:alloc_file,
+ * file_ref_init(1)): one reference, owned by the fd.
+ */
 export function newFile(): File {
   return { count: 1, state: "live", gen: 0 };
 }
@@ -60,7 +64,7 @@ export function noFile(): File {
   return { count: 0, state: "none", gen: 0 };
 }
 
-/** alloc_file: a not-yet-created slot becomes a live file with one reference. */
+/** fs/file_table.c:alloc_file (alloc_empty_file): a not-yet-created slot becomes a live file with one reference. */
 export function createFile(f: File, what: string): void {
   if (f.state !== "none") throw new Fault(`BUG: ${what} created twice`, f);
   f.count = 1;
@@ -71,8 +75,9 @@ export function createFile(f: File, what: string): void {
 const slabReuse = "(the kernel would reuse the slab object; KASAN reports it only with CONFIG_SLUB_RCU_DEBUG)";
 
 /**
- * get_file: unconditional increment; only legal while the caller already holds a reference.
- * include/linux/file_ref.h:file_ref_inc WARN_ONCEs on a dead count and goes on.
+ * include/linux/fs.h:get_file (file_ref_inc): unconditional increment; only legal while the
+ * caller already holds a reference. include/linux/file_ref.h:file_ref_inc WARN_ONCEs on a
+ * dead count and goes on (recorded instead of faulting when the schema has `warned`).
  */
 export function getFile(f: File, what: string): void {
   if (recordsWarns(f) && (f.state === "dying" || f.state === "freed")) {
@@ -93,7 +98,10 @@ export function getFile(f: File, what: string): void {
   f.count += 1;
 }
 
-/** get_file_active: increment only if the file is still live; false when it is dying or gone. */
+/**
+ * fs/file.c:get_file_active (__get_file_rcu under rcu_read_lock, no retry): increment only
+ * if the file is still live (file_ref_get); false when it is dying or gone.
+ */
 export function getFileActive(f: File): boolean {
   if (f.state !== "live" || f.count === 0) return false;
   f.count += 1;
@@ -101,9 +109,11 @@ export function getFileActive(f: File): boolean {
 }
 
 /**
- * fput: drop one reference. The final put does not release in place: the file becomes
- * dying and its __fput runs later as a separate step (`releaseFile`). Returns true on the
- * final put.
+ * fs/file_table.c:fput (file_ref_put, then __fput_deferred): drop one reference. The final
+ * put does not release in place: the file becomes dying and its __fput runs later as a
+ * separate step (`deferredFput`, or `freeFile` after the caller's own release code). Returns
+ * true on the final put. Newer kernels' close path uses fput_close (file_ref_put_close): the
+ * same transition.
  */
 export function fput(f: File, what: string): boolean {
   if (recordsWarns(f) && (f.state === "dying" || f.state === "freed")) {
@@ -126,25 +136,30 @@ export function fput(f: File, what: string): boolean {
   return false;
 }
 
-/** A deferred __fput is pending on this file. */
+/** A deferred __fput (task_work ____fput or delayed_fput, fs/file_table.c:__fput_deferred) is pending. */
 export function isDying(f: File): boolean {
   return f.state === "dying";
 }
 
+/** The file can be referenced (file_ref_get would succeed). */
 export function isLive(f: File): boolean {
   return f.state === "live";
 }
 
 /**
- * __fput's last step, file_free. The caller runs the owner's ->release body and fops_put
- * first, in the same action, in __fput's order.
+ * fs/file_table.c:file_free, __fput's last step (deferredFput runs the whole __fput). The
+ * caller runs the owner's ->release body and fops_put first, in the same action, in __fput's
+ * order.
  */
 export function freeFile(f: File, what: string): void {
   if (f.state !== "dying") throw new Fault(`BUG: __fput on ${what} while it is ${f.state}`, f);
   f.state = "freed";
 }
 
-/** Slab reuse: the freed memory is handed out again as an unrelated live file. */
+/**
+ * Slab reuse (filp_cachep is SLAB_TYPESAFE_BY_RCU, fs/file_table.c:files_init): the freed
+ * memory is handed out again as an unrelated live file (alloc_empty_file on the same object).
+ */
 export function reuseFile(f: File, what: string): void {
   if (f.state !== "freed") throw new Fault(`BUG: slab reuse of ${what} while it is ${f.state}`, f);
   f.state = "live";
@@ -181,7 +196,7 @@ export interface FputRelease {
  * that call is the oops. The file must be dying (its last fput ran).
  */
 export function deferredFput(f: File, what: string, o: FputRelease = {}): void {
-  if (f.state !== "dying") throw new Fault(`BUG: __fput on ${what} while it is ${f.state}`, f);
+  if (f.state !== "dying") throw new Fault(`model: __fput on ${what} while it is ${f.state}`, f);
   const ownerName = o.ownerName ?? "the f_op owner";
   if (o.release) {
     if (o.owner) runModuleCode(o.owner, ownerName, `__fput -> ${what}'s f_op->release`);
