@@ -22,7 +22,7 @@ export function isFree(l: Lock): boolean {
 }
 
 /**
- * mutex_lock / spin_lock by thread `tid`: only call when `isFree` (the guard of the step).
+ * mutex_lock / spin_lock (kernel/locking/mutex.c, include/linux/spinlock.h) by thread `tid`: only call when `isFree` (the guard of the step).
  * Taking it again in the same thread is lockdep's report (kernel/locking/lockdep.c,
  * print_deadlock_bug). Taking it while another thread holds it is a slip of the spec, not a
  * kernel bug: the kernel's mutex_lock would wait, so the step's guard must require isFree.
@@ -37,7 +37,7 @@ export function acquire(l: Lock, tid: number, name: string): void {
   l.holder = tid;
 }
 
-/** mutex_unlock / spin_unlock: releasing a lock the thread does not hold is lockdep's imbalance report. */
+/** mutex_unlock / spin_unlock (kernel/locking/mutex.c, include/linux/spinlock.h): releasing a lock the thread does not hold is lockdep's imbalance report. */
 export function release(l: Lock, tid: number, name: string): void {
   if (l.holder !== tid) {
     throw new Fault(`WARNING: bad unlock balance detected! thread ${tid} is trying to release lock (${name}) but there are no more locks to release (lockdep, print_unlock_imbalance_bug)`, l);
