@@ -8,7 +8,7 @@ import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import yargs from "yargs";
 import { hideBin } from "yargs/helpers";
-import { designAssignments, designParamOf, designsOf, exitCodeOf, SpecError, withoutExpectation } from "../checker/index.ts";
+import { designAssignments, designParamOf, designsOf, exitCodeOf, resolveParams, SpecError, withoutExpectation } from "../checker/index.ts";
 import { closest } from "../checker/names.ts";
 import { SearchHost, type HostedOptions } from "../checker/supervise.ts";
 import type { Verdict } from "../checker/verdict.ts";
@@ -16,6 +16,7 @@ import { renderComparison } from "../reports/compare.ts";
 import { renderVerdict } from "../reports/console.ts";
 import { typecheckSpecs } from "./typecheck.ts";
 import { loadSpecs, locate, type LoadedSpec, type SkippedFile } from "./load.ts";
+import { assignShards, jobId, mergeShards, parseShard, readCosts, runIdentity, ShardError, type Shard, type ShardFile } from "./shard.ts";
 import { exitCodeWithOutputs, FileError, planOutputs, printTrace, refcheckVersion, reportOptions, writeOutputs, type ReportArgs } from "./outputs.ts";
 
 class UsageError extends Error {}
@@ -114,6 +115,8 @@ interface RunArgs {
   workers?: unknown;
   quiet?: boolean;
   "ignore-expected"?: boolean;
+  shard?: unknown;
+  "shard-costs"?: unknown;
 }
 
 /**
@@ -204,23 +207,18 @@ function workerCount(v: unknown): number {
   return n;
 }
 
-/** Runs every loaded spec under the requested designs; an interruption keeps what finished. */
-export async function runAll(specs: LoadedSpec[], args: RunArgs): Promise<Verdict[]> {
-  const given = parseParams(args.param);
-  checkParamsDeclared(specs, given);
-  const base: HostedOptions = {
-    maxStates: positiveInt("--max-states", args["max-states"]),
-    maxDepth: positiveInt("--max-depth", args["max-depth"]),
-    timeoutSeconds: seconds("--timeout", args.timeout),
-    maxMemoryBytes: parseSize("--max-memory", args["max-memory"]) ?? defaultMaxMemory(),
-    symmetry: args.symmetry,
-    por: args.por,
-    stopAtFirst: args.first,
-    workers: workerCount(args.workers),
-  };
-  const verdicts: Verdict[] = [];
-  for (const { spec, file, source } of specs) {
-    if (session.interrupted) break;
+/** One search of the run: a spec under one parameter assignment. */
+interface Job {
+  loaded: LoadedSpec;
+  assignment: Record<string, unknown>;
+  id: string;
+}
+
+/** The run's jobs in order: every loaded spec under the requested designs and configurations. */
+function planJobs(specs: LoadedSpec[], args: RunArgs, given: Record<string, string>): Job[] {
+  const jobs: Job[] = [];
+  for (const loaded of specs) {
+    const { spec, file } = loaded;
     const dp = designParamOf(spec);
     // Parameters this spec does not declare belong to another spec of the run.
     const params = Object.fromEntries(Object.entries(given).filter(([k]) => k in spec.params.shape));
@@ -236,20 +234,86 @@ export async function runAll(specs: LoadedSpec[], args: RunArgs): Promise<Verdic
         throw new UsageError(`--design ${design} contradicts --param ${dp}=${params[dp]} (both choose the design of spec "${spec.name}"); give one of them`);
       }
     } else if (dp && params[dp] !== undefined) design = String(params[dp]);
+    for (const a of designAssignments(spec, design !== undefined && dp ? { ...params, [dp]: design } : params)) {
+      jobs.push({ loaded, assignment: a, id: jobId(spec.name, named(file, () => resolveParams(spec, a))) });
+    }
+  }
+  return jobs;
+}
+
+/** A spec error names the file: it is fixed there. */
+function inFile(file: string, e: unknown): unknown {
+  return e instanceof SpecError && !e.message.startsWith(file) && !e.message.includes(` ${file}`) ? new SpecError(`${file}: ${e.message}`) : e;
+}
+
+function named<T>(file: string, build: () => T): T {
+  try {
+    return build();
+  } catch (e) {
+    throw inFile(file, e);
+  }
+}
+
+/** What a --shard run needs to write its shard file. */
+interface ShardRun {
+  shard: Shard;
+  jobs: string[];
+  assigned: string[];
+  run: string;
+  /** The run's spec files, for the merged run's report planning. */
+  files: string[];
+}
+
+/** Runs the jobs of the run (of its shard, with --shard); an interruption keeps what finished. */
+export async function runAll(specs: LoadedSpec[], args: RunArgs, command: "check" | "compare" = "compare"): Promise<Verdict[] & { shardRun?: ShardRun }> {
+  const given = parseParams(args.param);
+  checkParamsDeclared(specs, given);
+  const base: HostedOptions = {
+    maxStates: positiveInt("--max-states", args["max-states"]),
+    maxDepth: positiveInt("--max-depth", args["max-depth"]),
+    timeoutSeconds: seconds("--timeout", args.timeout),
+    maxMemoryBytes: parseSize("--max-memory", args["max-memory"]) ?? defaultMaxMemory(),
+    symmetry: args.symmetry,
+    por: args.por,
+    stopAtFirst: args.first,
+    workers: workerCount(args.workers),
+  };
+  const all = planJobs(specs, args, given);
+  let jobs = all;
+  let shardRun: ShardRun | undefined;
+  if (args.shard !== undefined) {
+    const shard = parseShard(once("--shard", args.shard));
+    const costsFile = once("--shard-costs", args["shard-costs"]);
+    const costs = costsFile !== undefined ? readCosts(String(costsFile)) : undefined;
+    const of = assignShards(all.map((j) => j.id), shard.count, costs);
+    jobs = all.filter((_, i) => of[i] === shard.index);
+    const flags = Object.fromEntries(
+      ["param", "design", "max-states", "max-depth", "timeout", "max-memory", "symmetry", "por", "first", "ignore-expected"].map((k) => [k, (args as unknown as Record<string, unknown>)[k] ?? null]),
+    );
+    const run = runIdentity({
+      version: refcheckVersion() ?? "unknown", command, count: shard.count, flags: { ...flags, costs: costs ? [...costs].sort() : null },
+      files: specs.map((s) => ({ file: s.file, content: s.source })),
+    });
+    shardRun = { shard, jobs: all.map((j) => j.id), assigned: jobs.map((j) => j.id), run, files: specs.map((s) => s.file) };
+  } else if (args["shard-costs"] !== undefined) {
+    throw new UsageError("--shard-costs balances the shards of a --shard run; give --shard I/K with it");
+  }
+  const verdicts: Verdict[] & { shardRun?: ShardRun } = [];
+  verdicts.shardRun = shardRun;
+  for (let i = 0; i < jobs.length && !session.interrupted; ) {
+    // One search host per spec file: its jobs run one after the other in it.
+    const { spec, file, source } = jobs[i].loaded;
     const host = new SearchHost(pathToFileURL(path.resolve(file)).href);
     session.host = host;
+    const dp = designParamOf(spec);
     try {
-      for (const a of designAssignments(spec, design !== undefined && dp ? { ...params, [dp]: design } : params)) {
-        if (session.interrupted) break;
+      for (; i < jobs.length && jobs[i].loaded.file === file && !session.interrupted; i++) {
+        const a = jobs[i].assignment;
         const label = `${spec.name}${dp ? ` (${String(a[dp] ?? "")})` : ""}`;
         const stopProgress = startProgress(host, label, args.quiet);
         try {
-          const v = locate(await host.check(spec, a, { ...base, file }), source);
+          const v = locate(await host.check(spec, a, { ...base, file }).catch((e: unknown) => { throw inFile(file, e); }), source);
           verdicts.push(args["ignore-expected"] ? withoutExpectation(v) : v);
-        } catch (e) {
-          // Name the file: a spec error is fixed there.
-          if (e instanceof SpecError && !e.message.startsWith(file) && !e.message.includes(` ${file}`)) throw new SpecError(`${file}: ${e.message}`);
-          throw e;
         } finally {
           stopProgress();
         }
@@ -281,6 +345,22 @@ function printJson(verdicts: Verdict[], single: boolean): void {
   process.stdout.write(JSON.stringify(single && verdicts.length === 1 ? verdicts[0] : verdicts, null, 2) + "\n");
 }
 
+/** What check and compare print: the verdicts, the comparison table, or with --shard --json the shard file. */
+function printRun(command: "check" | "compare", verdicts: Verdict[] & { shardRun?: ShardRun }, a: { json?: unknown; traces?: unknown } & ColorArgs): void {
+  const sr = verdicts.shardRun;
+  if (a.json && sr) {
+    const file: ShardFile = {
+      refcheckShard: 1, index: sr.shard.index, count: sr.shard.count, run: sr.run, version: refcheckVersion() ?? "unknown", command,
+      files: sr.files, jobs: sr.jobs, assigned: sr.assigned,
+      finished: verdicts.length === sr.assigned.length, verdicts: [...verdicts],
+    };
+    process.stdout.write(JSON.stringify(file, null, 2) + "\n");
+  } else if (a.json) printJson(verdicts, command === "check");
+  else if (command === "check") process.stdout.write(verdicts.map((v) => renderVerdict(v, { color: colorOf(a) })).join("\n\n") + "\n");
+  else process.stdout.write(renderComparison(verdicts, { traces: !!a.traces, color: colorOf(a), width: process.stdout.isTTY ? process.stdout.columns : undefined }) + "\n");
+  if (sr && !a.json) process.stderr.write(`refcheck: shard ${sr.shard.index}/${sr.shard.count}: ${sr.assigned.length} of the run's ${sr.jobs.length} jobs; --json writes the shard file for refcheck merge\n`);
+}
+
 const runOptions = {
   param: { type: "string", array: true, describe: "set a spec parameter, NAME=VALUE (repeatable)" },
   design: { type: "string", describe: 'check one design, or "all" (default: all, unless --param sets it)' },
@@ -295,6 +375,8 @@ const runOptions = {
   por: { type: "boolean", describe: "partial-order reduction over the actions' declared reads/writes (one thread)" },
   first: { type: "boolean", describe: "stop at the first failed property" },
   "ignore-expected": { type: "boolean", describe: "treat every violation as a failure, even those the spec declares expected" },
+  shard: { type: "string", describe: "run only shard I of K of the run's jobs (spec, parameters), e.g. 2/4; with --json, print the shard file that `refcheck merge` reads" },
+  "shard-costs": { type: "string", describe: "balance the shards by the seconds each job took in a previous run's --json output (default: a stable hash of each job's name)" },
   workers: { type: "string", describe: `worker threads for BFS levels of 100,000 states or more (at most, and by default, the number of cores: ${availableParallelism()} here)` },
   ...reportOptions,
 } as const;
@@ -317,7 +399,7 @@ function colorOf(a: ColorArgs): boolean {
 
 
 /** Long flags of every command, for "did you mean". */
-const knownFlags = () => [...Object.keys(runOptions), ...Object.keys(colorOptions), "traces", "help", "version"];
+const knownFlags = () => [...Object.keys(runOptions), ...Object.keys(colorOptions), "traces", "allow-unfinished", "help", "version"];
 
 async function main(argv: string[]): Promise<number> {
   let code = 0;
@@ -333,9 +415,8 @@ async function main(argv: string[]): Promise<number> {
         await typecheck(a.paths as string[], a["skip-typecheck"]);
         const specs = await loadSpecs(a.paths as string[]);
         const plan = planOutputs(a as ReportArgs, specs.map((s) => s.file));
-        const verdicts = await runAll(specs, a as unknown as RunArgs);
-        if (a.json) printJson(verdicts, true);
-        else process.stdout.write(verdicts.map((v) => renderVerdict(v, { color: colorOf(a as ColorArgs) })).join("\n\n") + "\n");
+        const verdicts = await runAll(specs, a as unknown as RunArgs, "check");
+        printRun("check", verdicts, a);
         code = finishOutputs(verdicts, plan);
       },
     )
@@ -352,10 +433,27 @@ async function main(argv: string[]): Promise<number> {
         await typecheck(a.paths as string[], a["skip-typecheck"]);
         const specs = await loadSpecs(a.paths as string[]);
         const plan = planOutputs(a as ReportArgs, specs.map((s) => s.file));
-        const verdicts = await runAll(specs, a as unknown as RunArgs);
-        if (a.json) printJson(verdicts, false);
-        else process.stdout.write(renderComparison(verdicts, { traces: a.traces, color: colorOf(a as ColorArgs), width: process.stdout.isTTY ? process.stdout.columns : undefined }) + "\n");
+        const verdicts = await runAll(specs, a as unknown as RunArgs, "compare");
+        printRun("compare", verdicts, a);
         code = finishOutputs(verdicts, plan);
+      },
+    )
+    .command(
+      "merge <files..>",
+      "merge the shard files of a --shard run (each shard's --json output) into the reports the unsharded run writes",
+      (y) =>
+        y
+          .positional("files", { type: "string", array: true, describe: "shard files" })
+          .options({ json: runOptions.json, ...reportOptions, quiet: runOptions.quiet })
+          .option("traces", { type: "boolean", describe: "print every counterexample below the tables" })
+          .option("allow-unfinished", { type: "boolean", describe: "merge shards that did not finish all their jobs (interrupted): the run is reported incomplete (exit 3)" }),
+      async (a) => {
+        const m = mergeShards(a.files as string[], !!a["allow-unfinished"]);
+        const plan = planOutputs(a as ReportArgs, m.files);
+        if (m.unfinished.length) process.stderr.write(`refcheck: warning: ${m.unfinished.length} job(s) of the run never finished: ${m.unfinished.join(", ")}; the merged run is incomplete\n`);
+        printRun(m.command, m.verdicts, a);
+        code = finishOutputs(m.verdicts, plan);
+        if (m.unfinished.length && code === 0) code = 3;
       },
     )
     .command(
@@ -395,7 +493,7 @@ async function main(argv: string[]): Promise<number> {
         for (const { file, why } of skipped) process.stdout.write(`skipped ${file}: ${why}\n`);
       },
     )
-    .demandCommand(1, "name a command: check, compare, trace, list or init")
+    .demandCommand(1, "name a command: check, compare, merge, trace, list or init")
     // Flags are spelled one way (no camelCase twins in messages) and --no-X is not magic.
     .parserConfiguration({ "camel-case-expansion": false, "boolean-negation": false })
     .options(colorOptions)
@@ -485,7 +583,7 @@ main(hideBin(process.argv)).then(
   (code) => process.stdout.write("", () => process.exit(code)),
   (e) => {
     const debug = !!process.env.REFCHECK_DEBUG;
-    if (e instanceof SpecError || e instanceof UsageError || e instanceof FileError) {
+    if (e instanceof SpecError || e instanceof UsageError || e instanceof FileError || e instanceof ShardError) {
       process.stderr.write(`refcheck: ${e.message}\n`);
       if (e instanceof UsageError && !e.message.startsWith("--")) process.stderr.write("Run 'refcheck --help' for usage.\n");
       if (debug) process.stderr.write(`${e.stack}\n`);
