@@ -36,7 +36,10 @@ const MAX_KERNEL_LANES = 3;
  * gives few lanes, else one "userspace" lane.
  */
 export function threadLanes(trace: Trace): (string | undefined)[] {
-  const own = trace.steps.map((s) => (s.action === null ? undefined : (s.thread ?? pcThread(s))));
+  const records = [...threadRecords(trace)];
+  // A step that faulted before its pc moved: the thread record its action is named after (RelBody -> rel).
+  const named = (s: Step) => records.find((r) => s.action!.toLowerCase().startsWith(r.toLowerCase()));
+  const own = trace.steps.map((s) => (s.action === null ? undefined : (s.thread ?? pcThread(s) ?? named(s))));
   const byKernel = trace.steps.map((s, i) => (s.action === null || own[i] ? undefined : kernelFunction(s.kernel)));
   const ownLanes = new Set(own.filter((x): x is string => !!x));
   const kernelLanes = new Set(byKernel.filter((x): x is string => !!x));
@@ -147,7 +150,8 @@ export function laneModel(trace: Trace, d: Decls = {}, maxLanes = 7): LaneModel 
       const o = laneOfPath(c.path, d);
       if (records.has(o) || threads.includes(o) || !objects.includes(o)) continue;
       if (!targets.includes(o)) targets.push(o);
-      const field = c.path === o ? "" : c.path.startsWith(o) ? fieldOf(c.path) : c.path;
+      const lockPath = d.locks?.find((l) => l.name === o)?.path;
+      const field = c.path === o ? "" : lockPath && c.path.startsWith(lockPath + ".") ? c.path.slice(lockPath.length + 1) : c.path.startsWith(o) ? fieldOf(c.path) : c.path;
       detail.set(o, [...(detail.get(o) ?? []), `${field ? field + " " : ""}${fmtValue(c.before)} -> ${fmtValue(c.after)}`]);
       // Lock holder changes open and close spans.
       const lock = lockOf.get(c.path) ?? (c.path.endsWith(".holder") && d.locks === undefined ? objectOf(c.path) : undefined);
