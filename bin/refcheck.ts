@@ -295,6 +295,8 @@ const runOptions = {
   por: { type: "boolean", describe: "partial-order reduction over the actions' declared reads/writes (one thread)" },
   first: { type: "boolean", describe: "stop at the first failed property" },
   "ignore-expected": { type: "boolean", describe: "treat every violation as a failure, even those the spec declares expected" },
+  "failures-only": { type: "boolean", describe: "print only the runs and properties that failed (a passing run is one line)" },
+  witnesses: { type: "boolean", describe: "print the witness traces of passing runs in full (default: one line each)" },
   workers: { type: "string", describe: `worker threads for BFS levels of 100,000 states or more (at most, and by default, the number of cores: ${availableParallelism()} here)` },
   ...reportOptions,
 } as const;
@@ -317,7 +319,7 @@ function colorOf(a: ColorArgs): boolean {
 
 
 /** Long flags of every command, for "did you mean". */
-const knownFlags = () => [...Object.keys(runOptions), ...Object.keys(colorOptions), "traces", "help", "version"];
+const knownFlags = () => [...Object.keys(runOptions), ...Object.keys(colorOptions), "traces", "show", "lanes", "help", "version"];
 
 async function main(argv: string[]): Promise<number> {
   let code = 0;
@@ -335,7 +337,7 @@ async function main(argv: string[]): Promise<number> {
         const plan = planOutputs(a as ReportArgs, specs.map((s) => s.file));
         const verdicts = await runAll(specs, a as unknown as RunArgs);
         if (a.json) printJson(verdicts, true);
-        else process.stdout.write(verdicts.map((v) => renderVerdict(v, { color: colorOf(a as ColorArgs) })).join("\n\n") + "\n");
+        else process.stdout.write(verdicts.map((v) => renderVerdict(v, { color: colorOf(a as ColorArgs), witnesses: a.witnesses, failuresOnly: a["failures-only"] })).join("\n\n") + "\n");
         code = finishOutputs(verdicts, plan);
       },
     )
@@ -354,16 +356,24 @@ async function main(argv: string[]): Promise<number> {
         const plan = planOutputs(a as ReportArgs, specs.map((s) => s.file));
         const verdicts = await runAll(specs, a as unknown as RunArgs);
         if (a.json) printJson(verdicts, false);
-        else process.stdout.write(renderComparison(verdicts, { traces: a.traces, color: colorOf(a as ColorArgs), width: process.stdout.isTTY ? process.stdout.columns : undefined }) + "\n");
+        else process.stdout.write(renderComparison(verdicts, { traces: a.traces, witnesses: a.witnesses, failuresOnly: a["failures-only"], color: colorOf(a as ColorArgs), width: process.stdout.isTTY ? process.stdout.columns : undefined }) + "\n");
         code = finishOutputs(verdicts, plan);
       },
     )
     .command(
       "trace <file>",
       "print an ITF trace file (refcheck's --itf output, or Quint's) step by step",
-      (y) => y.positional("file", { type: "string", demandOption: true, describe: "an .itf.json file" }),
+      (y) =>
+        y
+          .positional("file", { type: "string", demandOption: true, describe: "an .itf.json file" })
+          .option("show", { type: "string", describe: "print only these variables, e.g. --show vmFile,vfio (a name covers its fields)" })
+          .option("lanes", { type: "boolean", describe: "print the steps in lanes, one column per thread" }),
       async (a) => {
-        printTrace(a.file);
+        const show = once("--show", a.show);
+        if (show !== undefined && (typeof show !== "string" || show.split(",").every((x) => x.trim() === ""))) {
+          throw new UsageError("--show: expected variable names separated by commas, e.g. --show vmFile,vfio");
+        }
+        printTrace(a.file, undefined, { show: typeof show === "string" ? show.split(",").map((x) => x.trim()).filter(Boolean) : undefined, lanes: a.lanes });
       },
     )
     .command(
