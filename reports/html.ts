@@ -279,7 +279,7 @@ td.unknown{color:#9a6700}td.num{text-align:right}a{color:#0969da}
 .trace{border:1px solid #d0d7de;border-radius:6px;padding:12px;margin:18px 0;min-width:0;scroll-margin-top:44px}.trace:focus-within{outline:2px solid #0969da}
 .trace.failed{border-color:#cf222e}.msgline{margin:4px 0 8px;color:#cf222e;overflow-wrap:anywhere}
 .controls{display:flex;gap:8px;align-items:center;margin:8px 0}.controls button{font-size:14px;padding:3px 10px}
-.steplabel{font-weight:600}.kernel,.thread{color:#57606a}
+.steplabel{font-weight:600}.kernel,.onthread{color:#57606a}
 .fault{color:#cf222e;font-weight:600}.faultbox{background:#ffebe9;border:1px solid #cf222e;padding:6px 8px;border-radius:4px;margin:6px 0;overflow-wrap:anywhere}
 .state td.v.changed{background:#fff8c5;font-weight:600}.state td.v .was{color:#57606a;font-weight:400;text-decoration:line-through;margin-right:6px}
 .cols{display:grid;grid-template-columns:minmax(0,max-content) minmax(0,1fr);gap:16px;align-items:start}
@@ -325,7 +325,7 @@ const SCRIPT = `
       var s = t.steps[k];
       root.querySelector(".pos").textContent = "step " + k + " of " + (t.steps.length - 1);
       root.querySelector(".steplabel").textContent = (k === 0 ? "" : k + ". ") + s.label;
-      root.querySelector(".thread").textContent = s.thread ? "on " + s.thread : "";
+      root.querySelector(".onthread").textContent = s.thread ? "on " + s.thread : "";
       root.querySelector(".kernel").textContent = s.kernel ? "[" + s.kernel + "]" : "";
       var fb = root.querySelector(".faultbox");
       fb.hidden = !s.fault; fb.textContent = s.fault ? "FAULT: " + s.fault : "";
@@ -398,10 +398,12 @@ const SCRIPT = `
         if (!d.traces.length) { col.appendChild(el("p", "notes", "no trace: nothing failed and no witness")); return; }
         var src = document.getElementById(d.traces[0]);
         var copy = src.cloneNode(true); copy.id = src.id + "-copy-" + (++copies);
-        copy.classList.remove("ok");
+        copy.classList.remove("ok"); copy.classList.add("copy");
         col.appendChild(copy); init(copy, byId[src.id]);
       }
-      sel.addEventListener("change", fill); fill();
+      sel.addEventListener("change", fill);
+      // Filled when first opened: the copies cost nothing until someone looks.
+      box.addEventListener("toggle", function(){ if (box.open && !col.firstChild) fill(); });
     });
   });
 })();
@@ -463,7 +465,7 @@ export function renderHtml(verdicts: Verdict[], opts: HtmlOptions = {}): string 
             `<div class="controls"><button type="button" class="prev" aria-label="previous step">◀ prev</button>` +
             `<button type="button" class="next" aria-label="next step">next ▶</button><span class="pos"></span>` +
             `<span class="notes">← → Home End keys when the trace has focus</span></div>` +
-            `<div><span class="steplabel"></span> <span class="thread"></span> <span class="kernel"></span></div><div class="faultbox" hidden></div>` +
+            `<div><span class="steplabel"></span> <span class="onthread"></span> <span class="kernel"></span></div><div class="faultbox" hidden></div>` +
             `<div class="cols"><div class="statewrap"><table class="state"><thead><tr><th>field</th><th>value</th></tr></thead><tbody></tbody></table></div>` +
             `<div class="right">` +
             (graph.nodes.length
