@@ -13,7 +13,10 @@ import { renderers, type DirRenderer, type RenderContext } from "../reports/inde
 import { renderStep } from "../reports/console.ts";
 import { ItfError, itfHeadline, itfReader } from "../reports/itf.ts";
 import { scanItf } from "../reports/itf-stream.ts";
-import { termText } from "../reports/util.ts";
+import { fmtValue, leaves, stepLabel, termText } from "../reports/util.ts";
+import { threadLanes } from "../reports/views.ts";
+import { closest } from "../checker/names.ts";
+import type { Step } from "../checker/verdict.ts";
 
 type Opt = { type: "string"; describe: string };
 
@@ -446,7 +449,55 @@ export class FdWriter {
  * states one at a time), and each step is written as soon as it is rendered, so memory stays
  * a small multiple of one state whatever the size of the file.
  */
-export function printTrace(file: string, out: { write(s: string): void; flush?(): void } = new FdWriter(1)): void {
+export interface TraceView {
+  /** Print only these variables (a name covers the fields under it), like TLC's ALIAS. */
+  show?: string[];
+  /** Print the steps in lanes, one column per thread (the trace is read whole first). */
+  lanes?: boolean;
+}
+
+const under = (path: string, name: string) => path === name || path.startsWith(name + ".") || path.startsWith(name + "[");
+
+/** A step with only the chosen variables: its changes, and for the initial state its leaves. */
+function showOnly(step: Step, names: string[]): Step {
+  const keep = (p: string) => names.some((n) => under(p, n));
+  const state = step.action === null ? Object.fromEntries(leaves(step.state).filter(([p]) => keep(p))) : step.state;
+  return { ...step, state: state as Step["state"], changes: step.changes.filter((c) => keep(c.path)) };
+}
+
+/** --show names every variable it is given: a misspelt one would silently print nothing. */
+function checkShown(file: string, names: string[], state: Record<string, unknown>): void {
+  const paths = leaves(state).map(([p]) => p);
+  const tops = Object.keys(state);
+  for (const n of names) {
+    if (paths.some((p) => under(p, n))) continue;
+    const near = closest(n, [...tops, ...paths]);
+    throw new FileError(`--show ${n}: ${file} has no variable ${n}${near ? ` (did you mean ${near}?)` : ""}; its variables are ${tops.join(", ")}`);
+  }
+}
+
+/** The steps side by side in a column per thread lane; the initial state above them. */
+export function laneText(steps: Step[], width = 100): string {
+  const trace = { steps, length: steps.length - 1 };
+  const lanes = threadLanes(trace);
+  const names: string[] = [];
+  for (const l of lanes) if (l && !names.includes(l)) names.push(l);
+  if (names.length === 0) return "";
+  const num = String(steps.length - 1).length;
+  const col = Math.max(16, Math.min(36, Math.floor((width - num - 2) / names.length) - 3));
+  const cut = (t: string) => (t.length > col ? t.slice(0, col - 1) + "…" : t.padEnd(col));
+  const row = (no: string, cells: string[]) => `${no.padStart(num)}  ${cells.map(cut).join(" │ ")}`.trimEnd();
+  const out = [row("", names), `${" ".repeat(num)}  ${names.map(() => "─".repeat(col)).join("─┼─")}`];
+  for (const s of steps) {
+    if (s.action === null) continue;
+    const lines = [stepLabel(s), ...s.changes.map((c) => `${c.path}: ${fmtValue(c.before)} -> ${fmtValue(c.after)}`), ...(s.fault ? [`FAULT: ${s.fault}`] : [])];
+    const at = names.indexOf(lanes[s.index]!);
+    lines.forEach((l, i) => out.push(row(i === 0 ? String(s.index) : "", names.map((_, j) => (j === at ? termText(l) : "")))));
+  }
+  return out.join("\n");
+}
+
+export function printTrace(file: string, out: { write(s: string): void; flush?(): void } = new FdWriter(1), view: TraceView = {}): void {
   let fd: number;
   try {
     fd = openSync(file, "r");
@@ -483,15 +534,26 @@ export function printTrace(file: string, out: { write(s: string): void; flush?()
     const length = shape.states - 1;
     const width = String(length).length;
     pos = 0;
+    const kept: Step[] = [];
     scanItf(file, read, {
       state: (json, k) => {
-        const step = reader.step(parse(json, `states[${k}]`), k);
+        let step = reader.step(parse(json, `states[${k}]`), k);
+        if (view.show) {
+          if (k === 0) checkShown(file, view.show, step.state);
+          step = showOnly(step, view.show);
+        }
         // The head waits for state 0, which holds the parameter values it names.
         if (k === 0) out.write(`${termText(itfHeadline(reader, file, length))}\n`);
+        if (view.lanes) {
+          if (k === 0) out.write(renderStep(step, width) + "\n");
+          kept.push(step);
+          return;
+        }
         if (k === reader.loop) out.write(`${" ".repeat(2 + width)}  -- loop: the trace returns to this state after step ${length} --\n`);
         out.write(renderStep(step, width) + "\n");
       },
     });
+    if (view.lanes) out.write(laneText(kept, process.stdout.columns || 100) + "\n");
     out.flush?.();
   } catch (e) {
     if (e instanceof ItfError) throw new FileError(e.message);

@@ -346,7 +346,12 @@ function printJson(verdicts: Verdict[], single: boolean): void {
 }
 
 /** What check and compare print: the verdicts, the comparison table, or with --shard --json the shard file. */
-function printRun(command: "check" | "compare", verdicts: Verdict[] & { shardRun?: ShardRun }, a: { json?: unknown; traces?: unknown } & ColorArgs): void {
+function printRun(
+  command: "check" | "compare",
+  verdicts: Verdict[] & { shardRun?: ShardRun },
+  a: { json?: unknown; traces?: unknown; witnesses?: unknown; "failures-only"?: unknown } & ColorArgs,
+): void {
+  const view = { color: colorOf(a), witnesses: !!a.witnesses, failuresOnly: !!a["failures-only"] };
   const sr = verdicts.shardRun;
   if (a.json && sr) {
     const file: ShardFile = {
@@ -356,8 +361,8 @@ function printRun(command: "check" | "compare", verdicts: Verdict[] & { shardRun
     };
     process.stdout.write(JSON.stringify(file, null, 2) + "\n");
   } else if (a.json) printJson(verdicts, command === "check");
-  else if (command === "check") process.stdout.write(verdicts.map((v) => renderVerdict(v, { color: colorOf(a) })).join("\n\n") + "\n");
-  else process.stdout.write(renderComparison(verdicts, { traces: !!a.traces, color: colorOf(a), width: process.stdout.isTTY ? process.stdout.columns : undefined }) + "\n");
+  else if (command === "check") process.stdout.write(verdicts.map((v) => renderVerdict(v, view)).join("\n\n") + "\n");
+  else process.stdout.write(renderComparison(verdicts, { ...view, traces: !!a.traces, width: process.stdout.isTTY ? process.stdout.columns : undefined }) + "\n");
   if (sr && !a.json) process.stderr.write(`refcheck: shard ${sr.shard.index}/${sr.shard.count}: ${sr.assigned.length} of the run's ${sr.jobs.length} jobs; --json writes the shard file for refcheck merge\n`);
 }
 
@@ -377,6 +382,8 @@ const runOptions = {
   "ignore-expected": { type: "boolean", describe: "treat every violation as a failure, even those the spec declares expected" },
   shard: { type: "string", describe: "run only shard I of K of the run's jobs (spec, parameters), e.g. 2/4; with --json, print the shard file that `refcheck merge` reads" },
   "shard-costs": { type: "string", describe: "balance the shards by the seconds each job took in a previous run's --json output (default: a stable hash of each job's name)" },
+  "failures-only": { type: "boolean", describe: "print only the runs and properties that failed (a passing run is one line)" },
+  witnesses: { type: "boolean", describe: "print the witness traces of passing runs in full (default: one line each)" },
   workers: { type: "string", describe: `worker threads for BFS levels of 100,000 states or more (at most, and by default, the number of cores: ${availableParallelism()} here)` },
   ...reportOptions,
 } as const;
@@ -399,7 +406,7 @@ function colorOf(a: ColorArgs): boolean {
 
 
 /** Long flags of every command, for "did you mean". */
-const knownFlags = () => [...Object.keys(runOptions), ...Object.keys(colorOptions), "traces", "allow-unfinished", "help", "version"];
+const knownFlags = () => [...Object.keys(runOptions), ...Object.keys(colorOptions), "traces", "show", "lanes", "allow-unfinished", "help", "version"];
 
 async function main(argv: string[]): Promise<number> {
   let code = 0;
@@ -444,7 +451,7 @@ async function main(argv: string[]): Promise<number> {
       (y) =>
         y
           .positional("files", { type: "string", array: true, describe: "shard files" })
-          .options({ json: runOptions.json, ...reportOptions, quiet: runOptions.quiet })
+          .options({ json: runOptions.json, ...reportOptions, quiet: runOptions.quiet, "failures-only": runOptions["failures-only"], witnesses: runOptions.witnesses })
           .option("traces", { type: "boolean", describe: "print every counterexample below the tables" })
           .option("allow-unfinished", { type: "boolean", describe: "merge shards that did not finish all their jobs (interrupted): the run is reported incomplete (exit 3)" }),
       async (a) => {
@@ -459,9 +466,17 @@ async function main(argv: string[]): Promise<number> {
     .command(
       "trace <file>",
       "print an ITF trace file (refcheck's --itf output, or Quint's) step by step",
-      (y) => y.positional("file", { type: "string", demandOption: true, describe: "an .itf.json file" }),
+      (y) =>
+        y
+          .positional("file", { type: "string", demandOption: true, describe: "an .itf.json file" })
+          .option("show", { type: "string", describe: "print only these variables, e.g. --show vmFile,vfio (a name covers its fields)" })
+          .option("lanes", { type: "boolean", describe: "print the steps in lanes, one column per thread" }),
       async (a) => {
-        printTrace(a.file);
+        const show = once("--show", a.show);
+        if (show !== undefined && (typeof show !== "string" || show.split(",").every((x) => x.trim() === ""))) {
+          throw new UsageError("--show: expected variable names separated by commas, e.g. --show vmFile,vfio");
+        }
+        printTrace(a.file, undefined, { show: typeof show === "string" ? show.split(",").map((x) => x.trim()).filter(Boolean) : undefined, lanes: a.lanes });
       },
     )
     .command(

@@ -53,6 +53,8 @@ export interface Model {
   busy?: (s: any) => unknown;
   /** Lock classes for lock-order tracking (see LockOrder). */
   locks?: (s: any) => Record<string, { holder: number }>;
+  /** The ownership declaration under these parameters, for the views of traces. */
+  ownership?: Record<string, Owned<any>>;
   /** Packed initial states, canonical under symmetry when enabled later. */
   inits: Uint32Array[];
   /** Element leaves of the symmetric array, if the spec declares one. */
@@ -373,10 +375,12 @@ export function compile(spec: Spec, given: Record<string, unknown> = {}): Model 
   const invariants = named(spec, "invariants", spec.invariants, params, (n, v) => predicate(spec, "invariants", n, v, "holds"));
   const actionProperties = named(spec, "actionProperties", spec.actionProperties, params, (n, v) => predicate(spec, "actionProperties", n, v, "holds"));
   const quiescent = named(spec, "quiescent", spec.quiescent, params, (n, v) => predicate(spec, "quiescent", n, v, "holds"));
+  let ownership: Record<string, Owned<any>> | undefined;
   if (spec.ownership !== undefined) {
     const decl = typeof spec.ownership === "function" ? phase(spec, "ownership", () => (spec.ownership as (p: unknown) => unknown)(params)) : spec.ownership;
     if (typeof decl !== "object" || decl === null) throw new SpecError(`${where}: "ownership" must be an object of counted objects`);
     const derived = ownershipProperties(where, decl as Record<string, Owned<unknown>>);
+    ownership = decl as Record<string, Owned<any>>;
     for (const p of [...derived.invariants, ...derived.quiescent]) {
       if ([...invariants, ...quiescent].some((q) => q.name === p.name)) throw new SpecError(`${where}: property "${p.name}" is both declared and derived from "ownership"; rename one`);
     }
@@ -443,6 +447,7 @@ export function compile(spec: Spec, given: Record<string, unknown> = {}): Model 
     witnesses,
     busy: spec.busy ?? threads?.busy,
     locks: spec.locks,
+    ownership,
     inits,
     symmetryLeaves,
   };

@@ -8,6 +8,7 @@ import type { Spec } from "./spec.ts";
 import { rebuildTrace } from "./trace.ts";
 import { leastInterleaved } from "./interleave.ts";
 import { describeCycle, LockOrder } from "./lockdep.ts";
+import { lockClassesOf, ownershipOf } from "./objects.ts";
 import { Verdict, type Coverage, type PropertyResult } from "./verdict.ts";
 
 export { defineSpec, action, range, Fault, SpecError, isSpec, type Spec } from "./spec.ts";
@@ -150,6 +151,11 @@ function toVerdict(model: Model, r: ExploreResult, opts: CheckOptions): Verdict 
   if (opts.symmetry && !model.symmetryLeaves) warnings.push("symmetry reduction not applied: the spec declares no symmetry (symmetry: (s) => s.someArray)");
   if (!r.complete) warnings.push(`search incomplete: stopped by ${r.stoppedBy} after ${r.distinct} states at depth ${r.depth}`);
 
+  // For the views of traces: the declared objects and locks, and each step's counts.
+  const init = model.codec.read(model.codec.view(model.inits[0]!, { ro: true }));
+  const objects = ownershipOf(model, properties.flatMap((p) => (p.trace ? [p.trace] : [])), init);
+  const locks = lockClassesOf(model, init);
+
   const n = r.distinct;
   const fp = r.fingerprintBits;
   const collision = fp === 0 ? 0 : Math.min(1, (n * (n - 1)) / 2 / 2 ** fp);
@@ -190,6 +196,8 @@ function toVerdict(model: Model, r: ExploreResult, opts: CheckOptions): Verdict 
     warnings,
     outcome: anyFailed ? "fail" : r.complete ? "pass" : "incomplete",
     ...(expectation ? { expectation } : {}),
+    ...(objects ? { objects } : {}),
+    ...(locks ? { locks } : {}),
   };
 }
 

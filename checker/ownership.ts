@@ -16,6 +16,11 @@ export interface Owned<S> {
   live?: (s: S) => boolean;
   /** Who holds a counted reference, each giving how many it holds (true counts as one). */
   holders: Record<string, (s: S) => number | boolean>;
+  /**
+   * Uncounted (borrowed, weak) pointers to the object, each true while it points there.
+   * Not checked: drawn dashed in the ownership graph of traces.
+   */
+  weak?: Record<string, (s: S) => boolean>;
   doc?: string;
 }
 
@@ -34,11 +39,14 @@ export function ownershipProperties(
       throw new SpecError(`${at}: expected { count: (s) => number, live?: (s) => boolean, holders: { name: (s) => number | boolean } }`);
     }
     for (const k of Object.keys(o)) {
-      if (!["count", "live", "holders", "doc"].includes(k)) throw new SpecError(`${at}: unknown key "${k}"; expected count, live, holders, doc`);
+      if (!["count", "live", "holders", "weak", "doc"].includes(k)) throw new SpecError(`${at}: unknown key "${k}"; expected count, live, holders, weak, doc`);
     }
     const holders = Object.entries(o.holders);
     if (holders.length === 0) throw new SpecError(`${at}: "holders" names no holder`);
     for (const [h, f] of holders) if (typeof f !== "function") throw new SpecError(`${at}: holder "${h}" must be a function of the state`);
+    if (o.weak !== undefined && (typeof o.weak !== "object" || o.weak === null || Object.values(o.weak).some((f) => typeof f !== "function"))) {
+      throw new SpecError(`${at}: "weak" must name pointers, each a function of the state (true while it points at ${obj})`);
+    }
     const live = o.live ?? (() => true);
     const total = (s: unknown) => holders.reduce((n, [, f]) => n + held(f(s)), 0);
     const what = o.doc ? ` (${o.doc})` : "";

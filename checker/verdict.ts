@@ -14,6 +14,34 @@ export const Change = z.object({
 });
 export type Change = z.infer<typeof Change>;
 
+/** An object of the ownership declaration in one state. */
+export const OwnedState = z.object({
+  count: z.number(),
+  live: z.boolean(),
+  /** References each holder holds (0 when it holds none). */
+  holders: z.record(z.string(), z.number()),
+  /** Uncounted pointers that point at the object (true) or not. */
+  weak: z.record(z.string(), z.boolean()).optional(),
+});
+export type OwnedState = z.infer<typeof OwnedState>;
+
+/** A counted object of the spec's ownership declaration, for the views of traces. */
+export const OwnedObject = z.object({
+  name: z.string(),
+  doc: z.string().optional(),
+  /** The state paths its count is read from (e.g. ["file.count"]). */
+  count: z.array(z.string()),
+  /** The state paths its live predicate reads. */
+  live: z.array(z.string()),
+  holders: z.array(z.string()),
+  weak: z.array(z.string()).optional(),
+});
+export type OwnedObject = z.infer<typeof OwnedObject>;
+
+/** A lock class of the spec's `locks`, and the state path of its lock (its holder is `<path>.holder`). */
+export const LockClass = z.object({ name: z.string(), path: z.string() });
+export type LockClass = z.infer<typeof LockClass>;
+
 export const Step = z.object({
   /** 0 for the initial state. */
   index: z.number().int().min(0),
@@ -32,6 +60,8 @@ export const Step = z.object({
   fault: z.string().optional(),
   /** The state path of the object the fault is about (e.g. "vmFile"), when the spec names it. */
   faultAt: z.string().optional(),
+  /** Per object of the spec's ownership declaration (Verdict.objects): its count and holders in this state. */
+  owned: z.record(z.string(), OwnedState).optional(),
 });
 export type Step = z.infer<typeof Step>;
 
@@ -163,6 +193,10 @@ export const Verdict = z.object({
   outcome: z.enum(["pass", "fail", "incomplete"]),
   /** Present when the spec declares expected outcomes. */
   expectation: Expectation.optional(),
+  /** The spec's ownership declaration; each trace step then carries `owned`. */
+  objects: z.array(OwnedObject).optional(),
+  /** The spec's lock classes, when it declares `locks`. */
+  locks: z.array(LockClass).optional(),
 });
 export type Verdict = z.infer<typeof Verdict>;
 

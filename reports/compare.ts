@@ -12,6 +12,8 @@ export interface CompareOptions {
   witnesses?: boolean;
   /** Terminal width: a wider table is printed transposed (properties as rows). */
   width?: number;
+  /** Only the designs with a failed property (a scenario without one is one line). */
+  failuresOnly?: boolean;
 }
 
 function paintCell(p: PropertyResult | undefined, text: string, c: ChalkInstance): string {
@@ -86,7 +88,12 @@ export function renderComparison(verdicts: Verdict[], opts: CompareOptions = {})
   verdicts = termSafe(verdicts);
   const c = painter(opts.color);
   const out: string[] = [];
-  for (const [spec, vs] of byScenario(verdicts)) {
+  for (const [spec, all] of byScenario(verdicts)) {
+    const vs = opts.failuresOnly ? all.filter((v) => v.properties.some((p) => p.failed)) : all;
+    if (vs.length === 0) {
+      out.push(`${c.bold(spec)}  ${c.green(`${all.length} design${all.length === 1 ? "" : "s"}, none failed`)}`);
+      continue;
+    }
     if (out.length) out.push("");
     const summary = vs[0]!.summary;
     out.push(`${c.bold(spec)}${summary ? c.dim(`  ${summary}`) : ""}`);
@@ -97,7 +104,10 @@ export function renderComparison(verdicts: Verdict[], opts: CompareOptions = {})
     const notes: string[] = [];
     for (const v of vs) {
       for (const p of v.properties) {
-        if (p.failed) notes.push(`  ${c.bold(designName(v))}: ${c.red(headline(p))}${p.trace ? c.dim(` (${steps(p.trace.length)})`) : ""}${p.expected ? c.dim(" (expected)") : ""}`);
+        if (p.failed) {
+          notes.push(`  ${c.bold(designName(v))}: ${c.red(headline(p))}${p.trace ? c.dim(` (${steps(p.trace.length)})`) : ""}${p.expected ? c.dim(" (expected)") : ""}`);
+          if (p.doc) notes.push(c.dim(`    ${p.name}: ${p.doc}`));
+        }
       }
       if (v.expectation?.status === "changed") {
         for (const d of v.expectation.differences) notes.push(`  ${c.bold(designName(v))}: ${c.red.bold("CHANGED")} ${d}`);

@@ -11,8 +11,13 @@ export interface ConsoleOptions {
   color?: boolean;
   /** Print traces of violations and witnesses (default true). */
   traces?: boolean;
-  /** Also print witness traces of properties that did not fail (default true). */
+  /**
+   * Witness traces of a passing run: printed in full when true, else one line each (its
+   * actions). A failing run's traces are always printed.
+   */
   witnesses?: boolean;
+  /** Only the failed properties (a passing run is one line). */
+  failuresOnly?: boolean;
 }
 
 export function painter(color: boolean | undefined): ChalkInstance {
@@ -94,9 +99,14 @@ export function renderVerdict(v: Verdict, opts: ConsoleOptions = {}): string {
   if (other.length) out.push(c.dim(`  ${other.map(([k, x]) => `${k}=${fmtValue(x)}`).join(" ")}`));
   out.push("");
 
+  if (opts.failuresOnly && !v.properties.some((p) => p.failed)) {
+    const word = v.outcome === "pass" ? c.green.bold("PASS") : c.yellow.bold("INCOMPLETE");
+    return `${word}  ${v.spec}${v.design !== undefined ? ` (${v.design})` : ""}: ${v.properties.length} properties, none failed\n`;
+  }
+  const shown = opts.failuresOnly ? v.properties.filter((p) => p.failed) : v.properties;
   const nameW = Math.max(...v.properties.map((p) => p.name.length), 8);
   const statW = Math.max(...v.properties.map((p) => (p.status === "violated" ? 8 : p.status.length)), 6);
-  for (const p of v.properties) {
+  for (const p of shown) {
     const plainStatus = p.status === "violated" ? "VIOLATED" : p.status;
     const pad = " ".repeat(statW - plainStatus.length);
     const extra = p.trace ? ` in ${steps(p.trace.length)}` : "";
@@ -104,14 +114,25 @@ export function renderVerdict(v: Verdict, opts: ConsoleOptions = {}): string {
     const expect = p.failed && p.kind === "reachable" ? ` (expected ${p.expect ?? "reachable"})` : "";
     const declared = p.expected === true ? c.dim(" (declared in the spec)") : "";
     out.push(`  ${p.name.padEnd(nameW)}  ${statusWord(p, c)}${pad}  ${c.dim(kindLabel[p.kind])}${extra}${why}${expect}${declared}`);
+    // What the broken property promises, so the reader need not open the spec.
+    if (p.failed && p.doc) out.push(`  ${" ".repeat(nameW)}  ${c.dim(p.doc)}`);
   }
+  if (opts.failuresOnly && shown.length < v.properties.length) out.push(c.dim(`  (${v.properties.length - shown.length} other properties not failed)`));
 
   if (opts.traces !== false) {
+    const passing = !v.properties.some((p) => p.failed);
     for (const p of traced(v)) {
-      if (!p.failed && opts.witnesses === false) continue;
-      out.push("");
+      if (!p.failed && (opts.witnesses === false || opts.failuresOnly)) continue;
       const head = `${headline(p)} (${steps(p.trace.length)})`;
+      if (!p.failed && passing && opts.witnesses !== true) {
+        // A passing run's witness: which actions reach it, on one line.
+        const acts = p.trace.steps.filter((s) => s.action !== null).map(stepLabel).join(", ");
+        out.push("", `${c.green(head)}: ${acts}${c.dim(" (--witnesses prints it)")}`);
+        continue;
+      }
+      out.push("");
       out.push(p.failed ? c.red.bold(head) : c.green.bold(head));
+      if (p.failed && p.doc) out.push(c.dim(`  ${p.name}: ${p.doc}`));
       out.push(renderTrace(p.trace, { color: opts.color }));
     }
   }

@@ -10,7 +10,7 @@
 //   vars              the state's top-level fields, then `mbt::actionTaken` and
 //                     `mbt::nondetPicks`, the names Quint uses for the same thing, so
 //                     Quint-side tools (model-based testing drivers) read our traces.
-//   states[k]         `#meta`: {index: k, kernel?, fault?, faultAt?}; the fault is on the failing step.
+//   states[k]         `#meta`: {index: k, kernel?, thread?, fault?, faultAt?}; the fault is on the failing step.
 //                     `mbt::actionTaken`: "init" for state 0, else the action name.
 //                     `mbt::nondetPicks`: every pick name of the trace in every state, as
 //                     Quint's Option: {tag: "Some", value} when the step picked it, else
@@ -115,6 +115,7 @@ export function toItf(verdict: Verdict, property: PropertyResult): string {
     states: trace.steps.map((s, k) => {
       const meta: Record<string, Json> = { index: k };
       if (s.kernel) meta.kernel = s.kernel;
+      if (s.thread) meta.thread = s.thread;
       if (s.fault) meta.fault = s.fault;
       if (s.faultAt) meta.faultAt = s.faultAt;
       const st: Record<string, Json> = { "#meta": meta, ...paramValues };
@@ -336,6 +337,7 @@ export function itfReader(fileName: string, top: Record<string, unknown>, states
     if (m.fault !== undefined && typeof m.fault !== "string") fail(`${at}.#meta.fault`, "expected a string");
     if (m.faultAt !== undefined && typeof m.faultAt !== "string") fail(`${at}.#meta.faultAt`, "expected a string");
     if (m.kernel !== undefined && typeof m.kernel !== "string") fail(`${at}.#meta.kernel`, "expected a string");
+    if (m.thread !== undefined && typeof m.thread !== "string") fail(`${at}.#meta.thread`, "expected a string");
 
     const state: Record<string, unknown> = {};
     stateVars.forEach((v, i) => {
@@ -379,6 +381,7 @@ export function itfReader(fileName: string, top: Record<string, unknown>, states
       action,
       params: k === 0 ? {} : (stepParams as Step["params"]),
       ...(typeof m.kernel === "string" ? { kernel: m.kernel } : {}),
+      ...(typeof m.thread === "string" ? { thread: m.thread } : {}),
       state: state as Step["state"],
       changes,
       ...(typeof m.fault === "string" ? { fault: m.fault } : {}),

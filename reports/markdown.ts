@@ -3,8 +3,9 @@
 // sequenceDiagram. Mermaid text is kept to documented syntax: entity codes for
 // characters its grammar reserves, no raw arrows inside messages.
 import type { PropertyResult, Trace, Verdict } from "../checker/verdict.ts";
+import { laneModel, ownershipGraph, threadLanes, type Decls, type OwnershipGraph } from "./views.ts";
 import {
-  allWarnings, byScenario, cellText, designName, fmtValue, headline, leaves, propertyNames, sequenceModel,
+  allWarnings, byScenario, cellText, designName, fmtValue, headline, leaves, propertyNames,
   statsLine, stepLabel, steps, traced, resultWord,
 } from "./util.ts";
 
@@ -72,43 +73,120 @@ export function mermaidText(s: string): string {
     .trim();
 }
 
-export function mermaidSequence(trace: Trace): string {
-  const m = sequenceModel(trace);
+/** Lane and message text short enough for a Markdown column; the step table has the rest. */
+function short(s: string, max: number): string {
+  return s.length <= max ? s : s.slice(0, max - 1) + "…";
+}
+
+// Small fonts and margins: a GitHub Markdown column is about 880 px and Mermaid scales a
+// wider diagram down to it, text included.
+const SEQ_INIT = '%%{init: {"sequence": {"actorFontSize": 12, "messageFontSize": 12, "noteFontSize": 12, "width": 80, "actorMargin": 16, "boxMargin": 6, "messageMargin": 24, "mirrorActors": false, "wrap": false}}}%%';
+
+/** Lanes beside the thread lanes in a Mermaid diagram (the HTML view has room for more). */
+const MD_LANES = 6;
+
+/**
+ * A trace as a Mermaid sequence diagram: a lane per thread and per object touched, one
+ * arrow per object a step changes, lock holds as activations of the lock's lane, the
+ * fault as a note over the thread that hit it and the object it names. `ending` names a
+ * violation that no step faulted (an invariant, a deadlock), noted after the last step.
+ */
+export function mermaidSequence(trace: Trace, d: Decls = {}, ending?: string): string {
+  const m = laneModel(trace, d, MD_LANES);
+  const lanes = [...m.threads, ...m.objects];
   const ids = new Map<string, string>();
-  for (const p of m.participants) {
+  for (const p of lanes) {
     let id = mermaidId(p);
     while ([...ids.values()].includes(id)) id += "_";
     ids.set(p, id);
   }
-  const out = ["sequenceDiagram"];
-  for (const p of m.participants) {
+  const out = [SEQ_INIT, "sequenceDiagram"];
+  for (const p of lanes) {
     const id = ids.get(p)!;
     const kw = p === "userspace" ? "actor" : "participant";
-    out.push(id === p ? `    ${kw} ${id}` : `    ${kw} ${id} as ${mermaidText(p)}`);
+    const label = short(p, 11);
+    out.push(id === label ? `    ${kw} ${id}` : `    ${kw} ${id} as ${mermaidText(label)}`);
   }
-  for (const msg of m.messages) {
-    const text = [msg.label, ...msg.detail].join(", ");
-    out.push(`    ${ids.get(msg.from)}->>${ids.get(msg.to)}: ${mermaidText(text)}`);
-    if (m.fault && m.fault.step === msg.step && msg === m.messages.filter((x) => x.step === msg.step).at(-1)) {
-      const over = [m.fault.over[0]!, ...(m.fault.over.length > 1 ? [m.fault.over.at(-1)!] : [])].map((o) => ids.get(o)!);
-      out.push(`    Note over ${over.join(",")}: FAULT ${mermaidText(m.fault.text)}`);
+  const active = new Set<string>();
+  for (const sp of m.spans.filter((x) => x.from === 0)) {
+    out.push(`    activate ${ids.get(sp.lock)}`);
+    active.add(sp.lock);
+  }
+  const steps = [...new Set(m.arrows.map((a) => a.step))];
+  for (const k of steps) {
+    for (const a of m.arrows.filter((x) => x.step === k)) {
+      out.push(`    ${ids.get(a.from)}->>${ids.get(a.to)}: ${mermaidText(short(a.label, 16))}`);
+    }
+    for (const sp of m.spans) {
+      if (sp.from === k && !active.has(sp.lock)) {
+        out.push(`    activate ${ids.get(sp.lock)}`);
+        active.add(sp.lock);
+      }
+      if (sp.to === k && active.has(sp.lock)) {
+        out.push(`    deactivate ${ids.get(sp.lock)}`);
+        active.delete(sp.lock);
+      }
+    }
+    if (m.fault && m.fault.step === k) {
+      const over = [ids.get(m.fault.thread)!, ...(m.fault.object ? [ids.get(m.fault.object)!] : [])];
+      out.push(`    Note over ${over.join(",")}: ${mermaidText(m.fault.at ?? m.fault.object ? short(`FAULT on ${m.fault.at ?? m.fault.object}`, 28) : "FAULT")}`);
     }
   }
+  if (ending && !m.fault) {
+    const over = [ids.get(lanes[0]!)!, ...(lanes.length > 1 ? [ids.get(lanes[lanes.length - 1]!)!] : [])];
+    out.push(`    Note over ${over.join(",")}: ${mermaidText(short(ending, 24))}`);
+  }
+  return out.join("\n");
+}
+
+const FLOW_INIT = '%%{init: {"flowchart": {"nodeSpacing": 24, "rankSpacing": 40, "padding": 6}, "themeVariables": {"fontSize": "12px"}}}%%';
+
+/**
+ * The ownership graph of one step as a Mermaid flowchart: objects with their count and
+ * lifetime, counted references solid, uncounted pointers dashed, locks with their holder;
+ * what the step changed drawn with a thick border.
+ */
+export function mermaidOwnership(g: OwnershipGraph, k: number): string {
+  const st = g.steps[k]!;
+  const id = (n: string) => "n_" + mermaidId(n);
+  const q = (lines: string[]) => `"${lines.map((l) => mermaidText(l).replace(/"/g, "#quot;")).join("<br/>")}"`;
+  const out = [FLOW_INIT, "flowchart LR"];
+  g.nodes.forEach((n, i) => {
+    const s = st.nodes[i]!;
+    const text = q([n.label, ...s.lines.map((l) => short(l, 30))]);
+    out.push(`    ${id(n.id)}${n.kind === "holder" ? `([${text}])` : n.kind === "lock" ? `[/${text}/]` : `[${text}]`}`);
+  });
+  g.edges.forEach((e, i) => {
+    const s = st.edges[i]!;
+    if (!s.on) return;
+    const label = s.label ? `|${s.label}|` : "";
+    out.push(`    ${id(e.from)} ${e.kind === "weak" ? "-.->" : "-->"}${label} ${id(e.to)}`);
+  });
+  out.push("    classDef changed stroke:#bf8700,stroke-width:3px", "    classDef freed fill:#ffebe9,stroke:#cf222e", "    classDef dying fill:#fff8c5,stroke:#9a6700", "    classDef held fill:#ddf4ff,stroke:#0969da");
+  const cls = (name: string, pick: (i: number) => boolean) => {
+    const ns = g.nodes.filter((_, i) => pick(i)).map((n) => id(n.id));
+    if (ns.length) out.push(`    class ${ns.join(",")} ${name}`);
+  };
+  cls("freed", (i) => st.nodes[i]!.state === "freed");
+  cls("dying", (i) => st.nodes[i]!.state === "dying");
+  cls("held", (i) => st.nodes[i]!.state === "held");
+  cls("changed", (i) => st.nodes[i]!.changed);
   return out.join("\n");
 }
 
 /** The numbered step table: step, action, what changed (the fault on its step). */
 export function stepTable(trace: Trace): string {
-  const rows = ["| step | action | what changed |", "|---:|---|---|"];
+  const lanes = threadLanes(trace);
+  const rows = ["| step | thread | action | what changed |", "|---:|---|---|---|"];
   for (const s of trace.steps) {
     if (s.action === null) {
-      rows.push(`| 0 | *initial state* | ${leaves(s.state).map(([p, v]) => mdText(`${p} = ${fmtValue(v)}`)).join("<br>")} |`);
+      rows.push(`| 0 | | *initial state* | ${leaves(s.state).map(([p, v]) => mdText(`${p} = ${fmtValue(v)}`)).join("<br>")} |`);
       continue;
     }
     const action = `${mdCode(stepLabel(s), true)}${s.kernel ? ` ${mdText(s.kernel)}` : ""}`;
     const what = s.changes.map((c) => `${mdCode(c.path, true)}: ${mdText(fmtValue(c.before))} → ${mdText(fmtValue(c.after))}`);
     if (s.fault) what.push(`**FAULT: ${mdText(s.fault)}**`);
-    rows.push(`| ${s.index} | ${action} | ${what.join("<br>") || "(no change)"} |`);
+    rows.push(`| ${s.index} | ${mdText(lanes[s.index] ?? "")} | ${action} | ${what.join("<br>") || "(no change)"} |`);
   }
   return rows.join("\n");
 }
@@ -133,19 +211,57 @@ export function comparisonTable(vs: Verdict[]): string {
   return rows.join("\n");
 }
 
+/** A fenced Mermaid block. */
+function mermaidBlock(text: string): string[] {
+  const fence = blockFence(text);
+  return [`${fence}mermaid`, text, fence];
+}
+
+const ENDINGS: Partial<Record<PropertyResult["kind"], string>> = {
+  invariant: "invariant violated",
+  action: "step violates a property",
+  quiescent: "quiescent: violated",
+  deadlock: "DEADLOCK",
+  "lock-order": "lock order cycle",
+};
+
+/** What a violation no step faulted is, in a few words, for the note that ends its diagram. */
+function endingOf(p: PropertyResult): string | undefined {
+  return p.status === "violated" && p.kind !== "fault" ? ENDINGS[p.kind] : undefined;
+}
+
 function traceSection(v: Verdict, p: PropertyResult & { trace: Trace }, h: string): string {
   const kind = p.status === "violated" ? "counterexample" : "witness";
-  const mermaid = mermaidSequence(p.trace);
-  const fence = blockFence(mermaid);
+  const d: Decls = { objects: v.objects, locks: v.locks };
+  const lanes = laneModel(p.trace, d, MD_LANES);
+  const graph = ownershipGraph(p.trace, d);
+  const last = p.trace.steps.length - 1;
+  const legend = [
+    `lanes: ${[...lanes.threads, ...lanes.objects].map((x) => mdCode(x)).join(", ")}`,
+    ...(lanes.hidden.length ? [`not drawn: ${lanes.hidden.map((x) => mdCode(x)).join(", ")} (their changes are in the table)`] : []),
+  ].join("; ");
+  const graphs =
+    p.status === "violated" && graph.nodes.length
+      ? [
+          "",
+          `Ownership${graph.declared ? "" : " (no ownership declaration: the objects the trace changes, by field)"}, initial state and step ${last}${p.trace.steps[last]!.fault ? " (the fault)" : ""}:`,
+          "",
+          ...mermaidBlock(mermaidOwnership(graph, 0)),
+          "",
+          ...mermaidBlock(mermaidOwnership(graph, last)),
+        ]
+      : [];
   return [
     `${h} ${mdText(designName(v))}: ${mdText(p.name)} ${kind} (${steps(p.trace.length)})`,
     "",
+    ...(p.doc ? [`*${mdText(p.name)}*: ${mdText(p.doc)}`, ""] : []),
     ...(p.status === "violated" && p.message ? [`> ${mdText(p.message)}`, ""] : []),
-    stepTable(p.trace),
+    ...mermaidBlock(mermaidSequence(p.trace, d, endingOf(p))),
     "",
-    `${fence}mermaid`,
-    mermaid,
-    fence,
+    legend,
+    "",
+    stepTable(p.trace),
+    ...graphs,
   ].join("\n");
 }
 

@@ -4,6 +4,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { tmpdir } from "node:os";
@@ -17,7 +19,8 @@ import { renderJunit } from "../reports/junit.ts";
 import { renderSarif } from "../reports/sarif.ts";
 import { sarifValidator } from "./support/schemas.ts";
 import { githubAnnotations, githubSummary } from "../reports/github.ts";
-import { mermaidSequence, renderMarkdown } from "../reports/markdown.ts";
+import { mermaidOwnership, mermaidSequence, renderMarkdown } from "../reports/markdown.ts";
+import { laneModel, ownershipGraph, threadLanes } from "../reports/views.ts";
 import { renderHtml } from "../reports/html.ts";
 import { FAULT, getFileActiveVerdict, getFileVerdict, incompleteVerdict, shallowVerdict } from "./fixtures/verdicts.ts";
 
@@ -199,30 +202,78 @@ test("Markdown: comparison table and Mermaid within documented syntax", () => {
   const md = renderMarkdown(both);
   assert.match(md, /\| get_file \| \*\*violated: file_ref_inc\(\) on a released file reference: get_file on dying VM file \(kvm-&gt;_file\) \(f_count was 0[^)]*\) in 2 steps\*\* (\| holds ){7}\| witness reachable in 5 steps \|/);
   const blocks = [...md.matchAll(/```mermaid\n([\s\S]*?)```/g)].map((m) => m[1]!);
-  assert.equal(blocks.length, 3);
+  // Two sequence diagrams and a witness's, and the ownership at the start and at the fault.
+  assert.equal(blocks.filter((b) => b.includes("sequenceDiagram")).length, 3);
+  assert.equal(blocks.filter((b) => b.includes("flowchart LR")).length, 2);
+  const id = "[A-Za-z_][A-Za-z0-9_]*";
   const line = [
+    /^%%\{init: \{.*\}\}%%$/,
     /^sequenceDiagram$/,
-    /^ {4}(actor|participant) [A-Za-z_][A-Za-z0-9_]*( as [^#;\n]+)?$/,
-    /^ {4}[A-Za-z_][A-Za-z0-9_]*->>[A-Za-z_][A-Za-z0-9_]*: [^;\n]+$/,
-    /^ {4}Note over [A-Za-z_][A-Za-z0-9_]*(,[A-Za-z_][A-Za-z0-9_]*)?: [^;\n]+$/,
+    new RegExp(`^ {4}(actor|participant) ${id}( as [^#;\\n]+)?$`),
+    new RegExp(`^ {4}${id}->>${id}: [^;\\n]+$`),
+    new RegExp(`^ {4}(activate|deactivate) ${id}$`),
+    new RegExp(`^ {4}Note over ${id}(,${id})?: [^;\\n]+$`),
+    /^flowchart LR$/,
+    new RegExp(`^ {4}${id}(\\(\\[|\\[/|\\[)"[^"\\n]*"(\\]\\)|/\\]|\\])$`),
+    new RegExp(`^ {4}${id} (-->|-\\.->)(\\|[^|\\n]+\\|)? ${id}$`),
+    new RegExp(`^ {4}classDef ${id} [a-z:#0-9,-]+$`),
+    new RegExp(`^ {4}class ${id}(,${id})* ${id}$`),
   ];
   for (const b of blocks) {
     for (const l of b.trimEnd().split("\n")) {
       assert.ok(line.some((re) => re.test(l)), `not documented Mermaid: ${l}`);
+      if (l.startsWith("%%") || /classDef/.test(l)) continue;
       const text = l.split(": ").slice(1).join(": ");
       assert.doesNotMatch(text.replace(/#(\d+|[a-z]+);/g, ""), /[#;<>]|->/, `unescaped text: ${l}`);
     }
   }
   const seq = mermaidSequence(noFault.trace!);
-  assert.match(seq, /userspace->>vmFile: 1\. \(cont\.\), count 1 → 0, state live → dying/);
-  assert.match(seq, /participant vfio_0 as vfio\[0\]\n/);
-  assert.match(seq, /userspace->>vfio_0: 2\. FileAdd\(i=0\), file\.count 1 → 2, kvf false → true\n/);
-  // The note sits over the object the fault is about: the dying VM file.
-  assert.match(seq, /Note over vmFile: FAULT file_ref_inc\(\) .* \(kvm→_file\) /);
+  // A lane per thread the actions declare, then the objects they change.
+  assert.match(seq, /participant close\n {4}participant ioctl\n {4}participant vmFd\n {4}participant vmFile\n {4}participant vfio_0 as vfio\[0\]\n/);
+  assert.match(seq, /close->>vmFile: 1\.\n/);
+  assert.match(seq, /ioctl->>vfio_0: 2\. FileAdd\(i=0\)\n/);
+  // The fault sits at the thread that hit it and names the object: the dying VM file.
+  assert.match(seq, /Note over ioctl,vmFile: FAULT on vmFile$/);
   // Hostile text is escaped, not passed through.
   const odd = structuredClone(noFault.trace!);
-  odd.steps[2]!.fault = "a; b # c -> d <e>";
-  assert.match(mermaidSequence(odd), /FAULT a#59; b #35; c → d #lt;e#gt;/);
+  odd.steps[2]!.faultAt = "a; b # c -> d <e>";
+  assert.match(mermaidSequence(odd), /FAULT on a#59; b #35; c → d #lt;e#gt;/);
+  // Without threads, steps go to lanes named after their kernel functions, or one userspace lane.
+  const plain = structuredClone(noFault.trace!);
+  for (const st of plain.steps) delete st.thread;
+  assert.deepEqual(threadLanes(plain), [undefined, "close", "KVM_DEV_VFIO_FILE_ADD"]);
+  for (const st of plain.steps) delete st.kernel;
+  assert.deepEqual(threadLanes(plain), [undefined, "userspace", "userspace"]);
+});
+
+test("views: lock holds are spans; the ownership graph follows the declaration", async () => {
+  const { check } = await import("../checker/index.ts");
+  const lockOrder = (await import("../specs/guest-memfd/lock-order.ts")).default;
+  const v = check(lockOrder, { design: "invalidate-lock-first" });
+  assert.deepEqual(v.locks, [{ name: "slots_lock", path: "slotsLock" }, { name: "invalidate_lock", path: "invalidateLock" }]);
+  const t = v.properties.find((p) => p.name === "noFault")!.trace!;
+  const m = laneModel(t, v);
+  assert.ok(m.threads.includes("del") && m.threads.includes("rel"));
+  assert.deepEqual(m.spans.map((sp) => [sp.lock, sp.holder, sp.from, sp.to]), [["slots_lock", "del", 2, 3], ["invalidate_lock", "rel", 4, undefined], ["slots_lock", "rel", 5, undefined]]);
+  assert.equal(m.fault?.thread, "rel");
+  const seq = mermaidSequence(t, v);
+  assert.match(seq, /activate slots_lock\n[\s\S]*deactivate slots_lock/);
+
+  const cached = (await import("../specs/tutorial/cached-file.ts")).default;
+  const cv = check(cached, { design: "borrowed" }, { validate: true });
+  assert.deepEqual(cv.objects, [{ name: "file", count: ["file.count"], live: ["file.state"], holders: ["fd", "driver"], weak: ["driver"] }]);
+  const ct = cv.properties.find((p) => p.name === "noFault")!.trace!;
+  const g = ownershipGraph(ct, cv);
+  assert.equal(g.declared, true);
+  assert.deepEqual(g.nodes.map((n) => [n.id, n.kind]), [["fd", "holder"], ["driver", "holder"], ["file", "object"]]);
+  const edge = (k: number, from: string, kind: string) => g.steps[k]!.edges[g.edges.findIndex((e) => e.from === from && e.kind === kind)]!;
+  assert.equal(edge(0, "fd", "counted").on, true);
+  assert.equal(edge(1, "driver", "weak").on, true); // SetFile stores the pointer without a reference
+  assert.equal(edge(2, "fd", "counted").on, false); // CloseFd drops the fd's reference
+  assert.deepEqual(g.steps[2]!.nodes[2], { lines: ["count 0 · dying"], state: "dying", changed: true });
+  const flow = mermaidOwnership(g, 2);
+  assert.match(flow, /n_driver -\.-> n_file/);
+  assert.match(flow, /class n_file dying/);
 });
 
 test("GitHub: annotations at spec lines, escaped; summary is Markdown", () => {
@@ -318,7 +369,7 @@ test("HTML: step through a trace with buttons and arrow keys in chromium", { ski
     assert.equal(await pos.innerText(), "step 2 of 2");
 
     // Another trace's keys are independent once it is focused.
-    const other = page.locator("section.trace").first();
+    const other = page.locator("#trace-1");
     await other.focus();
     await page.keyboard.press("ArrowRight");
     assert.equal(await other.locator(".pos").innerText(), "step 1 of 5");
@@ -330,6 +381,150 @@ test("HTML: step through a trace with buttons and arrow keys in chromium", { ski
     await browser.close();
   }
 });
+
+async function launch() {
+  const { chromium } = await import("playwright-core");
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
+  });
+}
+const noChromium = existsSync(CHROMIUM) ? false : `${CHROMIUM} not found; install it with apt-get install -y chromium (see .ci/run-browser-setup.sh)`;
+
+test("HTML: a shipped trace's lanes and ownership graph follow the stepper; the page fits 1400 px; Home/End scroll it", { skip: noChromium }, async () => {
+  const { check } = await import("../checker/index.ts");
+  const cached = (await import("../specs/tutorial/cached-file.ts")).default;
+  const cv = ["borrowed", "pinned"].map((design) => check(cached, { design }, { file: "specs/tutorial/cached-file.ts" }));
+  const file = join(mkdirTmp(), "shipped.html");
+  writeFileSync(file, renderHtml([...cv, ...both]));
+  const browser = await launch();
+  try {
+    const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+    const errors: string[] = [];
+    page.on("pageerror", (e) => errors.push(e.message));
+    await page.goto(pathToFileURL(file).href);
+    assert.ok((await page.evaluate(() => (globalThis as any).document.documentElement.scrollWidth)) <= 1400, "no horizontal overflow at 1400 px");
+
+    // Nothing focused: Home and End scroll the page and step no trace.
+    const first = page.locator("#trace-1");
+    await page.keyboard.press("End");
+    await page.waitForFunction(() => (globalThis as any).scrollY > 0);
+    assert.equal(await first.locator(".pos").innerText(), "step 0 of 3");
+    await page.keyboard.press("Home");
+    await page.waitForFunction(() => (globalThis as any).scrollY === 0);
+
+    const t = page.locator("section.trace:not(.copy)", { hasText: "borrowed: noFault violated" });
+    const h3 = await t.locator("h3").innerText();
+    assert.match(h3, /noFault: no kernel fault/, "the heading carries the property's doc");
+    // Lanes: the threads the actions declare, then the objects.
+    const lanes = await t.locator(".seq .participant").evaluateAll((gs) => gs.map((g) => `${g.classList.contains("thread") ? "T" : "O"}:${g.getAttribute("data-lane")}`));
+    assert.deepEqual(lanes.filter((l) => l.startsWith("T:")), ["T:ioctl", "T:close", "T:worker"]);
+    assert.ok(lanes.includes("O:file"));
+    const graph = t.locator('svg[aria-label="ownership graph"]');
+    const fileNode = graph.locator(".node.object");
+    const fdEdge = graph.locator('.edge.counted[data-e="0"]');
+    const weak = graph.locator(".edge.weak");
+    assert.match((await fileNode.getAttribute("class"))!, /\blive\b/);
+    assert.equal(await fileNode.locator(".line").first().textContent(), "count 1 · live");
+    assert.doesNotMatch((await fdEdge.getAttribute("class"))!, /\boff\b/);
+    assert.match((await weak.getAttribute("class"))!, /\boff\b/);
+
+    await t.locator(".next").click();
+    assert.doesNotMatch((await weak.getAttribute("class"))!, /\boff\b/, "SetFile stores a borrowed pointer: a dashed edge");
+    assert.equal(await t.locator(".onthread").innerText(), "on ioctl");
+    await page.keyboard.press("ArrowRight"); // focus is in the trace: the keys step it
+    assert.equal(await t.locator(".pos").innerText(), "step 2 of 3");
+    assert.match((await fileNode.getAttribute("class"))!, /\bdying\b.*\bchanged\b/);
+    assert.equal(await fileNode.locator(".line").first().textContent(), "count 0 · dying");
+    assert.match((await fdEdge.getAttribute("class"))!, /\boff\b/, "close drops the fd's reference");
+    assert.equal(await t.locator('.seq .msg.current[data-step="2"]').count(), 2);
+    await page.keyboard.press("End");
+    assert.equal(await t.locator(".pos").innerText(), "step 3 of 3");
+    const fault = t.locator('.seq .fault[data-step="3"]');
+    assert.match(await fault.textContent() ?? "", /^FAULT in worker on file:/);
+    // The diagram's box scrolled to the current step, and the page still fits.
+    const seen = await t.evaluate((root) => {
+      const box = root.querySelector(".svgwrap")!.getBoundingClientRect();
+      const cur = root.querySelector(".seq .msg.current")!.getBoundingClientRect();
+      return cur.top >= box.top - 1 && cur.bottom <= box.bottom + 1;
+    });
+    assert.ok(seen, "the current step is in view in the diagram's box");
+    assert.ok((await page.evaluate(() => (globalThis as any).document.documentElement.scrollWidth)) <= 1400);
+
+    // Failures only: witnesses and passing rows are hidden.
+    const witness = page.locator("section.trace", { hasText: "pinned: workAfterClose witness reached" });
+    assert.equal(await witness.isVisible(), true);
+    await page.locator("#failures-only").check();
+    assert.equal(await witness.isVisible(), false);
+    assert.equal(await t.isVisible(), true);
+    await page.locator("#failures-only").uncheck();
+
+    // Side by side: the buggy design's trace beside the fixed design's, each with its own stepper.
+    const sbs = page.locator("details.sbs").first();
+    await sbs.locator("summary").click();
+    const cols = sbs.locator(".col");
+    await cols.nth(1).locator("section.trace").waitFor();
+    assert.match(await cols.nth(0).innerText(), /^borrowed: expected/);
+    assert.match(await cols.nth(1).innerText(), /^pinned: pass/);
+    const left = cols.nth(0).locator("section.trace");
+    await left.locator(".next").click();
+    assert.equal(await left.locator(".pos").innerText(), "step 1 of 3");
+    assert.equal(await t.locator(".pos").innerText(), "step 3 of 3");
+    assert.ok((await page.evaluate(() => (globalThis as any).document.documentElement.scrollWidth)) <= 1400);
+    assert.deepEqual(errors, []);
+  } finally {
+    await browser.close();
+  }
+});
+
+/** The browser bundle of mermaid (a devDependency), or undefined. */
+function mermaidBundle(): string | undefined {
+  try {
+    return createRequire(import.meta.url).resolve("mermaid/dist/mermaid.min.js");
+  } catch {
+    return undefined;
+  }
+}
+
+test(
+  "Markdown: every Mermaid block of the shipped report renders under 880 px wide (a GitHub Markdown column)",
+  { skip: noChromium || (mermaidBundle() ? false : "mermaid is not installed (a devDependency: npm ci installs it)") },
+  async () => {
+    const md = join(mkdirTmp(), "shipped.md");
+    const run = spawnSync(process.execPath, [join(here, "..", "bin", "refcheck.mjs"), "compare", "specs", "--markdown", md, "--quiet"], { cwd: join(here, ".."), encoding: "utf8" });
+    assert.equal(run.status, 0, run.stderr);
+    const blocks = [...readFileSync(md, "utf8").matchAll(/```mermaid\n([\s\S]*?)```/g)].map((m) => m[1]!);
+    assert.ok(blocks.length > 100);
+    const browser = await launch();
+    try {
+      const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+      await page.setContent("<!DOCTYPE html><html><body><div id=c></div></body></html>");
+      await page.addScriptTag({ path: mermaidBundle()! });
+      const widths = await page.evaluate(async (blocks: string[]) => {
+        const m = (globalThis as any).mermaid;
+        m.initialize({ startOnLoad: false, securityLevel: "strict" });
+        const out: (number | string)[] = [];
+        for (let i = 0; i < blocks.length; i++) {
+          try {
+            const { svg } = await m.render(`d${i}`, blocks[i]);
+            const c = (globalThis as any).document.getElementById("c")!;
+            c.innerHTML = svg;
+            out.push(c.querySelector("svg")!.viewBox.baseVal.width);
+          } catch (e) {
+            out.push(String(e));
+          }
+        }
+        return out;
+      }, blocks);
+      widths.forEach((w, i) => {
+        assert.equal(typeof w, "number", `block ${i} does not render: ${w}\n${blocks[i]}`);
+        assert.ok((w as number) < 880, `block ${i} is ${w} px wide:\n${blocks[i]}`);
+      });
+    } finally {
+      await browser.close();
+    }
+  },
+);
 
 function mkdirTmp(): string {
   const d = join(tmpdir(), `refcheck-html-${process.pid}`);

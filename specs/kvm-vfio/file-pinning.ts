@@ -131,6 +131,7 @@ export default defineSpec({
   }),
   actions: (p) => ({
     CloseVm: {
+      thread: "close",
       kernel: "close(vm fd) -> fput",
       when: (s: State) => s.vmFd,
       then: (s: State) => {
@@ -139,6 +140,7 @@ export default defineSpec({
       },
     },
     ReleaseVm: {
+      thread: "task_work",
       // virt/kvm/kvm_main.c:kvm_vm_release with seed 000's v5 1/5 hunk (clears kvm->_file).
       kernel: "__fput -> kvm_vm_release -> kvm_put_kvm",
       when: (s: State) => isDying(s.vmFile),
@@ -149,6 +151,7 @@ export default defineSpec({
       },
     },
     CloseKvmVfioDev: {
+      thread: "close",
       kernel: "close(kvm-vfio fd) -> fput",
       when: (s: State) => s.kvmVfioFd,
       then: (s: State) => {
@@ -157,6 +160,7 @@ export default defineSpec({
       },
     },
     ReleaseKvmVfioDev: {
+      thread: "task_work",
       kernel: "__fput -> kvm_device_release -> kvm_vfio_release; kvm_put_kvm",
       when: (s: State) => isDying(s.kvmVfioFile),
       then: (s: State) => {
@@ -171,6 +175,7 @@ export default defineSpec({
       },
     },
     FileAdd: action({
+      thread: "ioctl",
       kernel: "KVM_DEV_VFIO_FILE_ADD: kvm_vfio_file_add -> vfio_file_set_kvm -> vfio_kvm_file_replace",
       each: { i: range(p.devices) },
       when: (s: State, { i }) => s.kvmVfioFd && s.vfio[i].fd && !s.vfio[i].kvf,
@@ -192,6 +197,7 @@ export default defineSpec({
       },
     }),
     FileDel: action({
+      thread: "ioctl",
       kernel: "KVM_DEV_VFIO_FILE_DEL: kvm_vfio_file_del -> vfio_kvm_file_replace(NULL); fput(kvf->file)",
       each: { i: range(p.devices) },
       when: (s: State, { i }) => s.kvmVfioFd && s.vfio[i].fd && s.vfio[i].kvf,
@@ -203,6 +209,7 @@ export default defineSpec({
       },
     }),
     Bind: action({
+      thread: "ioctl",
       kernel: "VFIO_DEVICE_BIND_IOMMUFD: vfio_df_get_kvm_safe -> vfio_device_get_kvm_safe",
       each: { i: range(p.devices) },
       when: (s: State, { i }) => s.vfio[i].fd && !s.vfio[i].bound,
@@ -216,6 +223,7 @@ export default defineSpec({
       },
     }),
     CloseVfio: action({
+      thread: "close",
       kernel: "close(vfio fd) -> fput",
       each: { i: range(p.devices) },
       when: (s: State, { i }) => s.vfio[i].fd,
@@ -225,6 +233,7 @@ export default defineSpec({
       },
     }),
     ReleaseVfio: action({
+      thread: "task_work",
       kernel: "__fput -> vfio_device_fops_release -> vfio_df_unbind_iommufd -> vfio_device_put_kvm",
       each: { i: range(p.devices) },
       when: (s: State, { i }) => isDying(s.vfio[i].file),

@@ -33,6 +33,7 @@ export default defineSpec({
   init: () => ({ fd: true, file: newFile(), stored: false, pinned: false, worked: false }),
   actions: (p) => ({
     SetFile: {
+      thread: "ioctl",
       kernel: "fdget; drv->file = f.file; get_file (pinned); fdput",
       when: (s) => s.fd && !s.stored,
       then: (s) => {
@@ -43,9 +44,10 @@ export default defineSpec({
         }
       },
     },
-    CloseFd: { kernel: "close -> fput", when: (s) => s.fd, then: (s) => { s.fd = false; fput(s.file, "the fd's file"); } },
-    Fput: { kernel: "__fput", when: (s) => isDying(s.file), then: (s) => freeFile(s.file, "the file") },
+    CloseFd: { thread: "close", kernel: "close -> fput", when: (s) => s.fd, then: (s) => { s.fd = false; fput(s.file, "the fd's file"); } },
+    Fput: { thread: "task_work", kernel: "__fput", when: (s) => isDying(s.file), then: (s) => freeFile(s.file, "the file") },
     Work: {
+      thread: "worker",
       kernel: "get_file(drv->file); ...; fput",
       when: (s) => s.stored && !s.worked,
       then: (s) => {
@@ -55,6 +57,7 @@ export default defineSpec({
       },
     },
     Release: {
+      thread: "task_work",
       kernel: "drv->release: fput(drv->file) (pinned)",
       when: (s) => s.stored,
       then: (s) => {
@@ -69,6 +72,8 @@ export default defineSpec({
       count: (s) => s.file.count,
       live: (s) => s.file.state === "live",
       holders: { fd: (s) => s.fd, driver: (s) => s.pinned },
+      // drv->file without a reference (the borrowed design): drawn, not counted.
+      weak: { driver: (s) => s.stored && !s.pinned },
     },
   },
   reachable: { workAfterClose: (s) => s.worked && !s.fd },
