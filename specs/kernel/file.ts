@@ -326,3 +326,14 @@ export function getFileRcu(ptrSet: boolean, f: File): "null" | "retry" | "got" {
   if (!ptrSet) return "null";
   return getFileActive(f) ? "got" : "retry";
 }
+
+/**
+ * The rest of fs/file_table.c:__fput once f_op->release has returned: fops_put
+ * (module_put of f_op->owner), then file_free. For a spec whose ->release is a step of its
+ * own (a window inside it, or a return into module text, matters); deferredFput runs all of
+ * __fput in one step.
+ */
+export function fputAfterRelease(f: File, what: string, o: { owner?: Module; ownerName?: string } = {}): void {
+  if (o.owner) modulePut(o.owner, o.ownerName ?? "the f_op owner");
+  freeFile(f, what);
+}
