@@ -337,3 +337,12 @@ export function fputAfterRelease(f: File, what: string, o: { owner?: Module; own
   if (o.owner) modulePut(o.owner, o.ownerName ?? "the f_op owner");
   freeFile(f, what);
 }
+
+/**
+ * `fn` reads a field of the struct file (f->private_data, f_op) through a pointer that holds
+ * no reference. A freed file is no KASAN report (filp_cachep is SLAB_TYPESAFE_BY_RCU): the
+ * read returns whatever the slab holds now, so the wording is the model's.
+ */
+export function fileUse(f: File, what: string, fn: string): void {
+  if (f.state === "freed") throw new Fault(`model: ${fn} reads ${what} after the file was freed ${slabReuse}`, f);
+}
