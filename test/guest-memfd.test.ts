@@ -79,10 +79,10 @@ for (const design of ownershipDesigns) {
   });
 }
 
-const dyingFileUnbound = ["CloseGmem", "DelLockSlots"];
+const dyingFileUnbound = ["CloseGmem", "memslotDelete.lockSlots"];
 // The dependency that closes the cycle: memslot delete takes the invalidate lock under slots_lock.
-const lockdepTrace = ["DelLockSlots", "DelLockInvalidate"];
-const lockdepMessage = /^possible circular locking dependency detected: slots_lock taken while holding invalidate_lock \(thread 2, in RelLockSecond\); and invalidate_lock taken while holding slots_lock \(thread 1, in DelLockInvalidate\)$/;
+const lockdepTrace = ["memslotDelete.lockSlots", "memslotDelete.lockInvalidate"];
+const lockdepMessage = /^possible circular locking dependency detected: slots_lock taken while holding invalidate_lock \(thread 2, in gmemRelease\.second\); and invalidate_lock taken while holding slots_lock \(thread 1, in memslotDelete\.lockInvalidate\)$/;
 
 const lockOrderExpected: Record<(typeof lockOrderDesigns)[number], Expect> = {
   // Current kvm_gmem_unbind: a dying file is unbound under slots_lock alone.
@@ -94,8 +94,11 @@ const lockOrderExpected: Record<(typeof lockOrderDesigns)[number], Expect> = {
   // file reference, so release never overlaps them. It has the dying-file UAF instead.
   "invalidate-lock-first": {
     status: { noFault: "violated", noDeadlock: "holds", lockOrder: "violated", dyingFileUnbound: "unreachable" },
-    traces: { noFault: ["CloseGmem", "DelLockSlots", "DelFinish", "RelLockFirst", "RelLockSecond", "RelBody"], lockOrder: lockdepTrace },
-    message: { noFault: /freed memslot/, lockOrder: lockdepMessage },
+    traces: {
+      noFault: ["CloseGmem", "memslotDelete.lockSlots", "memslotDelete.finish", "gmemRelease.first", "gmemRelease.second", "gmemRelease.body"],
+      lockOrder: lockdepTrace,
+    },
+    message: { noFault: /slab-use-after-free in kvm_gmem_release: Write of slot->gmem\.file after kfree/, lockOrder: lockdepMessage },
   },
   // The seed's order with today's unbind (virt/kvm/guest_memfd.c:kvm_gmem_unbind): the
   // invalidate lock is taken only under a file reference, when release cannot run, so no

@@ -25,45 +25,46 @@
 //                               lock classes, and lockOrder is violated (a possible circular
 //                               locking dependency) although noDeadlock holds.
 //
-// Threads (pc + locals), each a kernel call split at its lock acquisitions:
-//   memslot delete (tid 1)  kvm_set_memory_region(KVM_MR_DELETE) of slot 0: slots_lock,
-//                           kvm_gmem_unbind (live file: reference + invalidate lock;
-//                           dying file: neither), clear binding, free slot.
-//   gmem release (tid 2)    __fput -> kvm_gmem_release, enabled once the file is dying.
-//   memslot create (tid 3)  kvm_set_memory_region(KVM_MR_CREATE) of slot 1: slots_lock,
-//                           kvm_gmem_bind (fget, invalidate lock, bind, fput).
+// Threads (the spec's `threads`: labelled steps, locks by class; pc and lock guards are
+// generated), each a kernel call split at its lock acquisitions:
+//   memslotDelete (tid 1)  virt/kvm/kvm_main.c:kvm_set_memory_region(KVM_MR_DELETE) of slot 0:
+//                          slots_lock, guest_memfd.c:kvm_gmem_unbind (live file: reference +
+//                          invalidate lock; dying file: neither), clear binding, free slot.
+//   gmemRelease (tid 2)    __fput -> guest_memfd.c:kvm_gmem_release, once the file is dying.
+//   memslotCreate (tid 3)  kvm_set_memory_region(KVM_MR_CREATE) of slot 1: slots_lock,
+//                          guest_memfd.c:kvm_gmem_bind (fget, invalidate lock, bind, fput).
+// And the action CloseGmem (thread "vmm": close_fd of the gmem fd).
 //
 // Abstractions: the VM stays open throughout (the gmem file pins it; closing the VM only
 // adds states irrelevant to these two locks). Steps between lock operations are atomic:
 // they touch only state the held locks protect. kvm_gmem_release's synchronize_rcu and
 // SPTE zap are folded into its body step; they take no lock of this model.
 import { z } from "zod";
-import { defineSpec, Fault } from "../../checker/spec.ts";
-import { fileSchema, fput, freeFile, getFile, getFileActive, isDying, newFile } from "../kernel/file.ts";
-import { acquire, isFree, lockSchema, release, unlocked, type Lock } from "../kernel/lock.ts";
-import { firstBusy, threadSchema } from "../kernel/thread.ts";
+import { defineSpec } from "../../checker/spec.ts";
+import { closeFd, fdSchema, fget, fileSchema, fput, freeFile, getFileActive, installedFd, isDying, isLive, newFile } from "../kernel/file.ts";
+import {
+  gmemFileSchema, kvmGmemBindSlot, kvmGmemReleaseBody, kvmGmemUnbindSlot, memslotCreate, memslotFree, memslotSchema, noMemslot,
+} from "../kernel/guest-memfd.ts";
+import { lockSchema, unlocked } from "../kernel/lock.ts";
+import { threadSchema } from "../kernel/thread.ts";
 
 export const designs = ["slots-lock-first", "invalidate-lock-first", "invalidate-lock-first-current-unbind"] as const;
 
 const params = z.object({ design: z.enum(designs).default("slots-lock-first") });
 
-const DEL = 1, REL = 2, BIND = 3;
-
-const slotSchema = z.object({ state: z.enum(["none", "live", "freed"]), file: z.boolean(), bound: z.boolean() });
-
 const stateSchema = z.object({
-  gmemFd: z.boolean(),
+  gmemFd: fdSchema(),
   gmemFile: fileSchema({ maxCount: 3 }),
-  /** struct kvm_gmem (bindings xarray) allocated. */
-  gmemAlive: z.boolean(),
-  slot: z.array(slotSchema).length(2),
+  /** struct gmem_file (bindings xarray). */
+  gmem: gmemFileSchema(),
+  slot: z.array(memslotSchema()).length(2),
   slotsLock: lockSchema(3),
   /** The gmem inode's mapping->invalidate_lock. */
   invalidateLock: lockSchema(3),
-  /** ref: unbind holds a file reference (and then the invalidate lock from lockInvalidate on). */
-  del: threadSchema(["lockInvalidate", "unbind", "finish"], { ref: z.boolean() }),
-  rel: threadSchema(["second", "body"], {}),
-  bind: threadSchema(["lockInvalidate", "body"], {}),
+  /** unbindLocked: the live-file path (a reference and the invalidate lock); unbind: the dying-file path. */
+  del: threadSchema(["lockInvalidate", "unbindLocked", "unbind", "finish"]),
+  rel: threadSchema(["second", "body"]),
+  bind: threadSchema(["lockInvalidate", "body"]),
 });
 type S = z.infer<typeof stateSchema>;
 
@@ -74,174 +75,132 @@ export default defineSpec({
   params,
   state: () => stateSchema,
   init: () => ({
-    gmemFd: true,
+    gmemFd: installedFd(),
     gmemFile: newFile(),
-    gmemAlive: true,
-    slot: [
-      { state: "live" as const, file: true, bound: true },
-      { state: "none" as const, file: false, bound: false },
-    ],
+    gmem: { state: "live" as const, kvm: true },
+    slot: [{ state: "live" as const, file: true, bound: true }, noMemslot()],
     slotsLock: unlocked(),
     invalidateLock: unlocked(),
-    del: { pc: "idle" as const, ref: false },
+    del: { pc: "idle" as const },
     rel: { pc: "idle" as const },
     bind: { pc: "idle" as const },
   }),
-  actions: (p) => {
-    const invalidateFirst = p.design !== "slots-lock-first";
-    const unbindSkipsDying = p.design === "invalidate-lock-first";
-    const first = (s: S): [Lock, string] => (invalidateFirst ? [s.invalidateLock, "invalidate_lock"] : [s.slotsLock, "slots_lock"]);
-    const second = (s: S): [Lock, string] => (invalidateFirst ? [s.slotsLock, "slots_lock"] : [s.invalidateLock, "invalidate_lock"]);
+  actions: () => ({
+    CloseGmem: {
+      kernel: "close(gmem fd) -> fput",
+      thread: "vmm",
+      when: (s: S) => s.gmemFd.state === "installed",
+      then: (s: S) => void closeFd(s.gmemFd, s.gmemFile, "gmem file"),
+    },
+  }),
+  // lockdep's classes: kvm->slots_lock, and the gmem inode's mapping->invalidate_lock.
+  locks: (s) => ({ slots_lock: s.slotsLock, invalidate_lock: s.invalidateLock }),
+  threads: (p) => {
+    // The RFC's kvm_gmem_release takes the invalidate lock first; upstream takes slots_lock first.
+    const [first, second] = p.design === "slots-lock-first" ? ["slots_lock", "invalidate_lock"] : ["invalidate_lock", "slots_lock"];
+    // RFC v11's unbind leaves a dying file to kvm_gmem_release; today's unbinds it under slots_lock alone.
+    const dying = p.design === "invalidate-lock-first" ? "finish" : "unbind";
     return {
-      CloseGmem: {
-        kernel: "close(gmem fd) -> fput",
-        when: (s: S) => s.gmemFd,
-        then: (s: S) => {
-          s.gmemFd = false;
-          fput(s.gmemFile, "gmem file");
+      memslotDelete: {
+        id: 1,
+        pc: (s: S) => s.del,
+        steps: {
+          lockSlots: {
+            // guest_memfd.c:kvm_gmem_unbind (current) / RFC v11 kvm_gmem_unbind: which file ref.
+            kernel: "kvm_set_memory_region(DELETE): mutex_lock(slots_lock); kvm_gmem_unbind: get_file_active(&slot->gmem.file)",
+            lock: "slots_lock",
+            when: (s: S) => s.slot[0]!.state === "live",
+            then: (s: S) => void (s.slot[0]!.file && getFileActive(s.gmemFile)),
+            // A NULL slot->gmem.file: release already unbound it. get_file_active succeeded iff the file is live.
+            next: (s: S) => (!s.slot[0]!.file ? "finish" : isLive(s.gmemFile) ? "lockInvalidate" : dying),
+          },
+          lockInvalidate: { kernel: "kvm_gmem_unbind (live file): filemap_invalidate_lock", lock: "invalidate_lock" },
+          unbindLocked: {
+            kernel: "__kvm_gmem_unbind: xa_store_range(NULL), slot->gmem.file = NULL; filemap_invalidate_unlock, fput",
+            then: (s: S) => {
+              kvmGmemUnbindSlot(s.slot[0]!, s.gmem);
+              fput(s.gmemFile, "gmem file");
+            },
+            unlock: "invalidate_lock",
+            next: "finish",
+          },
+          unbind: {
+            kernel: "kvm_gmem_unbind (dying file): __kvm_gmem_unbind without the invalidate lock",
+            then: (s: S) => kvmGmemUnbindSlot(s.slot[0]!, s.gmem),
+          },
+          finish: {
+            kernel: "kvm_set_memory_region(DELETE): synchronize_srcu, free the memslot, mutex_unlock(slots_lock)",
+            then: (s: S) => memslotFree(s.slot[0]!),
+            unlock: "slots_lock",
+          },
         },
       },
-
-      DelLockSlots: {
-        // guest_memfd.c:kvm_gmem_unbind (current) / RFC v11 kvm_gmem_unbind: which file ref.
-        kernel: "kvm_set_memory_region(DELETE): mutex_lock(slots_lock); kvm_gmem_unbind: get_file_active(&slot->gmem.file)",
-        when: (s: S) => s.del.pc === "idle" && s.slot[0]!.state === "live" && isFree(s.slotsLock),
-        then: (s: S) => {
-          acquire(s.slotsLock, DEL, "slots_lock");
-          const sl = s.slot[0]!;
-          if (!sl.file) {
-            s.del.pc = "finish"; // release already unbound it
-            return;
-          }
-          s.del.ref = getFileActive(s.gmemFile);
-          if (s.del.ref) s.del.pc = "lockInvalidate";
-          // RFC v11: a dying file is left to kvm_gmem_release. Current: unbound at once,
-          // without the invalidate lock; slots_lock keeps release out.
-          else s.del.pc = unbindSkipsDying ? "finish" : "unbind";
+      gmemRelease: {
+        id: 2,
+        pc: (s: S) => s.rel,
+        kernel: "__fput -> kvm_gmem_release",
+        steps: {
+          first: { kernel: `kvm_gmem_release: lock ${first}`, lock: first, when: (s: S) => isDying(s.gmemFile) && s.gmem.state === "live" },
+          second: { kernel: `kvm_gmem_release: lock ${second}`, lock: second },
+          body: {
+            kernel: "kvm_gmem_release: clear slot->gmem.file of every binding, invalidate, unlock, free",
+            then: (s: S) => {
+              kvmGmemReleaseBody(s.gmem, s.slot);
+              freeFile(s.gmemFile, "gmem file");
+            },
+            unlock: ["slots_lock", "invalidate_lock"],
+          },
         },
       },
-      DelLockInvalidate: {
-        kernel: "kvm_gmem_unbind (live file): filemap_invalidate_lock",
-        when: (s: S) => s.del.pc === "lockInvalidate" && isFree(s.invalidateLock),
-        then: (s: S) => {
-          acquire(s.invalidateLock, DEL, "invalidate_lock");
-          s.del.pc = "unbind";
-        },
-      },
-      DelUnbind: {
-        // guest_memfd.c:__kvm_gmem_unbind; the lock and the fput only on the live-file path.
-        kernel: "__kvm_gmem_unbind: xa_store_range(NULL), slot->gmem.file = NULL; live file: unlock, fput",
-        when: (s: S) => s.del.pc === "unbind",
-        then: (s: S) => {
-          if (!s.gmemAlive) throw new Fault("BUG: KASAN: slab-use-after-free in __kvm_gmem_unbind: struct gmem_file freed");
-          s.slot[0]!.bound = false;
-          s.slot[0]!.file = false;
-          if (s.del.ref) {
-            release(s.invalidateLock, DEL, "invalidate_lock");
-            fput(s.gmemFile, "gmem file");
-          }
-          s.del.ref = false;
-          s.del.pc = "finish";
-        },
-      },
-      DelFinish: {
-        kernel: "kvm_set_memory_region(DELETE): synchronize_srcu, free the memslot, mutex_unlock(slots_lock)",
-        when: (s: S) => s.del.pc === "finish",
-        then: (s: S) => {
-          s.slot[0]!.state = "freed";
-          release(s.slotsLock, DEL, "slots_lock");
-          s.del.pc = "idle";
-        },
-      },
-
-      RelLockFirst: {
-        kernel: "kvm_gmem_release: first lock",
-        when: (s: S) => s.rel.pc === "idle" && isDying(s.gmemFile) && s.gmemAlive && isFree(first(s)[0]),
-        then: (s: S) => {
-          const [l, n] = first(s);
-          acquire(l, REL, n);
-          s.rel.pc = "second";
-        },
-      },
-      RelLockSecond: {
-        kernel: "kvm_gmem_release: second lock",
-        when: (s: S) => s.rel.pc === "second" && isFree(second(s)[0]),
-        then: (s: S) => {
-          const [l, n] = second(s);
-          acquire(l, REL, n);
-          s.rel.pc = "body";
-        },
-      },
-      RelBody: {
-        kernel: "kvm_gmem_release: clear slot->gmem.file of every binding, invalidate, unlock, free",
-        when: (s: S) => s.rel.pc === "body",
-        then: (s: S) => {
-          for (const sl of s.slot) {
-            if (!sl.bound) continue;
-            if (sl.state === "freed") {
-              throw new Fault("BUG: KASAN: slab-use-after-free in kvm_gmem_release: write to slot->gmem.file of a freed memslot");
-            }
-            sl.bound = false;
-            sl.file = false;
-          }
-          s.gmemAlive = false;
-          release(s.slotsLock, REL, "slots_lock");
-          release(s.invalidateLock, REL, "invalidate_lock");
-          freeFile(s.gmemFile, "gmem file");
-          s.rel.pc = "idle";
-        },
-      },
-
-      BindLockSlots: {
-        kernel: "kvm_set_memory_region(CREATE): mutex_lock(slots_lock); kvm_gmem_bind: fget(fd)",
-        when: (s: S) => s.bind.pc === "idle" && s.slot[1]!.state === "none" && s.gmemFd && isFree(s.slotsLock),
-        then: (s: S) => {
-          acquire(s.slotsLock, BIND, "slots_lock");
-          getFile(s.gmemFile, "gmem file"); // fget: the fd table holds a reference
-          s.bind.pc = "lockInvalidate";
-        },
-      },
-      BindLockInvalidate: {
-        kernel: "kvm_gmem_bind: filemap_invalidate_lock",
-        when: (s: S) => s.bind.pc === "lockInvalidate" && isFree(s.invalidateLock),
-        then: (s: S) => {
-          acquire(s.invalidateLock, BIND, "invalidate_lock");
-          s.bind.pc = "body";
-        },
-      },
-      BindBody: {
-        kernel: "kvm_gmem_bind: slot->gmem.file = file, xa_store_range, unlock, fput; unlock slots_lock",
-        when: (s: S) => s.bind.pc === "body",
-        then: (s: S) => {
-          if (!s.gmemAlive) throw new Fault("BUG: KASAN: slab-use-after-free in kvm_gmem_bind: struct gmem_file freed");
-          const sl = s.slot[1]!;
-          sl.state = "live";
-          sl.file = true;
-          sl.bound = true;
-          release(s.invalidateLock, BIND, "invalidate_lock");
-          fput(s.gmemFile, "gmem file");
-          release(s.slotsLock, BIND, "slots_lock");
-          s.bind.pc = "idle";
+      memslotCreate: {
+        id: 3,
+        pc: (s: S) => s.bind,
+        steps: {
+          lockSlots: {
+            kernel: "kvm_set_memory_region(CREATE): mutex_lock(slots_lock); kvm_gmem_bind: fget(fd)",
+            lock: "slots_lock",
+            when: (s: S) => s.slot[1]!.state === "none" && s.gmemFd.state === "installed",
+            then: (s: S) => void fget(s.gmemFd, s.gmemFile),
+          },
+          lockInvalidate: { kernel: "kvm_gmem_bind: filemap_invalidate_lock", lock: "invalidate_lock" },
+          body: {
+            kernel: "kvm_gmem_bind: slot->gmem.file = file, xa_store_range, unlock, fput; unlock slots_lock",
+            then: (s: S) => {
+              memslotCreate(s.slot[1]!);
+              kvmGmemBindSlot(s.slot[1]!, s.gmem);
+              fput(s.gmemFile, "gmem file");
+            },
+            unlock: ["invalidate_lock", "slots_lock"],
+          },
         },
       },
     };
   },
+  // The gmem file's counted references: the fd, and the calls that hold one across steps.
+  ownership: {
+    gmemFile: {
+      count: (s: S) => s.gmemFile.count,
+      live: (s: S) => isLive(s.gmemFile),
+      holders: {
+        fd: (s: S) => s.gmemFd.state === "installed",
+        memslotDelete: (s: S) => s.del.pc === "lockInvalidate" || s.del.pc === "unbindLocked",
+        memslotCreate: (s: S) => s.bind.pc === "lockInvalidate" || s.bind.pc === "body",
+      },
+    },
+  },
   quiescent: {
     gmemReleased: {
       doc: "once nothing can run, the gmem file has been released",
-      holds: (s) => s.gmemFile.state === "freed" && !s.gmemAlive,
+      holds: (s) => s.gmemFile.state === "freed" && s.gmem.state === "freed",
     },
   },
   reachable: (p) => ({
     dyingFileUnbound: {
       doc: "memslot delete unbinds a dying gmem file without its invalidate lock (kvm_gmem_unbind, !file)",
-      when: (s) => s.del.pc === "unbind" && !s.del.ref,
+      when: (s) => s.del.pc === "unbind",
       expect: p.design === "invalidate-lock-first" ? ("unreachable" as const) : ("reachable" as const),
     },
   }),
-  busy: (s) => firstBusy({ "memslot delete": s.del, "gmem release": s.rel, "memslot create": s.bind }),
-  // lockdep's classes: kvm->slots_lock, and the gmem inode's mapping->invalidate_lock.
-  locks: (s) => ({ slots_lock: s.slotsLock, invalidate_lock: s.invalidateLock }),
   expected: [
     {
       when: { design: "invalidate-lock-first" },

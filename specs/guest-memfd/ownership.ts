@@ -25,12 +25,22 @@
 //                              seed's POC was not inspected.
 //   both                       6c: both pins at once (a reference cycle).
 //
-// Actions (kernel functions in each action's `kernel:`): CreateGmem (KVM_CREATE_GUEST_MEMFD),
-// BindSlot/DeleteSlot (KVM_SET_USER_MEMORY_REGION2 create/delete: kvm_gmem_bind/unbind),
-// Populate (kvm_gmem_get_pfn), PunchHole (fallocate PUNCH_HOLE), CloseGmem/CloseVm (close),
-// ReleaseGmem/ReleaseVm (the deferred __fput: kvm_gmem_release, kvm_vm_release), and in the
-// phased design FreeMemslots (the second half of kvm_destroy_vm). One VM, one gmem file,
-// `slots` memslots, each created at most once (a re-created memslot is a new struct).
+// Actions (thread "vmm": the VMM's ioctls and closes; "vcpu": a guest fault; "task_work": the
+// deferred __fput of a last close and what it runs):
+//   CreateGmem         KVM_CREATE_GUEST_MEMFD -> virt/kvm/guest_memfd.c:__kvm_gmem_create
+//   BindSlot(i)        KVM_SET_USER_MEMORY_REGION2 create: virt/kvm/kvm_main.c:
+//                      kvm_set_memory_region -> guest_memfd.c:kvm_gmem_bind
+//   DeleteSlot(i)      the same ioctl, delete: kvm_gmem_unbind, synchronize_srcu, kfree
+//   Populate(i)        guest_memfd.c:kvm_gmem_get_pfn (CLASS(gmem_get_file) = get_file_active)
+//   PunchHole          fallocate(PUNCH_HOLE) -> kvm_gmem_punch_hole -> __kvm_gmem_invalidate_begin
+//   CloseGmem, CloseVm close_fd
+//   ReleaseGmem        __fput -> guest_memfd.c:kvm_gmem_release (-> kvm_put_kvm -> kvm_destroy_vm)
+//   ReleaseVm          __fput -> kvm_main.c:kvm_vm_release -> kvm_put_kvm -> kvm_destroy_vm
+//   FreeMemslots       phased design only: the rest of kvm_destroy_vm after kvm_arch_destroy_vm
+//                      (kvm_free_memslots -> kvm_gmem_unbind)
+// A design is the upstream kernel with its own __kvm_gmem_create/kvm_gmem_release VM pin,
+// kvm_gmem_bind and kvm_gmem_unbind (the table `designOf`). One VM, one gmem file, `slots`
+// memslots, each created at most once (a re-created memslot is a new struct).
 //
 // Abstractions and why they are sound:
 //  - Every ioctl is one atomic step. Memslot create/delete run under kvm->slots_lock and
@@ -47,12 +57,16 @@
 //  - kvm_gmem_invalidate_begin touches gmem->kvm only when the range has bindings, which
 //    is how PunchHole is modelled.
 import { z } from "zod";
-import { action, defineSpec, Fault, range } from "../../checker/spec.ts";
+import { action, defineSpec, range } from "../../checker/spec.ts";
 import {
-  createFile, fileSchema, fput, freeFile, getFile, getFileActive, isDying, isLive, noFile, newFile,
+  closeFd, deferredFput, fdSchema, fget, fileSchema, fileUse, fput, getFileActive, installedFd, isDying, isLive, newFile, noFd, noFile,
 } from "../kernel/file.ts";
-import { kvmGetKvm, kvmPutKvm } from "../kernel/kvm.ts";
-import { refcountSchema } from "../kernel/refcount.ts";
+import {
+  gmemFileSchema, kvmGmemBindSlot, kvmGmemCreate, kvmGmemInvalidateBegin, kvmGmemReleaseBody, kvmGmemUnbind, kvmGmemUnbindSlot,
+  memslotCreate, memslotFree, memslotSchema, noGmemFile, noMemslot,
+} from "../kernel/guest-memfd.ts";
+import { kvmDestroyStep, kvmDestroyVm, kvmIsDestroying, kvmIsFreed, kvmPut, kvmSchema, kvmVmFileRelease, newKvm, type KvmDestroyHooks } from "../kernel/kvm.ts";
+import { slabUse } from "../kernel/slab.ts";
 
 export const designs = [
   "gmem-pins-kvm",
@@ -69,48 +83,77 @@ const params = z.object({
 });
 type P = z.infer<typeof params>;
 
-/** What a design pins, derived once per run. */
-function shape(d: Design) {
-  return {
-    gmemPinsKvm: d === "gmem-pins-kvm" || d === "gmem-pins-kvm-unbind-skips-dying" || d === "both",
-    slotPinsGmem: d === "memslot-pins-gmem" || d === "memslot-pins-gmem-phased" || d === "both",
-    unbindSkipsDying: d === "gmem-pins-kvm-unbind-skips-dying",
-    phasedDestroy: d === "memslot-pins-gmem-phased",
-  };
-}
-
-const slotStates = ["none", "live", "freed"] as const;
-
 function stateSchema(p: P) {
   return z.object({
-    vmFd: z.boolean(),
+    vmFd: fdSchema(),
     vmFile: fileSchema({ maxCount: 1 }),
     /** kvm->users_count and how far kvm_destroy_vm got. */
-    kvm: z.object({
-      users: refcountSchema(2),
-      phase: z.enum(["alive", "archDestroyed", "freed"]),
-    }),
-    gmemFd: z.boolean(),
+    kvm: kvmSchema({ maxUsers: 2 }),
+    gmemFd: fdSchema(),
     /** f_count: the fd, one per pinning memslot, one transient (get_file_active). */
     gmemFile: fileSchema({ maxCount: p.slots + 2 }),
-    /** struct kvm_gmem: allocated with the file, freed by kvm_gmem_release. */
-    gmem: z.object({ alive: z.boolean(), kvm: z.boolean() }),
-    slot: z
-      .array(
-        z.object({
-          state: z.enum(slotStates),
-          /** slot->gmem.file is non-NULL. */
-          file: z.boolean(),
-          /** The memslot holds a counted reference on the gmem file (6b, 6c). */
-          pin: z.boolean(),
-          /** gmem->bindings has an entry pointing at this memslot. */
-          bound: z.boolean(),
-        }),
-      )
-      .length(p.slots),
+    /** struct gmem_file: allocated with the file, freed by kvm_gmem_release. */
+    gmem: gmemFileSchema(),
+    /** pin: the memslot holds a counted reference on the gmem file (6b, 6c). */
+    slot: z.array(memslotSchema().extend({ pin: z.boolean() })).length(p.slots),
   });
 }
 type S = z.infer<ReturnType<typeof stateSchema>>;
+
+/** What a design changes in the kernel: the functions that take and drop the references. */
+interface Kernel {
+  /** __kvm_gmem_create takes kvm_get_kvm, kvm_gmem_release puts it. */
+  pinKvm: boolean;
+  /** kvm_gmem_bind for memslot i (after the memslot is made). */
+  bind: (s: S, i: number) => void;
+  /** kvm_gmem_unbind for memslot i (memslot delete, kvm_free_memslots). */
+  unbind: (s: S, i: number) => void;
+  /** kvm_destroy_vm stops after kvm_arch_destroy_vm; FreeMemslots runs the rest. */
+  phased?: boolean;
+}
+
+/** Upstream kvm_gmem_bind: fget for the call only ("The file pins KVM, not the other way 'round"). */
+const bindUpstream = (s: S, i: number) => {
+  if (!fget(s.gmemFd, s.gmemFile)) return;
+  kvmGmemBindSlot(s.slot[i]!, s.gmem);
+  fput(s.gmemFile, "gmem file");
+};
+const unbindUpstream = (s: S, i: number) => kvmGmemUnbind(s.slot[i]!, s.gmem, s.gmemFile);
+/** kvm_gmem_unbind before ae431059e75d: returns when get_file_active fails on a dying file. */
+const unbindSkipsDying = (s: S, i: number) => {
+  const sl = s.slot[i]!;
+  if (!sl.file) return;
+  fileUse(s.gmemFile, "slot->gmem.file", "kvm_gmem_unbind");
+  if (!getFileActive(s.gmemFile)) return;
+  kvmGmemUnbindSlot(sl, s.gmem);
+  fput(s.gmemFile, "gmem file");
+};
+/** Seed 003's bind: the fget is kept by the memslot, and the first binding sets gmem->kvm. */
+const bindPinned = (s: S, i: number) => {
+  if (!fget(s.gmemFd, s.gmemFile)) return;
+  s.slot[i]!.pin = true;
+  s.gmem.kvm = true; // later bindings check it is this VM
+  kvmGmemBindSlot(s.slot[i]!, s.gmem);
+};
+/** Seed 003's unbind: the memslot's own reference keeps the file live; the last unbind clears gmem->kvm (`clearKvm`). */
+const unbindPinned = (clearKvm: boolean) => (s: S, i: number) => {
+  const sl = s.slot[i]!;
+  if (!sl.pin) return unbindUpstream(s, i);
+  kvmGmemUnbindSlot(sl, s.gmem);
+  if (clearKvm && !s.slot.some((o) => o.bound)) s.gmem.kvm = false;
+  sl.pin = false;
+  fput(s.gmemFile, "gmem file");
+};
+
+const upstream: Kernel = { pinKvm: true, bind: bindUpstream, unbind: unbindUpstream };
+const seed003: Kernel = { pinKvm: false, bind: bindPinned, unbind: unbindPinned(true) };
+const designOf: Record<Design, Kernel> = {
+  "gmem-pins-kvm": upstream,
+  "gmem-pins-kvm-unbind-skips-dying": { ...upstream, unbind: unbindSkipsDying },
+  "memslot-pins-gmem": seed003,
+  "memslot-pins-gmem-phased": { ...seed003, phased: true },
+  both: { ...upstream, bind: bindPinned, unbind: unbindPinned(false) },
+};
 
 export default defineSpec({
   name: "guest-memfd/ownership",
@@ -119,205 +162,154 @@ export default defineSpec({
   params,
   state: stateSchema,
   init: (p) => ({
-    vmFd: true,
+    vmFd: installedFd(),
     vmFile: newFile(),
-    kvm: { users: { count: 1 }, phase: "alive" as const },
-    gmemFd: false,
+    kvm: newKvm(),
+    gmemFd: noFd(),
     gmemFile: noFile(),
-    gmem: { alive: false, kvm: false },
-    slot: range(p.slots).map(() => ({ state: "none" as const, file: false, pin: false, bound: false })),
+    gmem: noGmemFile(),
+    slot: range(p.slots).map(() => ({ ...noMemslot(), pin: false })),
   }),
   actions: (p) => {
-    const d = shape(p.design);
-
-    /** kvm_gmem_invalidate_begin: reaches the MMU through gmem->kvm when bindings exist. */
-    const invalidate = (s: S, who: string) => {
-      if (!s.slot.some((sl) => sl.bound)) return;
-      // KVM_MMU_LOCK(kvm) on NULL would oops; the text is the model's.
-      if (!s.gmem.kvm) throw new Fault(`model: ${who}: NULL gmem->kvm with live bindings (a NULL dereference in KVM_MMU_LOCK)`);
-      if (s.kvm.phase === "freed") throw new Fault(`BUG: KASAN: slab-use-after-free in ${who}: gmem->kvm points at a freed struct kvm`);
-      if (s.kvm.phase === "archDestroyed") {
-        // Asserted, not derived (domain review U9): what an unmap after kvm_arch_destroy_vm
-        // does is arch-dependent; the model treats reaching it as the fault.
-        throw new Fault(
-          `model's assumption: ${who}: kvm_mmu_unmap_gfn_range through gmem->kvm after kvm_arch_destroy_vm ` +
-            "(a suspicious ordering, not an observed kernel failure)",
-        );
-      }
-    };
-
-    /** kvm_gmem_unbind for memslot i (slot deletion or kvm_free_memslots). */
-    const unbind = (s: S, i: number) => {
-      const sl = s.slot[i]!;
-      if (sl.pin) {
-        // 6b/6c: the slot's own reference keeps the file live; no get_file_active needed.
-        sl.bound = false;
-        sl.file = false;
-        if (!s.slot.some((o) => o.bound)) {
-          if (!d.gmemPinsKvm) s.gmem.kvm = false;
-        }
-        sl.pin = false;
-        fput(s.gmemFile, "gmem file");
-        return;
-      }
-      if (!sl.file) return; // release already cleared it
-      if (s.gmemFile.state === "freed") throw new Fault("model: kvm_gmem_unbind on slot->gmem.file after it was freed (the kernel would reuse the slab object; KASAN reports it only with CONFIG_SLUB_RCU_DEBUG)");
-      if (getFileActive(s.gmemFile)) {
-        sl.bound = false;
-        sl.file = false;
-        fput(s.gmemFile, "gmem file");
-      } else if (!d.unbindSkipsDying) {
-        // Dying file: release has not run and cannot until slots_lock is dropped.
-        if (!s.gmem.alive) throw new Fault("BUG: KASAN: slab-use-after-free in kvm_gmem_unbind: struct gmem_file freed");
-        sl.bound = false;
-        sl.file = false;
-      }
-    };
-
-    /** kvm_free_memslots: every memslot unbound and freed, then struct kvm freed. */
-    const freeMemslots = (s: S) => {
-      for (let i = 0; i < p.slots; i++) {
-        if (s.slot[i]!.state !== "live") continue;
-        unbind(s, i);
-        s.slot[i]!.state = "freed";
-      }
-      s.kvm.phase = "freed";
-    };
-
-    /** kvm_destroy_vm after the last kvm_put_kvm. */
+    const k = designOf[p.design];
+    const hooks = (s: S): KvmDestroyHooks => ({
+      // kvm_free_memslots: every memslot unbound and freed.
+      freeMemslots: () =>
+        s.slot.forEach((sl, i) => {
+          if (sl.state !== "live") return;
+          k.unbind(s, i);
+          memslotFree(sl, "kvm_free_memslots");
+        }),
+    });
     const destroyVm = (s: S) => {
-      if (d.phasedDestroy) s.kvm.phase = "archDestroyed";
-      else freeMemslots(s);
+      if (k.phased) while (kvmDestroyStep(s.kvm, hooks(s)) !== "kvm_arch_destroy_vm");
+      else kvmDestroyVm(s.kvm, hooks(s));
     };
-
+    const vmm = { thread: "vmm" } as const;
     return {
       CreateGmem: {
+        ...vmm,
         kernel: "kvm_vm_ioctl(KVM_CREATE_GUEST_MEMFD) -> __kvm_gmem_create",
-        when: (s: S) => s.vmFd && s.gmemFile.state === "none",
-        then: (s: S) => {
-          createFile(s.gmemFile, "gmem file");
-          s.gmemFd = true;
-          s.gmem.alive = true;
-          if (d.gmemPinsKvm) {
-            kvmGetKvm(s.kvm.users);
-            s.gmem.kvm = true;
-          }
-        },
+        when: (s: S) => s.vmFd.state === "installed" && s.gmemFile.state === "none",
+        then: (s: S) => kvmGmemCreate(s.gmemFile, s.gmem, s.gmemFd, k.pinKvm ? s.kvm : undefined),
       },
       BindSlot: action({
+        ...vmm,
         kernel: "kvm_set_memory_region(KVM_MR_CREATE) -> kvm_gmem_bind",
         each: { i: range(p.slots) },
-        when: (s: S, { i }) => s.vmFd && s.gmemFd && s.slot[i]!.state === "none",
+        when: (s: S, { i }) => s.vmFd.state === "installed" && s.gmemFd.state === "installed" && s.slot[i]!.state === "none",
         then: (s: S, { i }) => {
-          const sl = s.slot[i]!;
-          sl.state = "live";
-          if (d.slotPinsGmem) {
-            getFile(s.gmemFile, "gmem file"); // the fget of the fd, kept
-            sl.pin = true;
-            s.gmem.kvm = true; // first binding sets it; later ones check it is this VM
-          }
-          sl.file = true;
-          sl.bound = true;
+          memslotCreate(s.slot[i]!);
+          k.bind(s, i);
         },
       }),
       DeleteSlot: action({
+        ...vmm,
         kernel: "kvm_set_memory_region(KVM_MR_DELETE) -> kvm_gmem_unbind, synchronize_srcu, free",
         each: { i: range(p.slots) },
-        when: (s: S, { i }) => s.vmFd && s.slot[i]!.state === "live",
+        when: (s: S, { i }) => s.vmFd.state === "installed" && s.slot[i]!.state === "live",
         then: (s: S, { i }) => {
-          unbind(s, i);
-          s.slot[i]!.state = "freed";
+          k.unbind(s, i);
+          memslotFree(s.slot[i]!);
         },
       }),
       Populate: action({
+        thread: "vcpu",
         kernel: "kvm_gmem_get_pfn (guest fault, under kvm->srcu): get_file_active(&slot->gmem.file)",
         each: { i: range(p.slots) },
-        when: (s: S, { i }) => s.vmFd && s.slot[i]!.state === "live" && s.slot[i]!.file,
+        when: (s: S, { i }) => s.vmFd.state === "installed" && s.slot[i]!.state === "live" && s.slot[i]!.file,
         then: (s: S) => {
-          if (s.gmemFile.state === "freed") throw new Fault("model: kvm_gmem_get_pfn on slot->gmem.file after it was freed (the kernel would reuse the slab object; KASAN reports it only with CONFIG_SLUB_RCU_DEBUG)");
+          fileUse(s.gmemFile, "slot->gmem.file", "kvm_gmem_get_pfn");
           if (!getFileActive(s.gmemFile)) return; // -EFAULT: file is dying
-          if (!s.gmem.alive) throw new Fault("BUG: KASAN: slab-use-after-free in kvm_gmem_get_pfn: struct gmem_file freed");
+          slabUse(s.gmem, "struct gmem_file", "kvm_gmem_get_pfn");
           fput(s.gmemFile, "gmem file");
         },
       }),
       PunchHole: {
+        ...vmm,
         kernel: "kvm_gmem_fallocate(PUNCH_HOLE) -> kvm_gmem_punch_hole -> kvm_gmem_invalidate_begin",
-        when: (s: S) => s.gmemFd,
-        then: (s: S) => invalidate(s, "kvm_gmem_punch_hole"),
+        when: (s: S) => s.gmemFd.state === "installed",
+        then: (s: S) => kvmGmemInvalidateBegin(s.gmem, s.slot, s.kvm, "kvm_gmem_punch_hole"),
       },
       CloseGmem: {
+        ...vmm,
         kernel: "close(gmem fd) -> fput",
-        when: (s: S) => s.gmemFd,
-        then: (s: S) => {
-          s.gmemFd = false;
-          fput(s.gmemFile, "gmem file");
-        },
+        when: (s: S) => s.gmemFd.state === "installed",
+        then: (s: S) => void closeFd(s.gmemFd, s.gmemFile, "gmem file"),
       },
       ReleaseGmem: {
+        thread: "task_work",
         kernel: "__fput -> kvm_gmem_release (slots_lock, invalidate lock, clear slot->gmem.file, kvm_put_kvm)",
         when: (s: S) => isDying(s.gmemFile),
-        then: (s: S) => {
-          for (const sl of s.slot) {
-            if (!sl.bound) continue;
-            if (sl.state === "freed") {
-              throw new Fault("BUG: KASAN: slab-use-after-free in kvm_gmem_release: write to slot->gmem.file of a freed memslot");
-            }
-          }
-          invalidate(s, "kvm_gmem_release");
-          for (const sl of s.slot) {
-            if (!sl.bound) continue;
-            sl.file = false;
-            sl.bound = false;
-          }
-          s.gmem.alive = false;
-          s.gmem.kvm = false;
-          freeFile(s.gmemFile, "gmem file");
-          if (d.gmemPinsKvm && kvmPutKvm(s.kvm.users)) destroyVm(s);
-        },
+        then: (s: S) =>
+          deferredFput(s.gmemFile, "gmem file", {
+            release: () => {
+              kvmGmemReleaseBody(s.gmem, s.slot, () => kvmGmemInvalidateBegin(s.gmem, s.slot, s.kvm, "kvm_gmem_release"));
+              if (k.pinKvm && kvmPut(s.kvm)) destroyVm(s);
+            },
+          }),
       },
       CloseVm: {
+        ...vmm,
         kernel: "close(VM fd) -> fput",
-        when: (s: S) => s.vmFd,
-        then: (s: S) => {
-          s.vmFd = false;
-          fput(s.vmFile, "VM file");
-        },
+        when: (s: S) => s.vmFd.state === "installed",
+        then: (s: S) => void closeFd(s.vmFd, s.vmFile, "VM file"),
       },
       ReleaseVm: {
+        thread: "task_work",
         kernel: "__fput -> kvm_vm_release -> kvm_put_kvm -> kvm_destroy_vm",
         when: (s: S) => isDying(s.vmFile),
         then: (s: S) => {
-          freeFile(s.vmFile, "VM file");
-          if (kvmPutKvm(s.kvm.users)) destroyVm(s);
+          if (kvmVmFileRelease(s.kvm, s.vmFile)) destroyVm(s);
         },
       },
       // The second half of kvm_destroy_vm exists as a step only where destruction is phased.
-      ...(d.phasedDestroy
+      ...(k.phased
         ? {
             FreeMemslots: {
+              thread: "task_work",
               kernel: "kvm_destroy_vm (after kvm_arch_destroy_vm) -> kvm_free_memslots -> kvm_gmem_unbind",
-              when: (s: S) => s.kvm.phase === "archDestroyed",
-              then: (s: S) => freeMemslots(s),
+              when: (s: S) => kvmIsDestroying(s.kvm),
+              then: (s: S) => kvmDestroyVm(s.kvm, hooks(s)),
             },
           }
         : {}),
     };
   },
+  ownership: (p) => ({
+    kvm: {
+      doc: "kvm->users_count",
+      count: (s: S) => s.kvm.users.count,
+      live: (s: S) => !kvmIsFreed(s.kvm),
+      // Each file's ->release puts its reference.
+      holders: {
+        vmFile: (s: S) => s.vmFile.state !== "freed",
+        ...(designOf[p.design].pinKvm ? { gmemFile: (s: S) => isLive(s.gmemFile) || isDying(s.gmemFile) } : {}),
+      },
+    },
+    gmemFile: {
+      doc: "the gmem file's f_count",
+      count: (s: S) => s.gmemFile.count,
+      live: (s: S) => isLive(s.gmemFile),
+      holders: { fd: (s: S) => s.gmemFd.state === "installed", memslots: (s: S) => s.slot.filter((sl) => sl.pin).length },
+    },
+  }),
   invariants: {
     noDanglingSlotFile: {
       doc: "a live memslot's gmem.file points at a file that is not freed",
       holds: (s) => s.slot.every((sl) => sl.state !== "live" || !sl.file || isLive(s.gmemFile) || isDying(s.gmemFile)),
     },
     noDanglingGmemKvm: {
-      doc: "while struct kvm_gmem lives, gmem->kvm is NULL or points at a struct kvm not yet freed",
-      holds: (s) => !s.gmem.alive || !s.gmem.kvm || s.kvm.phase !== "freed",
+      doc: "while struct gmem_file lives, gmem->kvm is NULL or points at a struct kvm not yet freed",
+      holds: (s) => s.gmem.state !== "live" || !s.gmem.kvm || !kvmIsFreed(s.kvm),
     },
   },
   quiescent: {
+    // Not implied by the ownership declarations: a reference cycle keeps every count held.
     noLeak: {
       doc: "every fd closed and every release run: struct kvm and the gmem file are freed",
       holds: (s) =>
-        s.kvm.phase === "freed" && s.vmFile.state === "freed" && !s.gmem.alive &&
+        kvmIsFreed(s.kvm) && s.vmFile.state === "freed" && s.gmem.state !== "live" &&
         (s.gmemFile.state === "none" || s.gmemFile.state === "freed"),
     },
   },
@@ -325,7 +317,7 @@ export default defineSpec({
     vmOutlivesFd: {
       doc: "the VM fd is closed and released, yet struct kvm is still referenced (the 'false handle')",
       when: (s) => s.vmFile.state === "freed" && s.kvm.users.count > 0,
-      expect: shape(p.design).gmemPinsKvm ? ("reachable" as const) : ("unreachable" as const),
+      expect: designOf[p.design].pinKvm ? ("reachable" as const) : ("unreachable" as const),
     },
   }),
   expected: [

@@ -43,6 +43,10 @@
 //                        iommufd_vdevice_tsm_op_ioctl: iommufd_get_vdevice, no lock)
 //   CloseVfio            vfio_df_unbind_iommufd -> iommufd_device_unbind (seed: the sketch)
 //   and the later steps of those calls, as in iommufd-tsm/vdevice.
+// The kernel functions (and seed 004's sketch) are specs/kernel/iommufd.ts's; each design
+// family (seed-004, upstream) supplies its VdevAlloc, CloseVfio, the start of a TSM op and
+// the later steps. Threads: "vfio" (tid 1), "destroy" (tid 2), "tsm" (tid 3), "vmm" for the
+// calls that finish in one step (Bind, VdevAlloc).
 //
 // Bounds: `cycles` caps VFIO binds, vdevice allocations, TSM binds and TSM unbinds (each at
 // most `cycles` times), so every run is finite and the deadlock check still means "teardown
@@ -51,7 +55,12 @@
 // VDEVICE_ALLOC refuses a second while idev->vdev is set. One device, one VM (pci_tsm_bind's -EBUSY for another kvm cannot
 // happen), one user thread per kind of call, as in iommufd-tsm/vdevice.
 import { z } from "zod";
-import { action, defineSpec, Fault, range, type Witness } from "../../checker/spec.ts";
+import { action, defineSpec, range, type Witness } from "../../checker/spec.ts";
+import {
+  idevSchema, idevUse, iommufdDeviceBind, iommufdDeviceDestroy, iommufdDeviceRemoveVdev, iommufdObjectTombstoneUser,
+  iommufdVdeviceAllocIoctl, iommufdVdeviceDestroy, iommufdVdeviceTsmOp, noIdev, noVdev, seed004DestroyUnbind, seed004TsmOp,
+  seed004VfioUnbind, tdiSchema, unboundTdi, vdevAlloc, vdevSchema, vdevUse,
+} from "../kernel/iommufd.ts";
 import { acquire, isFree, lockSchema, release, unlocked } from "../kernel/lock.ts";
 import { firstBusy, threadSchema } from "../kernel/thread.ts";
 
@@ -72,34 +81,11 @@ const slots = (p: Params) => (p.design === "seed-004" && p.cycles >= 2 ? 2 : 1);
 function stateSchema(p: Params) {
   const c = p.cycles;
   const n = z.number().int().min(0).max(c);
-  const vdev = z.object({
-    state: z.enum(["none", "live", "removed", "freed"]),
-    /** Allocation number (1-based); tells a reused slot's vdevices apart. */
-    id: n,
-    /** vdev->idev: the generation of the idev it points to, 0 for NULL. */
-    idev: n,
-    /** vdev->tsm_bound (seed-004's own bookkeeping). */
-    tsmBound: z.boolean(),
-    kernelRef: z.boolean(),
-    shortRef: z.boolean(),
-    /** vdev->mutex (seed-004). */
-    mutex: lockSchema(3),
-  });
   return z.object({
-    idev: z.object({
-      state: z.enum(["none", "live", "freed"]),
-      /** Generation: the number of VFIO binds so far. */
-      gen: n,
-      /** idev->vdev: slot + 1, 0 for NULL. */
-      vdev: z.number().int().min(0).max(slots(p)),
-      destroying: z.boolean(),
-      wait: z.number().int().min(0).max(2),
-    }),
-    vdev: z.array(vdev).length(slots(p)),
-    /** pdev->tsm->tdi: the allocation number of the vdevice whose bind made it, 0 if unbound. */
-    tdi: n,
-    /** History: an unbind on behalf of one vdevice tore down another's binding. */
-    staleUnbind: z.boolean(),
+    idev: idevSchema(c, slots(p)),
+    /** Each with vdev->mutex (seed-004). */
+    vdev: z.array(vdevSchema(c, c).extend({ mutex: lockSchema(3) })).length(slots(p)),
+    tdi: tdiSchema(c),
     igroupLock: lockSchema(3),
     vfio: threadSchema(["unbind", "tombstone", "tombstoneLock", "wait"], { saw: z.number().int().min(0).max(slots(p)) }),
     destroy: threadSchema(["lock"], { slot: z.number().int().min(0).max(slots(p) - 1) }),
@@ -111,8 +97,6 @@ function stateSchema(p: Params) {
 type S = z.infer<ReturnType<typeof stateSchema>>;
 type Vdev = S["vdev"][number];
 
-const noVdev = () => ({ state: "none" as const, id: 0, idev: 0, tsmBound: false, kernelRef: false, shortRef: false, mutex: unlocked() });
-
 export default defineSpec({
   name: "iommufd-tsm/tsm-cycles",
   summary: "TSM bind/unbind, vdevice and idev teardown with rebinds, second vdevices and retries",
@@ -120,10 +104,9 @@ export default defineSpec({
   params,
   state: stateSchema,
   init: (p: Params) => ({
-    idev: { state: "none" as const, gen: 0, vdev: 0, destroying: false, wait: 0 },
-    vdev: range(slots(p)).map(noVdev),
-    tdi: 0,
-    staleUnbind: false,
+    idev: noIdev(),
+    vdev: range(slots(p)).map(() => ({ ...noVdev(), mutex: unlocked() })),
+    tdi: unboundTdi(),
     igroupLock: unlocked(),
     vfio: { pc: "idle" as const, saw: 0 },
     destroy: { pc: "idle" as const, slot: 0 },
@@ -132,98 +115,170 @@ export default defineSpec({
   }),
   actions: (p: Params) => {
     const seed = p.design === "seed-004";
-    const abortUnbinds = p.design === "upstream-v5";
     const c = p.cycles;
-
-    const useVdev = (v: Vdev, who: string) => {
-      if (v.state === "freed") throw new Fault(`BUG: KASAN: slab-use-after-free in ${who}: struct iommufd_vdevice freed`);
-    };
-    /** Dereference an idev pointer of generation `gen`: older generations are freed. */
-    const useIdev = (s: S, gen: number, who: string) => {
-      if (gen !== s.idev.gen || s.idev.state === "freed") {
-        throw new Fault(`BUG: KASAN: slab-use-after-free in ${who}: struct iommufd_device freed`);
-      }
-    };
-    /**
-     * tsm_unbind(dev) on behalf of vdevice `v`: __pci_tsm_unbind unbinds whatever TDI the
-     * device has. Tearing down a binding made through a later vdevice is the stale unbind.
-     * (A later vdevice's unbind of an earlier one's leftover binding is cleanup, not stale.)
-     */
-    const tsmUnbind = (s: S, v: Vdev) => {
-      if (s.tdi > v.id) s.staleUnbind = true;
-      s.tdi = 0;
-    };
-    /** pci_tsm_bind: binds if no TDI is bound; with one VM an existing binding returns 0. */
-    const tsmBind = (s: S, v: Vdev) => {
-      if (s.tdi === 0) s.tdi = v.id;
-    };
-    const abort = (s: S, v: Vdev) => {
-      if (abortUnbinds) tsmUnbind(s, v); // tsm_unbind(idev->dev)
-      s.idev.vdev = 0;
-    };
-    const putIdevFreeVdev = (s: S, v: Vdev) => {
-      s.idev.wait -= 1;
-      v.state = "freed";
-      v.idev = 0;
-    };
     const freeSlot = (s: S) => s.vdev.findIndex((v) => v.state === "none" || v.state === "freed");
-    const slotFree = (s: S) => s.vdev.some((v) => v.state === "none" || v.state === "freed");
     const each = { v: range(slots(p)) };
 
-    const user = {
+    /** A design family's own calls: the ones whose code differs between seed 004 and upstream. */
+    interface Family {
+      VdevAlloc: (s: S, k: number) => void;
+      CloseVfio: { kernel: string; then: (s: S) => void };
+      /** The TSM op's first step on vdevice k: its guard's extra condition and its effect. */
+      tsmOk: (s: S, v: Vdev) => boolean;
+      startTsm: (s: S, k: number) => void;
+      tsmKernel: (op: string) => string;
+      steps: Record<string, { kernel: string; thread: string; when: (s: S) => boolean; then: (s: S) => void }>;
+    }
+
+    const seed004: Family = {
+      VdevAlloc: (s, k) => vdevAlloc(s.vdev[k]!, s.did.alloc), // pointers are set by TSM bind
+      CloseVfio: {
+        kernel: "vfio_df_unbind_iommufd: mutex_lock(igroup->lock), vdev = idev->vdev",
+        then: (s) => {
+          acquire(s.igroupLock, VFIO, "igroup->lock");
+          s.vfio.saw = s.idev.vdev;
+          s.vfio.pc = "unbind";
+        },
+      },
+      tsmOk: (s, v) => s.idev.state === "live" && isFree(v.mutex),
+      startTsm: (s, k) => {
+        s.idev.wait += 1; // the op's lookup of the device's idev
+        acquire(s.vdev[k]!.mutex, TSM, "vdev->mutex");
+        s.tsm.pc = "lockIgroup";
+      },
+      tsmKernel: (op) => `TSM ${op}: mutex_lock(vdev->mutex)`,
+      steps: {
+        VfioUnbind: {
+          kernel: "vfio_df_unbind_iommufd: tsm_unbind through idev->vdev, idev->vdev = NULL, unlock",
+          thread: "vfio",
+          when: (s) => s.vfio.pc === "unbind",
+          then: (s) => {
+            seed004VfioUnbind(s.idev, s.vfio.saw ? s.vdev[s.vfio.saw - 1] : undefined, s.tdi);
+            release(s.igroupLock, VFIO, "igroup->lock");
+            s.vfio.pc = "wait";
+          },
+        },
+        DestroyLock: {
+          kernel: "iommufd_vdevice_destroy: mutex_lock(vdev->mutex), tsm_unbind(vdev->idev->dev), free",
+          thread: "destroy",
+          when: (s) => s.destroy.pc === "lock" && isFree(s.vdev[s.destroy.slot]!.mutex),
+          then: (s) => {
+            const v = s.vdev[s.destroy.slot]!;
+            acquire(v.mutex, DESTROY, "vdev->mutex");
+            seed004DestroyUnbind(s.idev, v, s.tdi);
+            release(v.mutex, DESTROY, "vdev->mutex");
+            v.state = "freed"; // idev->vdev would need igroup->lock: left as it is
+            s.destroy.pc = "idle";
+          },
+        },
+        TsmLockIgroup: {
+          kernel: "TSM bind/unbind: mutex_lock(igroup->lock), tsm_bind/tsm_unbind, set/clear both pointers",
+          thread: "tsm",
+          when: (s) => s.tsm.pc === "lockIgroup" && isFree(s.igroupLock),
+          then: (s) => {
+            const v = s.vdev[s.tsm.slot]!;
+            acquire(s.igroupLock, TSM, "igroup->lock");
+            seed004TsmOp(s.idev, v, s.tsm.slot, s.tdi, s.tsm.unbind);
+            release(s.igroupLock, TSM, "igroup->lock");
+            release(v.mutex, TSM, "vdev->mutex");
+            s.tsm.pc = "idle";
+          },
+        },
+      },
+    };
+
+    const upstream: Family = {
+      VdevAlloc: (s, k) => void iommufdVdeviceAllocIoctl(s.idev, s.vdev[k]!, k, s.did.alloc), // -ENOENT / -EEXIST: nothing
+      CloseVfio: {
+        kernel: "iommufd_device_unbind -> iommufd_device_remove_vdev (pre_destroy) under igroup->lock",
+        then: (s) => {
+          const k = iommufdDeviceRemoveVdev(s.idev, s.vdev);
+          if (k >= 0) s.vfio.saw = k + 1;
+          s.vfio.pc = k >= 0 ? "tombstone" : "wait";
+        },
+      },
+      tsmOk: () => true,
+      startTsm: (s) => void (s.tsm.pc = "op"),
+      tsmKernel: (op) => `IOMMU_VDEVICE_TSM_OP(${op.toUpperCase()}): iommufd_get_vdevice`,
+      steps: {
+        VfioTombstone: {
+          kernel: "iommufd_object_tombstone_user: wait for the vdev's short-term users, remove (tombstone)",
+          thread: "vfio",
+          when: (s) => s.vfio.pc === "tombstone" && !s.vdev[s.vfio.saw - 1]!.shortRef,
+          then: (s) => {
+            iommufdObjectTombstoneUser(s.vdev[s.vfio.saw - 1]!);
+            s.vfio.pc = "tombstoneLock";
+          },
+        },
+        VfioTombstoneDestroy: {
+          kernel: "iommufd_vdevice_destroy (from the tombstone): igroup->lock, iommufd_vdevice_abort, put idev",
+          thread: "vfio",
+          when: (s) => s.vfio.pc === "tombstoneLock" && isFree(s.igroupLock),
+          then: (s) => {
+            iommufdVdeviceDestroy(s.idev, s.vdev[s.vfio.saw - 1]!, s.tdi, p.design === "upstream-v5");
+            s.vfio.pc = "wait";
+          },
+        },
+        DestroyAbort: {
+          kernel: "iommufd_vdevice_destroy: igroup->lock, iommufd_vdevice_abort, unlock, put idev",
+          thread: "destroy",
+          when: (s) => s.destroy.pc === "lock" && isFree(s.igroupLock),
+          then: (s) => {
+            const v = s.vdev[s.destroy.slot]!;
+            vdevUse(v, "iommufd_vdevice_destroy");
+            idevUse(s.idev, v.idev, "iommufd_vdevice_destroy (vdev->idev)");
+            iommufdVdeviceDestroy(s.idev, v, s.tdi, p.design === "upstream-v5");
+            s.destroy.pc = "idle";
+          },
+        },
+        TsmOp: {
+          kernel: "iommufd_vdevice_tsm_op_ioctl: tsm_bind/tsm_unbind(vdev->idev->dev), put vdev",
+          thread: "tsm",
+          when: (s) => s.tsm.pc === "op",
+          then: (s) => {
+            iommufdVdeviceTsmOp(s.idev, s.vdev[s.tsm.slot]!, s.tdi, s.tsm.unbind);
+            s.tsm.pc = "idle";
+          },
+        },
+      },
+    };
+
+    const f = seed ? seed004 : upstream;
+    const tsmEnabled = (s: S, v: Vdev) => s.tsm.pc === "idle" && v.state === "live" && !v.shortRef && f.tsmOk(s, v);
+    const startTsm = (s: S, k: number, unbind: boolean) => {
+      s.tsm.unbind = unbind;
+      s.tsm.slot = k;
+      s.vdev[k]!.shortRef = true;
+      f.startTsm(s, k);
+    };
+    return {
       Bind: {
         kernel: "VFIO_DEVICE_BIND_IOMMUFD -> iommufd_device_bind",
+        thread: "vmm",
         when: (s: S) => s.did.bind < c && s.idev.state !== "live" && s.vfio.pc === "idle",
         then: (s: S) => {
           s.did.bind += 1;
-          s.idev.state = "live";
-          s.idev.gen = s.did.bind;
-          s.idev.vdev = 0;
-          s.idev.destroying = false;
-          s.idev.wait = 0;
+          iommufdDeviceBind(s.idev, s.did.bind);
         },
       },
       VdevAlloc: {
         kernel: "IOMMU_VDEVICE_ALLOC -> iommufd_vdevice_alloc_ioctl",
-        when: (s: S) => s.did.alloc < c && s.idev.state === "live" && isFree(s.igroupLock) && slotFree(s),
+        thread: "vmm",
+        when: (s: S) => s.did.alloc < c && s.idev.state === "live" && isFree(s.igroupLock) && freeSlot(s) >= 0,
         then: (s: S) => {
           s.did.alloc += 1;
-          const k = freeSlot(s);
-          const v = s.vdev[k]!;
-          if (!seed && (s.idev.destroying || s.idev.vdev !== 0)) return; // -ENOENT / -EEXIST
-          Object.assign(v, noVdev());
-          v.state = "live";
-          v.id = s.did.alloc;
-          if (seed) return; // pointers are set by TSM bind
-          v.idev = s.idev.gen;
-          s.idev.vdev = k + 1;
-          s.idev.wait += 1; // the vdev keeps iommufd_get_device's reference
+          f.VdevAlloc(s, freeSlot(s));
         },
       },
       CloseVfio: {
-        kernel: seed
-          ? "vfio_df_unbind_iommufd: mutex_lock(igroup->lock), vdev = idev->vdev"
-          : "iommufd_device_unbind -> iommufd_device_remove_vdev (pre_destroy) under igroup->lock",
+        kernel: f.CloseVfio.kernel,
+        thread: "vfio",
         when: (s: S) => s.idev.state === "live" && s.vfio.pc === "idle" && isFree(s.igroupLock),
-        then: (s: S) => {
-          if (seed) {
-            acquire(s.igroupLock, VFIO, "igroup->lock");
-            s.vfio.saw = s.idev.vdev;
-            s.vfio.pc = "unbind";
-            return;
-          }
-          s.idev.destroying = true;
-          const k = s.idev.vdev - 1;
-          if (k < 0) s.vfio.pc = "wait"; // case 1: no vdev
-          else if (s.vdev[k]!.state === "live") {
-            s.vdev[k]!.kernelRef = true; // case 2: hold a users ref, unlock, tombstone it
-            s.vfio.saw = k + 1;
-            s.vfio.pc = "tombstone";
-          } else s.vfio.pc = "wait"; // case 3: a racing destroy removed it
-        },
+        then: f.CloseVfio.then,
       },
       DestroyVdev: action({
         kernel: "IOMMU_DESTROY -> iommufd_object_remove (refcount_dec_if_one(users), else EBUSY)",
+        thread: "destroy",
         each,
         when: (s: S, { v }) => {
           const d = s.vdev[v]!;
@@ -236,160 +291,32 @@ export default defineSpec({
         },
       }),
       TsmBind: action({
-        kernel: seed ? "TSM bind: mutex_lock(vdev->mutex)" : "IOMMU_VDEVICE_TSM_OP(BIND): iommufd_get_vdevice",
+        kernel: f.tsmKernel("bind"),
+        thread: "tsm",
         each,
-        when: (s: S, { v }) => s.did.tsmBind < c && tsmOpEnabled(s, s.vdev[v]!),
+        when: (s: S, { v }) => s.did.tsmBind < c && tsmEnabled(s, s.vdev[v]!),
         then: (s: S, { v }) => {
           s.did.tsmBind += 1;
-          startTsmOp(s, v, false);
+          startTsm(s, v, false);
         },
       }),
       TsmUnbind: action({
-        kernel: seed ? "TSM unbind: mutex_lock(vdev->mutex)" : "IOMMU_VDEVICE_TSM_OP(UNBIND): iommufd_get_vdevice",
+        kernel: f.tsmKernel("unbind"),
+        thread: "tsm",
         each,
-        when: (s: S, { v }) => s.did.tsmUnbind < c && tsmOpEnabled(s, s.vdev[v]!),
+        when: (s: S, { v }) => s.did.tsmUnbind < c && tsmEnabled(s, s.vdev[v]!),
         then: (s: S, { v }) => {
           s.did.tsmUnbind += 1;
-          startTsmOp(s, v, true);
+          startTsm(s, v, true);
         },
       }),
-    };
-    function tsmOpEnabled(s: S, v: Vdev): boolean {
-      return s.tsm.pc === "idle" && v.state === "live" && !v.shortRef &&
-        (!seed || (s.idev.state === "live" && isFree(v.mutex)));
-    }
-    function startTsmOp(s: S, k: number, unbind: boolean): void {
-      const v = s.vdev[k]!;
-      s.tsm.unbind = unbind;
-      s.tsm.slot = k;
-      v.shortRef = true;
-      if (seed) {
-        s.idev.wait += 1; // the op's lookup of the device's idev
-        acquire(v.mutex, TSM, "vdev->mutex");
-        s.tsm.pc = "lockIgroup";
-      } else s.tsm.pc = "op";
-    }
-
-    const seedSteps = {
-      VfioUnbind: {
-        kernel: "vfio_df_unbind_iommufd: tsm_unbind through idev->vdev, idev->vdev = NULL, unlock",
-        when: (s: S) => s.vfio.pc === "unbind",
-        then: (s: S) => {
-          if (s.vfio.saw) {
-            const v = s.vdev[s.vfio.saw - 1]!;
-            useVdev(v, "vfio_df_unbind_iommufd (tsm_unbind via idev->vdev)");
-            tsmUnbind(s, v); // cannot clear vdev->tsm_bound: no vdev->mutex
-            s.idev.vdev = 0;
-          }
-          release(s.igroupLock, VFIO, "igroup->lock");
-          s.vfio.pc = "wait";
-        },
-      },
-      DestroyLock: {
-        kernel: "iommufd_vdevice_destroy: mutex_lock(vdev->mutex), tsm_unbind(vdev->idev->dev), free",
-        when: (s: S) => s.destroy.pc === "lock" && isFree(s.vdev[s.destroy.slot]!.mutex),
-        then: (s: S) => {
-          const v = s.vdev[s.destroy.slot]!;
-          acquire(v.mutex, DESTROY, "vdev->mutex");
-          if (v.tsmBound) {
-            if (v.idev) useIdev(s, v.idev, "iommufd_vdevice_destroy (tsm_unbind(vdev->idev->dev))");
-            tsmUnbind(s, v);
-            v.tsmBound = false;
-          }
-          v.idev = 0;
-          release(v.mutex, DESTROY, "vdev->mutex");
-          v.state = "freed"; // idev->vdev would need igroup->lock: left as it is
-          s.destroy.pc = "idle";
-        },
-      },
-      TsmLockIgroup: {
-        kernel: "TSM bind/unbind: mutex_lock(igroup->lock), tsm_bind/tsm_unbind, set/clear both pointers",
-        when: (s: S) => s.tsm.pc === "lockIgroup" && isFree(s.igroupLock),
-        then: (s: S) => {
-          const k = s.tsm.slot;
-          const v = s.vdev[k]!;
-          acquire(s.igroupLock, TSM, "igroup->lock");
-          useIdev(s, s.idev.gen, "TSM op");
-          // The model's assumption: bind refuses while idev->vdev names another vdevice.
-          const mine = s.idev.vdev === 0 || s.idev.vdev === k + 1;
-          if (!s.tsm.unbind && !v.tsmBound && !s.idev.destroying && mine) {
-            tsmBind(s, v);
-            v.tsmBound = true;
-            v.idev = s.idev.gen;
-            s.idev.vdev = k + 1;
-          } else if (s.tsm.unbind && v.tsmBound) {
-            tsmUnbind(s, v);
-            v.tsmBound = false;
-            v.idev = 0;
-            s.idev.vdev = 0;
-          }
-          release(s.igroupLock, TSM, "igroup->lock");
-          release(v.mutex, TSM, "vdev->mutex");
-          v.shortRef = false;
-          s.idev.wait -= 1;
-          s.tsm.pc = "idle";
-        },
-      },
-    };
-
-    const upstreamSteps = {
-      VfioTombstone: {
-        kernel: "iommufd_object_tombstone_user: wait for the vdev's short-term users, remove (tombstone)",
-        when: (s: S) => s.vfio.pc === "tombstone" && !s.vdev[s.vfio.saw - 1]!.shortRef,
-        then: (s: S) => {
-          const v = s.vdev[s.vfio.saw - 1]!;
-          useVdev(v, "iommufd_object_tombstone_user");
-          v.state = "removed";
-          v.kernelRef = false;
-          s.vfio.pc = "tombstoneLock";
-        },
-      },
-      VfioTombstoneDestroy: {
-        kernel: "iommufd_vdevice_destroy (from the tombstone): igroup->lock, iommufd_vdevice_abort, put idev",
-        when: (s: S) => s.vfio.pc === "tombstoneLock" && isFree(s.igroupLock),
-        then: (s: S) => {
-          const v = s.vdev[s.vfio.saw - 1]!;
-          useVdev(v, "iommufd_vdevice_destroy");
-          abort(s, v);
-          putIdevFreeVdev(s, v);
-          s.vfio.pc = "wait";
-        },
-      },
-      DestroyAbort: {
-        kernel: "iommufd_vdevice_destroy: igroup->lock, iommufd_vdevice_abort, unlock, put idev",
-        when: (s: S) => s.destroy.pc === "lock" && isFree(s.igroupLock),
-        then: (s: S) => {
-          const v = s.vdev[s.destroy.slot]!;
-          useVdev(v, "iommufd_vdevice_destroy");
-          useIdev(s, v.idev, "iommufd_vdevice_destroy (vdev->idev)");
-          abort(s, v);
-          putIdevFreeVdev(s, v);
-          s.destroy.pc = "idle";
-        },
-      },
-      TsmOp: {
-        kernel: "iommufd_vdevice_tsm_op_ioctl: tsm_bind/tsm_unbind(vdev->idev->dev), put vdev",
-        when: (s: S) => s.tsm.pc === "op",
-        then: (s: S) => {
-          const v = s.vdev[s.tsm.slot]!;
-          useVdev(v, "iommufd_vdevice_tsm_op_ioctl");
-          useIdev(s, v.idev, "iommufd_vdevice_tsm_op_ioctl (vdev->idev->dev)");
-          if (s.tsm.unbind) tsmUnbind(s, v);
-          else tsmBind(s, v);
-          v.shortRef = false;
-          s.tsm.pc = "idle";
-        },
-      },
-    };
-
-    return {
-      ...user,
-      ...(seed ? seedSteps : upstreamSteps),
+      ...f.steps,
       VfioFree: {
         kernel: "iommufd_object_remove(idev): wait for wait_cnt, iommufd_device_destroy, free",
+        thread: "vfio",
         when: (s: S) => s.vfio.pc === "wait" && s.idev.wait === 0,
         then: (s: S) => {
-          s.idev.state = "freed";
+          iommufdDeviceDestroy(s.idev);
           s.vfio.pc = "idle";
           s.vfio.saw = 0;
         },
@@ -400,16 +327,16 @@ export default defineSpec({
     tsmBoundImpliesAlive: {
       doc: "a TSM-bound device's binding was made through a vdevice not yet freed, and the idev is live",
       holds: (s: S) =>
-        s.tdi === 0 ||
-        (s.idev.state === "live" && s.vdev.some((v) => v.id === s.tdi && (v.state === "live" || v.state === "removed"))),
+        s.tdi.tdi === 0 ||
+        (s.idev.state === "live" && s.vdev.some((v) => v.id === s.tdi.tdi && (v.state === "live" || v.state === "removed"))),
     },
     unboundAfterVfioUnbind: {
       doc: "once VFIO's unbind has returned (idev freed) the device is not TSM-bound",
-      holds: (s: S) => s.idev.state !== "freed" || s.tdi === 0,
+      holds: (s: S) => s.idev.state !== "freed" || s.tdi.tdi === 0,
     },
     noStaleUnbind: {
       doc: "a tsm_unbind issued for one vdevice never tears down a binding made through a later one",
-      holds: (s: S) => !s.staleUnbind,
+      holds: (s: S) => !s.tdi.staleUnbind,
     },
   },
   // Shown only where operations repeat.
@@ -428,7 +355,7 @@ export default defineSpec({
     },
     boundAgain: {
       doc: "the device is TSM-bound through a vdevice other than the first",
-      when: (s: S) => s.tdi >= 2,
+      when: (s: S) => s.tdi.tdi >= 2,
     },
   }),
   busy: (s: S) => firstBusy({ "vfio unbind": s.vfio, "vdev destroy": s.destroy, "tsm op": s.tsm }),

@@ -33,6 +33,11 @@
 // terminates" is exactly the built-in deadlock check (a thread blocked with nothing
 // enabled).
 //
+// The kernel functions (and seed 004's sketch) are specs/kernel/iommufd.ts's, shared with
+// iommufd-tsm/tsm-cycles; each design family supplies its VdevAlloc, CloseVfio and later steps,
+// and seed-004-both-locks adds its second locks. Every action names its thread ("vmm" for
+// Bind and VdevAlloc, "vfio", "destroy", "tsm").
+//
 // Abstractions: one device, one idev, one vdev, one viommu. The viommu and its VM file
 // (viommu->kvm_file) are not modelled: the vdev holds a viommu users reference until
 // abort, after abort's tsm_unbind, so "TSM-bound => the VM is pinned" follows from
@@ -44,7 +49,12 @@
 // pdev->tsm->tdi is NULL); with each operation at most once there is no rebind, so a
 // stale unbind of a newer binding is out of scope.
 import { z } from "zod";
-import { defineSpec, Fault, type Witness } from "../../checker/spec.ts";
+import { defineSpec, type Witness } from "../../checker/spec.ts";
+import {
+  idevSchema, idevUse, iommufdDeviceBind, iommufdDeviceDestroy, iommufdDeviceRemoveVdev, iommufdObjectTombstoneUser,
+  iommufdVdeviceAllocIoctl, iommufdVdeviceDestroy, iommufdVdeviceTsmOp, noIdev, noVdev, pciTsmUnbind, seed004DestroyUnbind,
+  seed004TsmOp, seed004VfioUnbind, tdiSchema, unboundTdi, vdevAlloc, vdevSchema, vdevUse,
+} from "../kernel/iommufd.ts";
 import { acquire, isFree, lockSchema, release, unlocked } from "../kernel/lock.ts";
 import { firstBusy, threadSchema } from "../kernel/thread.ts";
 
@@ -56,29 +66,11 @@ const params = z.object({ design: z.enum(designs).default("upstream-v5") });
 const VFIO = 1, DESTROY = 2, TSM = 3;
 
 const stateSchema = z.object({
-  idev: z.object({
-    state: z.enum(["none", "live", "freed"]),
-    /** idev->vdev non-NULL. */
-    vdev: z.boolean(),
-    /** idev->destroying (upstream). */
-    destroying: z.boolean(),
-    /** wait_cnt references beyond the bias: the vdev's pin, an ioctl's short-term ref. */
-    wait: z.number().int().min(0).max(2),
-  }),
-  vdev: z.object({
-    /** removed: out of the object table (destroy or tombstone begun), not yet freed. */
-    state: z.enum(["none", "live", "removed", "freed"]),
-    /** vdev->idev non-NULL. */
-    idev: z.boolean(),
-    /** vdev->tsm_bound (seed-004's own bookkeeping). */
-    tsmBound: z.boolean(),
-    /** Kernel-internal users reference (idev pre_destroy case 2). */
-    kernelRef: z.boolean(),
-    /** An ioctl's short-term reference (TSM_OP). */
-    shortRef: z.boolean(),
-  }),
-  /** The device's TDI is bound to a VM in the TSM. */
-  tsmBound: z.boolean(),
+  /** One bind, one vdevice: idev->vdev and vdev->idev are 0 or 1. */
+  idev: idevSchema(1, 1),
+  vdev: vdevSchema(1, 1),
+  /** The device's TDI: bound (to the VM) through the vdevice, or not. */
+  tdi: tdiSchema(1),
   igroupLock: lockSchema(3),
   vdevMutex: lockSchema(3),
   vfio: threadSchema(["lockVdev", "unbind", "tombstone", "tombstoneLock", "wait"], { sawVdev: z.boolean() }),
@@ -91,6 +83,7 @@ const stateSchema = z.object({
   }),
 });
 type S = z.infer<typeof stateSchema>;
+type Step = { kernel: string; thread: string; when: (s: S) => boolean; then: (s: S) => void };
 
 export default defineSpec({
   name: "iommufd-tsm/vdevice",
@@ -99,9 +92,9 @@ export default defineSpec({
   params,
   state: () => stateSchema,
   init: () => ({
-    idev: { state: "none" as const, vdev: false, destroying: false, wait: 0 },
-    vdev: { state: "none" as const, idev: false, tsmBound: false, kernelRef: false, shortRef: false },
-    tsmBound: false,
+    idev: noIdev(),
+    vdev: noVdev(),
+    tdi: unboundTdi(),
     igroupLock: unlocked(),
     vdevMutex: unlocked(),
     vfio: { pc: "idle" as const, sawVdev: false },
@@ -112,82 +105,206 @@ export default defineSpec({
   actions: (p) => {
     const seed = p.design === "seed-004" || p.design === "seed-004-both-locks";
     const bothLocks = p.design === "seed-004-both-locks";
+
+    /** A design family's own calls. */
+    interface Family {
+      VdevAlloc: (s: S) => void;
+      CloseVfio: { kernel: string; then: (s: S) => void };
+      tsmOk: (s: S) => boolean;
+      startTsm: (s: S) => void;
+      tsmKernel: (op: string) => string;
+      steps: Record<string, Step>;
+    }
+
+    const seed004: Family = {
+      VdevAlloc: (s) => vdevAlloc(s.vdev, 1), // pointers are set by TSM bind
+      CloseVfio: {
+        kernel: "vfio_df_unbind_iommufd: mutex_lock(igroup->lock), vdev = idev->vdev",
+        then: (s) => {
+          acquire(s.igroupLock, VFIO, "igroup->lock");
+          s.vfio.sawVdev = s.idev.vdev !== 0;
+          s.vfio.pc = bothLocks && s.vfio.sawVdev ? "lockVdev" : "unbind";
+        },
+      },
+      tsmOk: (s) => s.idev.state === "live" && isFree(s.vdevMutex),
+      startTsm: (s) => {
+        s.idev.wait += 1; // the ioctl's lookup of the idev
+        acquire(s.vdevMutex, TSM, "vdev->mutex");
+        s.tsm.pc = "lockIgroup";
+      },
+      tsmKernel: (op) => `TSM ${op}: mutex_lock(vdev->mutex)`,
+      steps: {
+        VfioUnbind: {
+          // seed 004 sketch; tsm_unbind = drivers/pci/tsm.c:pci_tsm_unbind (no-op if unbound).
+          kernel: "vfio_df_unbind_iommufd: tsm_unbind through idev->vdev, idev->vdev = NULL, unlock",
+          thread: "vfio",
+          when: (s) => s.vfio.pc === "unbind",
+          then: (s) => {
+            seed004VfioUnbind(s.idev, s.vfio.sawVdev ? s.vdev : undefined, s.tdi);
+            release(s.igroupLock, VFIO, "igroup->lock");
+            s.vfio.pc = "wait";
+          },
+        },
+        DestroyLock: {
+          // seed 004 sketch: idev->vdev is left set (needs igroup->lock).
+          kernel: "iommufd_vdevice_destroy: mutex_lock(vdev->mutex), tsm_unbind(vdev->idev->dev)",
+          thread: "destroy",
+          when: (s) => s.destroy.pc === "lock" && isFree(s.vdevMutex),
+          then: (s) => {
+            acquire(s.vdevMutex, DESTROY, "vdev->mutex");
+            s.destroy.sawIdev = s.vdev.idev !== 0;
+            seed004DestroyUnbind(s.idev, s.vdev, s.tdi);
+            if (bothLocks && s.destroy.sawIdev) {
+              s.destroy.pc = "lockIgroup"; // clear idev->vdev too
+              return;
+            }
+            release(s.vdevMutex, DESTROY, "vdev->mutex");
+            s.vdev.state = "freed";
+            s.destroy.pc = "idle";
+          },
+        },
+        TsmLockIgroup: {
+          kernel: "TSM bind/unbind: mutex_lock(igroup->lock), tsm_bind/tsm_unbind, set/clear both pointers",
+          thread: "tsm",
+          when: (s) => s.tsm.pc === "lockIgroup" && isFree(s.igroupLock),
+          then: (s) => {
+            acquire(s.igroupLock, TSM, "igroup->lock");
+            seed004TsmOp(s.idev, s.vdev, 0, s.tdi, s.tsm.unbind);
+            release(s.igroupLock, TSM, "igroup->lock");
+            release(s.vdevMutex, TSM, "vdev->mutex");
+            s.tsm.pc = "idle";
+          },
+        },
+      },
+    };
+
+    // seed-004-both-locks: the second lock of VFIO's unbind and of vdevice destroy.
+    const bothLocksSteps: Record<string, Step> = {
+      VfioLockVdev: {
+        kernel: "vfio_df_unbind_iommufd: mutex_lock(vdev->mutex), tsm_unbind, clear both pointers",
+        thread: "vfio",
+        when: (s) => s.vfio.pc === "lockVdev" && isFree(s.vdevMutex),
+        then: (s) => {
+          vdevUse(s.vdev, "vfio_df_unbind_iommufd (mutex_lock(&vdev->mutex))");
+          acquire(s.vdevMutex, VFIO, "vdev->mutex");
+          if (s.vdev.tsmBound) {
+            pciTsmUnbind(s.tdi, s.vdev);
+            s.vdev.tsmBound = false;
+          }
+          s.vdev.idev = 0;
+          s.idev.vdev = 0;
+          release(s.vdevMutex, VFIO, "vdev->mutex");
+          release(s.igroupLock, VFIO, "igroup->lock");
+          s.vfio.pc = "wait";
+        },
+      },
+      DestroyLockIgroup: {
+        kernel: "iommufd_vdevice_destroy: mutex_lock(igroup->lock), idev->vdev = NULL, unlock both, free",
+        thread: "destroy",
+        when: (s) => s.destroy.pc === "lockIgroup" && isFree(s.igroupLock),
+        then: (s) => {
+          acquire(s.igroupLock, DESTROY, "igroup->lock");
+          idevUse(s.idev, s.idev.gen, "iommufd_vdevice_destroy (idev->vdev = NULL)");
+          s.idev.vdev = 0;
+          release(s.igroupLock, DESTROY, "igroup->lock");
+          release(s.vdevMutex, DESTROY, "vdev->mutex");
+          s.vdev.state = "freed";
+          s.destroy.pc = "idle";
+        },
+      },
+    };
+
+    // upstream: one lock; the vdev pins the idev.
     const abortUnbinds = p.design === "upstream-v5";
+    const upstream: Family = {
+      VdevAlloc: (s) => void iommufdVdeviceAllocIoctl(s.idev, s.vdev, 0, 1), // -ENOENT / -EEXIST: nothing
+      CloseVfio: {
+        kernel: "iommufd_device_unbind -> iommufd_device_remove_vdev (pre_destroy) under igroup->lock",
+        then: (s) => void (s.vfio.pc = iommufdDeviceRemoveVdev(s.idev, [s.vdev]) >= 0 ? "tombstone" : "wait"),
+      },
+      tsmOk: () => true,
+      startTsm: (s) => void (s.tsm.pc = "op"),
+      tsmKernel: (op) => `IOMMU_VDEVICE_TSM_OP(${op.toUpperCase()}): iommufd_get_vdevice`,
+      steps: {
+        VfioTombstone: {
+          kernel: "iommufd_object_tombstone_user: wait for the vdev's short-term users, remove (tombstone)",
+          thread: "vfio",
+          when: (s) => s.vfio.pc === "tombstone" && !s.vdev.shortRef,
+          then: (s) => {
+            iommufdObjectTombstoneUser(s.vdev);
+            s.vfio.pc = "tombstoneLock";
+          },
+        },
+        VfioTombstoneDestroy: {
+          kernel: "iommufd_vdevice_destroy (from the tombstone): igroup->lock, iommufd_vdevice_abort, put idev",
+          thread: "vfio",
+          when: (s) => s.vfio.pc === "tombstoneLock" && isFree(s.igroupLock),
+          then: (s) => {
+            iommufdVdeviceDestroy(s.idev, s.vdev, s.tdi, abortUnbinds);
+            s.vfio.pc = "wait";
+          },
+        },
+        DestroyAbort: {
+          kernel: "iommufd_vdevice_destroy: igroup->lock, iommufd_vdevice_abort, unlock, put idev",
+          thread: "destroy",
+          when: (s) => s.destroy.pc === "lock" && isFree(s.igroupLock),
+          then: (s) => {
+            vdevUse(s.vdev, "iommufd_vdevice_destroy");
+            idevUse(s.idev, s.vdev.idev, "iommufd_vdevice_destroy (vdev->idev)");
+            iommufdVdeviceDestroy(s.idev, s.vdev, s.tdi, abortUnbinds);
+            s.destroy.pc = "idle";
+          },
+        },
+        TsmOp: {
+          kernel: "iommufd_vdevice_tsm_op_ioctl: tsm_bind/tsm_unbind(vdev->idev->dev), put vdev",
+          thread: "tsm",
+          when: (s) => s.tsm.pc === "op",
+          then: (s) => {
+            iommufdVdeviceTsmOp(s.idev, s.vdev, s.tdi, s.tsm.unbind);
+            s.tsm.pc = "idle";
+          },
+        },
+      },
+    };
 
-    const useVdev = (s: S, who: string) => {
-      if (s.vdev.state === "freed") throw new Fault(`BUG: KASAN: slab-use-after-free in ${who}: struct iommufd_vdevice freed`);
+    const f = seed ? seed004 : upstream;
+    const tsmEnabled = (s: S) => s.tsm.pc === "idle" && s.vdev.state === "live" && !s.vdev.shortRef && f.tsmOk(s);
+    const startTsm = (s: S, unbind: boolean) => {
+      s.tsm.unbind = unbind;
+      s.vdev.shortRef = true;
+      f.startTsm(s);
     };
-    const useIdev = (s: S, who: string) => {
-      if (s.idev.state === "freed") throw new Fault(`BUG: KASAN: slab-use-after-free in ${who}: struct iommufd_device freed`);
-    };
-    /**
-     * tsm_unbind(dev): drivers/pci/tsm.c:__pci_tsm_unbind returns 0 when no TDI is bound
-     * (pdev->tsm->tdi NULL under tsm_pf0->lock), so a second unbind is a no-op. The model
-     * has no rebind, so a stale unbind never hits someone else's binding.
-     */
-    const tsmUnbind = (s: S) => {
-      s.tsmBound = false;
-    };
-    /** iommufd_vdevice_abort (upstream), under igroup->lock. */
-    const abort = (s: S) => {
-      if (abortUnbinds) tsmUnbind(s); // tsm_unbind(idev->dev)
-      s.idev.vdev = false;
-    };
-    /** End of iommufd_vdevice_destroy (upstream): put the idev, free the vdev. */
-    const putIdevFreeVdev = (s: S) => {
-      s.idev.wait -= 1;
-      s.vdev.state = "freed";
-      s.vdev.idev = false;
-    };
-
-    const user = {
+    return {
       Bind: {
         kernel: "VFIO_DEVICE_BIND_IOMMUFD -> iommufd_device_bind",
+        thread: "vmm",
         when: (s: S) => !s.did.bind,
         then: (s: S) => {
           s.did.bind = true;
-          s.idev.state = "live";
+          iommufdDeviceBind(s.idev, 1);
         },
       },
       VdevAlloc: {
         kernel: "IOMMU_VDEVICE_ALLOC -> iommufd_vdevice_alloc_ioctl",
+        thread: "vmm",
         when: (s: S) => !s.did.alloc && s.idev.state === "live" && isFree(s.igroupLock),
         then: (s: S) => {
           s.did.alloc = true;
-          if (seed) {
-            s.vdev.state = "live"; // pointers are set by TSM bind
-            return;
-          }
-          if (s.idev.destroying || s.idev.vdev) return; // -ENOENT / -EEXIST under igroup->lock
-          s.vdev.state = "live";
-          s.vdev.idev = true;
-          s.idev.vdev = true;
-          s.idev.wait += 1; // the vdev keeps iommufd_get_device's reference
+          f.VdevAlloc(s);
         },
       },
       CloseVfio: {
-        kernel: seed
-          ? "vfio_df_unbind_iommufd: mutex_lock(igroup->lock), vdev = idev->vdev"
-          : "iommufd_device_unbind -> iommufd_device_remove_vdev (pre_destroy) under igroup->lock",
+        kernel: f.CloseVfio.kernel,
+        thread: "vfio",
         when: (s: S) => !s.did.close && s.idev.state === "live" && s.vfio.pc === "idle" && isFree(s.igroupLock),
         then: (s: S) => {
           s.did.close = true;
-          if (seed) {
-            acquire(s.igroupLock, VFIO, "igroup->lock");
-            s.vfio.sawVdev = s.idev.vdev;
-            s.vfio.pc = bothLocks && s.vfio.sawVdev ? "lockVdev" : "unbind";
-            return;
-          }
-          s.idev.destroying = true;
-          if (!s.idev.vdev) s.vfio.pc = "wait"; // case 1: no vdev
-          else if (s.vdev.state === "live") {
-            s.vdev.kernelRef = true; // case 2: hold a users ref, unlock, tombstone it
-            s.vfio.pc = "tombstone";
-          } else s.vfio.pc = "wait"; // case 3: a racing destroy removed it; wait for it
+          f.CloseVfio.then(s);
         },
       },
       DestroyVdev: {
         kernel: "IOMMU_DESTROY -> iommufd_object_remove (refcount_dec_if_one(users), xa removal)",
+        thread: "destroy",
         when: (s: S) =>
           !s.did.destroy && s.destroy.pc === "idle" && s.vdev.state === "live" && !s.vdev.kernelRef && !s.vdev.shortRef,
         then: (s: S) => {
@@ -197,191 +314,31 @@ export default defineSpec({
         },
       },
       TsmBind: {
-        kernel: seed ? "TSM bind: mutex_lock(vdev->mutex)" : "IOMMU_VDEVICE_TSM_OP(BIND): iommufd_get_vdevice",
-        when: (s: S) =>
-          !s.did.tsmBind && s.tsm.pc === "idle" && s.vdev.state === "live" && !s.vdev.shortRef &&
-          (!seed || (s.idev.state === "live" && isFree(s.vdevMutex))),
+        kernel: f.tsmKernel("bind"),
+        thread: "tsm",
+        when: (s: S) => !s.did.tsmBind && tsmEnabled(s),
         then: (s: S) => {
           s.did.tsmBind = true;
-          s.tsm.unbind = false;
-          s.vdev.shortRef = true;
-          if (seed) {
-            s.idev.wait += 1; // the ioctl's lookup of the idev
-            acquire(s.vdevMutex, TSM, "vdev->mutex");
-            s.tsm.pc = "lockIgroup";
-          } else s.tsm.pc = "op";
+          startTsm(s, false);
         },
       },
       TsmUnbind: {
-        kernel: seed ? "TSM unbind: mutex_lock(vdev->mutex)" : "IOMMU_VDEVICE_TSM_OP(UNBIND): iommufd_get_vdevice",
-        when: (s: S) =>
-          !s.did.tsmUnbind && s.tsm.pc === "idle" && s.vdev.state === "live" && !s.vdev.shortRef &&
-          (!seed || (s.idev.state === "live" && isFree(s.vdevMutex))),
+        kernel: f.tsmKernel("unbind"),
+        thread: "tsm",
+        when: (s: S) => !s.did.tsmUnbind && tsmEnabled(s),
         then: (s: S) => {
           s.did.tsmUnbind = true;
-          s.tsm.unbind = true;
-          s.vdev.shortRef = true;
-          if (seed) {
-            s.idev.wait += 1;
-            acquire(s.vdevMutex, TSM, "vdev->mutex");
-            s.tsm.pc = "lockIgroup";
-          } else s.tsm.pc = "op";
+          startTsm(s, true);
         },
       },
-    };
-
-    // seed-004: the steps after the first lock of each call. The second lock of VFIO's
-    // unbind and of vdevice destroy exists only in the both-locks variant.
-    const bothLocksSteps = {
-      VfioLockVdev: {
-        kernel: "vfio_df_unbind_iommufd: mutex_lock(vdev->mutex), tsm_unbind, clear both pointers",
-        when: (s: S) => s.vfio.pc === "lockVdev" && isFree(s.vdevMutex),
-        then: (s: S) => {
-          useVdev(s, "vfio_df_unbind_iommufd (mutex_lock(&vdev->mutex))");
-          acquire(s.vdevMutex, VFIO, "vdev->mutex");
-          if (s.vdev.tsmBound) {
-            tsmUnbind(s);
-            s.vdev.tsmBound = false;
-          }
-          s.vdev.idev = false;
-          s.idev.vdev = false;
-          release(s.vdevMutex, VFIO, "vdev->mutex");
-          release(s.igroupLock, VFIO, "igroup->lock");
-          s.vfio.pc = "wait";
-        },
-      },
-      DestroyLockIgroup: {
-        kernel: "iommufd_vdevice_destroy: mutex_lock(igroup->lock), idev->vdev = NULL, unlock both, free",
-        when: (s: S) => s.destroy.pc === "lockIgroup" && isFree(s.igroupLock),
-        then: (s: S) => {
-          acquire(s.igroupLock, DESTROY, "igroup->lock");
-          useIdev(s, "iommufd_vdevice_destroy (idev->vdev = NULL)");
-          s.idev.vdev = false;
-          release(s.igroupLock, DESTROY, "igroup->lock");
-          release(s.vdevMutex, DESTROY, "vdev->mutex");
-          s.vdev.state = "freed";
-          s.destroy.pc = "idle";
-        },
-      },
-    };
-    const seedSteps = {
-      VfioUnbind: {
-        // seed 004 sketch; tsm_unbind = drivers/pci/tsm.c:pci_tsm_unbind (no-op if unbound).
-        kernel: "vfio_df_unbind_iommufd: tsm_unbind through idev->vdev, idev->vdev = NULL, unlock",
-        when: (s: S) => s.vfio.pc === "unbind",
-        then: (s: S) => {
-          if (s.vfio.sawVdev) {
-            useVdev(s, "vfio_df_unbind_iommufd (tsm_unbind via idev->vdev)");
-            tsmUnbind(s); // cannot clear vdev->tsm_bound: no mutex
-            s.idev.vdev = false;
-          }
-          release(s.igroupLock, VFIO, "igroup->lock");
-          s.vfio.pc = "wait";
-        },
-      },
-      DestroyLock: {
-        // seed 004 sketch: idev->vdev is left set (needs igroup->lock); tsm_unbind as above.
-        kernel: "iommufd_vdevice_destroy: mutex_lock(vdev->mutex), tsm_unbind(vdev->idev->dev)",
-        when: (s: S) => s.destroy.pc === "lock" && isFree(s.vdevMutex),
-        then: (s: S) => {
-          acquire(s.vdevMutex, DESTROY, "vdev->mutex");
-          if (s.vdev.tsmBound) {
-            if (s.vdev.idev) useIdev(s, "iommufd_vdevice_destroy (tsm_unbind(vdev->idev->dev))");
-            tsmUnbind(s);
-            s.vdev.tsmBound = false;
-          }
-          s.destroy.sawIdev = s.vdev.idev;
-          s.vdev.idev = false;
-          if (bothLocks && s.destroy.sawIdev) {
-            s.destroy.pc = "lockIgroup"; // clear idev->vdev too
-            return;
-          }
-          release(s.vdevMutex, DESTROY, "vdev->mutex");
-          s.vdev.state = "freed"; // seed-004: idev->vdev would need igroup->lock, left as it is
-          s.destroy.pc = "idle";
-        },
-      },
-      TsmLockIgroup: {
-        kernel: "TSM bind/unbind: mutex_lock(igroup->lock), tsm_bind/tsm_unbind, set/clear both pointers",
-        when: (s: S) => s.tsm.pc === "lockIgroup" && isFree(s.igroupLock),
-        then: (s: S) => {
-          acquire(s.igroupLock, TSM, "igroup->lock");
-          useIdev(s, "TSM op");
-          if (!s.tsm.unbind && !s.vdev.tsmBound && !s.idev.destroying) {
-            s.tsmBound = true;
-            s.vdev.tsmBound = true;
-            s.vdev.idev = true;
-            s.idev.vdev = true;
-          } else if (s.tsm.unbind && s.vdev.tsmBound) {
-            tsmUnbind(s);
-            s.vdev.tsmBound = false;
-            s.vdev.idev = false;
-            s.idev.vdev = false;
-          }
-          release(s.igroupLock, TSM, "igroup->lock");
-          release(s.vdevMutex, TSM, "vdev->mutex");
-          s.vdev.shortRef = false;
-          s.idev.wait -= 1;
-          s.tsm.pc = "idle";
-        },
-      },
-    };
-
-    // upstream: one lock; the vdev pins the idev.
-    const upstreamSteps = {
-      VfioTombstone: {
-        kernel: "iommufd_object_tombstone_user: wait for the vdev's short-term users, remove (tombstone)",
-        when: (s: S) => s.vfio.pc === "tombstone" && !s.vdev.shortRef,
-        then: (s: S) => {
-          useVdev(s, "iommufd_object_tombstone_user");
-          s.vdev.state = "removed";
-          s.vdev.kernelRef = false;
-          s.vfio.pc = "tombstoneLock";
-        },
-      },
-      VfioTombstoneDestroy: {
-        kernel: "iommufd_vdevice_destroy (from the tombstone): igroup->lock, iommufd_vdevice_abort, put idev",
-        when: (s: S) => s.vfio.pc === "tombstoneLock" && isFree(s.igroupLock),
-        then: (s: S) => {
-          useVdev(s, "iommufd_vdevice_destroy");
-          abort(s);
-          putIdevFreeVdev(s);
-          s.vfio.pc = "wait";
-        },
-      },
-      DestroyAbort: {
-        kernel: "iommufd_vdevice_destroy: igroup->lock, iommufd_vdevice_abort, unlock, put idev",
-        when: (s: S) => s.destroy.pc === "lock" && isFree(s.igroupLock),
-        then: (s: S) => {
-          useVdev(s, "iommufd_vdevice_destroy");
-          useIdev(s, "iommufd_vdevice_destroy (vdev->idev)");
-          abort(s);
-          putIdevFreeVdev(s);
-          s.destroy.pc = "idle";
-        },
-      },
-      TsmOp: {
-        kernel: "iommufd_vdevice_tsm_op_ioctl: tsm_bind/tsm_unbind(vdev->idev->dev), put vdev",
-        when: (s: S) => s.tsm.pc === "op",
-        then: (s: S) => {
-          useVdev(s, "iommufd_vdevice_tsm_op_ioctl");
-          useIdev(s, "iommufd_vdevice_tsm_op_ioctl (vdev->idev->dev)");
-          s.tsmBound = !s.tsm.unbind; // the TSM core serializes bind/unbind
-          s.vdev.shortRef = false;
-          s.tsm.pc = "idle";
-        },
-      },
-    };
-
-    return {
-      ...user,
-      ...(seed ? seedSteps : upstreamSteps),
+      ...f.steps,
       ...(bothLocks ? bothLocksSteps : {}),
       VfioFree: {
         kernel: "iommufd_object_remove(idev): wait for wait_cnt, iommufd_device_destroy, free",
+        thread: "vfio",
         when: (s: S) => s.vfio.pc === "wait" && s.idev.wait === 0,
         then: (s: S) => {
-          s.idev.state = "freed";
+          iommufdDeviceDestroy(s.idev);
           s.vfio.pc = "idle";
         },
       },
@@ -390,11 +347,11 @@ export default defineSpec({
   invariants: {
     tsmBoundImpliesAlive: {
       doc: "a TSM-bound device has a vdevice not yet freed and a live idev",
-      holds: (s) => !s.tsmBound || ((s.vdev.state === "live" || s.vdev.state === "removed") && s.idev.state === "live"),
+      holds: (s) => s.tdi.tdi === 0 || ((s.vdev.state === "live" || s.vdev.state === "removed") && s.idev.state === "live"),
     },
     unboundAfterVfioUnbind: {
       doc: "once VFIO's unbind has returned (idev freed) the device is not TSM-bound",
-      holds: (s) => s.idev.state !== "freed" || !s.tsmBound,
+      holds: (s) => s.idev.state !== "freed" || s.tdi.tdi === 0,
     },
   },
   // The three cases of iommufd_device_remove_vdev, each shown by an example (upstream only).

@@ -326,3 +326,23 @@ export function getFileRcu(ptrSet: boolean, f: File): "null" | "retry" | "got" {
   if (!ptrSet) return "null";
   return getFileActive(f) ? "got" : "retry";
 }
+
+/**
+ * The rest of fs/file_table.c:__fput once f_op->release has returned: fops_put
+ * (module_put of f_op->owner), then file_free. For a spec whose ->release is a step of its
+ * own (a window inside it, or a return into module text, matters); deferredFput runs all of
+ * __fput in one step.
+ */
+export function fputAfterRelease(f: File, what: string, o: { owner?: Module; ownerName?: string } = {}): void {
+  if (o.owner) modulePut(o.owner, o.ownerName ?? "the f_op owner");
+  freeFile(f, what);
+}
+
+/**
+ * `fn` reads a field of the struct file (f->private_data, f_op) through a pointer that holds
+ * no reference. A freed file is no KASAN report (filp_cachep is SLAB_TYPESAFE_BY_RCU): the
+ * read returns whatever the slab holds now, so the wording is the model's.
+ */
+export function fileUse(f: File, what: string, fn: string): void {
+  if (f.state === "freed") throw new Fault(`model: ${fn} reads ${what} after the file was freed ${slabReuse}`, f);
+}

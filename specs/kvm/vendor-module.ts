@@ -39,16 +39,20 @@
 //   fix-per-vm-pin   the model's candidate, not a posted patch: as v6.7+ (owners unchanged),
 //                    plus 5f6de5cbebee's per-VM __module_get/module_put of the vendor module.
 //
-// Actions:
-//   CloseDevKvm       close(/dev/kvm): __fput -> fops_put(kvm_chardev_ops.owner)
-//   Close(h)          close of holder h's fd (VM, vCPU, VM stats, debugfs stat file): fput and
-//                     its deferred __fput: ->release (kvm_vm_release, kvm_vcpu_release,
-//                     kvm_vm_stats_release, kvm_debugfs_release) -> kvm_put_kvm; on the last put
-//                     kvm_destroy_vm runs here (kvm.ko and vendor code; the per-VM module_put
-//                     where a design has it). Otherwise fops_put and file_free follow.
+// Actions (thread "vmm" is the VMM's syscalls and their task_work, "rmmod" is root's):
+//   CloseDevKvm       close(/dev/kvm): fs/file.c:close_fd, fs/file_table.c:__fput ->
+//                     fops_put(kvm_chardev_ops.owner)
+//   Close(h)          close of holder h's fd (VM, vCPU, VM stats, debugfs stat file): close_fd
+//                     and its deferred __fput: ->release (virt/kvm/kvm_main.c: kvm_vm_release,
+//                     kvm_vcpu_release, kvm_vm_stats_release, kvm_debugfs_release) ->
+//                     kvm_put_kvm; on the last put kvm_destroy_vm runs here (kvm.ko and vendor
+//                     code; the per-VM module_put where a design has it). Otherwise fops_put
+//                     and file_free follow.
 //   ReturnFromDestroy after the last put: kvm_destroy_vm returns into the ->release function
 //                     (kvm.ko text), then __fput's fops_put and file_free.
-//   Rmmod(m)          delete_module(kvm_intel | kvm).
+//   Rmmod(m)          kernel/module/main.c:delete_module(kvm_intel | kvm).
+// Ownership (checked, not hand-written): users_count is held by the four fds; each module by
+// the files whose f_op it owns (and, on v5.18-v6.6 and fix-per-vm-pin, by struct kvm).
 //
 // Abstracted away, and why that is sound:
 //   - close and the deferred __fput of a holder are one step: nothing else references these
@@ -61,10 +65,9 @@
 //   - Only one holder's release runs at a time; two concurrent releases change no count here.
 import { z } from "zod";
 import { action, defineSpec } from "../../checker/spec.ts";
-import { fileSchema, fput, freeFile, newFile } from "../kernel/file.ts";
-import { kvmPutKvm } from "../kernel/kvm.ts";
-import { canUnload, loadedModule, moduleSchema, modulePut, runModuleCode, unloadModule } from "../kernel/module.ts";
-import { refcountSchema } from "../kernel/refcount.ts";
+import { closeFd, deferredFput, fdSchema, fileSchema, fputAfterRelease, installedFd, newFile, type File } from "../kernel/file.ts";
+import { kvmDestroyVm, kvmIsFreed, kvmPut, kvmSchema, newKvm } from "../kernel/kvm.ts";
+import { canUnload, leaveModule, loadedModule, moduleSchema, runModuleCode, unloadModule } from "../kernel/module.ts";
 
 export const designs = ["v6.7+", "v5.18-v6.6", "fix-vendor-fops", "fix-per-vm-pin"] as const;
 export type Design = (typeof designs)[number];
@@ -92,19 +95,21 @@ const perVmPin = (d: Design) => d === "v5.18-v6.6" || d === "fix-per-vm-pin";
 const params = z.object({ design: z.enum(designs).default("v6.7+") });
 type Params = z.infer<typeof params>;
 
-const holderSchema = z.object({ fd: z.boolean(), file: fileSchema({ maxCount: 1 }) });
+const holderSchema = z.object({ fd: fdSchema(), file: fileSchema({ maxCount: 1 }) });
 const stateSchema = z.object({
-  devKvmFd: z.boolean(),
+  devKvm: holderSchema,
   h: z.object({ vm: holderSchema, vcpu: holderSchema, stats: holderSchema, debugfs: holderSchema }),
-  users: refcountSchema(holders.length),
-  kvmFreed: z.boolean(),
+  kvm: kvmSchema({ maxUsers: holders.length }),
   /** The holder whose release ran kvm_destroy_vm and has not returned yet. */
   returning: z.enum(["none", ...holders]),
   /** kvm.ko and kvm_intel. */
-  kvm: moduleSchema(4),
+  kvmMod: moduleSchema(4),
   vendor: moduleSchema(6),
 });
 type S = z.infer<typeof stateSchema>;
+
+/** The file still pins its f_op->owner: fops_put has not run. */
+const pinsOwner = (f: File) => f.state === "live" || f.state === "dying";
 
 export default defineSpec({
   name: "kvm/vendor-module",
@@ -115,93 +120,108 @@ export default defineSpec({
   init: (p: Params) => {
     const kvmRefs = holders.filter((h) => ownerOf(p.design, h) === "kvm").length;
     const vendorRefs = 1 + holders.filter((h) => ownerOf(p.design, h) === "vendor").length + (perVmPin(p.design) ? 1 : 0);
-    const holder = () => ({ fd: true, file: newFile() });
+    const holder = () => ({ fd: installedFd(), file: newFile() });
     return {
-      devKvmFd: true,
+      devKvm: holder(),
       h: { vm: holder(), vcpu: holder(), stats: holder(), debugfs: holder() },
-      users: { count: holders.length },
-      kvmFreed: false,
+      kvm: { ...newKvm(), users: { count: holders.length } },
       returning: "none" as const,
-      kvm: { ...loadedModule(), refs: kvmRefs },
+      kvmMod: { ...loadedModule(), refs: kvmRefs },
       vendor: { ...loadedModule(), refs: vendorRefs },
     };
   },
   actions: (p: Params) => {
     const d = p.design;
-    const mod = (s: S, o: Owner) => (o === "kvm" ? s.kvm : s.vendor);
-    const modName = (o: Owner) => (o === "kvm" ? "kvm" : "kvm_intel");
-    /** __fput's tail: fops_put(f_op->owner), file_free. */
-    const finishFput = (s: S, h: Holder) => {
+    /** f_op->owner of holder h's file, for __fput's fops_put. */
+    const owner = (s: S, h: Holder) => {
       const o = ownerOf(d, h);
-      if (o !== "none") modulePut(mod(s, o), modName(o));
-      freeFile(s.h[h].file, `${h} file`);
+      return o === "none" ? {} : o === "kvm" ? { owner: s.kvmMod, ownerName: "kvm" } : { owner: s.vendor, ownerName: "kvm_intel" };
+    };
+    /** h's ->release (kvm.ko text): kvm_put_kvm, and on the last put kvm_destroy_vm. True on the last put. */
+    const release = (s: S, h: Holder): boolean => {
+      runModuleCode(s.kvmMod, "kvm", releaseFn[h]);
+      if (!kvmPut(s.kvm)) return false;
+      runModuleCode(s.kvmMod, "kvm", `${releaseFn[h]} -> kvm_put_kvm -> kvm_destroy_vm`);
+      kvmDestroyVm(s.kvm, {
+        archDestroy: () => runModuleCode(s.vendor, "kvm_intel", `${releaseFn[h]} -> kvm_destroy_vm -> kvm_arch_destroy_vm`),
+        // module_put(kvm_chardev_ops.owner), the last statement of kvm_destroy_vm (5f6de5cbebee).
+        vendorPin: perVmPin(d) ? { module: s.vendor, name: "kvm_intel" } : undefined,
+      });
+      return true;
     };
     return {
       CloseDevKvm: {
         kernel: "close(/dev/kvm) -> __fput -> fops_put(kvm_chardev_ops.owner)",
-        when: (s: S) => s.devKvmFd,
+        thread: "vmm",
+        when: (s: S) => s.devKvm.fd.state === "installed",
         then: (s: S) => {
-          s.devKvmFd = false;
-          modulePut(s.vendor, "kvm_intel");
+          if (closeFd(s.devKvm.fd, s.devKvm.file, "/dev/kvm file") === "last") {
+            deferredFput(s.devKvm.file, "/dev/kvm file", { owner: s.vendor, ownerName: "kvm_intel" });
+          }
         },
       },
       Close: action({
         kernel: "close(fd) -> fput -> __fput -> ->release -> kvm_put_kvm (-> kvm_destroy_vm)",
+        thread: "vmm",
         each: { h: holders },
-        when: (s: S, { h }) => s.h[h].fd && s.returning === "none",
+        when: (s: S, { h }) => s.h[h].fd.state === "installed" && s.returning === "none",
         then: (s: S, { h }) => {
-          s.h[h].fd = false;
-          fput(s.h[h].file, `${h} file`);
-          runModuleCode(s.kvm, "kvm", releaseFn[h]);
-          if (!kvmPutKvm(s.users)) {
-            finishFput(s, h);
-            return;
-          }
-          // kvm_destroy_vm: generic code, then kvm_arch_destroy_vm's static calls.
-          runModuleCode(s.kvm, "kvm", `${releaseFn[h]} -> kvm_put_kvm -> kvm_destroy_vm`);
-          runModuleCode(s.vendor, "kvm_intel", `${releaseFn[h]} -> kvm_destroy_vm -> kvm_arch_destroy_vm`);
-          s.kvmFreed = true;
-          if (perVmPin(d)) modulePut(s.vendor, "kvm_intel"); // module_put(kvm_chardev_ops.owner)
-          s.returning = h;
+          if (closeFd(s.h[h].fd, s.h[h].file, `${h} file`) !== "last") return;
+          if (release(s, h)) s.returning = h; // the return into ->release is the next step
+          else fputAfterRelease(s.h[h].file, `${h} file`, owner(s, h));
         },
       }),
       ReturnFromDestroy: {
         kernel: "kvm_destroy_vm returns into the ->release function (kvm.ko); __fput: fops_put, file_free",
+        thread: "vmm",
         when: (s: S) => s.returning !== "none",
         then: (s: S) => {
           const h = s.returning as Holder;
-          runModuleCode(s.kvm, "kvm", `return from kvm_destroy_vm into ${releaseFn[h]}`);
-          finishFput(s, h);
+          leaveModule(s.kvmMod, "kvm", `kvm_destroy_vm (called by ${releaseFn[h]})`);
+          fputAfterRelease(s.h[h].file, `${h} file`, owner(s, h));
           s.returning = "none";
         },
       },
       Rmmod: action({
         kernel: "delete_module",
+        thread: "rmmod",
         each: { m: ["kvm_intel", "kvm"] },
-        when: (s: S, { m }) => (m === "kvm" ? canUnload(s.kvm, [s.vendor]) : canUnload(s.vendor)),
-        then: (s: S, { m }) => unloadModule(m === "kvm" ? s.kvm : s.vendor),
+        when: (s: S, { m }) => (m === "kvm" ? canUnload(s.kvmMod, [s.vendor]) : canUnload(s.vendor)),
+        then: (s: S, { m }) => unloadModule(m === "kvm" ? s.kvmMod : s.vendor),
       }),
     };
   },
-  invariants: {
-    usersExact: {
-      doc: "users_count = the holders whose release has not put it yet, until kvm_destroy_vm",
-      holds: (s: S) => s.kvmFreed || s.users.count === holders.filter((h) => s.h[h].fd).length,
-    },
-  },
-  quiescent: {
-    noLeak: {
-      doc: "every fd closed and nothing running => kvm freed, every file freed, module counts at zero",
-      holds: (s: S) =>
-        s.devKvmFd || holders.some((h) => s.h[h].fd) ||
-        (s.kvmFreed && holders.every((h) => s.h[h].file.state === "freed") &&
-          [s.kvm, s.vendor].every((m) => m.state === "gone" || m.refs === 0)),
-    },
+  ownership: (p: Params) => {
+    const owned = (o: Owner) =>
+      Object.fromEntries(holders.filter((h) => ownerOf(p.design, h) === o).map((h) => [`${h}File`, (s: S) => pinsOwner(s.h[h].file)]));
+    return {
+      kvm: {
+        doc: "kvm->users_count",
+        count: (s: S) => s.kvm.users.count,
+        live: (s: S) => !kvmIsFreed(s.kvm),
+        holders: Object.fromEntries(holders.map((h) => [`${h}Fd`, (s: S) => s.h[h].fd.state === "installed"])),
+      },
+      vendor: {
+        doc: "kvm_intel's module refcount",
+        count: (s: S) => s.vendor.refs,
+        live: (s: S) => s.vendor.state !== "gone",
+        holders: {
+          devKvmFile: (s: S) => pinsOwner(s.devKvm.file),
+          ...owned("vendor"),
+          // kvm_create_vm's __module_get, put at the end of kvm_destroy_vm.
+          ...(perVmPin(p.design) ? { vm: (s: S) => s.kvm.phase !== "module_put" } : {}),
+        },
+      },
+      // fix-vendor-fops leaves kvm.ko no file to own.
+      ...(holders.some((h) => ownerOf(p.design, h) === "kvm")
+        ? { kvmModule: { doc: "kvm.ko's module refcount", count: (s: S) => s.kvmMod.refs, live: (s: S) => s.kvmMod.state !== "gone", holders: owned("kvm") } }
+        : {}),
+    };
   },
   reachable: (p: Params) => ({
     vendorGoneWhileVmLives: {
       doc: "kvm_intel is unloaded while struct kvm is alive, held only by kvm.ko-owned files",
-      when: (s: S) => s.vendor.state === "gone" && !s.kvmFreed,
+      when: (s: S) => s.vendor.state === "gone" && !kvmIsFreed(s.kvm),
       expect: p.design === "v6.7+" ? ("reachable" as const) : ("unreachable" as const),
     },
   }),
@@ -213,7 +233,7 @@ export default defineSpec({
     },
     {
       when: { design: "v5.18-v6.6" },
-      violated: { noFault: { steps: 8, message: "return from kvm_destroy_vm into kvm_vm_stats_release calls into unloaded module kvm" } },
+      violated: { noFault: { steps: 8, message: "kvm_destroy_vm (called by kvm_vm_stats_release) returns into kvm's text, freed by delete_module" } },
       doc: "VM and stats fops have no owner: the stats file's release returns into kvm.ko, which nothing pins once kvm_destroy_vm's module_put lets the modules unload",
     },
   ],
