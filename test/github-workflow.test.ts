@@ -5,7 +5,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -68,4 +68,58 @@ test("workflow: its refcheck command writes every file the later steps read", ()
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
+});
+
+/**
+ * The sharded recipes (GitHub matrix, GitLab parallel:matrix, Kubernetes Indexed Job) run
+ * end to end here: each shard command as the CI would run it (npx refcheck replaced by this
+ * checkout's bin; `specs` is the tutorial's folder, two jobs over four shards, so some
+ * shards are empty), then the merge command, which must exit 0 and write every report.
+ */
+function runRecipe(name: string, shardCommands: { cmd: string; env: Record<string, string> }[], mergeCommand: string, reports: string[]) {
+  const tmp = mkdtempSync(path.join(tmpdir(), `refcheck-${name}-`));
+  try {
+    mkdirSync(path.join(tmp, "out"), { recursive: true });
+    const sh = (cmd: string, env: Record<string, string>) => {
+      const line = cmd
+        .replaceAll("npx refcheck", `node ${JSON.stringify(path.join(root, "bin", "refcheck.mjs"))}`)
+        .replaceAll(" specs ", ` ${JSON.stringify(path.join(root, "specs", "tutorial"))} `)
+        .replaceAll("/out/", `${tmp}/out/`);
+      return spawnSync("sh", ["-c", line], { cwd: tmp, encoding: "utf8", timeout: 300_000, env: { ...process.env, NO_COLOR: "1", REFCHECK_DEBUG: "", GITHUB_ACTIONS: "", ...env } });
+    };
+    for (const { cmd, env } of shardCommands) {
+      const r = sh(cmd, env);
+      assert.equal(r.status, 0, `${name}: ${cmd}\n${r.stderr}`);
+    }
+    const m = sh(mergeCommand, {});
+    assert.equal(m.status, 0, `${name}: ${mergeCommand}\n${m.stderr}`);
+    for (const f of reports) assert.ok(existsSync(path.join(tmp, f)), `${name}: ${f} written`);
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+test("sharded recipes: GitHub matrix, GitLab parallel:matrix and a Kubernetes Indexed Job, end to end", () => {
+  const gh = parse(readFileSync(path.join(root, "examples", "github-sharded.yml"), "utf8")) as {
+    jobs: { shard: { strategy: { matrix: { shard: number[] } }; steps: Step[] }; merge: { needs: string; steps: Step[] } };
+  };
+  const shards = gh.jobs.shard.strategy.matrix.shard;
+  assert.equal(gh.jobs.merge.needs, "shard");
+  const ghShard = gh.jobs.shard.steps.find((s) => s.run?.includes("--shard"))!.run!;
+  const ghMerge = gh.jobs.merge.steps.find((s) => s.run?.includes("refcheck merge"))!.run!;
+  runRecipe("github", shards.map((i) => ({ cmd: ghShard.replaceAll("${{ matrix.shard }}", String(i)), env: {} })), ghMerge, ["out/refcheck.sarif", "out/refcheck.xml", "out/refcheck.html"]);
+
+  const gl = parse(readFileSync(path.join(root, "examples", "gitlab-sharded.yml"), "utf8")) as Record<string, { script: string[]; parallel?: { matrix: { SHARD: string[] }[] } }>;
+  const glShard = gl["refcheck-shard"], glMerge = gl["refcheck-merge"];
+  const glCmds = glShard.parallel!.matrix[0].SHARD.flatMap((i) => glShard.script.filter((l) => l !== "npm ci").map((cmd) => ({ cmd, env: { SHARD: i } })));
+  runRecipe("gitlab", glCmds, glMerge.script.find((l) => l.includes("merge"))!, ["out/refcheck.xml", "out/refcheck.html"]);
+
+  const docs = readFileSync(path.join(root, "examples", "k8s-indexed-job.yaml"), "utf8").split(/^---$/m).map((d) => parse(d)) as {
+    spec: { completions?: number; completionMode?: string; template: { spec: { containers: { args: string[] }[] } } };
+  }[];
+  const [shardJob, mergeJob] = docs;
+  assert.equal(shardJob.spec.completionMode, "Indexed");
+  const k8sShard = shardJob.spec.template.spec.containers[0].args[0];
+  const k8sCmds = Array.from({ length: shardJob.spec.completions! }, (_, i) => ({ cmd: k8sShard, env: { JOB_COMPLETION_INDEX: String(i) } }));
+  runRecipe("k8s", k8sCmds, mergeJob.spec.template.spec.containers[0].args[0], ["out/refcheck.xml", "out/refcheck.sarif"]);
 });
