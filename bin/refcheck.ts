@@ -1,7 +1,8 @@
 // refcheck's command line. Exit codes (stable, documented in the README):
 //   0 every property holds (or fails as the spec declares), 1 a property is violated (or a
 //   verdict changed from the declared one), 2 usage or spec error,
-//   3 a bound stopped the search before it finished (and nothing failed).
+//   3 a bound stopped the search before it finished (and nothing failed), or a simulation
+//   found no violation (random walks prove nothing).
 import { randomInt } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { availableParallelism, totalmem } from "node:os";

@@ -83,7 +83,7 @@ function lockOrderHit(model: Model, r: ExploreResult): Hit | undefined {
 /**
  * The verdict of a search result. With `sim` (a simulation) the result is never complete,
  * a declared violation found in more steps than declared is as expected (a shrunk walk need
- * not be the shortest), and lock order, a fact over all reachable transitions, is unknown.
+ * not be the shortest).
  */
 export function toVerdict(model: Model, r: ExploreResult, opts: CheckOptions, sim?: SimulationSummary): Verdict {
   const hitOf = new Map<string, Hit>();
@@ -152,8 +152,7 @@ export function toVerdict(model: Model, r: ExploreResult, opts: CheckOptions, si
   });
   if (r.porOff) warnings.push(`partial-order reduction not applied: ${r.porOff}`);
   if (opts.symmetry && !model.symmetryLeaves) warnings.push("symmetry reduction not applied: the spec declares no symmetry (symmetry: (s) => s.someArray)");
-  if (sim && model.locks) warnings.push("lock order is not checked by a simulation (it needs every reachable transition): run check");
-  else if (!r.complete && !sim) warnings.push(`search incomplete: stopped by ${r.stoppedBy} after ${r.distinct} states at depth ${r.depth}`);
+  if (!r.complete && !sim) warnings.push(`search incomplete: stopped by ${r.stoppedBy} after ${r.distinct} states at depth ${r.depth}`);
 
   const n = r.distinct;
   const fp = r.fingerprintBits;

@@ -21,6 +21,7 @@ import {
   RUN_SHIFT, RUN_WITNESS, RUNNING, specFailure, type ExploreOptions, type ExploreResult, type Hit, type PropertyRef, type StopReason,
 } from "./explore.ts";
 import { toVerdict, type CheckOptions, type SimulationSummary } from "./index.ts";
+import { LockOrder, type OrderEdge } from "./lockdep.ts";
 import { once, workerEntry } from "./parallel.ts";
 import { Fault, type Spec } from "./spec.ts";
 import { Verdict } from "./verdict.ts";
@@ -56,6 +57,15 @@ export interface Replayed {
   message?: string;
 }
 
+/** A lock-order dependency (a thread holding `from` took `to`) and the shortest walk whose last step showed it. */
+export interface WalkEdge {
+  from: string;
+  to: string;
+  thread: number;
+  run: number;
+  choices: number[];
+}
+
 export interface WalkTotals {
   hits: WalkHit[];
   fired: Float64Array;
@@ -64,6 +74,8 @@ export interface WalkTotals {
   runs: number;
   longest: number;
   stoppedBy?: StopReason;
+  /** Lock-order dependencies seen, when the spec declares its locks. */
+  edges?: WalkEdge[];
 }
 
 /** Properties numbered in one array: fault, deadlock, invariants, action properties, quiescent, witnesses. */
@@ -139,6 +151,8 @@ export class Walker {
   haltRun = -1;
   private fault?: string;
   private rs = 0;
+  /** "from\0to" -> the shortest walk showing the dependency (specs that declare locks). */
+  private readonly edgeOf = new Map<string, WalkEdge>();
   running: Int32Array<ArrayBufferLike> = new Int32Array(2);
 
   constructor(
@@ -281,6 +295,48 @@ export class Walker {
     }
   }
 
+  /** The lock dependencies the step A -> D adds, as lockdep sees them (lockdep.ts). */
+  private lockSteps(): { from: string; to: string; thread: number }[] {
+    const out: { from: string; to: string; thread: number }[] = [];
+    const b = this.model.locks!(this.cur), a = this.model.locks!(this.draft);
+    for (const to of Object.keys(b)) {
+      const t = a[to].holder;
+      if (t === 0 || b[to].holder === t) continue;
+      for (const from of Object.keys(b)) {
+        if (from !== to && b[from].holder === t && a[from].holder === t) out.push({ from, to, thread: t });
+      }
+    }
+    return out;
+  }
+
+  private observeLocks(run: number, j: number): void {
+    for (const e of this.lockSteps()) {
+      const key = `${e.from}\0${e.to}`;
+      const old = this.edgeOf.get(key);
+      if (!old || j + 1 < old.choices.length) this.edgeOf.set(key, { ...e, run, choices: Array.from(this.choices.subarray(0, j + 1)) });
+    }
+  }
+
+  /** Like `replay`, for a walk whose last step adds the dependency from -> to in that thread. */
+  replayEdge(c: readonly number[], from: string, to: string, thread: number): Replayed | null {
+    const { model, A, D, enabled, mark } = this;
+    const init = c.length ? c[0] % model.inits.length : 0;
+    A.set(model.inits[init]);
+    const path: number[] = [];
+    for (let j = 1; j < c.length; j++) {
+      const n = this.guards();
+      if (n === 0) return null;
+      const stamp = ++this.stamp;
+      for (let k = 0; k < n; k++) mark[enabled[k]] = stamp;
+      const i = c[j] < mark.length && mark[c[j]] === stamp ? c[j] : enabled[c[j] % n];
+      path.push(i);
+      if (!this.fire(i)) return null;
+      if (this.lockSteps().some((e) => e.from === from && e.to === to && e.thread === thread)) return { init, path };
+      A.set(D);
+    }
+    return null;
+  }
+
   /** One random walk: run `run` of the simulation. */
   walk(run: number): void {
     const { model, A, D, enabled, choices, best, slots } = this;
@@ -313,6 +369,7 @@ export class Walker {
       for (let p = 0; p < actionProperties; p++) {
         if (j < best[slots.act + p] && this.failsActionProperty(p, i)) this.record(slots.act + p, run, j);
       }
+      if (model.locks) this.observeLocks(run, j);
       let same = true;
       for (let w = 0; w < W; w++) {
         if (A[w] !== D[w]) same = false;
@@ -375,7 +432,10 @@ export class Walker {
   }
 
   totals(stoppedBy?: StopReason): WalkTotals {
-    return { hits: this.hits, fired: this.fired, changed: this.changed, steps: this.steps, runs: this.runs, longest: this.longest, stoppedBy };
+    return {
+      hits: this.hits, fired: this.fired, changed: this.changed, steps: this.steps, runs: this.runs, longest: this.longest, stoppedBy,
+      ...(this.model.locks ? { edges: [...this.edgeOf.values()] } : {}),
+    };
   }
 }
 
@@ -409,6 +469,8 @@ export function mergeHits(lists: WalkHit[][], first: boolean, slots: { failure(s
 
 /** Time shrinking may take per property, beyond which the shortest walk found so far stands. */
 const SHRINK_BUDGET_MS = 10_000;
+/** Of which the drop-and-swap pass (quadratic in the walk's length) may take this much. */
+const SWAP_BUDGET_MS = 2_000;
 
 /**
  * Shrinks a walk with fast-check: an array of natural numbers, seeded with the walk found,
@@ -417,25 +479,58 @@ const SHRINK_BUDGET_MS = 10_000;
  * walk is found (a pass can expose removals the previous one could not see).
  */
 export function shrinkWalk(walker: Walker, hit: WalkHit, budgetMs = SHRINK_BUDGET_MS): Replayed {
+  const what = `violated ${propertyLabel(walker, hit.slot)}`;
+  return shrinkChoices(walker, hit.choices, (c) => walker.replay(c, hit.slot), `(run ${hit.run}) that ${what}`, budgetMs);
+}
+
+/** Shrinks `choices` under `replay` (null: the walk does not show what is sought). */
+function shrinkChoices(walker: Walker, choices0: readonly number[], replay: (c: readonly number[]) => Replayed | null, what: string, budgetMs: number): Replayed {
   const deadline = performance.now() + budgetMs;
-  const first = walker.replay(hit.choices, hit.slot);
-  if (!first) {
-    throw notDeterministic(walker.model, `replaying the simulated walk (run ${hit.run}) that violated ${propertyLabel(walker, hit.slot)}, the property no longer fails`);
-  }
+  const first = replay(choices0);
+  if (!first) throw notDeterministic(walker.model, `replaying the simulated walk ${what}, it no longer does`);
   let best = first;
   for (let pass = 0; pass < 8 && performance.now() < deadline; pass++) {
     const choices = [best.init, ...best.path];
-    const prop = fc.property(fc.array(fc.nat(), { maxLength: choices.length }), (c) => performance.now() > deadline || walker.replay(c, hit.slot) === null);
+    const prop = fc.property(fc.array(fc.nat(), { maxLength: choices.length }), (c) => performance.now() > deadline || replay(c) === null);
     const r = fc.check(prop, { seed: 0x5eed + pass, numRuns: 1, examples: [[choices]] });
     const c = r.counterexample?.[0];
-    const got = c ? walker.replay(c, hit.slot) : null;
+    const got = c ? replay(c) : null;
     if (!got || got.path.length >= best.path.length) {
       if (got && got.path.length === best.path.length) best = got;
       break;
     }
     best = got;
   }
-  return best;
+  return dropAndSwap(walker, best, replay, Math.min(deadline, performance.now() + SWAP_BUDGET_MS));
+}
+
+/**
+ * Greedy shrinking stops where no single removal keeps the violation; a shorter walk may
+ * still exist that drops one step and takes another action at a later one. Tries those
+ * (steps x positions x instances replays), restarting from each shorter walk, until none
+ * is shorter or the time is up.
+ */
+function dropAndSwap(walker: Walker, best: Replayed, replay: (c: readonly number[]) => Replayed | null, deadline: number): Replayed {
+  const n = walker.model.instances.length;
+  search: for (;;) {
+    const path = best.path;
+    for (let d = 0; d < path.length; d++) {
+      const rest = [...path.slice(0, d), ...path.slice(d + 1)];
+      for (let q = d; q < rest.length; q++) {
+        if (performance.now() > deadline) return best;
+        const c = [best.init, ...rest];
+        for (let x = 0; x < n; x++) {
+          c[q + 1] = x;
+          const got = replay(c);
+          if (got && got.path.length < path.length) {
+            best = got;
+            continue search;
+          }
+        }
+      }
+    }
+    return best;
+  }
 }
 
 function propertyLabel(walker: Walker, slot: number): string {
@@ -632,10 +727,12 @@ function finishSimulation(model: Model, totals: WalkTotals[], opts: SimulateChec
       failure: walker.slots.failure(h.slot),
     });
   }
+  const lockEdges = model.locks ? lockChains(walker, totals, parent, via) : undefined;
   const now = performance.now();
   const walkSeconds = (tWalks - t0) / 1000;
   const r: ExploreResult = {
     hits: found,
+    lockEdges,
     distinct: 0,
     generated: steps,
     depth: longest,
@@ -666,4 +763,40 @@ function finishSimulation(model: Model, totals: WalkTotals[], opts: SimulateChec
   };
   const v = toVerdict(model, r, { ...opts, symmetry: false }, summary);
   return opts.validate ? Verdict.parse(v) : v;
+}
+
+/**
+ * The lock-order dependencies the walks saw, each with a chain of parent links to the state
+ * its step starts from (appended in the order of their walks: shortest, then lowest run, as
+ * the search's order would have them). The dependency that closes a cycle, if there is one,
+ * gets a shrunk walk: toVerdict finds the cycle again and rebuilds its trace from that chain.
+ */
+function lockChains(walker: Walker, totals: WalkTotals[], parent: number[], via: number[]): OrderEdge[] {
+  const best = new Map<string, WalkEdge>();
+  for (const t of totals) for (const e of t.edges ?? []) {
+    const key = `${e.from}\0${e.to}`;
+    const b = best.get(key);
+    if (!b || e.choices.length < b.choices.length || (e.choices.length === b.choices.length && e.run < b.run)) best.set(key, e);
+  }
+  const edges = [...best.values()].sort((x, y) => x.choices.length - y.choices.length || x.run - y.run || (x.from + "\0" + x.to < y.from + "\0" + y.to ? -1 : 1));
+  const walks: Replayed[] = edges.map((e) => ({ init: e.choices[0], path: e.choices.slice(1) }));
+  const order = new LockOrder(walker.model.locks!);
+  order.merge(edges.map((e, k) => ({ from: e.from, to: e.to, state: k, instance: e.choices[e.choices.length - 1], thread: e.thread })));
+  const cycle = order.cycle();
+  if (cycle) {
+    const last = cycle[cycle.length - 1];
+    const k = last.state;
+    walks[k] = shrinkChoices(walker, edges[k].choices, (c) => walker.replayEdge(c, last.from, last.to, last.thread), `(run ${edges[k].run}) that took ${last.to} while holding ${last.from}`, SHRINK_BUDGET_MS);
+  }
+  return edges.map((e, k) => {
+    const w = walks[k];
+    const base = parent.length;
+    parent.push(NO_PARENT);
+    via.push(w.init);
+    for (let j = 0; j < w.path.length - 1; j++) {
+      parent.push(base + j);
+      via.push(w.path[j]);
+    }
+    return { from: e.from, to: e.to, state: base + w.path.length - 1, instance: w.path[w.path.length - 1], thread: e.thread };
+  });
 }

@@ -16,6 +16,7 @@ import { renderers } from "../reports/index.ts";
 import refpin from "../specs/conformance/refpin.ts";
 import cachedFile from "../specs/tutorial/cached-file.ts";
 import vmPinning from "../specs/kvm-vfio/vm-pinning.ts";
+import lockOrder from "../specs/guest-memfd/lock-order.ts";
 import { assertValidTrace, naiveModel } from "./support/naive.ts";
 import { specArb, toSpec } from "./support/random-spec.ts";
 
@@ -76,11 +77,14 @@ test("simulate: shrunk traces of shipped specs are never shorter than the exhaus
   const cases: { spec: Spec; params: Record<string, unknown>; equal: string[] }[] = [
     { spec: cachedFile, params: { design: "borrowed" }, equal: ["noFault", "workAfterClose"] },
     { spec: refpin, params: { N: 3, variant: "plain" }, equal: ["Safe"] },
+    // Lock order: a cycle among the dependencies the walks saw, the walk to its last one shrunk.
+    { spec: lockOrder, params: { design: "invalidate-lock-first" }, equal: ["noFault", "lockOrder"] },
     ...designAssignments(vmPinning, { modules: "one" })
-      .filter((a) => ["4a-get_file", "2-helpers", "4c-strong"].includes(String(a.design)))
-      .map((params) => ({ spec: vmPinning, params, equal: ["noFault", "vfioPointersIntoLoadedModules", "noLeak"] })),
+      // 4b and 4d: greedy shrinking alone stops one step above the shortest; drop-and-swap reaches it.
+      .filter((a) => ["4a-get_file", "2-helpers", "4c-strong", "4b-uncleared", "4d-unlocked-read"].includes(String(a.design)))
+      .map((params) => ({ spec: vmPinning, params, equal: ["noFault", "vfioPointersIntoLoadedModules", "noLeak", "rightVmFile", "kvmFreedUnreferenced", "vfioHoldsLastVmRef"] })),
   ];
-  assert.equal(cases.length, 5);
+  assert.equal(cases.length, 8);
   for (const { spec, params, equal } of cases) {
     const exhaustive = check(spec, params);
     const v = sim(spec, params, { runs: 10_000, seed: 7 });
@@ -90,6 +94,7 @@ test("simulate: shrunk traces of shipped specs are never shorter than the exhaus
       if (!p.trace) continue;
       const q = v.properties.find((x) => x.name === p.name)!;
       assert.equal(q.status, p.status, `${what} ${p.name}`);
+      assert.equal(q.message, p.message, `${what} ${p.name}`);
       assert.ok(q.trace!.length >= p.trace.length, `${what} ${p.name}: ${q.trace!.length} < ${p.trace.length}`);
       if (equal.includes(p.name)) {
         assert.equal(q.trace!.length, p.trace.length, `${what} ${p.name}`);
