@@ -478,8 +478,9 @@ const SWAP_BUDGET_MS = 2_000;
 /**
  * Shrinks a walk with fast-check: an array of natural numbers, seeded with the walk found,
  * under the property "this walk does not violate P"; the shrunk counterexample is then cut
- * at its violation and its choices reduced to the indexes taken. Repeated until no shorter
- * walk is found (a pass can expose removals the previous one could not see).
+ * at its violation and its choices replaced by the instances they took. Repeated until no
+ * shorter walk is found (a pass can expose removals the previous one could not see), then
+ * the drop-and-swap pass.
  */
 export function shrinkWalk(walker: Walker, hit: WalkHit, budgetMs = SHRINK_BUDGET_MS): Replayed {
   const what = `violated ${propertyLabel(walker, hit.slot)}`;
