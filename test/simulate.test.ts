@@ -58,14 +58,16 @@ test("simulate: swarm workers give the verdict of one thread (each run has its o
 });
 
 test("simulate: RefPin plain N=7 breaks Safe, shrunk to its 2-step minimum, in under 2 s", () => {
-  const t0 = performance.now();
+  // CPU time of this thread's work: the wall clock also counts other processes on a busy machine.
+  const c0 = process.cpuUsage();
   const v = sim(refpin, { N: 7, variant: "plain" }, { runs: 10_000, seed: 2026 });
-  const seconds = (performance.now() - t0) / 1000;
+  const c = process.cpuUsage(c0);
+  const seconds = (c.user + c.system) / 1e6;
   const safe = v.properties.find((p) => p.name === "Safe")!;
   assert.equal(safe.status, "violated");
   assert.equal(safe.trace!.length, 2);
   assert.deepEqual(safe.trace!.steps.slice(1).map((s) => s.action), ["CloseVm", "FileAdd"]);
-  assert.ok(seconds < 2, `${seconds.toFixed(2)} s`);
+  assert.ok(seconds < 2, `${seconds.toFixed(2)} s of CPU`);
   assert.ok(v.simulation!.stepsPerSecond > 0 && v.stats.stepsPerSecond === v.simulation!.stepsPerSecond);
   // Declared as violated in 2 steps: found as declared, and the simulation stays incomplete.
   assert.equal(v.expectation?.status, "as-expected");
