@@ -1,7 +1,9 @@
 // refcheck's command line. Exit codes (stable, documented in the README):
 //   0 every property holds (or fails as the spec declares), 1 a property is violated (or a
 //   verdict changed from the declared one), 2 usage or spec error,
-//   3 a bound stopped the search before it finished (and nothing failed).
+//   3 a bound stopped the search before it finished (and nothing failed), or a simulation
+//   found no violation (random walks prove nothing).
+import { randomInt } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { availableParallelism, totalmem } from "node:os";
 import path from "node:path";
@@ -10,6 +12,7 @@ import yargs from "yargs";
 import { hideBin } from "yargs/helpers";
 import { designAssignments, designParamOf, designsOf, exitCodeOf, resolveParams, SpecError, withoutExpectation } from "../checker/index.ts";
 import { closest } from "../checker/names.ts";
+import { DEFAULT_DEPTH, DEFAULT_RUNS, type SimulateOptions } from "../checker/simulate.ts";
 import { SearchHost, type HostedOptions } from "../checker/supervise.ts";
 import type { Verdict } from "../checker/verdict.ts";
 import { renderComparison } from "../reports/compare.ts";
@@ -117,18 +120,44 @@ interface RunArgs {
   "ignore-expected"?: boolean;
   shard?: unknown;
   "shard-costs"?: unknown;
+  runs?: unknown;
+  depth?: unknown;
+  seed?: unknown;
+}
+
+/** --seed: a whole number (decimal or 0x hex) below 2^53, so that JSON keeps it exact. */
+function parseSeed(v: unknown): number | undefined {
+  v = once("--seed", v);
+  if (v === undefined) return undefined;
+  const t = String(v).trim();
+  const n = /^\d+$/.test(t) ? Number(t) : /^0x[0-9a-f]+$/i.test(t) ? Number.parseInt(t.slice(2), 16) : NaN;
+  if (!Number.isSafeInteger(n) || n < 0) throw new UsageError(`--seed ${String(v)}: expected a whole number from 0 to 2^53 - 1 (decimal, or hex with 0x), e.g. --seed 42`);
+  return n;
+}
+
+/** The simulate command's walk settings; the seed is drawn at random when not given, and printed. */
+function simulateOptions(args: RunArgs & { first?: boolean }): SimulateOptions {
+  return {
+    runs: positiveInt("--runs", args.runs) ?? DEFAULT_RUNS,
+    depth: positiveInt("--depth", args.depth) ?? DEFAULT_DEPTH,
+    seed: parseSeed(args.seed) ?? randomInt(2 ** 48 - 1),
+    ...(args.first ? { first: true } : {}),
+  };
 }
 
 /**
  * Progress on stderr: a line redrawn every second on a terminal; otherwise (a CI log) a
  * line every 30 seconds, so a long run shows it is alive. --quiet: none.
  */
-function startProgress(host: SearchHost, label: string, quiet: boolean | undefined): () => void {
+function startProgress(host: SearchHost, label: string, quiet: boolean | undefined, simulation = false): () => void {
   if (quiet) return () => {};
   const tty = process.stderr.isTTY;
+  const n = (x: number) => x.toLocaleString("en-US");
   const line = () => {
     const p = host.progress();
-    return `${label}: ${p.distinct.toLocaleString("en-US")} states, ${p.generated.toLocaleString("en-US")} generated, depth ${p.depth}, ${p.seconds.toFixed(0)} s`;
+    // A simulation reports walks, steps and its longest walk in the same three counts.
+    if (simulation) return `${label}: ${n(p.distinct)} runs, ${n(p.generated)} steps, longest walk ${p.depth}, ${p.seconds.toFixed(0)} s`;
+    return `${label}: ${n(p.distinct)} states, ${n(p.generated)} generated, depth ${p.depth}, ${p.seconds.toFixed(0)} s`;
   };
   const timer = setInterval(() => {
     if (tty) process.stderr.write(`\r\x1b[K  ${line()}`);
@@ -265,10 +294,21 @@ interface ShardRun {
 }
 
 /** Runs the jobs of the run (of its shard, with --shard); an interruption keeps what finished. */
-export async function runAll(specs: LoadedSpec[], args: RunArgs, command: "check" | "compare" = "compare"): Promise<Verdict[] & { shardRun?: ShardRun }> {
+export async function runAll(
+  specs: LoadedSpec[],
+  args: RunArgs,
+  command: "check" | "compare" | "simulate" = "compare",
+  simulate?: SimulateOptions,
+): Promise<Verdict[] & { shardRun?: ShardRun }> {
   const given = parseParams(args.param);
   checkParamsDeclared(specs, given);
-  const base: HostedOptions = {
+  const base: HostedOptions = simulate ? {
+    timeoutSeconds: seconds("--timeout", args.timeout),
+    maxMemoryBytes: parseSize("--max-memory", args["max-memory"]) ?? defaultMaxMemory(),
+    // Swarm threads only when asked: one walk thread is the reproducible speed baseline.
+    workers: args.workers === undefined ? 1 : workerCount(args.workers),
+    simulate,
+  } : {
     maxStates: positiveInt("--max-states", args["max-states"]),
     maxDepth: positiveInt("--max-depth", args["max-depth"]),
     timeoutSeconds: seconds("--timeout", args.timeout),
@@ -310,7 +350,9 @@ export async function runAll(specs: LoadedSpec[], args: RunArgs, command: "check
       for (; i < jobs.length && jobs[i].loaded.file === file && !session.interrupted; i++) {
         const a = jobs[i].assignment;
         const label = `${spec.name}${dp ? ` (${String(a[dp] ?? "")})` : ""}`;
-        const stopProgress = startProgress(host, label, args.quiet);
+        // The seed on every simulation, even with --quiet or --json: it is how a result is reproduced.
+        if (simulate) process.stderr.write(`refcheck: simulating ${label} with --seed ${simulate.seed}: ${simulate.runs.toLocaleString("en-US")} runs of depth ${simulate.depth}\n`);
+        const stopProgress = startProgress(host, label, args.quiet, !!simulate);
         try {
           const v = locate(await host.check(spec, a, { ...base, file }).catch((e: unknown) => { throw inFile(file, e); }), source);
           verdicts.push(args["ignore-expected"] ? withoutExpectation(v) : v);
@@ -347,7 +389,7 @@ function printJson(verdicts: Verdict[], single: boolean): void {
 
 /** What check and compare print: the verdicts, the comparison table, or with --shard --json the shard file. */
 function printRun(
-  command: "check" | "compare",
+  command: "check" | "compare" | "simulate",
   verdicts: Verdict[] & { shardRun?: ShardRun },
   a: { json?: unknown; traces?: unknown; witnesses?: unknown; "failures-only"?: unknown } & ColorArgs,
 ): void {
@@ -360,8 +402,8 @@ function printRun(
       finished: verdicts.length === sr.assigned.length, verdicts: [...verdicts],
     };
     process.stdout.write(JSON.stringify(file, null, 2) + "\n");
-  } else if (a.json) printJson(verdicts, command === "check");
-  else if (command === "check") process.stdout.write(verdicts.map((v) => renderVerdict(v, view)).join("\n\n") + "\n");
+  } else if (a.json) printJson(verdicts, command !== "compare");
+  else if (command !== "compare") process.stdout.write(verdicts.map((v) => renderVerdict(v, view)).join("\n\n") + "\n");
   else process.stdout.write(renderComparison(verdicts, { ...view, traces: !!a.traces, width: process.stdout.isTTY ? process.stdout.columns : undefined }) + "\n");
   if (sr && !a.json) process.stderr.write(`refcheck: shard ${sr.shard.index}/${sr.shard.count}: ${sr.assigned.length} of the run's ${sr.jobs.length} jobs; --json writes the shard file for refcheck merge\n`);
 }
@@ -388,6 +430,27 @@ const runOptions = {
   ...reportOptions,
 } as const;
 
+/** `simulate`: the run options a walk honours, and the walks' own. */
+const simOptions = {
+  param: runOptions.param,
+  design: runOptions.design,
+  json: runOptions.json,
+  runs: { type: "string", describe: `number of random walks (default ${DEFAULT_RUNS.toLocaleString("en-US")})` },
+  depth: { type: "string", describe: `most steps per walk (default ${DEFAULT_DEPTH})` },
+  seed: { type: "string", describe: "seed of the walks (default: random, printed on every run); the same seed gives the same verdict" },
+  first: { type: "boolean", describe: "stop at the first violation" },
+  timeout: { type: "string", describe: "stop after this many seconds (exit 3 unless a violation was found)" },
+  "max-memory": runOptions["max-memory"],
+  quiet: runOptions.quiet,
+  "skip-typecheck": runOptions["skip-typecheck"],
+  "ignore-expected": runOptions["ignore-expected"],
+  workers: { type: "string", describe: `threads walking in parallel, each on its own runs (default 1; at most ${availableParallelism()} here)` },
+  shard: runOptions.shard,
+  "shard-costs": runOptions["shard-costs"],
+  "failures-only": runOptions["failures-only"],
+  ...reportOptions,
+} as const;
+
 const colorOptions = {
   color: { type: "boolean", describe: "colour the output even when stdout is not a terminal" },
   "no-color": { type: "boolean", describe: "no colour (as does a non-empty NO_COLOR)" },
@@ -406,7 +469,7 @@ function colorOf(a: ColorArgs): boolean {
 
 
 /** Long flags of every command, for "did you mean". */
-const knownFlags = () => [...Object.keys(runOptions), ...Object.keys(colorOptions), "traces", "show", "lanes", "allow-unfinished", "help", "version"];
+const knownFlags = () => [...new Set([...Object.keys(runOptions), ...Object.keys(simOptions), ...Object.keys(colorOptions), "traces", "show", "lanes", "allow-unfinished", "help", "version"])];
 
 async function main(argv: string[]): Promise<number> {
   let code = 0;
@@ -464,6 +527,21 @@ async function main(argv: string[]): Promise<number> {
       },
     )
     .command(
+      "simulate <paths..>",
+      "random walks checking every property at every step; a violation is shrunk to a short trace (no violation found is not a proof: exit 3)",
+      (y) => y.positional("paths", { type: "string", array: true, describe: "spec files or folders" }).options(simOptions),
+      async (a) => {
+        specOutputToStderr();
+        const sim = simulateOptions(a as unknown as RunArgs & { first?: boolean });
+        await typecheck(a.paths as string[], a["skip-typecheck"]);
+        const specs = await loadSpecs(a.paths as string[]);
+        const plan = planOutputs(a as ReportArgs, specs.map((s) => s.file));
+        const verdicts = await runAll(specs, a as unknown as RunArgs, "simulate", sim);
+        printRun("simulate", verdicts, a);
+        code = finishOutputs(verdicts, plan);
+      },
+    )
+    .command(
       "trace <file>",
       "print an ITF trace file (refcheck's --itf output, or Quint's) step by step",
       (y) =>
@@ -508,7 +586,7 @@ async function main(argv: string[]): Promise<number> {
         for (const { file, why } of skipped) process.stdout.write(`skipped ${file}: ${why}\n`);
       },
     )
-    .demandCommand(1, "name a command: check, compare, merge, trace, list or init")
+    .demandCommand(1, "name a command: check, compare, simulate, merge, trace, list or init")
     // Flags are spelled one way (no camelCase twins in messages) and --no-X is not magic.
     .parserConfiguration({ "camel-case-expansion": false, "boolean-negation": false })
     .options(colorOptions)

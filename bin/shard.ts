@@ -93,7 +93,7 @@ export const ShardFile = z.object({
   /** What the run was: refcheck version, command, spec files and contents, flags. Equal across a run's shards. */
   run: z.string(),
   version: z.string(),
-  command: z.enum(["check", "compare"]),
+  command: z.enum(["check", "compare", "simulate"]),
   /** The spec files of the run, as given to the unsharded run's report planner. */
   files: z.array(z.string()),
   /** Every job of the run, in the unsharded run's order. */
@@ -119,7 +119,7 @@ export function runIdentity(parts: { version: string; command: string; count: nu
 }
 
 export interface Merged {
-  command: "check" | "compare";
+  command: "check" | "compare" | "simulate";
   files: string[];
   verdicts: Verdict[];
 }

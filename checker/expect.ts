@@ -136,8 +136,10 @@ function foundText(p: PropertyResult): string {
 /**
  * Compares a run's properties with its declaration: marks each property's `expected` and
  * says what differs. A property merely unknown (incomplete search) never makes it "changed".
+ * `atLeastSteps` (a simulation, whose traces need not be the shortest): a trace longer than
+ * the declared steps is as declared, a shorter one still differs.
  */
-export function judge(properties: PropertyResult[], declared: RunExpectation): Expectation {
+export function judge(properties: PropertyResult[], declared: RunExpectation, opts: { atLeastSteps?: boolean } = {}): Expectation {
   const differences: string[] = [];
   let changed = false;
   for (const p of properties) {
@@ -162,7 +164,8 @@ export function judge(properties: PropertyResult[], declared: RunExpectation): E
       continue;
     }
     const msg = p.message ?? "";
-    const stepsDiffer = d.steps !== undefined && p.trace?.length !== d.steps;
+    const len = p.trace?.length;
+    const stepsDiffer = d.steps !== undefined && (opts.atLeastSteps && len !== undefined ? len < d.steps : len !== d.steps);
     const messageDiffers = d.message !== undefined && !(d.message instanceof RegExp ? ((d.message.lastIndex = 0), d.message.test(msg)) : msg.includes(d.message));
     if (stepsDiffer || messageDiffers) {
       differences.push(`${p.name}: ${want}, found ${foundText(p)}${messageDiffers ? `: ${JSON.stringify(msg)}` : ""}`);

@@ -9,14 +9,17 @@ import { rebuildTrace } from "./trace.ts";
 import { leastInterleaved } from "./interleave.ts";
 import { describeCycle, LockOrder } from "./lockdep.ts";
 import { lockClassesOf, ownershipOf } from "./objects.ts";
-import { Verdict, type Coverage, type PropertyResult } from "./verdict.ts";
+import { Verdict, type Coverage, type PropertyResult, type Simulation } from "./verdict.ts";
 
 export { defineSpec, action, range, Fault, SpecError, isSpec, type Spec } from "./spec.ts";
 export type { ActionDef, ActionProperty, ActionRef, ExpectedEntry, Footprint, Invariant, SpecDef, Witness } from "./spec.ts";
 export type { Owned } from "./ownership.ts";
 export { compile, designAssignments, designsOf, designParamOf, resolveParams, formatParams } from "./compile.ts";
 export { Verdict, exitCodeOf, withoutExpectation } from "./verdict.ts";
-export type { Change, Coverage, PropertyKind, PropertyResult, PropertyStatus, Stats, Step, StopReason, Trace } from "./verdict.ts";
+export type { Change, Coverage, PropertyKind, PropertyResult, PropertyStatus, Simulation, Stats, Step, StopReason, Trace } from "./verdict.ts";
+
+/** What a simulation adds to its verdict. */
+export type SimulationSummary = Simulation;
 
 export interface CheckOptions extends ExploreOptions {
   /** Spec file path shown in reports. */
@@ -29,6 +32,8 @@ export interface CheckOptions extends ExploreOptions {
   specUrl?: string;
   /** Levels with fewer states than this stay on the main thread (tests lower it). */
   parallelLevel?: number;
+  /** Random walks instead of the exhaustive search (simulate.ts; the search worker dispatches on it). */
+  simulate?: { runs: number; depth: number; seed: number; first?: boolean };
 }
 
 /** Checks one spec under one parameter assignment, on this thread. */
@@ -82,7 +87,12 @@ function lockOrderHit(model: Model, r: ExploreResult): Hit | undefined {
   return { property: { kind: "lock-order" }, state: last.state, instance: last.instance, message, failure: true };
 }
 
-function toVerdict(model: Model, r: ExploreResult, opts: CheckOptions): Verdict {
+/**
+ * The verdict of a search result. With `sim` (a simulation) the result is never complete,
+ * a declared violation found in more steps than declared is as expected (a shrunk walk need
+ * not be the shortest).
+ */
+export function toVerdict(model: Model, r: ExploreResult, opts: CheckOptions, sim?: SimulationSummary): Verdict {
   const hitOf = new Map<string, Hit>();
   for (const h of r.hits) if (!hitOf.has(hitKey(h))) hitOf.set(hitKey(h), h);
   const properties: PropertyResult[] = [];
@@ -134,7 +144,7 @@ function toVerdict(model: Model, r: ExploreResult, opts: CheckOptions): Verdict 
 
   const warnings: string[] = [];
   for (const c of coverage) {
-    if (c.fired === 0) warnings.push(`action ${c.action} never fired${r.complete ? "" : " (search incomplete)"}`);
+    if (c.fired === 0) warnings.push(`action ${c.action} never fired${r.complete ? "" : sim ? " (in this simulation)" : " (search incomplete)"}`);
     else if (c.neverFired.length) warnings.push(`action instance${c.neverFired.length > 1 ? "s" : ""} ${c.neverFired.join(", ")} never fired`);
   }
   // An action whose every firing left the state as it was is almost always a replaced draft.
@@ -149,7 +159,7 @@ function toVerdict(model: Model, r: ExploreResult, opts: CheckOptions): Verdict 
   });
   if (r.porOff) warnings.push(`partial-order reduction not applied: ${r.porOff}`);
   if (opts.symmetry && !model.symmetryLeaves) warnings.push("symmetry reduction not applied: the spec declares no symmetry (symmetry: (s) => s.someArray)");
-  if (!r.complete) warnings.push(`search incomplete: stopped by ${r.stoppedBy} after ${r.distinct} states at depth ${r.depth}`);
+  if (!r.complete && !sim) warnings.push(`search incomplete: stopped by ${r.stoppedBy} after ${r.distinct} states at depth ${r.depth}`);
 
   // For the views of traces: the declared objects and locks, and each step's counts.
   const init = model.codec.read(model.codec.view(model.inits[0]!, { ro: true }));
@@ -161,7 +171,7 @@ function toVerdict(model: Model, r: ExploreResult, opts: CheckOptions): Verdict 
   const collision = fp === 0 ? 0 : Math.min(1, (n * (n - 1)) / 2 / 2 ** fp);
   const design = model.designParam ? String(model.params[model.designParam]) : undefined;
   const anyFailed = properties.some((p) => p.failed);
-  const expectation = model.expected ? judge(properties, model.expected) : undefined;
+  const expectation = model.expected ? judge(properties, model.expected, { atLeastSteps: !!sim }) : undefined;
   return {
     spec: model.spec.name,
     file: opts.file,
@@ -178,7 +188,7 @@ function toVerdict(model: Model, r: ExploreResult, opts: CheckOptions): Verdict 
       generatedStates: r.generated,
       depth: r.depth,
       seconds: r.seconds,
-      statesPerSecond: r.seconds > 0 ? Math.round(r.distinct / r.seconds) : r.distinct,
+      statesPerSecond: sim ? sim.stepsPerSecond : r.seconds > 0 ? Math.round(r.distinct / r.seconds) : r.distinct,
       stateBits: model.codec.bits,
       fingerprintBits: fp,
       collisionProbability: collision,
@@ -189,6 +199,7 @@ function toVerdict(model: Model, r: ExploreResult, opts: CheckOptions): Verdict 
       workers: r.workers,
       symmetry: !!(opts.symmetry && model.symmetryLeaves),
       por: r.por,
+      ...(sim ? { stepsPerSecond: sim.stepsPerSecond } : {}),
     },
     coverage,
     complete: r.complete,
@@ -198,6 +209,7 @@ function toVerdict(model: Model, r: ExploreResult, opts: CheckOptions): Verdict 
     ...(expectation ? { expectation } : {}),
     ...(objects ? { objects } : {}),
     ...(locks ? { locks } : {}),
+    ...(sim ? { mode: "simulation" as const, simulation: sim } : {}),
   };
 }
 
@@ -244,7 +256,12 @@ export function abandonedVerdict(
     workers: 1,
     por: false,
   };
-  const v = toVerdict(model, r, opts);
+  const sim: SimulationSummary | undefined = opts.simulate && {
+    runs: progress.distinct, requestedRuns: opts.simulate.runs, depth: opts.simulate.depth, seed: opts.simulate.seed, steps: progress.generated,
+    stepsPerSecond: progress.seconds > 0 ? Math.round(progress.generated / progress.seconds) : 0, longestWalk: progress.depth,
+    workers: opts.workers ?? 1, walkSeconds: progress.seconds, shrinkSeconds: 0,
+  };
+  const v = toVerdict(model, r, opts, sim);
   v.warnings = [
     `stopped (${why}) while ${running ?? "spec code"} was running and did not return within a second: ` +
       "the counts are the last ones reported and action coverage is unknown",

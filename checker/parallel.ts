@@ -53,9 +53,10 @@ export interface LevelTask {
  * A worker's entry: compiled, the worker's own .js file; from the sources, an .mjs entry
  * that registers the TypeScript loader first (a worker thread starts without it).
  */
-export function workerEntry(name: "worker" | "search-worker"): URL {
+export function workerEntry(name: "worker" | "search-worker" | "sim-worker"): URL {
   const compiled = !import.meta.url.endsWith(".ts");
-  return new URL(compiled ? `./${name}.js` : name === "worker" ? "./worker-entry.mjs" : "./search-entry.mjs", import.meta.url);
+  const entry = { worker: "./worker-entry.mjs", "search-worker": "./search-entry.mjs", "sim-worker": "./sim-entry.mjs" }[name];
+  return new URL(compiled ? `./${name}.js` : entry, import.meta.url);
 }
 
 class Pool {

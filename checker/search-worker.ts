@@ -5,6 +5,7 @@
 import { parentPort, workerData } from "node:worker_threads";
 import { checkAsync } from "./index.ts";
 import { importSpecModule } from "./import-spec.ts";
+import { simulateAsync } from "./simulate.ts";
 import { isSpec, SpecError, type Spec } from "./spec.ts";
 import type { HostedOptions } from "./supervise.ts";
 
@@ -28,7 +29,8 @@ try {
   const spec: Spec = mod.default;
   port.on("message", async (m: { type: "check"; params: Record<string, unknown>; opts: HostedOptions }) => {
     try {
-      const verdict = await checkAsync(spec, m.params, {
+      const run = m.opts.simulate ? (s: Spec, p: Record<string, unknown>, o: Parameters<typeof checkAsync>[2]) => simulateAsync(s, p, { ...o, simulate: m.opts.simulate! }) : checkAsync;
+      const verdict = await run(spec, m.params, {
         ...m.opts,
         specUrl,
         stop: control,

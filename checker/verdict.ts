@@ -143,6 +143,8 @@ export const Stats = z.object({
   workers: z.number().int().min(1),
   symmetry: z.boolean(),
   por: z.boolean(),
+  /** Simulation: steps of the random walks per second (statesPerSecond counts the same steps). */
+  stepsPerSecond: z.number().min(0).optional(),
 });
 export type Stats = z.infer<typeof Stats>;
 
@@ -163,6 +165,30 @@ export const Expectation = z.object({
   differences: z.array(z.string()),
 });
 export type Expectation = z.infer<typeof Expectation>;
+
+/**
+ * A simulation (`refcheck simulate`): random walks, not the complete state space. Without a
+ * violation it proves nothing: properties not violated are "unknown", witnesses not found
+ * "unknown", and the verdict is never complete.
+ */
+export const Simulation = z.object({
+  /** Walks run (fewer than requestedRuns when a bound or --first stopped the simulation). */
+  runs: z.number().int().min(0),
+  requestedRuns: z.number().int().min(1),
+  /** Most steps per walk (--depth). */
+  depth: z.number().int().min(0),
+  /** Seeds every walk: the same seed, spec and parameters give the same verdict. */
+  seed: z.number().int().min(0),
+  /** Steps taken over all walks. */
+  steps: z.number().int().min(0),
+  stepsPerSecond: z.number().min(0),
+  longestWalk: z.number().int().min(0),
+  workers: z.number().int().min(1),
+  /** Time of the walks, then of shrinking the traces. */
+  walkSeconds: z.number().min(0),
+  shrinkSeconds: z.number().min(0),
+});
+export type Simulation = z.infer<typeof Simulation>;
 
 export const Verdict = z.object({
   spec: z.string(),
@@ -197,6 +223,10 @@ export const Verdict = z.object({
   objects: z.array(OwnedObject).optional(),
   /** The spec's lock classes, when it declares `locks`. */
   locks: z.array(LockClass).optional(),
+  /** How the verdict was reached; absent means "exhaustive" (breadth-first search). */
+  mode: z.enum(["exhaustive", "simulation"]).optional(),
+  /** Present in simulation mode. */
+  simulation: Simulation.optional(),
 });
 export type Verdict = z.infer<typeof Verdict>;
 

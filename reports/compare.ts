@@ -3,7 +3,7 @@
 import type { ChalkInstance } from "chalk";
 import type { PropertyResult, Verdict } from "../checker/verdict.ts";
 import { painter, renderTrace } from "./console.ts";
-import { byScenario, designName, headline, propertyNames, resultWord, shortCell, statsLine, steps, termSafe, traced } from "./util.ts";
+import { byScenario, designName, headline, incompleteText, propertyNames, resultWord, shortCell, statsLine, steps, termSafe, traced } from "./util.ts";
 
 export interface CompareOptions {
   color?: boolean;
@@ -112,7 +112,7 @@ export function renderComparison(verdicts: Verdict[], opts: CompareOptions = {})
       if (v.expectation?.status === "changed") {
         for (const d of v.expectation.differences) notes.push(`  ${c.bold(designName(v))}: ${c.red.bold("CHANGED")} ${d}`);
       }
-      if (!v.complete) notes.push(`  ${c.bold(designName(v))}: ${c.yellow(`INCOMPLETE: stopped by ${v.stoppedBy ?? "a bound"}`)}`);
+      if (!v.complete) notes.push(`  ${c.bold(designName(v))}: ${c.yellow(incompleteText(v))}`);
     }
     if (notes.length) out.push("", ...notes);
     if (opts.traces) {

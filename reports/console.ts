@@ -3,7 +3,7 @@
 import chalk, { Chalk, type ChalkInstance } from "chalk";
 import type { PropertyResult, Step, Trace, Verdict } from "../checker/verdict.ts";
 import {
-  allWarnings, fmtChange, termSafe, termText, fmtValue, headline, leaves, objectOf, stepLabel, statsLine, steps, traced,
+  allWarnings, fmtChange, incompleteText, termSafe, termText, fmtValue, headline, leaves, objectOf, stepLabel, statsLine, steps, traced,
 } from "./util.ts";
 
 export interface ConsoleOptions {
@@ -140,8 +140,8 @@ export function renderVerdict(v: Verdict, opts: ConsoleOptions = {}): string {
   out.push("");
   out.push(c.dim(statsLine(v)));
   for (const w of allWarnings(v)) out.push(c.yellow(`warning: ${w}`));
-  if (!v.complete) out.push(c.yellow.bold(`INCOMPLETE: stopped by ${v.stoppedBy ?? "a bound"}; properties not violated are unproven`));
-  const verdictWord = v.outcome === "pass" ? c.green.bold("PASS") : v.outcome === "fail" ? c.red.bold("FAIL") : c.yellow.bold("INCOMPLETE");
+  if (!v.complete) out.push(c.yellow.bold(incompleteText(v, "; properties not violated are unproven")));
+  const verdictWord = v.outcome === "pass" ? c.green.bold("PASS") : v.outcome === "fail" ? c.red.bold("FAIL") : c.yellow.bold(v.simulation ? "NO VIOLATION FOUND" : "INCOMPLETE");
   out.push(`${verdictWord}  ${v.spec}${v.design !== undefined ? ` (${v.design})` : ""}${expectationLine(v, c)}`);
   if (v.expectation) for (const d of v.expectation.differences) out.push(`  ${v.expectation.status === "changed" ? c.red(d) : c.yellow(d)}`);
   return out.join("\n") + "\n";

@@ -2,7 +2,7 @@
 // spec line of each failure, and a Markdown job summary ($GITHUB_STEP_SUMMARY).
 import type { Verdict } from "../checker/verdict.ts";
 import { renderMarkdown } from "./markdown.ts";
-import { coverageWarnings, designName, differenceOf, fmtChange, headline, propertyLine, repoPath, reportedFailure, stepLabel, steps, termSafe } from "./util.ts";
+import { coverageWarnings, designName, incompleteText, differenceOf, fmtChange, headline, propertyLine, repoPath, reportedFailure, stepLabel, steps, termSafe } from "./util.ts";
 
 /** Escaping of workflow-command data (the message). */
 export function ghData(s: string): string {
@@ -74,7 +74,7 @@ function annotations(verdicts: Verdict[], opts: GithubOptions): Annotation[] {
       });
     }
     if (!v.complete) {
-      const msg = `${designName(v)}: INCOMPLETE: stopped by ${v.stoppedBy ?? "a bound"}; unviolated properties are unproven`;
+      const msg = `${designName(v)}: ${incompleteText(v, "; unviolated properties are unproven")}`;
       out.push({ kind: "warning", rank: [2, 0], line: `${file ?? v.spec}: ${v.spec} ${msg}`, text: command("warning", { file, title: `refcheck: ${v.spec} incomplete` }, msg) });
     }
     for (const c of v.coverage) {

@@ -5,7 +5,7 @@
 import type { PropertyResult, Trace, Verdict } from "../checker/verdict.ts";
 import {
   allWarnings, byScenario, cellText, designName, fmtValue, headline, leaves, propertyNames, reportedFailure, shortCell,
-  statsLine, stepLabel, steps, traced, resultWord,
+  statsLine, stepLabel, steps, traced, resultWord, incompleteText,
 } from "./util.ts";
 import { laneModel, ownershipGraph, threadLanes, type Decls, type OwnershipGraph } from "./views.ts";
 
@@ -504,8 +504,8 @@ export function renderHtml(verdicts: Verdict[], opts: HtmlOptions = {}): string 
     html.push(`</tbody></table></div>`);
     for (const v of vs) {
       const notes = [statsLine(v), ...allWarnings(v).map((w) => `warning: ${w}`)];
-      if (!v.complete) notes.push(`INCOMPLETE: stopped by ${v.stoppedBy ?? "a bound"}`);
-      html.push(`<p class="notes"><b>${esc(designName(v))}</b>: ${notes.map((x) => (x.startsWith("warning") || x.startsWith("INCOMPLETE") ? `<span class="warn">${esc(x)}</span>` : esc(x))).join("; ")}</p>`);
+      if (!v.complete) notes.push(incompleteText(v));
+      html.push(`<p class="notes"><b>${esc(designName(v))}</b>: ${notes.map((x) => (/^(warning|INCOMPLETE|SIMULATION)/.test(x) ? `<span class="warn">${esc(x)}</span>` : esc(x))).join("; ")}</p>`);
     }
     if (vs.length > 1) {
       // Default pair: the first design with a failure beside the first without.

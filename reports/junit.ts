@@ -6,7 +6,7 @@
 // "at ... (file:line)" line, which GitHub's JUnit reporters read.
 import type { PropertyResult, Verdict } from "../checker/verdict.ts";
 import { renderTrace } from "./console.ts";
-import { allWarnings, designName, differenceOf, fmtValue, headline, propertyLine, repoPath, reportedFailure, runParams, statsLine, steps } from "./util.ts";
+import { allWarnings, designName, incompleteText, differenceOf, fmtValue, headline, propertyLine, repoPath, reportedFailure, runParams, statsLine, steps } from "./util.ts";
 
 /** XML-escaped text with characters XML 1.0 forbids removed. */
 export function xml(s: string): string {
@@ -50,7 +50,8 @@ function testcase(v: Verdict, p: PropertyResult, ind: string, file: string | und
     return `${open}>\n${ind}  <failure${attrs({ message, type: p.kind })}>${xml(body)}</failure>\n${ind}</testcase>`;
   }
   if (p.status === "unknown") {
-    return `${open}>\n${ind}  <skipped${attrs({ message: `not decided: search stopped by ${v.stoppedBy ?? "a bound"}` })}/>\n${ind}</testcase>`;
+    const why = v.simulation ? incompleteText(v) : `search stopped by ${v.stoppedBy ?? "a bound"}`;
+    return `${open}>\n${ind}  <skipped${attrs({ message: `not decided: ${why}` })}/>\n${ind}</testcase>`;
   }
   return `${open}/>`;
 }
@@ -97,7 +98,7 @@ export function renderJunit(verdicts: Verdict[], opts: JunitOptions = {}): strin
     out.push(`    </properties>`);
     for (const p of v.properties) out.push(testcase(v, p, "    ", file));
     const notes = [statsLine(v), ...allWarnings(v).map((w) => `warning: ${w}`)];
-    if (!v.complete) notes.push(`INCOMPLETE: stopped by ${v.stoppedBy ?? "a bound"}`);
+    if (!v.complete) notes.push(incompleteText(v));
     out.push(`    <system-out>${xml(notes.join("\n"))}</system-out>`);
     out.push(`  </testsuite>`);
   }

@@ -6,7 +6,7 @@ import type { PropertyResult, Trace, Verdict } from "../checker/verdict.ts";
 import { laneModel, ownershipGraph, threadLanes, type Decls, type OwnershipGraph } from "./views.ts";
 import {
   allWarnings, byScenario, cellText, designName, fmtValue, headline, leaves, propertyNames,
-  statsLine, stepLabel, steps, traced, resultWord,
+  statsLine, stepLabel, steps, traced, resultWord, incompleteText,
 } from "./util.ts";
 
 export interface MarkdownOptions {
@@ -279,7 +279,7 @@ export function renderMarkdown(verdicts: Verdict[], opts: MarkdownOptions = {}):
     out.push(comparisonTable(vs), "");
     for (const v of vs) {
       const notes = [statsLine(v), ...allWarnings(v).map((w) => `warning: ${w}`)].map(mdText);
-      if (!v.complete) notes.push(`**INCOMPLETE: stopped by ${v.stoppedBy ?? "a bound"}**`);
+      if (!v.complete) notes.push(`**${mdText(incompleteText(v))}**`);
       out.push(`- **${mdText(designName(v))}**: ${notes.join("; ")}`);
     }
     out.push("");

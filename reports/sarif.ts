@@ -7,7 +7,7 @@ import { createHash } from "node:crypto";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import type { PropertyResult, Step, Verdict } from "../checker/verdict.ts";
-import { actionLine, allWarnings, designName, fmtChange, fmtValue, headline, propertyLine, stepLabel, steps } from "./util.ts";
+import { actionLine, allWarnings, designName, incompleteText, fmtChange, fmtValue, headline, propertyLine, stepLabel, steps } from "./util.ts";
 
 const SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json";
 
@@ -198,7 +198,7 @@ export function renderSarif(verdicts: Verdict[], opts: SarifOptions = {}): strin
   }
   const notes = verdicts.flatMap((v) => [
     ...allWarnings(v).map((w) => `${v.spec} (${designName(v)}): ${w}`),
-    ...(v.complete ? [] : [`${v.spec} (${designName(v)}): INCOMPLETE: stopped by ${v.stoppedBy ?? "a bound"}`]),
+    ...(v.complete ? [] : [`${v.spec} (${designName(v)}): ${incompleteText(v)}`]),
   ]);
   const log = {
     $schema: SCHEMA,

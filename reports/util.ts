@@ -245,6 +245,14 @@ export function num(n: number): string {
 
 export function statsLine(v: Verdict): string {
   const s = v.stats;
+  const m = v.simulation;
+  if (m) {
+    return (
+      `simulation, seed ${m.seed}: ${num(m.runs)} run${m.runs === 1 ? "" : "s"} of depth <= ${m.depth}, ${num(m.steps)} steps (longest walk ${m.longestWalk}), ` +
+      `${s.seconds < 1 ? s.seconds.toFixed(3) : s.seconds.toFixed(2)} s, ${num(m.stepsPerSecond)} steps/s` +
+      (m.workers > 1 ? `, ${m.workers} workers` : "")
+    );
+  }
   return (
     `${num(s.distinctStates)} distinct states, ${num(s.generatedStates)} generated, depth ${s.depth}, ` +
     `${s.seconds < 1 ? s.seconds.toFixed(3) : s.seconds.toFixed(2)} s, ${num(s.statesPerSecond)} states/s, ` +
@@ -254,6 +262,22 @@ export function statsLine(v: Verdict): string {
     (s.por ? ", partial-order reduction" : "") +
     (s.workers > 1 ? `, ${s.workers} workers` : "")
   );
+}
+
+/**
+ * Why a verdict is not complete: the bound that stopped the search, or for a simulation what
+ * it ran (never "holds": a simulation that found nothing proves nothing). `suffix` follows
+ * the bound's wording only.
+ */
+export function incompleteText(v: Verdict, suffix = ""): string {
+  const m = v.simulation;
+  if (!m) return `INCOMPLETE: stopped by ${v.stoppedBy ?? "a bound"}${suffix}`;
+  const runs = `${num(m.runs)} run${m.runs === 1 ? "" : "s"} of depth ${m.depth}`;
+  const cut = m.runs < m.requestedRuns ? ` (stopped by ${v.stoppedBy ?? "a bound"} after ${num(m.runs)} of ${num(m.requestedRuns)} runs)` : "";
+  const found = v.properties.some((p) => p.status === "violated" || (p.failed && p.kind === "reachable"));
+  return found
+    ? `SIMULATION (seed ${m.seed}): ${runs}${cut}; not a proof: properties not violated are unknown`
+    : `SIMULATION (seed ${m.seed}): no violation found in ${runs}${cut}; not a proof: the properties are unknown`;
 }
 
 /** Actions that never fired, one line each. */

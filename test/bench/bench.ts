@@ -276,6 +276,48 @@ console.log(JSON.stringify({ ...r, cpu: (c.user + c.system) / 1000 }));`;
   return { cold: cold.ms, coldCpu: cold.cpu, cached: cached.ms };
 }
 
+/** Quint's simulator on RefPin N=7: a figure recorded earlier on this machine, not measured here. */
+const QUINT_SIM_STEPS_PER_SECOND = 3_000;
+
+interface SimRow {
+  label: string;
+  note?: string;
+  stepsPerSecond?: number;
+  steps?: number;
+  runs?: number;
+  /** Walks and shrinking, from the verdict; "wall" the whole child. */
+  seconds?: number;
+  wall?: number;
+  /** The shortest trace of a violated property, when there is one. */
+  violation?: string;
+}
+
+/** `refcheck simulate` on RefPin N=7: steps per second on one thread and on every core, and the plain variant's Safe found and shrunk. */
+function simulateRows(): SimRow[] {
+  const refpin = "specs/conformance/refpin.ts";
+  const runs: [string, string[]][] = [
+    ["simulate refpin N=7 active", ["--param", "variant=active", "--runs", "100000", "--workers", "1"]],
+    ...(cores > 1 ? [[`simulate refpin N=7 active --workers ${cores}`, ["--param", "variant=active", "--runs", "100000", "--workers", String(cores)]] as [string, string[]]] : []),
+    ["simulate refpin N=7 plain (find + shrink)", ["--param", "variant=plain", "--runs", "10000", "--ignore-expected"]],
+  ];
+  return runs
+    .filter(([label]) => !only || only.test(label))
+    .map(([label, extra]): SimRow => {
+      const r = runChild(process.execPath, [...nodeArgs, join(root, "bin", "refcheck.ts"), "simulate", refpin, "--param", "N=7", "--seed", "1", ...extra, "--json", "--quiet", "--skip-typecheck"]);
+      if (r.code === 2) return { label, note: /Unknown argument|simulate/i.test(r.stderr) ? "n/a (no simulate command)" : `exit 2: ${firstLine(r.stderr)}` };
+      try {
+        const v = JSON.parse(r.stdout) as { stats: { seconds: number }; simulation: { stepsPerSecond: number; steps: number; runs: number }; properties: { name: string; status: string; trace?: { length: number } }[] };
+        const bad = v.properties.find((p) => p.status === "violated");
+        return {
+          label, stepsPerSecond: v.simulation.stepsPerSecond, steps: v.simulation.steps, runs: v.simulation.runs, seconds: v.stats.seconds, wall: r.wall,
+          violation: bad ? `${bad.name} in ${bad.trace?.length} steps` : undefined,
+        };
+      } catch {
+        return { label, note: `exit ${r.code}: ${firstLine(r.stderr) || "no Verdict JSON"}` };
+      }
+    });
+}
+
 type Startup = { how: string; list: number; version: number };
 
 /**
@@ -322,9 +364,10 @@ function main(): void {
   if (withNaive) rows.push(...naiveRows());
   const typecheck = existsSync(join(root, "bin", "typecheck.ts")) && (!only || only.test("typecheck")) ? typecheckTimes() : undefined;
   const startup = !only || only.test("startup") ? startupTimes() : undefined;
+  const sims = simulateRows();
 
   if (asJson) {
-    console.log(JSON.stringify({ cores, spin: spinNote ?? [...spin.values()], rows, typecheck, startup }, null, 2));
+    console.log(JSON.stringify({ cores, spin: spinNote ?? [...spin.values()], rows, typecheck, startup, simulate: sims, quintSimStepsPerSecond: QUINT_SIM_STEPS_PER_SECOND }, null, 2));
     return;
   }
 
@@ -350,6 +393,17 @@ function main(): void {
   }
   if (startup) {
     console.log(`startup: ${startup.map((s) => `${s.how}: refcheck list ${fix(s.list)} s, refcheck --version ${fix(s.version)} s`).join("; ")} (median of 5, wall)`);
+  }
+  if (sims.length) {
+    console.log("");
+    console.log(table(
+      ["simulate (seed 1)", "runs", "steps", "steps/s", "/ Quint", "seconds", "wall s", "found"],
+      sims.map((r) => r.note ? [r.label, r.note] : [
+        r.label, int(r.runs), int(r.steps), int(r.stepsPerSecond), fix((r.stepsPerSecond ?? 0) / QUINT_SIM_STEPS_PER_SECOND, 0) + "x", fix(r.seconds), fix(r.wall), r.violation ?? "",
+      ]),
+      [false, true, true, true, true, true, true, false],
+    ));
+    console.log(`Quint's simulator: about ${int(QUINT_SIM_STEPS_PER_SECOND)} steps/s on RefPin N=7, a figure recorded earlier on this machine, not measured in this run; "seconds": walks and shrinking.`);
   }
   const fp = rows.filter((r) => r.fingerprintBits);
   if (fp.length > 0) {
