@@ -5,6 +5,7 @@ import { compileCodec, didYouMean, type Codec, type LeafSlot, type Node } from "
 import { ownershipProperties, type Owned } from "./ownership.ts";
 import { expectationFor, type RunExpectation } from "./expect.ts";
 import { checkActionKeys, SpecError, type ActionDef, type Spec } from "./spec.ts";
+import { compileLiveness, type LivenessProperty } from "./liveness.ts";
 
 export interface ActionInstance {
   /** Index into the instance list (what parent links record). */
@@ -56,6 +57,8 @@ export interface Model {
   symmetryLeaves: LeafSlot[][] | null;
   /** The violations the spec declares for this run; undefined when it declares none. */
   expected?: RunExpectation;
+  /** Liveness properties with their fairness (checker/liveness.ts). */
+  liveness: LivenessProperty[];
 }
 
 export function formatParams(params: Record<string, unknown>): string {
@@ -160,6 +163,7 @@ function propertyNamesOf(spec: Spec, params: Record<string, unknown>): string[] 
     ...keys("reachable", spec.reachable),
     ...(spec.locks ? ["lockOrder"] : []),
     ...keys("ownership", spec.ownership).flatMap((o) => [`${o}CountExact`, `${o}NoHolderAfterFree`, `${o}NoLeak`]),
+    ...keys("liveness", spec.liveness),
   ];
 }
 
@@ -403,6 +407,11 @@ export function compile(spec: Spec, given: Record<string, unknown> = {}): Model 
     }
   }
 
+  const liveness = compileLiveness(
+    spec, params, instances, actionNames,
+    ["noFault", "noDeadlock", "lockOrder", ...[...invariants, ...actionProperties, ...quiescent, ...witnesses].map((p) => p.name)],
+    (at, fn) => checkNoParamAssign(at, fn, "property", "all"),
+  );
   const expected = expectationFor(spec, params, () => designAssignments(spec).map((a) => resolveParams(spec, a)), (p) => propertyNamesOf(spec, p));
 
   return {
@@ -423,5 +432,6 @@ export function compile(spec: Spec, given: Record<string, unknown> = {}): Model 
     locks: spec.locks,
     inits,
     symmetryLeaves,
+    liveness,
   };
 }

@@ -7,10 +7,11 @@ import { explore, hitKey, type ExploreOptions, type ExploreResult, type Hit } fr
 import type { Spec } from "./spec.ts";
 import { rebuildTrace } from "./trace.ts";
 import { describeCycle, LockOrder } from "./lockdep.ts";
+import { checkLiveness, type LivenessOutcome } from "./liveness.ts";
 import { Verdict, type Coverage, type PropertyResult } from "./verdict.ts";
 
 export { defineSpec, action, range, Fault, SpecError, isSpec, type Spec } from "./spec.ts";
-export type { ActionDef, ActionProperty, ActionRef, ExpectedEntry, Footprint, Invariant, SpecDef, Witness } from "./spec.ts";
+export type { ActionDef, ActionProperty, ActionRef, ExpectedEntry, FairActions, Fairness, Footprint, Invariant, Liveness, SpecDef, Witness } from "./spec.ts";
 export type { Owned } from "./ownership.ts";
 export { compile, designAssignments, designsOf, designParamOf, resolveParams, formatParams } from "./compile.ts";
 export { Verdict, exitCodeOf, withoutExpectation } from "./verdict.ts";
@@ -45,7 +46,9 @@ export async function checkAsync(spec: Spec, params: Record<string, unknown> = {
 }
 
 function finish(model: Model, r: ExploreResult, opts: CheckOptions): Verdict {
-  const verdict = toVerdict(model, r, opts);
+  // Liveness needs the whole graph: decided only after a complete safety search.
+  const live = model.liveness.length && r.complete ? checkLiveness(model, opts, r.seconds, !!(opts.symmetry && model.symmetryLeaves), r.por) : undefined;
+  const verdict = toVerdict(model, r, opts, live);
   return opts.validate ? Verdict.parse(verdict) : verdict;
 }
 
@@ -75,11 +78,14 @@ function lockOrderHit(model: Model, r: ExploreResult): Hit | undefined {
   return { property: { kind: "lock-order" }, state: last.state, instance: last.instance, message, failure: true };
 }
 
-function toVerdict(model: Model, r: ExploreResult, opts: CheckOptions): Verdict {
+function toVerdict(model: Model, r: ExploreResult, opts: CheckOptions, live?: LivenessOutcome): Verdict {
   const hitOf = new Map<string, Hit>();
   for (const h of r.hits) if (!hitOf.has(hitKey(h))) hitOf.set(hitKey(h), h);
   const properties: PropertyResult[] = [];
   const undecided = r.complete ? "holds" : "unknown";
+  // A bound that stopped the liveness graph leaves the run incomplete too.
+  const complete = r.complete && !live?.stoppedBy;
+  const stoppedBy = r.stoppedBy ?? live?.stoppedBy;
 
   const add = (name: string, kind: PropertyResult["kind"], k: string, doc?: string) => {
     const h = hitOf.get(k);
@@ -113,6 +119,7 @@ function toVerdict(model: Model, r: ExploreResult, opts: CheckOptions): Verdict 
       trace: h ? rebuildTrace(model, r, h, opts.symmetry) : undefined,
     });
   });
+  model.liveness.forEach((p, i) => properties.push(live?.results[i] ?? { name: p.name, kind: "liveness", status: "unknown", failed: false, doc: p.doc }));
 
   const coverage: Coverage[] = model.actionNames.map((name, a) => {
     const insts = model.instances.filter((x) => x.action === a);
@@ -143,6 +150,7 @@ function toVerdict(model: Model, r: ExploreResult, opts: CheckOptions): Verdict 
   if (r.porOff) warnings.push(`partial-order reduction not applied: ${r.porOff}`);
   if (opts.symmetry && !model.symmetryLeaves) warnings.push("symmetry reduction not applied: the spec declares no symmetry (symmetry: (s) => s.someArray)");
   if (!r.complete) warnings.push(`search incomplete: stopped by ${r.stoppedBy} after ${r.distinct} states at depth ${r.depth}`);
+  if (live) warnings.push(...live.warnings);
 
   const n = r.distinct;
   const fp = r.fingerprintBits;
@@ -177,12 +185,13 @@ function toVerdict(model: Model, r: ExploreResult, opts: CheckOptions): Verdict 
       workers: r.workers,
       symmetry: !!(opts.symmetry && model.symmetryLeaves),
       por: r.por,
+      ...(live?.stats ? { liveness: live.stats } : {}),
     },
     coverage,
-    complete: r.complete,
-    stoppedBy: r.stoppedBy,
+    complete,
+    stoppedBy,
     warnings,
-    outcome: anyFailed ? "fail" : r.complete ? "pass" : "incomplete",
+    outcome: anyFailed ? "fail" : complete ? "pass" : "incomplete",
     ...(expectation ? { expectation } : {}),
   };
 }

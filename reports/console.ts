@@ -35,6 +35,7 @@ const kindLabel: Record<PropertyResult["kind"], string> = {
   deadlock: "deadlock",
   "lock-order": "lock order",
   reachable: "witness",
+  liveness: "liveness",
 };
 
 /**
