@@ -4,7 +4,7 @@
 // No network: a CSP forbids every fetch; styles, data and script are inline.
 import type { PropertyResult, Trace, Verdict } from "../checker/verdict.ts";
 import {
-  allWarnings, byScenario, cellText, designName, fmtValue, headline, leaves, propertyNames, sequenceModel,
+  allWarnings, byScenario, cellText, designName, fmtValue, headline, leaves, loopNote, propertyNames, sequenceModel,
   statsLine, stepLabel, steps, traced, resultWord,
 } from "./util.ts";
 
@@ -108,7 +108,7 @@ interface TraceData {
   title: string;
   failed: boolean;
   fields: string[];
-  steps: { index: number; label: string; kernel?: string; fault?: string; values: string[]; changed: number[]; before: Record<number, string> }[];
+  steps: { index: number; label: string; kernel?: string; fault?: string; loop?: string; values: string[]; changed: number[]; before: Record<number, string> }[];
 }
 
 function traceData(id: string, v: Verdict, p: PropertyResult & { trace: Trace }): TraceData {
@@ -118,7 +118,8 @@ function traceData(id: string, v: Verdict, p: PropertyResult & { trace: Trace })
     title: `${designName(v)}: ${headline(p)}`,
     failed: p.failed,
     fields,
-    steps: p.trace.steps.map((s) => {
+    steps: p.trace.steps.map((s, k) => {
+      const loop = loopNote(p.trace, k);
       const lv = new Map(leaves(s.state).map(([f, x]) => [f, fmtValue(x)]));
       const changed = new Set<number>();
       const before: Record<number, string> = {};
@@ -136,6 +137,7 @@ function traceData(id: string, v: Verdict, p: PropertyResult & { trace: Trace })
         label: s.action === null ? "initial state" : stepLabel(s),
         ...(s.kernel ? { kernel: s.kernel } : {}),
         ...(s.fault ? { fault: s.fault } : {}),
+        ...(loop ? { loop } : {}),
         values: fields.map((f) => lv.get(f) ?? ""),
         changed: [...changed],
         before,
@@ -156,7 +158,7 @@ td.unknown{color:#9a6700}td.num{text-align:right}a{color:#0969da}
 .trace.failed{border-color:#cf222e}.msgline{margin:4px 0 8px;color:#cf222e}
 .controls{display:flex;gap:8px;align-items:center;margin:8px 0}.controls button{font-size:14px;padding:3px 10px}
 .steplabel{font-weight:600}.kernel{color:#57606a}
-.fault{color:#cf222e;font-weight:600}.faultbox{background:#ffebe9;border:1px solid #cf222e;padding:6px 8px;border-radius:4px;margin:6px 0}
+.fault{color:#cf222e;font-weight:600}.faultbox{background:#ffebe9;border:1px solid #cf222e;padding:6px 8px;border-radius:4px;margin:6px 0}.loopbox{background:#fbefff;border:1px solid #8250df;padding:6px 8px;border-radius:4px;margin:6px 0}
 .state td.v.changed{background:#fff8c5;font-weight:600}.state td.v .was{color:#57606a;font-weight:400;text-decoration:line-through;margin-right:6px}
 .cols{display:flex;gap:24px;flex-wrap:wrap;align-items:flex-start}.svgwrap{overflow-x:auto;max-width:100%}
 .seq text{font-size:12px;fill:#1b1f24}.seq .participant rect{fill:#ddf4ff;stroke:#0969da}.seq .lifeline{stroke:#8c959f;stroke-dasharray:4 3}
@@ -181,6 +183,8 @@ const SCRIPT = `
     root.querySelector(".kernel").textContent = s.kernel ? "[" + s.kernel + "]" : "";
     var fb = root.querySelector(".faultbox");
     fb.hidden = !s.fault; fb.textContent = s.fault ? "FAULT: " + s.fault : "";
+    var lb = root.querySelector(".loopbox");
+    lb.hidden = !s.loop; lb.textContent = s.loop ? "\u21ba " + s.loop : "";
     root.querySelector(".prev").disabled = k === 0;
     root.querySelector(".next").disabled = k === t.steps.length - 1;
     var tb = root.querySelector(".state tbody"); tb.textContent = "";
@@ -255,7 +259,7 @@ export function renderHtml(verdicts: Verdict[], opts: HtmlOptions = {}): string 
             `<div class="controls"><button type="button" class="prev" aria-label="previous step">◀ prev</button>` +
             `<button type="button" class="next" aria-label="next step">next ▶</button><span class="pos"></span>` +
             `<span class="notes">← → keys</span></div>` +
-            `<div><span class="steplabel"></span> <span class="kernel"></span></div><div class="faultbox" hidden></div>` +
+            `<div><span class="steplabel"></span> <span class="kernel"></span></div><div class="faultbox" hidden></div><div class="loopbox" hidden></div>` +
             `<div class="cols"><table class="state"><thead><tr><th>field</th><th>value</th></tr></thead><tbody></tbody></table>` +
             `<div class="svgwrap">${sequenceSvg(p.trace)}</div></div></section>`,
         );

@@ -4,7 +4,7 @@
 // characters its grammar reserves, no raw arrows inside messages.
 import type { PropertyResult, Trace, Verdict } from "../checker/verdict.ts";
 import {
-  allWarnings, byScenario, cellText, designName, fmtValue, headline, leaves, propertyNames, sequenceModel,
+  allWarnings, byScenario, cellText, designName, fmtValue, headline, leaves, loopNote, propertyNames, sequenceModel,
   statsLine, stepLabel, steps, traced, resultWord,
 } from "./util.ts";
 
@@ -86,7 +86,15 @@ export function mermaidSequence(trace: Trace): string {
     const kw = p === "userspace" ? "actor" : "participant";
     out.push(id === p ? `    ${kw} ${id}` : `    ${kw} ${id} as ${mermaidText(p)}`);
   }
+  // A lasso's cycle is a Mermaid loop block; a run that stops for good, a note at its end.
+  const loop = trace.loop;
+  const cyclic = loop !== undefined && loop < trace.length;
+  let open = false;
   for (const msg of m.messages) {
+    if (cyclic && !open && msg.step > loop!) {
+      out.push(`    loop steps ${loop! + 1}..${trace.length} repeat forever`);
+      open = true;
+    }
     const text = [msg.label, ...msg.detail].join(", ");
     out.push(`    ${ids.get(msg.from)}->>${ids.get(msg.to)}: ${mermaidText(text)}`);
     if (m.fault && m.fault.step === msg.step && msg === m.messages.filter((x) => x.step === msg.step).at(-1)) {
@@ -94,21 +102,25 @@ export function mermaidSequence(trace: Trace): string {
       out.push(`    Note over ${over.join(",")}: FAULT ${mermaidText(m.fault.text)}`);
     }
   }
+  if (open) out.push("    end");
+  if (loop !== undefined && !cyclic) out.push(`    Note over ${ids.get(m.participants[0]!)}: ${mermaidText(loopNote(trace, loop)!)}`);
   return out.join("\n");
 }
 
 /** The numbered step table: step, action, what changed (the fault on its step). */
 export function stepTable(trace: Trace): string {
   const rows = ["| step | action | what changed |", "|---:|---|---|"];
-  for (const s of trace.steps) {
+  for (const [k, s] of trace.steps.entries()) {
+    const note = loopNote(trace, k);
+    const tail = note ? `<br>**↺ ${mdText(note)}**` : "";
     if (s.action === null) {
-      rows.push(`| 0 | *initial state* | ${leaves(s.state).map(([p, v]) => mdText(`${p} = ${fmtValue(v)}`)).join("<br>")} |`);
+      rows.push(`| 0 | *initial state* | ${leaves(s.state).map(([p, v]) => mdText(`${p} = ${fmtValue(v)}`)).join("<br>")}${tail} |`);
       continue;
     }
     const action = `${mdCode(stepLabel(s), true)}${s.kernel ? ` ${mdText(s.kernel)}` : ""}`;
     const what = s.changes.map((c) => `${mdCode(c.path, true)}: ${mdText(fmtValue(c.before))} → ${mdText(fmtValue(c.after))}`);
     if (s.fault) what.push(`**FAULT: ${mdText(s.fault)}**`);
-    rows.push(`| ${s.index} | ${action} | ${what.join("<br>") || "(no change)"} |`);
+    rows.push(`| ${s.index} | ${action} | ${what.join("<br>") || "(no change)"}${tail} |`);
   }
   return rows.join("\n");
 }
