@@ -363,3 +363,17 @@ test("bad declarations are spec errors naming the property and what was expected
   bad({ liveness: { released: { eventually: (s: any) => !s.held, fairness: { strong: [3] } } } }, /liveness "released": fairness, strong: expected an action name/);
   bad({ invariants: { released: (s: any) => s.spin >= 0 } }, /liveness "released": another property has this name/);
 });
+
+// ---- the shipped demo: get_file_rcu's retry loop ----
+
+test("get_file_rcu: returns once the replacer stops (no fairness needed); a replacer that never stops starves it under any reader fairness", async () => {
+  const { default: rcu } = await import("../specs/fs/get-file-rcu.ts");
+  const base = strip(rcu);
+  const bounded = live(check(defineSpec({ ...base, fairness: {} }), { replacer: "bounded", replacements: 3 }, { validate: true }));
+  assert.equal(bounded.status, "holds");
+  for (const fairness of [{ weak: { reader: ["Load", "Get", "Reload"] } }, { strong: ["Load", "Get", "Reload"] }, { strong: { reader: ["Load", "Get", "Reload"] } }]) {
+    const p = live(check(defineSpec({ ...base, fairness }), { replacer: "forever" }, { validate: true }));
+    assert.equal(p.status, "violated", JSON.stringify(fairness));
+    assert.ok(p.trace!.steps.slice(p.trace!.loop! + 1).some((s) => s.action === "Get" || s.action === "Reload"), "the reader keeps retrying on the cycle");
+  }
+});
