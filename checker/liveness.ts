@@ -25,7 +25,7 @@
 // weak one, or an edge taking it) and back to the entry.
 import type { ActionInstance, Model } from "./compile.ts";
 import { didYouMean } from "./codec.ts";
-import { effectReturned, Limits, RUN_EFFECT, RUN_GUARD, RUN_INVARIANT, RUN_SHIFT, RUNNING, specFailure, type ExploreOptions } from "./explore.ts";
+import { effectReturned, Limits, RUN_EFFECT, RUN_GUARD, RUN_SHIFT, RUNNING, specFailure, type ExploreOptions } from "./explore.ts";
 import { Fault, SpecError, type Spec } from "./spec.ts";
 import { fmix, GrowU16, GrowU32, hashWords } from "./store.ts";
 import { lassoTrace } from "./trace.ts";
@@ -222,7 +222,7 @@ function keyInto(buf: Uint32Array, W: number, exact: boolean, key: Uint32Array):
  * The complete reachable graph without reductions, with `preds` evaluated on every state;
  * a StopReason when a bound stopped it first.
  */
-export function buildGraph(model: Model, preds: ((s: any) => boolean)[], limits: Limits, maxStates: number, running?: Int32Array): StateGraph | StopReason {
+export function buildGraph(model: Model, preds: { fn: (s: any) => boolean; what: string }[], limits: Limits, maxStates: number, running?: Int32Array): StateGraph | StopReason {
   const W = model.words;
   // Exact keys when the packed state fits in 63 bits, as the visited set does; else a 64-bit fingerprint.
   const exact = W === 1 || (W === 2 && model.codec.lastWordBits < 32);
@@ -237,7 +237,8 @@ export function buildGraph(model: Model, preds: ((s: any) => boolean)[], limits:
   let frontier = new GrowU32(1 << 12), next = new GrowU32(1 << 12);
   const slot = running ?? new Int32Array(2);
   // Imported bindings are getters under some loaders: kept out of the loop.
-  const RUN = RUNNING, GUARD = RUN_GUARD * RUN_SHIFT, EFFECT = RUN_EFFECT * RUN_SHIFT, PRED = RUN_INVARIANT * RUN_SHIFT;
+  // A predicate is recorded as no known code (0): the supervisor then names spec code in general.
+  const RUN = RUNNING, GUARD = RUN_GUARD * RUN_SHIFT, EFFECT = RUN_EFFECT * RUN_SHIFT, PRED = 0;
   let n = 0;
   const initIds = new Uint32Array(model.inits.length);
   model.inits.forEach((s, i) => {
@@ -271,9 +272,9 @@ export function buildGraph(model: Model, preds: ((s: any) => boolean)[], limits:
         slot[RUN] = PRED;
         let v: boolean;
         try {
-          v = preds[k](cur);
+          v = preds[k].fn(cur);
         } catch (e) {
-          throw specFailure(model, "a liveness predicate", e);
+          throw specFailure(model, preds[k].what, e);
         }
         if (v) ba[at + (k >>> 5)] |= 1 << (k & 31);
       }
@@ -683,12 +684,12 @@ export function checkLiveness(model: Model, opts: ExploreOptions, elapsedSeconds
   const props = model.liveness;
   const deadline = opts.timeoutSeconds !== undefined ? t0 + (opts.timeoutSeconds - elapsedSeconds) * 1000 : Infinity;
   const limits = new Limits(opts, t0, deadline);
-  const preds: ((s: any) => boolean)[] = [];
-  const slot = (fn: (s: any) => boolean) => {
-    const k = preds.indexOf(fn);
-    return k >= 0 ? k : preds.push(fn) - 1;
+  const preds: { fn: (s: any) => boolean; what: string }[] = [];
+  const slot = (fn: (s: any) => boolean, what: string) => {
+    const k = preds.findIndex((x) => x.fn === fn);
+    return k >= 0 ? k : preds.push({ fn, what }) - 1;
   };
-  const at = props.map((p) => ({ p: p.p ? slot(p.p) : -1, q: slot(p.q) }));
+  const at = props.map((p) => ({ p: p.p ? slot(p.p, `liveness "${p.name}"`) : -1, q: slot(p.q, `liveness "${p.name}"`) }));
   const warnings: string[] = [];
   if (symmetry || por) {
     warnings.push(

@@ -377,3 +377,9 @@ test("get_file_rcu: returns once the replacer stops (no fairness needed); a repl
     assert.ok(p.trace!.steps.slice(p.trace!.loop! + 1).some((s) => s.action === "Get" || s.action === "Reload"), "the reader keeps retrying on the cycle");
   }
 });
+
+test("a liveness predicate that throws is a spec error naming the property", () => {
+  const spec = (fn: (s: any) => boolean) => defineSpec({ ...strip(lockSpec({ blink: false })), liveness: { released: { eventually: fn } } });
+  assert.throws(() => check(spec((s) => s.nope.x), {}), (e: unknown) => e instanceof SpecError && /liveness "released": field nope is not in the state schema/.test(e.message));
+  assert.throws(() => check(spec(() => { throw new Error("boom"); }), {}), (e: unknown) => e instanceof SpecError && /spec "test\/lock", liveness "released" threw Error: boom/.test(e.message));
+});
