@@ -6,6 +6,7 @@ import { ownershipProperties, type Owned } from "./ownership.ts";
 import { expectationFor, type RunExpectation } from "./expect.ts";
 import { checkActionKeys, SpecError, type ActionDef, type Spec } from "./spec.ts";
 import { compileThreads, type CompiledThreads, type ThreadDef } from "./threads.ts";
+import { compileLiveness, type LivenessProperty } from "./liveness.ts";
 
 export interface ActionInstance {
   /** Index into the instance list (what parent links record). */
@@ -61,6 +62,8 @@ export interface Model {
   symmetryLeaves: LeafSlot[][] | null;
   /** The violations the spec declares for this run; undefined when it declares none. */
   expected?: RunExpectation;
+  /** Liveness properties with their fairness (checker/liveness.ts). */
+  liveness: LivenessProperty[];
 }
 
 export function formatParams(params: Record<string, unknown>): string {
@@ -165,6 +168,7 @@ function propertyNamesOf(spec: Spec, params: Record<string, unknown>): string[] 
     ...keys("reachable", spec.reachable),
     ...(spec.locks ? ["lockOrder"] : []),
     ...keys("ownership", spec.ownership).flatMap((o) => [`${o}CountExact`, `${o}NoHolderAfterFree`, `${o}NoLeak`]),
+    ...keys("liveness", spec.liveness),
   ];
 }
 
@@ -429,6 +433,11 @@ export function compile(spec: Spec, given: Record<string, unknown> = {}): Model 
     symmetryLeaves = codec.elementLeaves(phase(spec, "symmetry", () => spec.symmetry!(view)));
     if (!symmetryLeaves) throw new SpecError(`${where}: "symmetry" must return an array field of the state, e.g. (s) => s.dev`);
   }
+  const liveness = compileLiveness(
+    spec, params, instances, actionNames,
+    ["noFault", "noDeadlock", "lockOrder", ...[...invariants, ...actionProperties, ...quiescent, ...witnesses].map((p) => p.name)],
+    (at, fn) => checkNoParamAssign(at, fn, "property", "all"),
+  );
   const expected = expectationFor(spec, params, () => designAssignments(spec).map((a) => resolveParams(spec, a)), (p) => propertyNamesOf(spec, p));
 
   return {
@@ -450,5 +459,6 @@ export function compile(spec: Spec, given: Record<string, unknown> = {}): Model 
     ownership,
     inits,
     symmetryLeaves,
+    liveness,
   };
 }

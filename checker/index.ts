@@ -9,10 +9,11 @@ import { rebuildTrace } from "./trace.ts";
 import { leastInterleaved } from "./interleave.ts";
 import { describeCycle, LockOrder } from "./lockdep.ts";
 import { lockClassesOf, ownershipOf } from "./objects.ts";
+import { checkLiveness, type LivenessOutcome } from "./liveness.ts";
 import { Verdict, type Coverage, type PropertyResult, type Simulation } from "./verdict.ts";
 
 export { defineSpec, action, range, Fault, SpecError, isSpec, type Spec } from "./spec.ts";
-export type { ActionDef, ActionProperty, ActionRef, ExpectedEntry, Footprint, Invariant, SpecDef, Witness } from "./spec.ts";
+export type { ActionDef, ActionProperty, ActionRef, ExpectedEntry, FairActions, Fairness, Footprint, Invariant, Liveness, SpecDef, Witness } from "./spec.ts";
 export type { Owned } from "./ownership.ts";
 export { compile, designAssignments, designsOf, designParamOf, resolveParams, formatParams } from "./compile.ts";
 export { Verdict, exitCodeOf, withoutExpectation } from "./verdict.ts";
@@ -57,7 +58,9 @@ function traceOf(model: Model, r: ExploreResult, h: Hit, opts: CheckOptions) {
 }
 
 function finish(model: Model, r: ExploreResult, opts: CheckOptions): Verdict {
-  const verdict = toVerdict(model, r, opts);
+  // Liveness needs the whole graph: decided only after a complete safety search.
+  const live = model.liveness.length && r.complete ? checkLiveness(model, opts, r.seconds, !!(opts.symmetry && model.symmetryLeaves), r.por) : undefined;
+  const verdict = toVerdict(model, r, opts, undefined, live);
   return opts.validate ? Verdict.parse(verdict) : verdict;
 }
 
@@ -92,11 +95,14 @@ function lockOrderHit(model: Model, r: ExploreResult): Hit | undefined {
  * a declared violation found in more steps than declared is as expected (a shrunk walk need
  * not be the shortest).
  */
-export function toVerdict(model: Model, r: ExploreResult, opts: CheckOptions, sim?: SimulationSummary): Verdict {
+export function toVerdict(model: Model, r: ExploreResult, opts: CheckOptions, sim?: SimulationSummary, live?: LivenessOutcome): Verdict {
   const hitOf = new Map<string, Hit>();
   for (const h of r.hits) if (!hitOf.has(hitKey(h))) hitOf.set(hitKey(h), h);
   const properties: PropertyResult[] = [];
   const undecided = r.complete ? "holds" : "unknown";
+  // A bound that stopped the liveness graph leaves the run incomplete too.
+  const complete = r.complete && !live?.stoppedBy;
+  const stoppedBy = r.stoppedBy ?? live?.stoppedBy;
 
   const add = (name: string, kind: PropertyResult["kind"], k: string, doc?: string) => {
     const h = hitOf.get(k);
@@ -130,6 +136,7 @@ export function toVerdict(model: Model, r: ExploreResult, opts: CheckOptions, si
       trace: h ? traceOf(model, r, h, opts) : undefined,
     });
   });
+  model.liveness.forEach((p, i) => properties.push(live?.results[i] ?? { name: p.name, kind: "liveness", status: "unknown", failed: false, doc: p.doc }));
 
   const coverage: Coverage[] = model.actionNames.map((name, a) => {
     const insts = model.instances.filter((x) => x.action === a);
@@ -160,6 +167,7 @@ export function toVerdict(model: Model, r: ExploreResult, opts: CheckOptions, si
   if (r.porOff) warnings.push(`partial-order reduction not applied: ${r.porOff}`);
   if (opts.symmetry && !model.symmetryLeaves) warnings.push("symmetry reduction not applied: the spec declares no symmetry (symmetry: (s) => s.someArray)");
   if (!r.complete && !sim) warnings.push(`search incomplete: stopped by ${r.stoppedBy} after ${r.distinct} states at depth ${r.depth}`);
+  if (live) warnings.push(...live.warnings);
 
   // For the views of traces: the declared objects and locks, and each step's counts.
   const init = model.codec.read(model.codec.view(model.inits[0]!, { ro: true }));
@@ -200,12 +208,13 @@ export function toVerdict(model: Model, r: ExploreResult, opts: CheckOptions, si
       symmetry: !!(opts.symmetry && model.symmetryLeaves),
       por: r.por,
       ...(sim ? { stepsPerSecond: sim.stepsPerSecond } : {}),
+      ...(live?.stats ? { liveness: live.stats } : {}),
     },
     coverage,
-    complete: r.complete,
-    stoppedBy: r.stoppedBy,
+    complete,
+    stoppedBy,
     warnings,
-    outcome: anyFailed ? "fail" : r.complete ? "pass" : "incomplete",
+    outcome: anyFailed ? "fail" : complete ? "pass" : "incomplete",
     ...(expectation ? { expectation } : {}),
     ...(objects ? { objects } : {}),
     ...(locks ? { locks } : {}),

@@ -107,6 +107,39 @@ export interface ExpectedEntry<P> {
   doc?: string;
 }
 
+/**
+ * Actions that must eventually run (see checker/liveness.ts). A name in the list is one
+ * constraint per instance ("Release" with `each: { i }`: each Release(i) on its own; or an
+ * instance label "Release(i=1)"); a named group `{ taskWork: ["Fput", "Release"] }` is one
+ * constraint over the disjunction of its actions' instances (a thread's steps).
+ */
+export type FairActions = readonly string[] | Readonly<Record<string, readonly string[]>>;
+
+/**
+ * weak: an action enabled continuously from some point on is eventually taken; strong: an
+ * action enabled infinitely often is taken infinitely often.
+ */
+export interface Fairness {
+  weak?: FairActions;
+  strong?: FairActions;
+}
+
+interface LivenessCommon {
+  doc?: string;
+  /** The fairness this property is checked under, instead of the spec's `fairness`. */
+  fairness?: Fairness;
+}
+
+/**
+ * A liveness property, checked on the complete state graph: `eventually` P (every run
+ * reaches a state where P holds), `leadsTo` [P, Q] (always, P implies eventually Q), or
+ * `alwaysEventually` P (P holds infinitely often).
+ */
+export type Liveness<S> =
+  | (LivenessCommon & { eventually: (s: S) => boolean })
+  | (LivenessCommon & { leadsTo: readonly [(s: S) => boolean, (s: S) => boolean] })
+  | (LivenessCommon & { alwaysEventually: (s: S) => boolean });
+
 export interface SpecDef<PS extends z.ZodObject<any>, SS extends z.ZodType> {
   /** Scenario name, e.g. "kvm-vfio/file-pinning". */
   name: string;
@@ -146,6 +179,10 @@ export interface SpecDef<PS extends z.ZodObject<any>, SS extends z.ZodType> {
    * property <object>NoLeak (see checker/ownership.ts).
    */
   ownership?: OrFn<z.infer<PS>, Record<string, Owned<z.infer<SS>>>>;
+  /** Liveness properties; a violation is a lasso (a prefix, then a cycle repeated forever). */
+  liveness?: OrFn<z.infer<PS>, Record<string, Liveness<z.infer<SS>>>>;
+  /** The fairness every liveness property is checked under (a property may give its own). */
+  fairness?: OrFn<z.infer<PS>, Fairness>;
   /** Witnesses: must be reachable; the shortest example is shown. */
   reachable?: OrFn<z.infer<PS>, Record<string, Witness<z.infer<SS>>>>;
   /**
@@ -177,6 +214,7 @@ export interface Spec<PS extends z.ZodObject<any> = z.ZodObject<any>, SS extends
 const specKeys = new Set([
   "name", "summary", "source", "params", "designParam", "configurations", "state", "init", "actions", "threads", "invariants",
   "actionProperties", "quiescent", "reachable", "busy", "symmetry", "locks", "ownership", "expected",
+  "liveness", "fairness",
 ]);
 const actionKeys = new Set(["each", "when", "then", "kernel", "thread", "reads", "writes"]);
 

@@ -218,3 +218,35 @@ function describeHit(model: Model, h: Hit): string {
   const kind: Partial<Record<Hit["property"]["kind"], string>> = { invariant: "invariant ", action: "action property ", quiescent: "quiescent property ", reachable: "witness " };
   return `${kind[h.property.kind] ?? ""}${propertyName(model, h.property)}`;
 }
+
+/**
+ * The trace of a lasso (a liveness violation): `instances` replayed from initial state `init`,
+ * each step enabled, not faulting and deterministic, and the last state equal to the one
+ * after step `loop`. Also gives the packed states, for the caller's checks.
+ */
+export function lassoTrace(model: Model, init: number, instances: number[], loop: number, property: string): { trace: Trace; states: Uint32Array[] } {
+  const rep = new Replayer(model);
+  let cur: Uint32Array = model.inits[init].slice();
+  const states = [cur];
+  let prev = rep.read(cur);
+  const steps: Step[] = [{ index: 0, action: null, params: {}, state: prev as Step["state"], changes: [] }];
+  instances.forEach((i, j) => {
+    const k = j + 1, x = model.instances[i];
+    const fail = (what: string): never => {
+      throw notDeterministic(model, `replaying the lasso of liveness property ${property}, ${what} at step ${k} (action ${x.label})`);
+    };
+    if (!rep.enabled(i, cur)) fail(`the guard is false on ${showState(model, cur)}, though the state graph has this step`);
+    const a = rep.run(i, cur), b = rep.run(i, cur);
+    if (a.fault !== undefined) fail(`the step faults ("${a.fault}"), though the state graph has it`);
+    if (b.fault !== undefined || !same(a.state, b.state)) fail(`the effect run twice on the same state gave different results${stateDiff(model, a.state, b.state)}`);
+    cur = a.state;
+    states.push(cur);
+    const state = rep.read(cur);
+    steps.push({ index: k, action: x.name, params: x.params as Step["params"], kernel: model.actionKernel[x.action], state: state as Step["state"], changes: diff(prev, state) });
+    prev = state;
+  });
+  if (!same(states[loop], cur)) {
+    throw notDeterministic(model, `replaying the lasso of liveness property ${property}, the last state ${showState(model, cur)} is not the state after step ${loop} that the cycle returns to`);
+  }
+  return { trace: { steps, length: steps.length - 1, loop }, states };
+}

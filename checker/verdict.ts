@@ -69,10 +69,16 @@ export const Trace = z.object({
   steps: z.array(Step),
   /** Number of actions (steps - 1). */
   length: z.number().int().min(0),
+  /**
+   * A lasso (liveness violation): the index of the step whose state the last step's equals.
+   * Steps loop+1 .. length are the cycle, repeated forever; loop === length: the run stops
+   * there (no action can run) and stays in that state forever.
+   */
+  loop: z.number().int().min(0).optional(),
 });
 export type Trace = z.infer<typeof Trace>;
 
-export const PropertyKind = z.enum(["fault", "invariant", "action", "quiescent", "deadlock", "reachable", "lock-order"]);
+export const PropertyKind = z.enum(["fault", "invariant", "action", "quiescent", "deadlock", "reachable", "lock-order", "liveness"]);
 export type PropertyKind = z.infer<typeof PropertyKind>;
 
 export const PropertyStatus = z.enum([
@@ -145,6 +151,17 @@ export const Stats = z.object({
   por: z.boolean(),
   /** Simulation: steps of the random walks per second (statesPerSecond counts the same steps). */
   stepsPerSecond: z.number().min(0).optional(),
+  /** The state graph the liveness properties were checked on (unreduced, edges kept). */
+  liveness: z
+    .object({
+      states: z.number().int().min(0),
+      edges: z.number().int().min(0),
+      seconds: z.number().min(0),
+      /** Peak bytes of the graph (index table, edges, predicate bits) and of the SCC pass. */
+      bytes: z.number().int().min(0),
+      bytesPerState: z.number().min(0),
+    })
+    .optional(),
 });
 export type Stats = z.infer<typeof Stats>;
 

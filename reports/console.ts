@@ -3,7 +3,7 @@
 import chalk, { Chalk, type ChalkInstance } from "chalk";
 import type { PropertyResult, Step, Trace, Verdict } from "../checker/verdict.ts";
 import {
-  allWarnings, fmtChange, incompleteText, termSafe, termText, fmtValue, headline, leaves, objectOf, stepLabel, statsLine, steps, traced,
+  allWarnings, fmtChange, incompleteText, loopNote, termSafe, termText, fmtValue, headline, leaves, objectOf, stepLabel, statsLine, steps, traced,
 } from "./util.ts";
 
 export interface ConsoleOptions {
@@ -40,6 +40,7 @@ const kindLabel: Record<PropertyResult["kind"], string> = {
   deadlock: "deadlock",
   "lock-order": "lock order",
   reachable: "witness",
+  liveness: "liveness",
 };
 
 /**
@@ -48,7 +49,13 @@ const kindLabel: Record<PropertyResult["kind"], string> = {
  */
 export function renderTrace(trace: Trace, opts: { color?: boolean; indent?: string } = {}): string {
   const width = String(trace.steps.length - 1).length;
-  return trace.steps.map((s) => renderStep(s, width, opts)).join("\n");
+  const c = painter(opts.color);
+  return trace.steps
+    .map((s, k) => {
+      const note = loopNote(trace, k);
+      return renderStep(s, width, opts) + (note ? `\n${opts.indent ?? "  "}${" ".repeat(width)}    ${c.magenta.bold(`-- ${note} --`)}` : "");
+    })
+    .join("\n");
 }
 
 /** One step of a trace as renderTrace prints it; `width` is the width of the last step number. */

@@ -2,7 +2,7 @@
 // spec line of each failure, and a Markdown job summary ($GITHUB_STEP_SUMMARY).
 import type { Verdict } from "../checker/verdict.ts";
 import { renderMarkdown } from "./markdown.ts";
-import { coverageWarnings, designName, incompleteText, differenceOf, fmtChange, headline, propertyLine, repoPath, reportedFailure, stepLabel, steps, termSafe } from "./util.ts";
+import { coverageWarnings, designName, incompleteText, loopNote, differenceOf, fmtChange, headline, propertyLine, repoPath, reportedFailure, stepLabel, steps, termSafe } from "./util.ts";
 
 /** Escaping of workflow-command data (the message). */
 export function ghData(s: string): string {
@@ -63,6 +63,8 @@ function annotations(verdicts: Verdict[], opts: GithubOptions): Annotation[] {
         for (const s of p.trace.steps.slice(1)) {
           lines.push(`${s.index}. ${stepLabel(s)}${s.changes.length ? ": " + s.changes.map(fmtChange).join(", ") : ""}`);
           if (s.fault) lines.push(`   FAULT: ${s.fault}`);
+          const note = loopNote(p.trace, s.index);
+          if (note) lines.push(`   (${note})`);
         }
       }
       const line = file ? propertyLine(v, p) : undefined;

@@ -5,7 +5,7 @@
 import type { PropertyResult, Trace, Verdict } from "../checker/verdict.ts";
 import {
   allWarnings, byScenario, cellText, designName, fmtValue, headline, leaves, propertyNames, reportedFailure, shortCell,
-  statsLine, stepLabel, steps, traced, resultWord, incompleteText,
+  statsLine, stepLabel, steps, traced, resultWord, incompleteText, loopNote,
 } from "./util.ts";
 import { laneModel, ownershipGraph, threadLanes, type Decls, type OwnershipGraph } from "./views.ts";
 
@@ -221,6 +221,8 @@ interface TraceData {
     thread?: string;
     kernel?: string;
     fault?: string;
+    /** On a lasso: where the run loops back, or that it stops for good. */
+    loop?: string;
     values: string[];
     changed: number[];
     before: Record<number, string>;
@@ -257,6 +259,7 @@ function traceData(id: string, v: Verdict, p: PropertyResult & { trace: Trace },
         ...(lanes[k] ? { thread: lanes[k] } : {}),
         ...(s.kernel ? { kernel: s.kernel } : {}),
         ...(s.fault ? { fault: s.fault } : {}),
+        ...(loopNote(p.trace, k) ? { loop: loopNote(p.trace, k) } : {}),
         values: fields.map((f) => lv.get(f) ?? ""),
         changed: [...changed],
         before,
@@ -280,7 +283,7 @@ td.unknown{color:#9a6700}td.num{text-align:right}a{color:#0969da}
 .trace.failed{border-color:#cf222e}.msgline{margin:4px 0 8px;color:#cf222e;overflow-wrap:anywhere}
 .controls{display:flex;gap:8px;align-items:center;margin:8px 0}.controls button{font-size:14px;padding:3px 10px}
 .steplabel{font-weight:600}.kernel,.onthread{color:#57606a}
-.fault{color:#cf222e;font-weight:600}.faultbox{background:#ffebe9;border:1px solid #cf222e;padding:6px 8px;border-radius:4px;margin:6px 0;overflow-wrap:anywhere}
+.fault{color:#cf222e;font-weight:600}.faultbox{background:#ffebe9;border:1px solid #cf222e;padding:6px 8px;border-radius:4px;margin:6px 0;overflow-wrap:anywhere}.loopbox{background:#fbefff;border:1px solid #8250df;padding:6px 8px;border-radius:4px;margin:6px 0}
 .state td.v.changed{background:#fff8c5;font-weight:600}.state td.v .was{color:#57606a;font-weight:400;text-decoration:line-through;margin-right:6px}
 .cols{display:grid;grid-template-columns:minmax(0,max-content) minmax(0,1fr);gap:16px;align-items:start}
 .statewrap{max-height:75vh;overflow:auto}.right{min-width:0}
@@ -329,6 +332,8 @@ const SCRIPT = `
       root.querySelector(".kernel").textContent = s.kernel ? "[" + s.kernel + "]" : "";
       var fb = root.querySelector(".faultbox");
       fb.hidden = !s.fault; fb.textContent = s.fault ? "FAULT: " + s.fault : "";
+      var lb = root.querySelector(".loopbox");
+      lb.hidden = !s.loop; lb.textContent = s.loop ? "\u21ba " + s.loop : "";
       var prev = root.querySelector(".prev"), next = root.querySelector(".next");
       var refocus = document.activeElement === prev && k === 0 || document.activeElement === next && k === t.steps.length - 1;
       prev.disabled = k === 0; next.disabled = k === t.steps.length - 1;
@@ -465,7 +470,7 @@ export function renderHtml(verdicts: Verdict[], opts: HtmlOptions = {}): string 
             `<div class="controls"><button type="button" class="prev" aria-label="previous step">◀ prev</button>` +
             `<button type="button" class="next" aria-label="next step">next ▶</button><span class="pos"></span>` +
             `<span class="notes">← → Home End keys when the trace has focus</span></div>` +
-            `<div><span class="steplabel"></span> <span class="onthread"></span> <span class="kernel"></span></div><div class="faultbox" hidden></div>` +
+            `<div><span class="steplabel"></span> <span class="onthread"></span> <span class="kernel"></span></div><div class="faultbox" hidden></div><div class="loopbox" hidden></div>` +
             `<div class="cols"><div class="statewrap"><table class="state"><thead><tr><th>field</th><th>value</th></tr></thead><tbody></tbody></table></div>` +
             `<div class="right">` +
             (graph.nodes.length

@@ -16,6 +16,7 @@
 //                     Quint's Option: {tag: "Some", value} when the step picked it, else
 //                     {tag: "None", value: {"#tup": []}}. A name whose values differ in shape
 //                     between actions is split as "Action.name", so each key has one type.
+//   loop              for a lasso (a liveness violation): where the repeated part starts.
 // Values: booleans and strings as JSON, integers always {"#bigint": "n"}, arrays as
 // JSON arrays (TLA+ sequences), records as JSON objects.
 //
@@ -125,6 +126,10 @@ export function toItf(verdict: Verdict, property: PropertyResult): string {
       st[NONDET_PICKS] = Object.fromEntries(keys.map((key) => [key, mine.has(key) ? { tag: "Some", value: mine.get(key)! } : NONE]));
       return st;
     }),
+    // ITF's loop runs from states[loop] to the last state, then back to states[loop]. A
+    // refcheck lasso's last state equals the one after step `loop`, so ITF's loop starts one
+    // later; a run that stops for good repeats its last state.
+    ...(trace.loop !== undefined ? { loop: Math.min(trace.loop + 1, trace.length) } : {}),
   };
   return JSON.stringify(doc, null, 2) + "\n";
 }

@@ -6,7 +6,7 @@ import type { PropertyResult, Trace, Verdict } from "../checker/verdict.ts";
 import { laneModel, ownershipGraph, threadLanes, type Decls, type OwnershipGraph } from "./views.ts";
 import {
   allWarnings, byScenario, cellText, designName, fmtValue, headline, leaves, propertyNames,
-  statsLine, stepLabel, steps, traced, resultWord, incompleteText,
+  statsLine, stepLabel, steps, traced, resultWord, incompleteText, loopNote,
 } from "./util.ts";
 
 export interface MarkdownOptions {
@@ -113,7 +113,15 @@ export function mermaidSequence(trace: Trace, d: Decls = {}, ending?: string): s
     active.add(sp.lock);
   }
   const steps = [...new Set(m.arrows.map((a) => a.step))];
+  // A lasso's cycle is a Mermaid loop block; a run that stops for good, a note at its end.
+  const loop = trace.loop;
+  const cyclic = loop !== undefined && loop < trace.length;
+  let open = false;
   for (const k of steps) {
+    if (cyclic && !open && k > loop!) {
+      out.push(`    loop steps ${loop! + 1}..${trace.length} repeat forever`);
+      open = true;
+    }
     for (const a of m.arrows.filter((x) => x.step === k)) {
       out.push(`    ${ids.get(a.from)}->>${ids.get(a.to)}: ${mermaidText(short(a.label, 16))}`);
     }
@@ -132,6 +140,8 @@ export function mermaidSequence(trace: Trace, d: Decls = {}, ending?: string): s
       out.push(`    Note over ${over.join(",")}: ${mermaidText(m.fault.at ?? m.fault.object ? short(`FAULT on ${m.fault.at ?? m.fault.object}`, 28) : "FAULT")}`);
     }
   }
+  if (open) out.push("    end");
+  if (loop !== undefined && !cyclic) out.push(`    Note over ${ids.get(lanes[0]!)}: ${mermaidText(short(loopNote(trace, loop)!, 24))}`);
   if (ending && !m.fault) {
     const over = [ids.get(lanes[0]!)!, ...(lanes.length > 1 ? [ids.get(lanes[lanes.length - 1]!)!] : [])];
     out.push(`    Note over ${over.join(",")}: ${mermaidText(short(ending, 24))}`);
@@ -178,15 +188,17 @@ export function mermaidOwnership(g: OwnershipGraph, k: number): string {
 export function stepTable(trace: Trace): string {
   const lanes = threadLanes(trace);
   const rows = ["| step | thread | action | what changed |", "|---:|---|---|---|"];
-  for (const s of trace.steps) {
+  for (const [k, s] of trace.steps.entries()) {
+    const note = loopNote(trace, k);
+    const tail = note ? `<br>**↺ ${mdText(note)}**` : "";
     if (s.action === null) {
-      rows.push(`| 0 | | *initial state* | ${leaves(s.state).map(([p, v]) => mdText(`${p} = ${fmtValue(v)}`)).join("<br>")} |`);
+      rows.push(`| 0 | | *initial state* | ${leaves(s.state).map(([p, v]) => mdText(`${p} = ${fmtValue(v)}`)).join("<br>")}${tail} |`);
       continue;
     }
     const action = `${mdCode(stepLabel(s), true)}${s.kernel ? ` ${mdText(s.kernel)}` : ""}`;
     const what = s.changes.map((c) => `${mdCode(c.path, true)}: ${mdText(fmtValue(c.before))} → ${mdText(fmtValue(c.after))}`);
     if (s.fault) what.push(`**FAULT: ${mdText(s.fault)}**`);
-    rows.push(`| ${s.index} | ${mdText(lanes[s.index] ?? "")} | ${action} | ${what.join("<br>") || "(no change)"} |`);
+    rows.push(`| ${s.index} | ${mdText(lanes[s.index] ?? "")} | ${action} | ${what.join("<br>") || "(no change)"}${tail} |`);
   }
   return rows.join("\n");
 }

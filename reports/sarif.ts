@@ -7,7 +7,7 @@ import { createHash } from "node:crypto";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import type { PropertyResult, Step, Verdict } from "../checker/verdict.ts";
-import { actionLine, allWarnings, designName, incompleteText, fmtChange, fmtValue, headline, propertyLine, stepLabel, steps } from "./util.ts";
+import { actionLine, allWarnings, designName, incompleteText, loopNote, fmtChange, fmtValue, headline, propertyLine, stepLabel, steps } from "./util.ts";
 
 const SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json";
 
@@ -100,7 +100,7 @@ function result(v: Verdict, p: PropertyResult, ruleIndex: number, opts: SarifOpt
               threadFlows: [
                 {
                   locations: p.trace.steps.map((s, k) => ({
-                    location: { ...physical(uri, actionLine(v, s.action) ?? line), message: { text: stepMessage(s) } },
+                    location: { ...physical(uri, actionLine(v, s.action) ?? line), message: { text: stepMessage(s) + (loopNote(p.trace!, k) ? ` (${loopNote(p.trace!, k)})` : "") } },
                     // Changed fields only: the state a reviewer needs at this step.
                     state: Object.fromEntries(
                       (s.action === null ? Object.entries(s.state).map(([f, x]) => [f, x] as const) : s.changes.map((c) => [c.path, c.after] as const)).map(

@@ -156,6 +156,19 @@ export function propertyLine(v: Verdict, p: PropertyResult): number | undefined 
   return actionLine(v, failing?.action ?? null);
 }
 
+/**
+ * What a lasso (a liveness violation) says at step k: where its cycle starts, where it
+ * closes, or that the run stops there for good; undefined elsewhere and for other traces.
+ */
+export function loopNote(trace: Trace, k: number): string | undefined {
+  const loop = trace.loop, n = trace.length;
+  if (loop === undefined) return undefined;
+  if (loop === n) return k === n ? "no action can run: the run stays in this state forever" : undefined;
+  if (k === loop) return `the cycle starts after this state: steps ${loop + 1}..${n} repeat forever`;
+  if (k === n) return `back to the state of step ${loop}: the cycle repeats forever`;
+  return undefined;
+}
+
 export function steps(n: number): string {
   return `${n} step${n === 1 ? "" : "s"}`;
 }

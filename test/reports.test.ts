@@ -253,9 +253,10 @@ test("views: lock holds are spans; the ownership graph follows the declaration",
   assert.deepEqual(v.locks, [{ name: "slots_lock", path: "slotsLock" }, { name: "invalidate_lock", path: "invalidateLock" }]);
   const t = v.properties.find((p) => p.name === "noFault")!.trace!;
   const m = laneModel(t, v);
-  assert.ok(m.threads.includes("del") && m.threads.includes("rel"));
-  assert.deepEqual(m.spans.map((sp) => [sp.lock, sp.holder, sp.from, sp.to]), [["slots_lock", "del", 2, 3], ["invalidate_lock", "rel", 4, undefined], ["slots_lock", "rel", 5, undefined]]);
-  assert.equal(m.fault?.thread, "rel");
+  // The spec's threads (memslotDelete, gmemRelease) are the lanes.
+  assert.ok(m.threads.includes("memslotDelete") && m.threads.includes("gmemRelease"));
+  assert.deepEqual(m.spans.map((sp) => [sp.lock, sp.holder, sp.from, sp.to]), [["slots_lock", "memslotDelete", 2, 3], ["invalidate_lock", "gmemRelease", 4, undefined], ["slots_lock", "gmemRelease", 5, undefined]]);
+  assert.equal(m.fault?.thread, "gmemRelease");
   const seq = mermaidSequence(t, v);
   assert.match(seq, /activate slots_lock\n[\s\S]*deactivate slots_lock/);
 

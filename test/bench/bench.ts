@@ -62,6 +62,8 @@ interface Row {
   fingerprintBits?: number;
   collisionProbability?: number;
   refpinN?: number;
+  /** The liveness pass (its own unreduced graph): seconds, states, edges, peak bytes per state. */
+  liveness?: { seconds: number; states: number; edges: number; bytesPerState: number };
 }
 
 function configs(): Config[] {
@@ -78,6 +80,8 @@ function configs(): Config[] {
       add("--workers 1", ["--workers", "1"]);
       if (cores > 1) add(`--workers ${cores}`, ["--workers", String(cores)]);
     }
+    // Liveness: a leads-to property under weak fairness, on the graph of N = 5.
+    out.push({ label: "refpin N=5 leads-to (liveness)", spec: "test/bench/refpin-live.ts", args: ["--param", "N=5", "--param", "variant=active"] });
   }
   // Other shipped models at their largest parameters, the design that holds.
   const fp = "specs/kvm-vfio/file-pinning.ts";
@@ -152,6 +156,7 @@ function runRefcheck(c: Config): Row {
     row.traceBytesPerState = s.traceBytesPerState;
     row.fingerprintBits = s.fingerprintBits;
     row.collisionProbability = s.collisionProbability;
+    if (s.liveness) row.liveness = s.liveness;
   }
   if (existsSync(rssFile)) {
     row.rssMB = Number(readFileSync(rssFile, "utf8")) / 1024;
@@ -171,6 +176,7 @@ interface VerdictLike {
     traceBytesPerState?: number;
     fingerprintBits?: number;
     collisionProbability?: number;
+    liveness?: { seconds: number; states: number; edges: number; bytesPerState: number };
   };
 }
 
@@ -404,6 +410,10 @@ function main(): void {
       [false, true, true, true, true, true, true, false],
     ));
     console.log(`Quint's simulator: about ${int(QUINT_SIM_STEPS_PER_SECOND)} steps/s on RefPin N=7, a figure recorded earlier on this machine, not measured in this run; "seconds": walks and shrinking.`);
+  }
+  for (const r of rows.filter((x) => x.liveness)) {
+    const l = r.liveness!;
+    console.log(`\nliveness, ${r.label}: graph of ${int(l.states)} states and ${int(l.edges)} edges built and decided in ${fix(l.seconds)} s, ${fix(l.bytesPerState, 1)} B/state at its peak; the safety search before it: ${fix(r.seconds)} s`);
   }
   const fp = rows.filter((r) => r.fingerprintBits);
   if (fp.length > 0) {
