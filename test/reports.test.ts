@@ -186,18 +186,18 @@ test("JUnit: well-formed XML, one suite per design, one case per property, trace
   assert.equal(suites.length, 3);
   assert.equal(suites[1]["@name"], "kvm-vfio/file-pinning [design=get_file]");
   assert.equal(doc.testsuites["@failures"], "1");
-  for (const s of suites) assert.equal(s.testcase.length, 9);
+  for (const s of suites) assert.equal(s.testcase.length, 13);
   const failing = suites[1].testcase.find((c: any) => c["@name"] === "noFault");
   assert.ok(String(failing.failure["#text"]).includes(`FAULT: ${FAULT}`));
   assert.ok(String(failing.failure["#text"]).includes("CloseVm"));
   // Every property is unknown after 100 states, the witness too.
-  assert.equal(suites[2]["@skipped"], "9");
+  assert.equal(suites[2]["@skipped"], "13");
 });
 
 // ---- Markdown / Mermaid ----
 test("Markdown: comparison table and Mermaid within documented syntax", () => {
   const md = renderMarkdown(both);
-  assert.match(md, /\| get_file \| \*\*violated: file_ref_inc\(\) on a released file reference: get_file on dying VM file \(kvm-&gt;_file\) \(f_count was 0[^)]*\) in 2 steps\*\* (\| holds ){7}\| witness reachable in 5 steps \|/);
+  assert.match(md, /\| get_file \| \*\*violated: file_ref_inc\(\) on a released file reference: get_file on dying VM file \(kvm-&gt;_file\) \(f_count was 0[^)]*\) in 2 steps\*\* (\| holds ){11}\| witness reachable in 5 steps \|/);
   const blocks = [...md.matchAll(/```mermaid\n([\s\S]*?)```/g)].map((m) => m[1]!);
   assert.equal(blocks.length, 3);
   const line = [
@@ -288,12 +288,12 @@ test("HTML: step through a trace with buttons and arrow keys in chromium", { ski
     assert.equal(await label.innerText(), "initial state");
     assert.equal(await t.locator(".prev").isDisabled(), true);
     assert.equal(await fault.isVisible(), false);
-    assert.equal(await t.locator("table.state tbody tr").count(), 27); // every leaf field of the state
+    assert.equal(await t.locator("table.state tbody tr").count(), 29); // every leaf field of the state
 
     await t.locator(".next").click();
     assert.equal(await pos.innerText(), "step 1 of 2");
     assert.equal(await label.innerText(), "1. CloseVm");
-    assert.deepEqual(await changed(), ["truefalse", "10", "livedying"]); // old value struck through, then new
+    assert.deepEqual(await changed(), ["installednone", "10", "livedying"]); // old value struck through, then new
     assert.equal(await t.locator('.seq .msg.current[data-step="1"]').count(), 2);
     assert.equal(await t.locator('.seq .msg.future[data-step="2"]').count(), 1);
 
@@ -339,7 +339,7 @@ function mkdirTmp(): string {
 
 test("compare: a table wider than the terminal is printed with properties as rows", () => {
   const wide = renderComparison(both, { color: false });
-  assert.match(wide, /design +noFault +vmFileRefsExact/);
+  assert.match(wide, /design +noFault +assocPinsLiveVmFile/);
   const narrow = renderComparison(both, { color: false, width: 60 });
   assert.match(narrow, /property +get_file_active +get_file/);
   assert.match(narrow, /noFault +holds +VIOLATED \(2 steps\)/);

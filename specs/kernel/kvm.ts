@@ -203,6 +203,17 @@ export function kvmDestroyVm(k: Kvm, hooks: KvmDestroyHooks = {}): void {
 }
 
 /**
+ * virt/kvm/kvm_main.c:kvm_put_kvm from a caller that runs kvm_destroy_vm in the same step
+ * when its put is the last one (VFIO's vfio_device_put_kvm, a driver's close). Returns true
+ * when it destroyed the VM.
+ */
+export function kvmPutDestroy(k: Kvm, hooks: KvmDestroyHooks = {}): boolean {
+  if (!kvmPut(k)) return false;
+  kvmDestroyVm(k, hooks);
+  return true;
+}
+
+/**
  * `fn` uses struct kvm. After kvm_arch_free_vm that is a use-after-free; how KASAN words
  * it depends on how kvm_arch_alloc_vm allocated it (kvzalloc generically, __vmalloc on x86),
  * so the message is the model's.
