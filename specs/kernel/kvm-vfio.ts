@@ -7,8 +7,9 @@
 // vfio_file_set_kvm. What VFIO stores there (a raw struct kvm pointer upstream, a counted
 // VM-file reference in seed 000) is the design's: the callers pass it as `setKvm`/`clearKvm`.
 import { fput, getFile, getFileActive, type File } from "./file.ts";
+import { kvmGetSafe, kvmPutDestroy, type Kvm, type KvmDestroyHooks } from "./kvm.ts";
 import type { KvmDeviceOps } from "./kvm-device.ts";
-import type { Module } from "./module.ts";
+import { runModuleCode, symbolGet, symbolPut, type Module } from "./module.ts";
 
 /**
  * virt/kvm/vfio.c:kvm_vfio_ops. Since 51cdc8bc120e (v6.2-rc5) it has ->release
@@ -81,4 +82,38 @@ export function vfioKvmFileReplace(old: File | null, get: (() => boolean) | null
   const got = get ? get() : false;
   if (old) fput(old, what);
   return got;
+}
+
+// ---- Upstream: VFIO's users_count reference on the raw struct kvm (2b48f52f2bff) ----
+
+/**
+ * drivers/vfio/vfio_main.c:vfio_device_get_kvm_safe: symbol_get(kvm_put_kvm), kept in
+ * device->put_kvm for the put; symbol_get(kvm_get_kvm_safe) around the call;
+ * kvm_get_kvm_safe. `kvmModule` is kvm.ko, which exports both (omit it where modules are not
+ * modelled). A failed symbol_get is WARN_ON and no reference. Returns whether the device now
+ * holds users_count (and then also its symbol_get of kvm_put_kvm).
+ */
+export function vfioDeviceGetKvmSafe(k: Kvm, kvmModule?: Module): boolean {
+  if (!kvmModule) return kvmGetSafe(k);
+  if (!symbolGet(kvmModule)) return false; // symbol_get(kvm_put_kvm)
+  if (!symbolGet(kvmModule)) {
+    symbolPut(kvmModule, "kvm");
+    return false;
+  }
+  runModuleCode(kvmModule, "kvm", "kvm_get_kvm_safe");
+  const ok = kvmGetSafe(k);
+  symbolPut(kvmModule, "kvm"); // symbol_put(kvm_get_kvm_safe)
+  if (!ok) symbolPut(kvmModule, "kvm"); // symbol_put(kvm_put_kvm)
+  return ok;
+}
+
+/**
+ * drivers/vfio/vfio_main.c:vfio_device_put_kvm up to the return of its call through
+ * device->put_kvm (kvm_put_kvm, kvm.ko's text: `kvmModule`); the last put runs kvm_destroy_vm
+ * there, with `destroy`. The symbol_put(kvm_put_kvm) that follows is the caller's (after the
+ * call returned). Returns true when it destroyed the VM.
+ */
+export function vfioDeviceCallPutKvm(k: Kvm, destroy: KvmDestroyHooks, kvmModule?: Module): boolean {
+  if (kvmModule) runModuleCode(kvmModule, "kvm", "device->put_kvm (kvm_put_kvm)");
+  return kvmPutDestroy(k, destroy);
 }
