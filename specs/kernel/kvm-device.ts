@@ -55,14 +55,15 @@ function runOps(ops: KvmDeviceOps, cb: "create" | "release" | "destroy"): void {
   if (ops.module) runModuleCode(ops.module, ops.moduleName ?? ops.name, `${ops.name} ops->${cb}`);
 }
 
-/** ops->destroy: frees the device. */
-function callDestroy(d: KvmDevice, ops: KvmDeviceOps, fn: string): void {
+/** ops->destroy: frees the device (`body`: the type's own work before the free). */
+function callDestroy(d: KvmDevice, ops: KvmDeviceOps, fn: string, body?: () => void): void {
   if (!ops.destroy) {
     // kvm_destroy_devices calls dev->ops->destroy unconditionally.
     throw new Fault(`BUG: kernel NULL pointer dereference, address: 0000000000000000 (${fn} calls the NULL ops->destroy of ${ops.name}, a device with ->release that is still listed)`, d);
   }
   if (d.state !== "listed") throw new Fault(`BUG: KASAN: double-free in ${fn}: ${ops.name} ops->destroy after the device was ${d.state}`, d);
   runOps(ops, "destroy");
+  body?.();
   d.state = "destroyed";
 }
 
@@ -146,7 +147,8 @@ export function kvmDeviceFileRelease(
 /**
  * virt/kvm/kvm_main.c:kvm_destroy_devices (a kvm_destroy_vm step): list_del and
  * ops->destroy for every device still on kvm->devices. No kvm->lock: nobody else holds the VM.
+ * `body`: what the type's ->destroy does before it frees the device (e.g. kvm_vfio_destroy).
  */
-export function kvmDestroyDevices(devices: readonly { dev: KvmDevice; ops: KvmDeviceOps }[]): void {
-  for (const { dev, ops } of devices) if (dev.state === "listed") callDestroy(dev, ops, "kvm_destroy_devices");
+export function kvmDestroyDevices(devices: readonly { dev: KvmDevice; ops: KvmDeviceOps; body?: () => void }[]): void {
+  for (const { dev, ops, body } of devices) if (dev.state === "listed") callDestroy(dev, ops, "kvm_destroy_devices", body);
 }
