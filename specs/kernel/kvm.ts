@@ -104,9 +104,12 @@ export function kvmSchema(o: KvmSchemaOptions) {
   }>;
 }
 
-/** virt/kvm/kvm_main.c:kvm_create_vm: users_count = 1 (owned by the VM file made next). */
-export function newKvm(o: { warn?: boolean } = {}): Kvm {
-  const k: Kvm = { users: newRefcount(1, o), phase: "live", lock: unlocked() };
+/**
+ * virt/kvm/kvm_main.c:kvm_create_vm: users_count = 1 (owned by the VM file made next); `users`
+ * for a VM whose other holders (a KVM device, a vCPU) exist when the model starts.
+ */
+export function newKvm(o: { warn?: boolean; users?: number } = {}): Kvm {
+  const k: Kvm = { users: newRefcount(o.users ?? 1, o), phase: "live", lock: unlocked() };
   if (o.warn) k.warned = false;
   return k;
 }

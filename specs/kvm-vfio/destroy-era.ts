@@ -68,8 +68,8 @@
 //     locking detected"; with lockdep=false the task blocks and the checker reports a deadlock.
 import { z } from "zod";
 import { defineSpec } from "../../checker/spec.ts";
-import { closeFd, deferredFput, fdSchema, fileSchema, installedFd, newFile } from "../kernel/file.ts";
-import { kvmDestroyVm, kvmGet, kvmIsFreed, kvmPut, kvmSchema, kvmUse, kvmVmFileRelease } from "../kernel/kvm.ts";
+import { closeFd, fdInstalled, deferredFput, fdSchema, fileSchema, installedFd, newFile } from "../kernel/file.ts";
+import { kvmDestroyVm, kvmGet, kvmIsFreed, kvmPut, kvmSchema, newKvm, kvmUse, kvmVmFileRelease } from "../kernel/kvm.ts";
 import { kvmDestroyDevices, kvmDeviceFileRelease, kvmDeviceRelease, kvmDeviceSchema } from "../kernel/kvm-device.ts";
 import { kvmVfioOps, vfioDeviceGetKvmSafe } from "../kernel/kvm-vfio.ts";
 import { acquire, isFree, lockSchema, release, unlocked, type Lock } from "../kernel/lock.ts";
@@ -113,7 +113,6 @@ const stateSchema = z.object({
   destroy: threadSchema(["destroyDevices"], { ctx: z.enum(["none", "vfioClose", "other"]) }),
 });
 type S = z.infer<typeof stateSchema>;
-const installed = (fd: { state: string }) => fd.state === "installed";
 
 export default defineSpec({
   name: "kvm-vfio/destroy-era",
@@ -131,7 +130,7 @@ export default defineSpec({
     device: "unopened" as const,
     devRef: false,
     safeRefused: false,
-    kvm: { users: { count: 2 }, phase: "live" as const, lock: unlocked() },
+    kvm: newKvm({ users: 2 }),
     groupLock: unlocked(),
     open: { pc: "idle" as const },
     kvRel: { pc: "idle" as const },
@@ -169,13 +168,13 @@ export default defineSpec({
       FileAdd: {
         kernel: `KVM_DEV_VFIO_GROUP_ADD: kvm_vfio_group_add -> get_file, kvm_vfio_group_set_kvm -> vfio_file_set_kvm (${setKvmLock})`,
         thread: "ioctl",
-        when: (s: S) => installed(s.kvmVfioFd) && !s.assoc && (!assocUnderGroupLock || isFree(s.groupLock)),
+        when: (s: S) => fdInstalled(s.kvmVfioFd) && !s.assoc && (!assocUnderGroupLock || isFree(s.groupLock)),
         then: (s: S) => setKvm(s, IOCTL, true),
       },
       FileDel: {
         kernel: `KVM_DEV_VFIO_GROUP_DEL: kvm_vfio_group_del -> vfio_file_set_kvm(NULL) (${setKvmLock}), fput(kvf->file)`,
         thread: "ioctl",
-        when: (s: S) => installed(s.kvmVfioFd) && s.assoc && (!assocUnderGroupLock || isFree(s.groupLock)),
+        when: (s: S) => fdInstalled(s.kvmVfioFd) && s.assoc && (!assocUnderGroupLock || isFree(s.groupLock)),
         then: (s: S) => setKvm(s, IOCTL, false),
       },
       CloseKvmVfioDev: {
@@ -184,7 +183,7 @@ export default defineSpec({
           ? "__fput -> kvm_device_release: mutex_lock(kvm->lock)"
           : "__fput -> kvm_device_release: no .release, device stays on kvm->devices; kvm_put_kvm",
         thread: "close",
-        when: (s: S) => installed(s.kvmVfioFd) && (!onRelease || isFree(s.kvm.lock)),
+        when: (s: S) => fdInstalled(s.kvmVfioFd) && (!onRelease || isFree(s.kvm.lock)),
         then: (s: S) => {
           closeFd(s.kvmVfioFd, s.kvmVfioFile, "kvm-vfio device file");
           if (onRelease) {
@@ -217,7 +216,7 @@ export default defineSpec({
       CloseVm: {
         kernel: "__fput -> kvm_vm_release -> kvm_put_kvm",
         thread: "close",
-        when: (s: S) => installed(s.vmFd),
+        when: (s: S) => fdInstalled(s.vmFd),
         then: (s: S) => {
           closeFd(s.vmFd, s.vmFile, "VM file");
           destroyFrom(s, kvmVmFileRelease(s.kvm, s.vmFile), "other");
@@ -326,7 +325,7 @@ export default defineSpec({
     },
     kvmFreedUnreferenced: {
       doc: "S1: once kvm_destroy_vm ran, nothing references the VM",
-      holds: (s) => !kvmIsFreed(s.kvm) || (!installed(s.vmFd) && !installed(s.kvmVfioFd) && s.kvRel.pc === "idle" && !s.assoc && !s.devRef),
+      holds: (s) => !kvmIsFreed(s.kvm) || (!fdInstalled(s.vmFd) && !fdInstalled(s.kvmVfioFd) && s.kvRel.pc === "idle" && !s.assoc && !s.devRef),
     },
   },
   quiescent: {
@@ -338,7 +337,7 @@ export default defineSpec({
   reachable: (p) => ({
     vfioHoldsLastVmRef: {
       doc: "witness: every KVM fd is closed and an open VFIO device keeps the VM alive",
-      when: (s: S) => !installed(s.vmFd) && !installed(s.kvmVfioFd) && s.devRef && !kvmIsFreed(s.kvm),
+      when: (s: S) => !fdInstalled(s.vmFd) && !fdInstalled(s.kvmVfioFd) && s.devRef && !kvmIsFreed(s.kvm),
     },
     destroyUnderGroupLock: {
       doc: "witness: the VFIO close path's put is the last one, so kvm_destroy_vm runs holding group_lock",

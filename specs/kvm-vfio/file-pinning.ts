@@ -53,11 +53,10 @@
 //     over is not established here.
 import { z } from "zod";
 import { action, defineSpec, range } from "../../checker/spec.ts";
-import { closeFd, deferredFput, fdSchema, fileSchema, fput, getFile, installedFd, isDying, isLive, newFile } from "../kernel/file.ts";
-import { kvmIsFreed, kvmIsLive, kvmSchema, kvmVmFileRelease } from "../kernel/kvm.ts";
+import { closeFd, fdInstalled, deferredFput, fdSchema, fileSchema, fput, getFile, installedFd, isDying, isLive, newFile } from "../kernel/file.ts";
+import { kvmIsFreed, kvmIsLive, kvmSchema, newKvm, kvmVmFileRelease } from "../kernel/kvm.ts";
 import { kvmDeviceFileRelease, kvmDeviceSchema } from "../kernel/kvm-device.ts";
 import { kvmFileGet, kvmVfioFileAdd, kvmVfioFileDel, kvmVfioOps, kvmVfioRelease, vfioKvmFileReplace } from "../kernel/kvm-vfio.ts";
-import { unlocked } from "../kernel/lock.ts";
 
 const params = z.object({
   /** FILE_ADD's read of kvm->_file. */
@@ -100,7 +99,6 @@ type Vfio = State["vfio"][number];
 
 const ops = kvmVfioOps();
 const vfioWhat = "VFIO device file";
-const installed = (fd: { state: string }) => fd.state === "installed";
 
 /** vfio_kvm_file_replace(&df->kvm_file, NULL): drop the association's VM-file reference. */
 function clearAssoc(s: State, v: Vfio): void {
@@ -117,7 +115,7 @@ export default defineSpec({
     vmFd: installedFd(),
     vmFile: newFile(),
     vmFilePtr: true,
-    kvm: { users: { count: 2 }, phase: "live" as const, lock: unlocked() },
+    kvm: newKvm({ users: 2 }),
     kvmVfioFd: installedFd(),
     kvmVfioFile: newFile(),
     kvmVfio: { state: "listed" as const },
@@ -129,7 +127,7 @@ export default defineSpec({
     CloseVm: {
       kernel: "close(vm fd) -> fput",
       thread: "close",
-      when: (s: State) => installed(s.vmFd),
+      when: (s: State) => fdInstalled(s.vmFd),
       then: (s: State) => void closeFd(s.vmFd, s.vmFile, "VM file"),
     },
     ReleaseVm: {
@@ -145,7 +143,7 @@ export default defineSpec({
     CloseKvmVfioDev: {
       kernel: "close(kvm-vfio fd) -> fput",
       thread: "close",
-      when: (s: State) => installed(s.kvmVfioFd),
+      when: (s: State) => fdInstalled(s.kvmVfioFd),
       then: (s: State) => void closeFd(s.kvmVfioFd, s.kvmVfioFile, "kvm-vfio device file"),
     },
     ReleaseKvmVfioDev: {
@@ -162,7 +160,7 @@ export default defineSpec({
       kernel: "KVM_DEV_VFIO_FILE_ADD: kvm_vfio_file_add -> vfio_file_set_kvm -> vfio_kvm_file_replace",
       thread: "ioctl",
       each: { i: range(p.devices) },
-      when: (s: State, { i }) => installed(s.kvmVfioFd) && installed(s.vfio[i].fd) && !s.vfio[i].kvf,
+      when: (s: State, { i }) => fdInstalled(s.kvmVfioFd) && fdInstalled(s.vfio[i].fd) && !s.vfio[i].kvf,
       then: (s: State, { i }) => {
         const v = s.vfio[i];
         // vfio_kvm_file_replace(&df->kvm_file, kvm): take the new reference, swap, put the old.
@@ -175,14 +173,14 @@ export default defineSpec({
       kernel: "KVM_DEV_VFIO_FILE_DEL: kvm_vfio_file_del -> vfio_kvm_file_replace(NULL); fput(kvf->file)",
       thread: "ioctl",
       each: { i: range(p.devices) },
-      when: (s: State, { i }) => installed(s.kvmVfioFd) && installed(s.vfio[i].fd) && s.vfio[i].kvf,
+      when: (s: State, { i }) => fdInstalled(s.kvmVfioFd) && fdInstalled(s.vfio[i].fd) && s.vfio[i].kvf,
       then: (s: State, { i }) => kvmVfioFileDel(s.vfio[i], s.vfio[i].file, vfioWhat, () => clearAssoc(s, s.vfio[i])),
     }),
     Bind: action({
       kernel: "VFIO_DEVICE_BIND_IOMMUFD: vfio_df_get_kvm_safe -> vfio_device_get_kvm_safe",
       thread: "ioctl",
       each: { i: range(p.devices) },
-      when: (s: State, { i }) => installed(s.vfio[i].fd) && !s.vfio[i].bound,
+      when: (s: State, { i }) => fdInstalled(s.vfio[i].fd) && !s.vfio[i].bound,
       then: (s: State, { i }) => {
         const v = s.vfio[i];
         v.bound = true;
@@ -196,7 +194,7 @@ export default defineSpec({
       kernel: "close(vfio fd) -> fput",
       thread: "close",
       each: { i: range(p.devices) },
-      when: (s: State, { i }) => installed(s.vfio[i].fd),
+      when: (s: State, { i }) => fdInstalled(s.vfio[i].fd),
       then: (s: State, { i }) => void closeFd(s.vfio[i].fd, s.vfio[i].file, vfioWhat),
     }),
     ReleaseVfio: action({
@@ -231,7 +229,7 @@ export default defineSpec({
       count: (s: State) => s.vmFile.count,
       live: (s: State) => isLive(s.vmFile),
       holders: {
-        vmFd: (s: State) => installed(s.vmFd),
+        vmFd: (s: State) => fdInstalled(s.vmFd),
         assoc: (s: State) => s.vfio.filter((v) => v.assoc).length,
         devRef: (s: State) => s.vfio.filter((v) => v.devRef).length,
       },
@@ -254,14 +252,14 @@ export default defineSpec({
     },
     vfioFileRefsExact: {
       doc: "a live VFIO file is counted by its fd and KVM's entry",
-      holds: (s: State) => s.vfio.every((v) => !isLive(v.file) || v.file.count === (installed(v.fd) ? 1 : 0) + (v.kvf ? 1 : 0)),
+      holds: (s: State) => s.vfio.every((v) => !isLive(v.file) || v.file.count === (fdInstalled(v.fd) ? 1 : 0) + (v.kvf ? 1 : 0)),
     },
   },
   quiescent: {
     noLeak: {
       doc: "all fds closed and no release pending => kvm, the VM file and every VFIO file are freed",
       holds: (s: State) =>
-        installed(s.vmFd) || installed(s.kvmVfioFd) || s.vfio.some((v) => installed(v.fd)) ||
+        fdInstalled(s.vmFd) || fdInstalled(s.kvmVfioFd) || s.vfio.some((v) => fdInstalled(v.fd)) ||
         (kvmIsFreed(s.kvm) && s.vmFile.state === "freed" && s.kvmVfioFile.state === "freed" &&
           s.vfio.every((v) => v.file.state === "freed")),
     },
@@ -270,7 +268,7 @@ export default defineSpec({
     vfioHoldsLastVmRef: {
       doc: "a bound VFIO device holds the last VM-file reference after every KVM fd is closed",
       when: (s: State) =>
-        !installed(s.vmFd) && s.kvmVfioFile.state === "freed" && isLive(s.vmFile) && s.vfio.some((v) => v.devRef),
+        !fdInstalled(s.vmFd) && s.kvmVfioFile.state === "freed" && isLive(s.vmFile) && s.vfio.some((v) => v.devRef),
     },
   },
   symmetry: (s: State) => s.vfio,

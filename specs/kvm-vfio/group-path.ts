@@ -56,14 +56,13 @@
 //   - Modules, slab reuse: see kvm-vfio/vm-pinning; errors of open_device: not modelled.
 import { z } from "zod";
 import { action, defineSpec, range } from "../../checker/spec.ts";
-import { closeFd, deferredFput, fdSchema, fileSchema, fput, getFile, installedFd, isDying, isLive, newFile } from "../kernel/file.ts";
-import { kvmIsFreed, kvmIsLive, kvmPutDestroy, kvmSchema, kvmVmFileRelease } from "../kernel/kvm.ts";
+import { closeFd, fdInstalled, deferredFput, fdSchema, fileSchema, fput, getFile, installedFd, isDying, isLive, newFile } from "../kernel/file.ts";
+import { kvmIsFreed, kvmIsLive, kvmPutDestroy, kvmSchema, newKvm, kvmVmFileRelease } from "../kernel/kvm.ts";
 import { kvmDeviceFileRelease, kvmDeviceSchema } from "../kernel/kvm-device.ts";
 import {
   kvmFileGet, kvmVfioFileAdd, kvmVfioFileDel, kvmVfioOps, kvmVfioRelease, vfioDeviceCallPutKvm, vfioDeviceGetKvmSafe, vfioKvmFileReplace,
   type KvmFileRead,
 } from "../kernel/kvm-vfio.ts";
-import { unlocked } from "../kernel/lock.ts";
 
 export const designs = ["raw-kvm", "get_file_active", "get_file", "put-every-close"] as const;
 export type Design = (typeof designs)[number];
@@ -119,7 +118,6 @@ function stateSchema(p: Params) {
   });
 }
 type S = z.infer<ReturnType<typeof stateSchema>>;
-const installed = (fd: { state: string }) => fd.state === "installed";
 const ops = kvmVfioOps();
 const kvfWhat = "group file (kvf->file)";
 
@@ -133,7 +131,7 @@ export default defineSpec({
     vmFd: installedFd(),
     vmFile: newFile(),
     vmFilePtr: pinsFile(p.design),
-    kvm: { users: { count: 2 }, phase: "live" as const, lock: unlocked() },
+    kvm: newKvm({ users: 2 }),
     kvmVfioFd: installedFd(),
     kvmVfioFile: newFile(),
     kvmVfio: { state: "listed" as const },
@@ -171,7 +169,7 @@ export default defineSpec({
       CloseVm: {
         kernel: "close(vm fd) -> fput",
         thread: "close",
-        when: (s: S) => installed(s.vmFd),
+        when: (s: S) => fdInstalled(s.vmFd),
         then: (s: S) => void closeFd(s.vmFd, s.vmFile, "VM file"),
       },
       ReleaseVm: {
@@ -186,7 +184,7 @@ export default defineSpec({
       CloseKvmVfioDev: {
         kernel: "close(kvm-vfio fd) -> fput",
         thread: "close",
-        when: (s: S) => installed(s.kvmVfioFd),
+        when: (s: S) => fdInstalled(s.kvmVfioFd),
         then: (s: S) => void closeFd(s.kvmVfioFd, s.kvmVfioFile, "kvm-vfio device file"),
       },
       ReleaseKvmVfioDev: {
@@ -202,19 +200,19 @@ export default defineSpec({
       FileAdd: {
         kernel: "KVM_DEV_VFIO_FILE_ADD(group fd): kvf->file = get_file, kvm_vfio_file_set_kvm -> vfio_group_set_kvm",
         thread: "ioctl",
-        when: (s: S) => installed(s.kvmVfioFd) && installed(s.groupFd) && !s.kvf,
+        when: (s: S) => fdInstalled(s.kvmVfioFd) && fdInstalled(s.groupFd) && !s.kvf,
         then: (s: S) => kvmVfioFileAdd(s, s.groupFile, kvfWhat, () => setKvm(s)),
       },
       FileDel: {
         kernel: "KVM_DEV_VFIO_FILE_DEL(group fd): vfio_group_set_kvm(NULL), fput(kvf->file)",
         thread: "ioctl",
-        when: (s: S) => installed(s.kvmVfioFd) && installed(s.groupFd) && s.kvf,
+        when: (s: S) => fdInstalled(s.kvmVfioFd) && fdInstalled(s.groupFd) && s.kvf,
         then: (s: S) => kvmVfioFileDel(s, s.groupFile, kvfWhat, () => clearKvm(s)),
       },
       CloseGroup: {
         kernel: "close(group fd) -> fput",
         thread: "close",
-        when: (s: S) => installed(s.groupFd),
+        when: (s: S) => fdInstalled(s.groupFd),
         then: (s: S) => void closeFd(s.groupFd, s.groupFile, "group file"),
       },
       ReleaseGroup: {
@@ -227,7 +225,7 @@ export default defineSpec({
         kernel: "VFIO_GROUP_GET_DEVICE_FD -> vfio_df_group_open: open_count == 0 -> vfio_device_group_get_kvm_safe; vfio_df_open",
         thread: "ioctl",
         each: { i: range(p.devices) },
-        when: (s: S, { i }) => installed(s.groupFd) && s.dev[i].opened < p.fds,
+        when: (s: S, { i }) => fdInstalled(s.groupFd) && s.dev[i].opened < p.fds,
         then: (s: S, { i }) => {
           const dv = s.dev[i];
           dv.opened += 1;
@@ -273,13 +271,13 @@ export default defineSpec({
         doc: "the VM's struct file, f_count",
         count: (s: S) => s.vmFile.count,
         live: (s: S) => isLive(s.vmFile),
-        holders: { vmFd: (s: S) => installed(s.vmFd), groupKvmFile: (s: S) => files && s.assoc, devices: (s: S) => (files ? refs(s) : 0) },
+        holders: { vmFd: (s: S) => fdInstalled(s.vmFd), groupKvmFile: (s: S) => files && s.assoc, devices: (s: S) => (files ? refs(s) : 0) },
       },
       groupFile: {
         doc: "the VFIO group file, f_count",
         count: (s: S) => s.groupFile.count,
         live: (s: S) => isLive(s.groupFile),
-        holders: { groupFd: (s: S) => installed(s.groupFd), kvf: (s: S) => s.kvf, openDevices: (s: S) => s.dev.filter((x) => x.open > 0).length },
+        holders: { groupFd: (s: S) => fdInstalled(s.groupFd), kvf: (s: S) => s.kvf, openDevices: (s: S) => s.dev.filter((x) => x.open > 0).length },
       },
     };
   },
@@ -297,7 +295,7 @@ export default defineSpec({
     noLeak: {
       doc: "every fd closed, no release pending => kvm and every file freed",
       holds: (s: S) =>
-        installed(s.vmFd) || installed(s.kvmVfioFd) || installed(s.groupFd) || s.dev.some((x) => x.open > 0) ||
+        fdInstalled(s.vmFd) || fdInstalled(s.kvmVfioFd) || fdInstalled(s.groupFd) || s.dev.some((x) => x.open > 0) ||
         (kvmIsFreed(s.kvm) && s.vmFile.state === "freed" && s.kvmVfioFile.state === "freed" && s.groupFile.state === "freed"),
     },
   },
@@ -312,7 +310,7 @@ export default defineSpec({
     },
     groupOutlivesItsFd: {
       doc: "the group fd is closed and the group file lives on, pinned by KVM or an open device",
-      when: (s: S) => !installed(s.groupFd) && isLive(s.groupFile),
+      when: (s: S) => !fdInstalled(s.groupFd) && isLive(s.groupFile),
     },
   },
   symmetry: (s: S) => s.dev,

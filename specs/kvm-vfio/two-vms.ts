@@ -39,13 +39,12 @@
 // each VM adds the file at most twice (enough for add, add, del, add orders).
 import { z } from "zod";
 import { action, defineSpec } from "../../checker/spec.ts";
-import { closeFd, deferredFput, fdSchema, fileSchema, fput, getFile, installedFd, isDying, isLive, newFile } from "../kernel/file.ts";
-import { kvmIsFreed, kvmSchema, kvmVmFileRelease } from "../kernel/kvm.ts";
+import { closeFd, fdInstalled, deferredFput, fdSchema, fileSchema, fput, getFile, installedFd, isDying, isLive, newFile } from "../kernel/file.ts";
+import { kvmIsFreed, kvmSchema, newKvm, kvmVmFileRelease } from "../kernel/kvm.ts";
 import { kvmDeviceFileRelease, kvmDeviceSchema } from "../kernel/kvm-device.ts";
 import {
   kvmFileGet, kvmVfioFileAdd, kvmVfioFileDel, kvmVfioOps, kvmVfioRelease, vfioDeviceCallPutKvm, vfioDeviceGetKvmSafe, vfioKvmFileReplace,
 } from "../kernel/kvm-vfio.ts";
-import { unlocked } from "../kernel/lock.ts";
 
 export const designs = ["raw-kvm", "get_file_active", "put-on-clear-only"] as const;
 export type Design = (typeof designs)[number];
@@ -86,7 +85,6 @@ type S = z.infer<typeof stateSchema>;
 type Named = S["assoc"];
 const idx = (a: "0" | "1") => Number(a);
 const named = (v: number | null): Named => (v === null ? "none" : (String(v) as "0" | "1"));
-const installed = (fd: { state: string }) => fd.state === "installed";
 const ops = kvmVfioOps();
 const vfioWhat = (v: number) => `VFIO device file (VM ${v}'s kvf->file)`;
 
@@ -98,7 +96,7 @@ export default defineSpec({
   state: () => stateSchema,
   init: (p: Params) => ({
     vm: VMS.map(() => ({
-      fd: installedFd(), file: newFile(), filePtr: pinsFile(p.design), kvm: { users: { count: 2 }, phase: "live" as const, lock: unlocked() },
+      fd: installedFd(), file: newFile(), filePtr: pinsFile(p.design), kvm: newKvm({ users: 2 }),
       kvFd: installedFd(), kvFile: newFile(), kvDev: { state: "listed" as const }, kvf: false, stale: 0, adds: 0,
     })),
     vfioFd: installedFd(),
@@ -133,7 +131,7 @@ export default defineSpec({
         kernel: "close(vm fd) -> fput",
         thread: "close",
         each,
-        when: (s: S, { v }) => installed(s.vm[v].fd),
+        when: (s: S, { v }) => fdInstalled(s.vm[v].fd),
         then: (s: S, { v }) => void closeFd(s.vm[v].fd, s.vm[v].file, `VM ${v} file`),
       }),
       ReleaseVm: action({
@@ -150,7 +148,7 @@ export default defineSpec({
         kernel: "close(kvm-vfio fd) -> fput",
         thread: "close",
         each,
-        when: (s: S, { v }) => installed(s.vm[v].kvFd),
+        when: (s: S, { v }) => fdInstalled(s.vm[v].kvFd),
         then: (s: S, { v }) => void closeFd(s.vm[v].kvFd, s.vm[v].kvFile, `VM ${v} kvm-vfio device file`),
       }),
       ReleaseKvmVfioDev: action({
@@ -168,7 +166,7 @@ export default defineSpec({
         kernel: "KVM_DEV_VFIO_FILE_ADD: kvf->file = get_file, kvm_vfio_file_set_kvm(file, kvm)",
         thread: "ioctl",
         each,
-        when: (s: S, { v }) => installed(s.vm[v].kvFd) && installed(s.vfioFd) && !s.vm[v].kvf && s.vm[v].adds < 2,
+        when: (s: S, { v }) => fdInstalled(s.vm[v].kvFd) && fdInstalled(s.vfioFd) && !s.vm[v].kvf && s.vm[v].adds < 2,
         then: (s: S, { v }) => {
           s.vm[v].adds += 1;
           kvmVfioFileAdd(s.vm[v], s.vfioFile, vfioWhat(v), () => setKvm(s, v));
@@ -178,13 +176,13 @@ export default defineSpec({
         kernel: "KVM_DEV_VFIO_FILE_DEL: kvm_vfio_file_set_kvm(file, NULL), fput(kvf->file)",
         thread: "ioctl",
         each,
-        when: (s: S, { v }) => installed(s.vm[v].kvFd) && installed(s.vfioFd) && s.vm[v].kvf,
+        when: (s: S, { v }) => fdInstalled(s.vm[v].kvFd) && fdInstalled(s.vfioFd) && s.vm[v].kvf,
         then: (s: S, { v }) => kvmVfioFileDel(s.vm[v], s.vfioFile, vfioWhat(v), () => setKvm(s, null)),
       }),
       Bind: {
         kernel: "VFIO_DEVICE_BIND_IOMMUFD -> vfio_df_get_kvm_safe -> vfio_device_get_kvm_safe",
         thread: "ioctl",
-        when: (s: S) => installed(s.vfioFd) && !s.bound,
+        when: (s: S) => fdInstalled(s.vfioFd) && !s.bound,
         then: (s: S) => {
           s.bound = true;
           if (s.assoc === "none") return;
@@ -198,7 +196,7 @@ export default defineSpec({
       CloseVfio: {
         kernel: "close(vfio fd) -> fput",
         thread: "close",
-        when: (s: S) => installed(s.vfioFd),
+        when: (s: S) => fdInstalled(s.vfioFd),
         then: (s: S) => void closeFd(s.vfioFd, s.vfioFile, "VFIO device file"),
       },
       ReleaseVfio: {
@@ -229,7 +227,7 @@ export default defineSpec({
           doc: `VM ${v}'s struct file, f_count`,
           count: (s: S) => s.vm[v].file.count,
           live: (s: S) => isLive(s.vm[v].file),
-          holders: { fd: (s: S) => installed(s.vm[v].fd), assoc: (s: S) => counted(s.assoc), devRef: (s: S) => counted(s.devRef) },
+          holders: { fd: (s: S) => fdInstalled(s.vm[v].fd), assoc: (s: S) => counted(s.assoc), devRef: (s: S) => counted(s.devRef) },
         }];
       }),
     ),
@@ -247,7 +245,7 @@ export default defineSpec({
     noLeak: {
       doc: "every fd closed, no release pending => both VMs destroyed and every file freed",
       holds: (s: S) =>
-        installed(s.vfioFd) || s.vm.some((x) => installed(x.fd) || installed(x.kvFd)) ||
+        fdInstalled(s.vfioFd) || s.vm.some((x) => fdInstalled(x.fd) || fdInstalled(x.kvFd)) ||
         (s.vm.every((x) => kvmIsFreed(x.kvm) && x.file.state === "freed" && x.kvFile.state === "freed") && s.vfioFile.state === "freed"),
     },
   },
@@ -259,7 +257,7 @@ export default defineSpec({
     otherDelClears: {
       doc: "U5: a VM still has the file on its kvm-vfio device but the association is gone (the other VM's DEL or release cleared it)",
       when: (s: S) =>
-        s.vm.every((x) => isLive(x.file)) && s.vm.some((x) => x.kvf && installed(x.kvFd)) && s.assoc === "none" &&
+        s.vm.every((x) => isLive(x.file)) && s.vm.some((x) => x.kvf && fdInstalled(x.kvFd)) && s.assoc === "none" &&
         s.vm.some((x) => !x.kvf),
     },
   },

@@ -109,14 +109,13 @@
 //     pins its module; only VFIO's calls into KVM check module text.
 import { z } from "zod";
 import { action, defineSpec, range } from "../../checker/spec.ts";
-import { closeFd, fdSchema, fileSchema, fput, freeFile, getFile, installedFd, isDying, isLive, newFile, reuseFile } from "../kernel/file.ts";
-import { kvmDestroyVm, kvmGetSafe, kvmIsFreed, kvmIsLive, kvmPut, kvmSchema, kvmVmFileRelease, type KvmDestroyHooks } from "../kernel/kvm.ts";
+import { closeFd, fdInstalled, fdSchema, fileSchema, fput, freeFile, getFile, installedFd, isDying, isLive, newFile, reuseFile } from "../kernel/file.ts";
+import { kvmDestroyVm, kvmGetSafe, kvmIsFreed, kvmIsLive, kvmPut, kvmSchema, newKvm, kvmVmFileRelease, type KvmDestroyHooks } from "../kernel/kvm.ts";
 import { kvmDeviceFileRelease, kvmDeviceSchema } from "../kernel/kvm-device.ts";
 import {
   kvmFileGet, kvmVfioFileAdd, kvmVfioFileDel, kvmVfioOps, kvmVfioRelease, vfioDeviceCallPutKvm, vfioDeviceGetKvmSafe,
   vfioKvmFileReplace, type KvmFileRead,
 } from "../kernel/kvm-vfio.ts";
-import { unlocked } from "../kernel/lock.ts";
 import { canUnload, moduleSchema, modulePut, runModuleCode, symbolPut, tryModuleGet, unloadModule } from "../kernel/module.ts";
 
 export const designs = [
@@ -179,7 +178,6 @@ type Vfio = State["vfio"][number];
 type Pc = Vfio["pc"];
 
 const modNames = ["kvm", "kvm_intel"];
-const installed = (fd: { state: string }) => fd.state === "installed";
 
 // ---- Designs as patches ----
 
@@ -387,7 +385,7 @@ export default defineSpec({
       vmFile: { count: 1 + (d.kvmFile === "strong" ? 1 : 0) + (d.kvmVfioPin ? 1 : 0), state: "live" as const, gen: 0 },
       vmFilePtr: d.kvmFile !== undefined,
       foreign: false,
-      kvm: { users: { count: 2 }, phase: "live" as const, lock: unlocked() },
+      kvm: newKvm({ users: 2 }),
       kvmVfioFd: installedFd(),
       kvmVfioFile: newFile(),
       kvmVfio: { state: "listed" as const },
@@ -428,7 +426,7 @@ export default defineSpec({
       CloseVm: {
         kernel: "close(vm fd) -> fput",
         thread: "close",
-        when: (s: State) => installed(s.vmFd),
+        when: (s: State) => fdInstalled(s.vmFd),
         then: (s: State) => void closeFd(s.vmFd, s.vmFile, "VM file"),
       },
       ReleaseVm: {
@@ -444,7 +442,7 @@ export default defineSpec({
       CloseKvmVfioDev: {
         kernel: "close(kvm-vfio fd) -> fput",
         thread: "close",
-        when: (s: State) => installed(s.kvmVfioFd),
+        when: (s: State) => fdInstalled(s.kvmVfioFd),
         then: (s: State) => void closeFd(s.kvmVfioFd, s.kvmVfioFile, "kvm-vfio device file"),
       },
       ReleaseKvmVfioDev: {
@@ -467,14 +465,14 @@ export default defineSpec({
         kernel: "KVM_DEV_VFIO_FILE_ADD: kvm_vfio_file_add -> kvm_vfio_file_set_kvm -> vfio_file_set_kvm",
         thread: "ioctl",
         each,
-        when: (s: State, { i }) => installed(s.kvmVfioFd) && installed(s.vfio[i].fd) && !s.vfio[i].kvf,
+        when: (s: State, { i }) => fdInstalled(s.kvmVfioFd) && fdInstalled(s.vfio[i].fd) && !s.vfio[i].kvf,
         then: (s: State, { i }) => kvmVfioFileAdd(s.vfio[i], s.vfio[i].file, "VFIO device file (kvf->file)", () => d.setKvm(s, s.vfio[i])),
       }),
       FileDel: action({
         kernel: "KVM_DEV_VFIO_FILE_DEL: kvm_vfio_file_del -> vfio_file_set_kvm(NULL); fput(kvf->file)",
         thread: "ioctl",
         each,
-        when: (s: State, { i }) => installed(s.kvmVfioFd) && installed(s.vfio[i].fd) && s.vfio[i].kvf,
+        when: (s: State, { i }) => fdInstalled(s.kvmVfioFd) && fdInstalled(s.vfio[i].fd) && s.vfio[i].kvf,
         then: (s: State, { i }) => {
           const x = kvf(s, s.vfio[i]);
           kvmVfioFileDel(x.e, x.file, x.what, x.clearKvm);
@@ -486,7 +484,7 @@ export default defineSpec({
         each,
         when: (s: State, { i }) => {
           const v = s.vfio[i];
-          return (installed(v.fd) && !v.bound && v.pc === "idle") || bindSteps.includes(v.pc);
+          return (fdInstalled(v.fd) && !v.bound && v.pc === "idle") || bindSteps.includes(v.pc);
         },
         then: (s: State, { i }) => {
           const v = s.vfio[i];
@@ -498,7 +496,7 @@ export default defineSpec({
         thread: "close",
         each,
         // A close racing with an ioctl on the same file only delays the release past it.
-        when: (s: State, { i }) => installed(s.vfio[i].fd) && s.vfio[i].pc === "idle",
+        when: (s: State, { i }) => fdInstalled(s.vfio[i].fd) && s.vfio[i].pc === "idle",
         then: (s: State, { i }) => void closeFd(s.vfio[i].fd, s.vfio[i].file, "VFIO device file"),
       }),
       ReleaseVfio: action({
@@ -555,7 +553,7 @@ export default defineSpec({
         live: (s: State) => isLive(s.vmFile),
         holders: {
           newOwner: (s: State) => s.foreign,
-          vmFd: (s: State) => !s.foreign && installed(s.vmFd),
+          vmFd: (s: State) => !s.foreign && fdInstalled(s.vmFd),
           kvmFile: (s: State) => d.kvmFile === "strong" && !s.foreign && kvmIsLive(s.kvm),
           kvmVfioPin: (s: State) => d.kvmVfioPin === true && !s.foreign && s.kvmVfioFile.state !== "freed",
           // Only references on the incarnation now in the slot count toward its f_count.
@@ -594,7 +592,7 @@ export default defineSpec({
     noLeak: {
       doc: "L1: every fd closed, no release pending => kvm, the VM file and every file freed, module counts at base",
       holds: (s: State) =>
-        s.devKvmFd || installed(s.vmFd) || installed(s.kvmVfioFd) || s.vfio.some((v) => installed(v.fd)) ||
+        s.devKvmFd || fdInstalled(s.vmFd) || fdInstalled(s.kvmVfioFd) || s.vfio.some((v) => fdInstalled(v.fd)) ||
         (kvmIsFreed(s.kvm) && (s.foreign || s.vmFile.state === "freed") && s.kvmVfioFile.state === "freed" &&
           s.vfio.every((v) => v.file.state === "freed") && s.mods.every((m) => m.state === "gone" || m.refs === 0)),
     },
@@ -603,7 +601,7 @@ export default defineSpec({
     vfioHoldsLastVmRef: {
       doc: "witness: every KVM fd is closed and released, and a bound VFIO device still keeps the VM alive",
       when: (s: State) =>
-        !s.devKvmFd && !installed(s.vmFd) && s.kvmVfioFile.state === "freed" && !kvmIsFreed(s.kvm) && s.vfio.some((v) => v.devRef),
+        !s.devKvmFd && !fdInstalled(s.vmFd) && s.kvmVfioFile.state === "freed" && !kvmIsFreed(s.kvm) && s.vfio.some((v) => v.devRef),
     },
   },
   symmetry: (s: State) => s.vfio,
