@@ -13,12 +13,13 @@ const incFromZero = /refcount_t: addition on 0; use-after-free\. \(kvm->users_co
 // The association outlives the kvm-vfio fd and sits there while users_count is 0.
 const assocPinsVm: Violation = { property: "assocPinsVm", actions: ["FileAdd", "CloseKvmVfioDev", "CloseVm"] };
 // VFIO's close holds the last reference and group_lock; kvm_vfio_destroy takes group_lock again.
-const selfDeadlockRun = ["FileAdd", "CloseKvmVfioDev", "OpenDevice", "CloseVm", "CloseDevice"];
+// (With each action's thread declared, the least-interleaved traces run the ioctls first.)
+const selfDeadlockRun = ["FileAdd", "OpenDevice", "CloseKvmVfioDev", "CloseVm", "CloseDevice"];
 const incFromZeroRun = ["FileAdd", "CloseKvmVfioDev", "CloseVm", "OpenDevice"];
 
 // 51cdc8bc120e's .release: kvm_device_release holds kvm->lock and waits for group_lock;
 // vfio-ap's open_device holds group_lock and waits for kvm->lock (fixed by 2b48f52f2bff).
-const abbaRun = ["FileAdd", "CloseKvmVfioDev", "CloseVm", "OpenDevice"];
+const abbaRun = ["FileAdd", "OpenDevice", "CloseKvmVfioDev", "CloseVm"];
 
 const expected: Record<"lockdep" | "noLockdep", Record<Design, Violation[]>> = {
   lockdep: {

@@ -10,8 +10,11 @@ const expected: Record<(typeof designs)[number], Violation[]> = {
   "get_file_active": [],
   // The second FILE_ADD overwrites VM 0's reference without putting it.
   "put-on-clear-only": [
-    { property: "vmFileRefsExact", actions: ["FileAdd(0)", "FileAdd(1)"] },
+    { property: "vm0FileCountExact", actions: ["FileAdd(0)", "FileAdd(1)"] },
+    { property: "vm1FileCountExact", actions: ["FileAdd(1)", "FileAdd(0)"] },
     { property: "noLeak", length: 11, last: "ReleaseVfio" },
+    { property: "vm0FileNoLeak", length: 11 },
+    { property: "vm1FileNoLeak", length: 11 },
   ],
 };
 

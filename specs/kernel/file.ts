@@ -234,6 +234,11 @@ export function installedFd(): Fd {
   return { state: "installed" };
 }
 
+/** The fd is in the table (fd_install ran, no close yet): other threads can fget or close it. */
+export function fdInstalled(fd: Fd): boolean {
+  return fd.state === "installed";
+}
+
 /** fs/file.c:get_unused_fd_flags -> alloc_fd: reserve a number (not yet visible). */
 export function getUnusedFd(fd: Fd, what: string): void {
   if (fd.state !== "none") throw new Fault(`model: get_unused_fd_flags for ${what}, which is already ${fd.state}`, fd);

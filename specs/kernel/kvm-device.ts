@@ -55,14 +55,15 @@ function runOps(ops: KvmDeviceOps, cb: "create" | "release" | "destroy"): void {
   if (ops.module) runModuleCode(ops.module, ops.moduleName ?? ops.name, `${ops.name} ops->${cb}`);
 }
 
-/** ops->destroy: frees the device. */
-function callDestroy(d: KvmDevice, ops: KvmDeviceOps, fn: string): void {
+/** ops->destroy: frees the device (`body`: the type's own work before the free). */
+function callDestroy(d: KvmDevice, ops: KvmDeviceOps, fn: string, body?: () => void): void {
   if (!ops.destroy) {
     // kvm_destroy_devices calls dev->ops->destroy unconditionally.
     throw new Fault(`BUG: kernel NULL pointer dereference, address: 0000000000000000 (${fn} calls the NULL ops->destroy of ${ops.name}, a device with ->release that is still listed)`, d);
   }
   if (d.state !== "listed") throw new Fault(`BUG: KASAN: double-free in ${fn}: ${ops.name} ops->destroy after the device was ${d.state}`, d);
   runOps(ops, "destroy");
+  body?.();
   d.state = "destroyed";
 }
 
@@ -103,13 +104,16 @@ export function kvmCreateDevice(d: KvmDevice, k: Kvm, devFile: File, fd: Fd, ops
  * ->release, under kvm->lock: list_del_rcu, synchronize_rcu, ops->release (frees the
  * device); then kvm_put_kvm. Devices without ->release stay listed for kvm_destroy_devices.
  * `tid` takes and drops kvm->lock as thread `tid` (a spec error if another thread holds it:
- * the step's guard must wait). Returns true when its kvm_put_kvm was the last put.
+ * the step's guard must wait). `body` is what the type's ->release does before it frees the
+ * device (e.g. virt/kvm/vfio.c:kvm_vfio_release). Returns true when its kvm_put_kvm was the
+ * last put.
  */
-export function kvmDeviceRelease(d: KvmDevice, k: Kvm, ops: KvmDeviceOps, tid?: number): boolean {
+export function kvmDeviceRelease(d: KvmDevice, k: Kvm, ops: KvmDeviceOps, tid?: number, body?: () => void): boolean {
   if (ops.release) {
     if (d.state !== "listed") throw new Fault(`BUG: KASAN: slab-use-after-free in kvm_device_release: ${ops.name} device, already ${d.state}`, d);
     if (tid !== undefined) acquire(k.lock, tid, "kvm->lock");
     runOps(ops, "release");
+    body?.();
     d.state = "released";
     if (tid !== undefined) unlock(k.lock, tid, "kvm->lock");
   }
@@ -118,21 +122,22 @@ export function kvmDeviceRelease(d: KvmDevice, k: Kvm, ops: KvmDeviceOps, tid?: 
 
 /**
  * The device file's deferred __fput: kvm_device_release, fops_put(kvm_device_fops.owner),
- * file_free. With `destroy`, a last kvm_put_kvm runs kvm_destroy_vm right there.
+ * file_free. With `destroy`, a last kvm_put_kvm runs kvm_destroy_vm right there. `body`: the
+ * ->release callback's own work (see kvmDeviceRelease).
  */
 export function kvmDeviceFileRelease(
   d: KvmDevice,
   k: Kvm,
   devFile: File,
   ops: KvmDeviceOps,
-  o: { fileOwner?: Module; fileOwnerName?: string; tid?: number; destroy?: KvmDestroyHooks } = {},
+  o: { fileOwner?: Module; fileOwnerName?: string; tid?: number; destroy?: KvmDestroyHooks; body?: () => void } = {},
 ): boolean {
   let last = false;
   deferredFput(devFile, `the ${ops.name} file`, {
     owner: o.fileOwner,
     ownerName: o.fileOwnerName,
     release: () => {
-      last = kvmDeviceRelease(d, k, ops, o.tid);
+      last = kvmDeviceRelease(d, k, ops, o.tid, o.body);
       if (last && o.destroy) kvmDestroyVm(k, o.destroy);
     },
   });
@@ -142,7 +147,8 @@ export function kvmDeviceFileRelease(
 /**
  * virt/kvm/kvm_main.c:kvm_destroy_devices (a kvm_destroy_vm step): list_del and
  * ops->destroy for every device still on kvm->devices. No kvm->lock: nobody else holds the VM.
+ * `body`: what the type's ->destroy does before it frees the device (e.g. kvm_vfio_destroy).
  */
-export function kvmDestroyDevices(devices: readonly { dev: KvmDevice; ops: KvmDeviceOps }[]): void {
-  for (const { dev, ops } of devices) if (dev.state === "listed") callDestroy(dev, ops, "kvm_destroy_devices");
+export function kvmDestroyDevices(devices: readonly { dev: KvmDevice; ops: KvmDeviceOps; body?: () => void }[]): void {
+  for (const { dev, ops, body } of devices) if (dev.state === "listed") callDestroy(dev, ops, "kvm_destroy_devices", body);
 }

@@ -104,9 +104,12 @@ export function kvmSchema(o: KvmSchemaOptions) {
   }>;
 }
 
-/** virt/kvm/kvm_main.c:kvm_create_vm: users_count = 1 (owned by the VM file made next). */
-export function newKvm(o: { warn?: boolean } = {}): Kvm {
-  const k: Kvm = { users: newRefcount(1, o), phase: "live", lock: unlocked() };
+/**
+ * virt/kvm/kvm_main.c:kvm_create_vm: users_count = 1 (owned by the VM file made next); `users`
+ * for a VM whose other holders (a KVM device, a vCPU) exist when the model starts.
+ */
+export function newKvm(o: { warn?: boolean; users?: number } = {}): Kvm {
+  const k: Kvm = { users: newRefcount(o.users ?? 1, o), phase: "live", lock: unlocked() };
   if (o.warn) k.warned = false;
   return k;
 }
@@ -200,6 +203,17 @@ export function kvmDestroyStep(k: Kvm, hooks: KvmDestroyHooks = {}): KvmDestroyS
 /** virt/kvm/kvm_main.c:kvm_destroy_vm in one step: every remaining step in order. */
 export function kvmDestroyVm(k: Kvm, hooks: KvmDestroyHooks = {}): void {
   while (kvmNextDestroyStep(k, hooks)) kvmDestroyStep(k, hooks);
+}
+
+/**
+ * virt/kvm/kvm_main.c:kvm_put_kvm from a caller that runs kvm_destroy_vm in the same step
+ * when its put is the last one (VFIO's vfio_device_put_kvm, a driver's close). Returns true
+ * when it destroyed the VM.
+ */
+export function kvmPutDestroy(k: Kvm, hooks: KvmDestroyHooks = {}): boolean {
+  if (!kvmPut(k)) return false;
+  kvmDestroyVm(k, hooks);
+  return true;
 }
 
 /**

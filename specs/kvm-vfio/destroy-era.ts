@@ -27,21 +27,23 @@
 // vfio-ap: its open_device takes kvm->lock. v6.0/v6.1 used group_rwsem where v6.2-rc has
 // group_lock; the model names group_lock.
 //
-// Actions (kernel functions also in each action's `kernel:`):
-//   FileAdd           KVM_DEV_VFIO_GROUP_ADD: under kv->lock, get_file, vfio_file_set_kvm(kvm)
-//   FileDel           KVM_DEV_VFIO_GROUP_DEL: vfio_file_set_kvm(NULL), fput(kvf->file)
-//   CloseKvmVfioDev   close + __fput -> kvm_device_release (release designs: mutex_lock(kvm->lock),
-//                     then KvmVfioRelease: kvm_vfio_release, unlock, kvm_put_kvm; destroy
-//                     designs: no .release, kvm->lock not taken, kvm_put_kvm)
-//   CloseVm           close + __fput -> kvm_vm_release -> kvm_put_kvm
-//   OpenDevice        VFIO_GROUP_GET_DEVICE_FD -> vfio_device_open under group_lock: first open
-//                     reads group->kvm and takes a users_count reference (release designs, with
-//                     an association: OpenDriver is vfio-ap's open_device taking kvm->lock)
-//   CloseDevice       close + __fput -> vfio_device_fops_release -> vfio_device_group_close:
+// Actions (thread: kernel functions, also in each action's `kernel:`; virt/kvm/vfio.c,
+// virt/kvm/kvm_main.c, drivers/vfio/group.c, drivers/vfio/vfio_main.c):
+//   FileAdd           ioctl: KVM_DEV_VFIO_GROUP_ADD: under kv->lock, get_file, vfio_file_set_kvm(kvm)
+//   FileDel           ioctl: KVM_DEV_VFIO_GROUP_DEL: vfio_file_set_kvm(NULL), fput(kvf->file)
+//   CloseKvmVfioDev   close: close + __fput -> kvm_device_release (release designs:
+//                     mutex_lock(kvm->lock), then KvmVfioRelease: kvm_vfio_release, unlock,
+//                     kvm_put_kvm; destroy designs: no .release, kvm->lock not taken, kvm_put_kvm)
+//   CloseVm           close: close + __fput -> kvm_vm_release -> kvm_put_kvm
+//   OpenDevice        ioctl: VFIO_GROUP_GET_DEVICE_FD -> vfio_device_open under group_lock: first
+//                     open reads group->kvm and takes a users_count reference (release designs,
+//                     with an association: OpenDriver is vfio-ap's open_device taking kvm->lock)
+//   CloseDevice       close: close + __fput -> vfio_device_fops_release -> vfio_device_group_close:
 //                     group_lock, last close puts the reference (kvm_put_kvm)
-//   DestroyDevices    kvm_destroy_vm, after the last put: kvm_destroy_devices -> kvm_vfio_destroy
-//                     (destroy designs), free; then return to the caller (group_lock unlock when
-//                     the caller was CloseDevice)
+//   DestroyDevices    close: kvm_destroy_vm, after the last put (in the closer's context): the
+//                     rest of its steps, kvm_destroy_devices -> kvm_vfio_destroy (destroy designs)
+//                     among them; then return to the caller (group_lock unlock when the caller
+//                     was CloseDevice)
 // kvm_destroy_vm is a step of its own so that other tasks can run while users_count is 0 and
 // the association is still set; it runs in the context that did the last put (`ctx`), which
 // matters because the VFIO close path holds group_lock there. Its phases before
@@ -65,10 +67,12 @@
 //   - lockdep (default): taking a mutex the task already holds is the fault "possible recursive
 //     locking detected"; with lockdep=false the task blocks and the checker reports a deadlock.
 import { z } from "zod";
-import { defineSpec, Fault } from "../../checker/spec.ts";
-import { kvmGetKvm, kvmGetKvmSafe, kvmPutKvm } from "../kernel/kvm.ts";
+import { defineSpec } from "../../checker/spec.ts";
+import { closeFd, fdInstalled, deferredFput, fdSchema, fileSchema, installedFd, newFile } from "../kernel/file.ts";
+import { kvmDestroyVm, kvmGet, kvmIsFreed, kvmPut, kvmSchema, newKvm, kvmUse, kvmVmFileRelease } from "../kernel/kvm.ts";
+import { kvmDestroyDevices, kvmDeviceFileRelease, kvmDeviceRelease, kvmDeviceSchema } from "../kernel/kvm-device.ts";
+import { kvmVfioOps, vfioDeviceGetKvmSafe } from "../kernel/kvm-vfio.ts";
 import { acquire, isFree, lockSchema, release, unlocked, type Lock } from "../kernel/lock.ts";
-import { refcountSchema } from "../kernel/refcount.ts";
 import { firstBusy, threadSchema } from "../kernel/thread.ts";
 
 export const designs = ["destroy-get_kvm", "release-51cdc8bc120e", "release", "destroy-get_kvm_safe"] as const;
@@ -85,10 +89,12 @@ const params = z.object({
 const IOCTL = 1, VFIO_CLOSE = 2, OTHER = 3, OPEN = 4, KV_RELEASE = 5;
 
 const stateSchema = z.object({
-  vmFd: z.boolean(),
-  kvmVfioFd: z.boolean(),
-  /** The kvm-vfio device is still on kvm->devices (destroy designs: until kvm_destroy_devices). */
-  kvmVfioOnList: z.boolean(),
+  vmFd: fdSchema(),
+  vmFile: fileSchema({ maxCount: 1 }),
+  kvmVfioFd: fdSchema(),
+  kvmVfioFile: fileSchema({ maxCount: 1 }),
+  /** The kvm-vfio device: listed on kvm->devices until its ->release or ->destroy. */
+  kvmVfio: kvmDeviceSchema(),
   /** kvf entry + group->kvm (raw). */
   assoc: z.boolean(),
   device: z.enum(["unopened", "open", "closed"]),
@@ -96,10 +102,9 @@ const stateSchema = z.object({
   devRef: z.boolean(),
   /** kvm_get_kvm_safe refused: the open found the association with users_count 0. */
   safeRefused: z.boolean(),
-  users: refcountSchema(3),
-  kvmFreed: z.boolean(),
+  /** struct kvm; kvm->lock is its `lock`. */
+  kvm: kvmSchema({ maxUsers: 3, threads: 5 }),
   groupLock: lockSchema(5),
-  kvmLock: lockSchema(5),
   /** vfio_device_open holding group_lock, before the driver's open_device takes kvm->lock. */
   open: threadSchema(["driver"], {}),
   /** kvm_device_release holding kvm->lock, before kvm_vfio_release. */
@@ -116,23 +121,24 @@ export default defineSpec({
   params,
   state: () => stateSchema,
   init: () => ({
-    vmFd: true,
-    kvmVfioFd: true,
-    kvmVfioOnList: true,
+    vmFd: installedFd(),
+    vmFile: newFile(),
+    kvmVfioFd: installedFd(),
+    kvmVfioFile: newFile(),
+    kvmVfio: { state: "listed" as const },
     assoc: false,
     device: "unopened" as const,
     devRef: false,
     safeRefused: false,
-    users: { count: 2 },
-    kvmFreed: false,
+    kvm: newKvm({ users: 2 }),
     groupLock: unlocked(),
-    kvmLock: unlocked(),
     open: { pc: "idle" as const },
     kvRel: { pc: "idle" as const },
     destroy: { pc: "idle" as const, ctx: "none" as const },
   }),
   actions: (p) => {
     const onRelease = p.design === "release" || p.design === "release-51cdc8bc120e";
+    const ops = kvmVfioOps({ era: onRelease ? "release" : "destroy" });
     /** vfio_file_set_kvm takes group_lock (before 2b48f52f2bff) rather than kvm_ref_lock. */
     const assocUnderGroupLock = p.design !== "release";
     const setKvmLock = assocUnderGroupLock ? "group_lock" : "kvm_ref_lock";
@@ -142,83 +148,78 @@ export default defineSpec({
     /** Guard of a mutex_lock: free, or (lockdep) already ours, so acquire reports the recursion. */
     const canTake = (l: Lock, tid: number) => isFree(l) || (p.lockdep && l.holder === tid);
 
-    /** vfio_file_set_kvm(group file, NULL) under group_lock. */
-    function clearAssoc(s: S, tid: number): void {
+    /** vfio_file_set_kvm(group file, kvm or NULL): under group_lock or, from 2b48f52f2bff, kvm_ref_lock. */
+    function setKvm(s: S, tid: number, to: boolean): void {
+      if (!assocUnderGroupLock) {
+        s.assoc = to; // kvm_ref_lock, innermost spinlock
+        return;
+      }
       acquire(s.groupLock, tid, "group->group_lock");
-      s.assoc = false;
+      s.assoc = to;
       release(s.groupLock, tid, "group->group_lock");
     }
-    /** kvm_put_kvm; the last one starts kvm_destroy_vm in the caller's context. */
-    function putKvm(s: S, ctx: "vfioClose" | "other"): boolean {
-      if (!kvmPutKvm(s.users)) return false;
-      s.destroy = { pc: "destroyDevices", ctx };
-      return true;
+    /** A kvm_put_kvm was the last: kvm_destroy_vm's remaining steps run next, in the caller's context. */
+    function destroyFrom(s: S, last: boolean, ctx: "vfioClose" | "other"): boolean {
+      if (last) s.destroy = { pc: "destroyDevices", ctx };
+      return last;
     }
 
     return {
       FileAdd: {
         kernel: `KVM_DEV_VFIO_GROUP_ADD: kvm_vfio_group_add -> get_file, kvm_vfio_group_set_kvm -> vfio_file_set_kvm (${setKvmLock})`,
-        when: (s: S) => s.kvmVfioFd && !s.assoc && (!assocUnderGroupLock || isFree(s.groupLock)),
-        then: (s: S) => {
-          if (!assocUnderGroupLock) {
-            s.assoc = true; // kvm_ref_lock
-            return;
-          }
-          acquire(s.groupLock, IOCTL, "group->group_lock");
-          s.assoc = true;
-          release(s.groupLock, IOCTL, "group->group_lock");
-        },
+        thread: "ioctl",
+        when: (s: S) => fdInstalled(s.kvmVfioFd) && !s.assoc && (!assocUnderGroupLock || isFree(s.groupLock)),
+        then: (s: S) => setKvm(s, IOCTL, true),
       },
       FileDel: {
         kernel: `KVM_DEV_VFIO_GROUP_DEL: kvm_vfio_group_del -> vfio_file_set_kvm(NULL) (${setKvmLock}), fput(kvf->file)`,
-        when: (s: S) => s.kvmVfioFd && s.assoc && (!assocUnderGroupLock || isFree(s.groupLock)),
-        then: (s: S) => {
-          if (assocUnderGroupLock) clearAssoc(s, IOCTL);
-          else s.assoc = false; // kvm_ref_lock
-        },
+        thread: "ioctl",
+        when: (s: S) => fdInstalled(s.kvmVfioFd) && s.assoc && (!assocUnderGroupLock || isFree(s.groupLock)),
+        then: (s: S) => setKvm(s, IOCTL, false),
       },
       CloseKvmVfioDev: {
         // virt/kvm/kvm_main.c:kvm_device_release: kvm->lock only around ops->release.
         kernel: onRelease
           ? "__fput -> kvm_device_release: mutex_lock(kvm->lock)"
           : "__fput -> kvm_device_release: no .release, device stays on kvm->devices; kvm_put_kvm",
-        when: (s: S) => s.kvmVfioFd && (!onRelease || isFree(s.kvmLock)),
+        thread: "close",
+        when: (s: S) => fdInstalled(s.kvmVfioFd) && (!onRelease || isFree(s.kvm.lock)),
         then: (s: S) => {
-          s.kvmVfioFd = false;
+          closeFd(s.kvmVfioFd, s.kvmVfioFile, "kvm-vfio device file");
           if (onRelease) {
-            acquire(s.kvmLock, KV_RELEASE, "kvm->lock");
+            acquire(s.kvm.lock, KV_RELEASE, "kvm->lock");
             s.kvRel.pc = "release";
             return;
           }
-          putKvm(s, "other");
+          destroyFrom(s, kvmDeviceFileRelease(s.kvmVfio, s.kvm, s.kvmVfioFile, ops), "other");
         },
       },
       ...(onRelease ? {
         KvmVfioRelease: {
           // virt/kvm/vfio.c:kvm_vfio_release -> vfio_file_set_kvm(NULL): group_lock before
           // 2b48f52f2bff, kvm_ref_lock (innermost spinlock) from it on.
-          kernel: assocUnderGroupLock
-            ? "kvm_vfio_release -> vfio_file_set_kvm(NULL) (group_lock); list_del; mutex_unlock(kvm->lock); kvm_put_kvm"
-            : "kvm_vfio_release -> vfio_file_set_kvm(NULL) (kvm_ref_lock); list_del; mutex_unlock(kvm->lock); kvm_put_kvm",
+          kernel: `kvm_vfio_release -> vfio_file_set_kvm(NULL) (${setKvmLock}); list_del; mutex_unlock(kvm->lock); kvm_put_kvm`,
+          thread: "close",
           when: (s: S) => s.kvRel.pc === "release" && (!assocUnderGroupLock || !s.assoc || canTake(s.groupLock, KV_RELEASE)),
           then: (s: S) => {
-            if (s.assoc) {
-              if (assocUnderGroupLock) clearAssoc(s, KV_RELEASE);
-              else s.assoc = false;
-            }
-            s.kvmVfioOnList = false;
-            release(s.kvmLock, KV_RELEASE, "kvm->lock");
+            let last = false;
+            deferredFput(s.kvmVfioFile, "kvm-vfio device file", {
+              // kvm->lock is held since CloseKvmVfioDev: the device release runs without taking it.
+              release: () => { last = kvmDeviceRelease(s.kvmVfio, s.kvm, ops, undefined, () => s.assoc && setKvm(s, KV_RELEASE, false)); },
+            });
+            release(s.kvm.lock, KV_RELEASE, "kvm->lock");
             s.kvRel.pc = "idle";
-            putKvm(s, "other");
+            destroyFrom(s, last, "other");
           },
         },
       } : {}),
       CloseVm: {
         kernel: "__fput -> kvm_vm_release -> kvm_put_kvm",
-        when: (s: S) => s.vmFd,
+        thread: "close",
+        when: (s: S) => fdInstalled(s.vmFd),
         then: (s: S) => {
-          s.vmFd = false;
-          putKvm(s, "other");
+          closeFd(s.vmFd, s.vmFile, "VM file");
+          destroyFrom(s, kvmVmFileRelease(s.kvm, s.vmFile), "other");
         },
       },
       OpenDevice: {
@@ -229,14 +230,15 @@ export default defineSpec({
           release: "VFIO_GROUP_GET_DEVICE_FD -> vfio_device_group_open: mutex_lock(group_lock), vfio_device_group_get_kvm_safe (kvm_ref_lock)",
           "destroy-get_kvm_safe": "VFIO_GROUP_GET_DEVICE_FD -> vfio_device_open (group_lock): group->kvm -> kvm_get_kvm_safe (never shipped with .destroy)",
         }[p.design],
+        thread: "ioctl",
         when: (s: S) => s.device === "unopened" && isFree(s.groupLock),
         then: (s: S) => {
           acquire(s.groupLock, OPEN, "group->group_lock");
           s.device = "open";
           if (s.assoc) {
-            if (s.kvmFreed) throw new Fault("model: group->kvm names a struct kvm that kvm_destroy_vm freed (the model's wording)");
+            kvmUse(s.kvm, "vfio_device_open (device->kvm = group->kvm)");
             if (getSafe) {
-              s.devRef = kvmGetKvmSafe(s.users);
+              s.devRef = vfioDeviceGetKvmSafe(s.kvm);
               s.safeRefused ||= !s.devRef;
             }
             if (onRelease) {
@@ -244,7 +246,7 @@ export default defineSpec({
               return;
             }
             if (!getSafe) {
-              kvmGetKvm(s.users); // vfio_ap_mdev_set_kvm, under kvm->lock (uncontended here)
+              kvmGet(s.kvm); // vfio_ap_mdev_set_kvm, under kvm->lock (uncontended here)
               s.devRef = true;
             }
           }
@@ -257,14 +259,15 @@ export default defineSpec({
           kernel: getSafe
             ? "vfio-ap open_device -> vfio_ap_mdev_set_kvm: mutex_lock(kvm->lock); unlock; mutex_unlock(group_lock)"
             : "vfio-ap open_device -> vfio_ap_mdev_set_kvm: mutex_lock(kvm->lock), kvm_get_kvm; unlock; mutex_unlock(group_lock)",
-          when: (s: S) => s.open.pc === "driver" && canTake(s.kvmLock, OPEN),
+          thread: "ioctl",
+          when: (s: S) => s.open.pc === "driver" && canTake(s.kvm.lock, OPEN),
           then: (s: S) => {
-            acquire(s.kvmLock, OPEN, "kvm->lock");
+            acquire(s.kvm.lock, OPEN, "kvm->lock");
             if (!getSafe) {
-              kvmGetKvm(s.users);
+              kvmGet(s.kvm);
               s.devRef = true;
             }
-            release(s.kvmLock, OPEN, "kvm->lock");
+            release(s.kvm.lock, OPEN, "kvm->lock");
             release(s.groupLock, OPEN, "group->group_lock");
             s.open.pc = "idle";
           },
@@ -272,6 +275,7 @@ export default defineSpec({
       } : {}),
       CloseDevice: {
         kernel: "__fput -> vfio_device_fops_release -> vfio_device_group_close (group_lock): last close -> kvm_put_kvm",
+        thread: "close",
         when: (s: S) => s.device === "open" && isFree(s.groupLock),
         then: (s: S) => {
           acquire(s.groupLock, VFIO_CLOSE, "group->group_lock");
@@ -279,7 +283,7 @@ export default defineSpec({
           const ref = s.devRef;
           s.devRef = false;
           // The last put runs kvm_destroy_vm with group_lock still held.
-          if (ref && putKvm(s, "vfioClose")) return;
+          if (ref && destroyFrom(s, kvmPut(s.kvm), "vfioClose")) return;
           release(s.groupLock, VFIO_CLOSE, "group->group_lock");
         },
       },
@@ -287,47 +291,53 @@ export default defineSpec({
         kernel: onRelease
           ? "kvm_destroy_vm: kvm_destroy_devices (kvm-vfio already released), free; return"
           : "kvm_destroy_vm: kvm_destroy_devices -> kvm_vfio_destroy -> vfio_file_set_kvm(NULL) (group_lock), free; return",
+        thread: "close",
         when: (s: S) =>
-          s.destroy.pc === "destroyDevices" && (!s.kvmVfioOnList || !s.assoc || canTake(s.groupLock, tidOf(s))),
+          s.destroy.pc === "destroyDevices" && (s.kvmVfio.state !== "listed" || !s.assoc || canTake(s.groupLock, tidOf(s))),
         then: (s: S) => {
           const tid = tidOf(s);
-          if (s.kvmVfioOnList) {
-            if (s.assoc) clearAssoc(s, tid);
-            s.kvmVfioOnList = false;
-          }
-          s.kvmFreed = true;
+          kvmDestroyVm(s.kvm, {
+            destroyDevices: () => kvmDestroyDevices([{ dev: s.kvmVfio, ops, body: () => s.assoc && setKvm(s, tid, false) }]),
+          });
           if (tid === VFIO_CLOSE) release(s.groupLock, tid, "group->group_lock"); // back in vfio_device_group_close
           s.destroy = { pc: "idle", ctx: "none" };
         },
       },
     };
   },
-  invariants: {
-    usersExact: {
-      doc: "users_count = VM fd + kvm-vfio fd + the open device's reference, until kvm_destroy_vm",
-      holds: (s) =>
-        s.kvmFreed ||
-        s.users.count === (s.vmFd ? 1 : 0) + (s.kvmVfioFd || s.kvRel.pc !== "idle" ? 1 : 0) + (s.devRef ? 1 : 0),
+  ownership: {
+    kvm: {
+      doc: "kvm->users_count, while struct kvm is allocated (until kvm_destroy_vm frees it)",
+      count: (s) => s.kvm.users.count,
+      live: (s) => !kvmIsFreed(s.kvm),
+      holders: {
+        // Each file's reference is put by its release: held until the file is freed.
+        vmFile: (s) => s.vmFile.state !== "freed",
+        kvmVfioDevice: (s) => s.kvmVfioFile.state !== "freed",
+        device: (s) => s.devRef,
+      },
     },
+  },
+  invariants: {
     assocPinsVm: {
       doc: "S4: an association exists only while users_count >= 1 (else kvm_get_kvm_safe is needed)",
-      holds: (s) => !s.assoc || s.users.count >= 1,
+      holds: (s) => !s.assoc || s.kvm.users.count >= 1,
     },
     kvmFreedUnreferenced: {
       doc: "S1: once kvm_destroy_vm ran, nothing references the VM",
-      holds: (s) => !s.kvmFreed || (!s.vmFd && !s.kvmVfioFd && s.kvRel.pc === "idle" && !s.assoc && !s.devRef),
+      holds: (s) => !kvmIsFreed(s.kvm) || (!fdInstalled(s.vmFd) && !fdInstalled(s.kvmVfioFd) && s.kvRel.pc === "idle" && !s.assoc && !s.devRef),
     },
   },
   quiescent: {
     noLeak: {
       doc: "L1: nothing left to run => kvm freed and the association cleared",
-      holds: (s) => s.kvmFreed && !s.assoc,
+      holds: (s) => kvmIsFreed(s.kvm) && !s.assoc,
     },
   },
   reachable: (p) => ({
     vfioHoldsLastVmRef: {
       doc: "witness: every KVM fd is closed and an open VFIO device keeps the VM alive",
-      when: (s: S) => !s.vmFd && !s.kvmVfioFd && s.devRef && !s.kvmFreed,
+      when: (s: S) => !fdInstalled(s.vmFd) && !fdInstalled(s.kvmVfioFd) && s.devRef && !kvmIsFreed(s.kvm),
     },
     destroyUnderGroupLock: {
       doc: "witness: the VFIO close path's put is the last one, so kvm_destroy_vm runs holding group_lock",

@@ -16,23 +16,25 @@
 // models as 4b-uncleared. Here the two give the same verdict: this spec has no slab reuse.
 // Design "get_file" is the plain get_file(kvm->_file) the seed warns against.
 //
-// Actions (user operation -> kernel functions):
-//   CloseVm              close(vm fd): fput of the VM file
-//   ReleaseVm            deferred __fput of the VM file: kvm_vm_release (v5: clears
-//                        kvm->_file, kvm_put_kvm -> kvm_destroy_vm on the last put), file_free
-//   CloseKvmVfioDev      close(kvm-vfio device fd): fput
-//   ReleaseKvmVfioDev    __fput: kvm_device_release -> kvm_vfio_release (for each entry:
+// Actions (thread: user operation -> kernel functions; files fs/file.c, fs/file_table.c,
+// virt/kvm/kvm_main.c, virt/kvm/vfio.c, drivers/vfio/vfio_main.c, drivers/vfio/device_cdev.c):
+//   CloseVm              close: close_fd -> fput of the VM file
+//   ReleaseVm            task_work: __fput -> kvm_vm_release (v5: clears kvm->_file;
+//                        kvm_put_kvm -> kvm_destroy_vm on the last put), file_free
+//   CloseKvmVfioDev      close: close_fd -> fput of the kvm-vfio device file
+//   ReleaseKvmVfioDev    task_work: __fput -> kvm_device_release -> kvm_vfio_release (per entry:
 //                        kvm_vfio_file_set_kvm(NULL) -> vfio_kvm_file_replace, fput(kvf->file)),
 //                        then kvm_put_kvm
-//   FileAdd(i)           KVM_DEV_VFIO_FILE_ADD: kvm_vfio_file_add -> get_file(vfio file),
+//   FileAdd(i)           ioctl: KVM_DEV_VFIO_FILE_ADD: kvm_vfio_file_add -> get_file(vfio file),
 //                        kvm_vfio_file_set_kvm(file, kvm) -> vfio_kvm_file_replace
-//   FileDel(i)           KVM_DEV_VFIO_FILE_DEL: kvm_vfio_file_del -> vfio_kvm_file_replace(NULL),
+//   FileDel(i)           ioctl: KVM_DEV_VFIO_FILE_DEL: kvm_vfio_file_del -> vfio_kvm_file_replace(NULL),
 //                        fput(kvf->file)
-//   Bind(i)              VFIO_DEVICE_BIND_IOMMUFD: vfio_df_ioctl_bind_iommufd ->
+//   Bind(i)              ioctl: VFIO_DEVICE_BIND_IOMMUFD: vfio_df_ioctl_bind_iommufd ->
 //                        vfio_df_get_kvm_safe -> vfio_device_get_kvm_safe (get_file)
-//   CloseVfio(i)         close(vfio device fd): fput (there is no unbind ioctl)
-//   ReleaseVfio(i)       __fput: vfio_device_fops_release -> vfio_df_unbind_iommufd ->
+//   CloseVfio(i)         close: close_fd -> fput (there is no unbind ioctl)
+//   ReleaseVfio(i)       task_work: __fput -> vfio_device_fops_release -> vfio_df_unbind_iommufd ->
 //                        vfio_device_put_kvm (fput of device->kvm_file), file_free
+// The two designs differ only in FileAdd's read of kvm->_file (kvmFileGet).
 //
 // Abstracted away, and why that is sound:
 //   - Locks: FILE_ADD/DEL run under kv->lock and read/write the association under
@@ -44,17 +46,20 @@
 //     temporary reference only matters as "the fd is open" (the guard).
 //   - Duplicate FILE_ADD (-EEXIST), FILE_DEL of an unknown file (-ENOENT): no state change.
 //   - Modules and slab reuse: see kvm-vfio/vm-pinning (designs 4, 4b).
+//   - kvm_destroy_vm runs whole in the step of the last kvm_put_kvm: no step of it matters here.
 //   - Only the cdev path is modelled. The group path (VFIO_GROUP_GET_DEVICE_FD) is not the
 //     same reference graph (the association is per group, the kvm reference is taken at
 //     the first open and shared, kvf->file pins the group file); that its verdicts carry
 //     over is not established here.
 import { z } from "zod";
 import { action, defineSpec, range } from "../../checker/spec.ts";
-import { fileSchema, fput, freeFile, getFile, getFileActive, isDying, newFile } from "../kernel/file.ts";
-import { kvmPutKvm } from "../kernel/kvm.ts";
-import { refcountSchema } from "../kernel/refcount.ts";
+import { closeFd, fdInstalled, deferredFput, fdSchema, fileSchema, fput, getFile, installedFd, isDying, isLive, newFile } from "../kernel/file.ts";
+import { kvmIsFreed, kvmIsLive, kvmSchema, newKvm, kvmVmFileRelease } from "../kernel/kvm.ts";
+import { kvmDeviceFileRelease, kvmDeviceSchema } from "../kernel/kvm-device.ts";
+import { kvmFileGet, kvmVfioFileAdd, kvmVfioFileDel, kvmVfioOps, kvmVfioRelease, vfioKvmFileReplace } from "../kernel/kvm-vfio.ts";
 
 const params = z.object({
+  /** FILE_ADD's read of kvm->_file. */
   design: z.enum(["get_file_active", "get_file"]).default("get_file_active"),
   devices: z.number().int().min(1).max(3).default(2),
 });
@@ -63,7 +68,7 @@ type Params = z.infer<typeof params>;
 function stateSchema(p: Params) {
   const vfio = z.object({
     /** The user's fd on the VFIO device cdev. */
-    fd: z.boolean(),
+    fd: fdSchema(),
     /** The VFIO device file: counted by the fd and by KVM's kvf->file. */
     file: fileSchema({ maxCount: 2 }),
     /** KVM's kvm_vfio_file entry for this file (kvf->file holds a reference). */
@@ -76,39 +81,28 @@ function stateSchema(p: Params) {
     devRef: z.boolean(),
   });
   return z.object({
-    vmFd: z.boolean(),
+    vmFd: fdSchema(),
     /** The VM file: counted by the fd, every association and every bound device. */
     vmFile: fileSchema({ maxCount: 1 + 2 * p.devices }),
     /** kvm->_file is non-NULL (weak back-pointer). */
     vmFilePtr: z.boolean(),
-    /** kvm->users_count: the VM file and the kvm-vfio device. */
-    users: refcountSchema(2),
-    /** kvm_destroy_vm has run. */
-    kvmFreed: z.boolean(),
-    kvmVfioFd: z.boolean(),
+    /** struct kvm: users_count held by the VM file and the kvm-vfio device. */
+    kvm: kvmSchema({ maxUsers: 2 }),
+    kvmVfioFd: fdSchema(),
     kvmVfioFile: fileSchema({ maxCount: 1 }),
+    kvmVfio: kvmDeviceSchema(),
     vfio: z.array(vfio).length(p.devices),
   });
 }
 type State = z.infer<ReturnType<typeof stateSchema>>;
 type Vfio = State["vfio"][number];
 
-/** kvm_put_kvm; the last put runs kvm_destroy_vm. */
-function putKvm(s: State): void {
-  if (kvmPutKvm(s.users)) s.kvmFreed = true;
-}
+const ops = kvmVfioOps();
+const vfioWhat = "VFIO device file";
 
 /** vfio_kvm_file_replace(&df->kvm_file, NULL): drop the association's VM-file reference. */
 function clearAssoc(s: State, v: Vfio): void {
-  if (!v.assoc) return;
-  v.assoc = false;
-  fput(s.vmFile, "VM file");
-}
-
-function vmFileRefs(s: State): number {
-  let n = s.vmFd ? 1 : 0;
-  for (const v of s.vfio) n += (v.assoc ? 1 : 0) + (v.devRef ? 1 : 0);
-  return n;
+  v.assoc = vfioKvmFileReplace(v.assoc ? s.vmFile : null, null, "VM file");
 }
 
 export default defineSpec({
@@ -118,101 +112,75 @@ export default defineSpec({
   params,
   state: stateSchema,
   init: (p) => ({
-    vmFd: true,
+    vmFd: installedFd(),
     vmFile: newFile(),
     vmFilePtr: true,
-    users: { count: 2 },
-    kvmFreed: false,
-    kvmVfioFd: true,
+    kvm: newKvm({ users: 2 }),
+    kvmVfioFd: installedFd(),
     kvmVfioFile: newFile(),
+    kvmVfio: { state: "listed" as const },
     vfio: range(p.devices).map(() => ({
-      fd: true, file: newFile(), kvf: false, assoc: false, bound: false, devRef: false,
+      fd: installedFd(), file: newFile(), kvf: false, assoc: false, bound: false, devRef: false,
     })),
   }),
   actions: (p) => ({
     CloseVm: {
-      thread: "close",
       kernel: "close(vm fd) -> fput",
-      when: (s: State) => s.vmFd,
-      then: (s: State) => {
-        s.vmFd = false;
-        fput(s.vmFile, "VM file");
-      },
+      thread: "close",
+      when: (s: State) => fdInstalled(s.vmFd),
+      then: (s: State) => void closeFd(s.vmFd, s.vmFile, "VM file"),
     },
     ReleaseVm: {
-      thread: "task_work",
       // virt/kvm/kvm_main.c:kvm_vm_release with seed 000's v5 1/5 hunk (clears kvm->_file).
       kernel: "__fput -> kvm_vm_release -> kvm_put_kvm",
+      thread: "task_work",
       when: (s: State) => isDying(s.vmFile),
       then: (s: State) => {
         s.vmFilePtr = false; // v5 kvm_vm_release: RCU_INIT_POINTER(kvm->_file, NULL) before the put
-        putKvm(s);
-        freeFile(s.vmFile, "VM file");
+        kvmVmFileRelease(s.kvm, s.vmFile, { destroy: {} });
       },
     },
     CloseKvmVfioDev: {
-      thread: "close",
       kernel: "close(kvm-vfio fd) -> fput",
-      when: (s: State) => s.kvmVfioFd,
-      then: (s: State) => {
-        s.kvmVfioFd = false;
-        fput(s.kvmVfioFile, "kvm-vfio device file");
-      },
+      thread: "close",
+      when: (s: State) => fdInstalled(s.kvmVfioFd),
+      then: (s: State) => void closeFd(s.kvmVfioFd, s.kvmVfioFile, "kvm-vfio device file"),
     },
     ReleaseKvmVfioDev: {
-      thread: "task_work",
       kernel: "__fput -> kvm_device_release -> kvm_vfio_release; kvm_put_kvm",
+      thread: "task_work",
       when: (s: State) => isDying(s.kvmVfioFile),
-      then: (s: State) => {
-        for (const v of s.vfio) {
-          if (!v.kvf) continue;
-          clearAssoc(s, v);
-          v.kvf = false;
-          fput(v.file, "VFIO device file");
-        }
-        putKvm(s);
-        freeFile(s.kvmVfioFile, "kvm-vfio device file");
-      },
+      then: (s: State) =>
+        void kvmDeviceFileRelease(s.kvmVfio, s.kvm, s.kvmVfioFile, ops, {
+          destroy: {},
+          body: () => kvmVfioRelease(s.vfio.map((v) => ({ e: v, file: v.file, what: vfioWhat, clearKvm: () => clearAssoc(s, v) }))),
+        }),
     },
     FileAdd: action({
-      thread: "ioctl",
       kernel: "KVM_DEV_VFIO_FILE_ADD: kvm_vfio_file_add -> vfio_file_set_kvm -> vfio_kvm_file_replace",
+      thread: "ioctl",
       each: { i: range(p.devices) },
-      when: (s: State, { i }) => s.kvmVfioFd && s.vfio[i].fd && !s.vfio[i].kvf,
+      when: (s: State, { i }) => fdInstalled(s.kvmVfioFd) && fdInstalled(s.vfio[i].fd) && !s.vfio[i].kvf,
       then: (s: State, { i }) => {
         const v = s.vfio[i];
-        getFile(v.file, "VFIO device file"); // kvf->file
-        v.kvf = true;
         // vfio_kvm_file_replace(&df->kvm_file, kvm): take the new reference, swap, put the old.
-        let got = false;
-        if (s.vmFilePtr) {
-          if (p.design === "get_file_active") got = getFileActive(s.vmFile);
-          else {
-            getFile(s.vmFile, "VM file (kvm->_file)");
-            got = true;
-          }
-        }
-        clearAssoc(s, v);
-        v.assoc = got;
+        kvmVfioFileAdd(v, v.file, vfioWhat, () => {
+          v.assoc = vfioKvmFileReplace(v.assoc ? s.vmFile : null, () => kvmFileGet(p.design, s.vmFilePtr, s.vmFile, "VM file (kvm->_file)"), "VM file");
+        });
       },
     }),
     FileDel: action({
-      thread: "ioctl",
       kernel: "KVM_DEV_VFIO_FILE_DEL: kvm_vfio_file_del -> vfio_kvm_file_replace(NULL); fput(kvf->file)",
+      thread: "ioctl",
       each: { i: range(p.devices) },
-      when: (s: State, { i }) => s.kvmVfioFd && s.vfio[i].fd && s.vfio[i].kvf,
-      then: (s: State, { i }) => {
-        const v = s.vfio[i];
-        clearAssoc(s, v);
-        v.kvf = false;
-        fput(v.file, "VFIO device file");
-      },
+      when: (s: State, { i }) => fdInstalled(s.kvmVfioFd) && fdInstalled(s.vfio[i].fd) && s.vfio[i].kvf,
+      then: (s: State, { i }) => kvmVfioFileDel(s.vfio[i], s.vfio[i].file, vfioWhat, () => clearAssoc(s, s.vfio[i])),
     }),
     Bind: action({
-      thread: "ioctl",
       kernel: "VFIO_DEVICE_BIND_IOMMUFD: vfio_df_get_kvm_safe -> vfio_device_get_kvm_safe",
+      thread: "ioctl",
       each: { i: range(p.devices) },
-      when: (s: State, { i }) => s.vfio[i].fd && !s.vfio[i].bound,
+      when: (s: State, { i }) => fdInstalled(s.vfio[i].fd) && !s.vfio[i].bound,
       then: (s: State, { i }) => {
         const v = s.vfio[i];
         v.bound = true;
@@ -223,67 +191,76 @@ export default defineSpec({
       },
     }),
     CloseVfio: action({
-      thread: "close",
       kernel: "close(vfio fd) -> fput",
+      thread: "close",
       each: { i: range(p.devices) },
-      when: (s: State, { i }) => s.vfio[i].fd,
-      then: (s: State, { i }) => {
-        s.vfio[i].fd = false;
-        fput(s.vfio[i].file, "VFIO device file");
-      },
+      when: (s: State, { i }) => fdInstalled(s.vfio[i].fd),
+      then: (s: State, { i }) => void closeFd(s.vfio[i].fd, s.vfio[i].file, vfioWhat),
     }),
     ReleaseVfio: action({
-      thread: "task_work",
       kernel: "__fput -> vfio_device_fops_release -> vfio_df_unbind_iommufd -> vfio_device_put_kvm",
+      thread: "task_work",
       each: { i: range(p.devices) },
       when: (s: State, { i }) => isDying(s.vfio[i].file),
       then: (s: State, { i }) => {
         const v = s.vfio[i];
-        if (v.devRef) {
-          v.devRef = false;
-          fput(s.vmFile, "VM file (device->kvm_file)");
-        }
-        v.bound = false;
-        freeFile(v.file, "VFIO device file");
+        deferredFput(v.file, vfioWhat, {
+          release: () => {
+            if (v.devRef) {
+              v.devRef = false;
+              fput(s.vmFile, "VM file (device->kvm_file)");
+            }
+            v.bound = false;
+          },
+        });
       },
     }),
   }),
-  invariants: {
-    vmFileRefsExact: {
-      doc: "while the VM file is live its f_count is exactly fd + associations + bound devices",
-      holds: (s: State) => s.vmFile.state !== "live" || s.vmFile.count === vmFileRefs(s),
+  ownership: {
+    kvm: {
+      doc: "kvm->users_count",
+      count: (s: State) => s.kvm.users.count,
+      live: (s: State) => kvmIsLive(s.kvm),
+      // Each file's reference is put by its ->release, so it is held until the file is freed.
+      holders: { vmFile: (s: State) => s.vmFile.state !== "freed", kvmVfioDevice: (s: State) => s.kvmVfioFile.state !== "freed" },
     },
+    vmFile: {
+      doc: "the VM's struct file, f_count",
+      count: (s: State) => s.vmFile.count,
+      live: (s: State) => isLive(s.vmFile),
+      holders: {
+        vmFd: (s: State) => fdInstalled(s.vmFd),
+        assoc: (s: State) => s.vfio.filter((v) => v.assoc).length,
+        devRef: (s: State) => s.vfio.filter((v) => v.devRef).length,
+      },
+    },
+  },
+  invariants: {
     assocPinsLiveVmFile: {
       doc: "an association or device reference names a VM file that is live and counted",
-      holds: (s: State) => s.vfio.every((v) => !(v.assoc || v.devRef) || s.vmFile.state === "live"),
+      holds: (s: State) => s.vfio.every((v) => !(v.assoc || v.devRef) || isLive(s.vmFile)),
     },
     assocOnlyWithEntry: {
       doc: "df->kvm_file is set only while KVM holds kvf->file on that VFIO file",
       holds: (s: State) => s.vfio.every((v) => !v.assoc || v.kvf),
     },
-    usersExact: {
-      doc: "users_count = VM file not yet released + kvm-vfio device not yet released",
-      holds: (s: State) =>
-        s.kvmFreed ||
-        s.users.count === (s.vmFile.state !== "freed" ? 1 : 0) + (s.kvmVfioFile.state !== "freed" ? 1 : 0),
-    },
     kvmFreedUnreferenced: {
       doc: "once kvm_destroy_vm ran, nothing references the VM or its file",
       holds: (s: State) =>
-        !s.kvmFreed ||
+        !kvmIsFreed(s.kvm) ||
         (s.vmFile.state === "freed" && s.kvmVfioFile.state === "freed" && s.vfio.every((v) => !v.assoc && !v.devRef)),
     },
     vfioFileRefsExact: {
       doc: "a live VFIO file is counted by its fd and KVM's entry",
-      holds: (s: State) => s.vfio.every((v) => v.file.state !== "live" || v.file.count === (v.fd ? 1 : 0) + (v.kvf ? 1 : 0)),
+      holds: (s: State) => s.vfio.every((v) => !isLive(v.file) || v.file.count === (fdInstalled(v.fd) ? 1 : 0) + (v.kvf ? 1 : 0)),
     },
   },
   quiescent: {
     noLeak: {
       doc: "all fds closed and no release pending => kvm, the VM file and every VFIO file are freed",
       holds: (s: State) =>
-        s.vmFd || s.kvmVfioFd || s.vfio.some((v) => v.fd) ||
-        (s.kvmFreed && s.vmFile.state === "freed" && s.kvmVfioFile.state === "freed" &&
+        fdInstalled(s.vmFd) || fdInstalled(s.kvmVfioFd) || s.vfio.some((v) => fdInstalled(v.fd)) ||
+        (kvmIsFreed(s.kvm) && s.vmFile.state === "freed" && s.kvmVfioFile.state === "freed" &&
           s.vfio.every((v) => v.file.state === "freed")),
     },
   },
@@ -291,7 +268,7 @@ export default defineSpec({
     vfioHoldsLastVmRef: {
       doc: "a bound VFIO device holds the last VM-file reference after every KVM fd is closed",
       when: (s: State) =>
-        !s.vmFd && s.kvmVfioFile.state === "freed" && s.vmFile.state === "live" && s.vfio.some((v) => v.devRef),
+        !fdInstalled(s.vmFd) && s.kvmVfioFile.state === "freed" && isLive(s.vmFile) && s.vfio.some((v) => v.devRef),
     },
   },
   symmetry: (s: State) => s.vfio,

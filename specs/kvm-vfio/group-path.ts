@@ -32,15 +32,18 @@
 //   put-every-close  the model's counterfactual: the kvm reference taken at first open but
 //                    put at every close of a device fd, to show what open_count guards.
 //
-// Actions:
-//   CloseVm / ReleaseVm               close(vm fd); kvm_vm_release (v5: clears kvm->_file), kvm_put_kvm
-//   CloseKvmVfioDev / ReleaseKvmVfioDev  close; kvm_device_release -> kvm_vfio_release, kvm_put_kvm
-//   FileAdd / FileDel                 KVM_DEV_VFIO_FILE_ADD/DEL on the group fd
-//   CloseGroup / ReleaseGroup         close(group fd); vfio_group_fops_release, file_free
-//   Open(d)                           VFIO_GROUP_GET_DEVICE_FD -> vfio_device_open_file ->
-//                                     vfio_df_group_open
-//   Close(d)                          close of one device fd of device d and its __fput:
-//                                     vfio_device_fops_release -> vfio_df_group_close
+// Actions (thread: kernel functions; files as above and virt/kvm/kvm_main.c):
+//   CloseVm, CloseKvmVfioDev, CloseGroup   close: close_fd -> fput
+//   ReleaseVm            task_work: __fput -> kvm_vm_release (v5: clears kvm->_file), kvm_put_kvm
+//   ReleaseKvmVfioDev    task_work: __fput -> kvm_device_release -> kvm_vfio_release, kvm_put_kvm
+//   ReleaseGroup         task_work: __fput -> vfio_group_fops_release, file_free
+//   FileAdd / FileDel    ioctl: KVM_DEV_VFIO_FILE_ADD/DEL on the group fd (kvm_vfio_file_add/del
+//                        -> vfio_group_set_kvm / vfio_kvm_file_replace)
+//   Open(d)              ioctl: VFIO_GROUP_GET_DEVICE_FD -> vfio_device_open_file ->
+//                        vfio_df_group_open
+//   Close(d)             close: close of one device fd of device d and its __fput:
+//                        vfio_device_fops_release -> vfio_df_group_close
+// The designs differ in what group->kvm holds (`Patch`) and, for the counterfactual, in Close.
 //
 // Abstracted away, and why that is sound:
 //   - Locks: each ioctl and release does its reference work under group_lock +
@@ -53,9 +56,13 @@
 //   - Modules, slab reuse: see kvm-vfio/vm-pinning; errors of open_device: not modelled.
 import { z } from "zod";
 import { action, defineSpec, range } from "../../checker/spec.ts";
-import { fileSchema, fput, freeFile, getFile, getFileActive, isDying, newFile } from "../kernel/file.ts";
-import { kvmGetKvmSafe, kvmPutKvm } from "../kernel/kvm.ts";
-import { refcountSchema } from "../kernel/refcount.ts";
+import { closeFd, fdInstalled, deferredFput, fdSchema, fileSchema, fput, getFile, installedFd, isDying, isLive, newFile } from "../kernel/file.ts";
+import { kvmIsFreed, kvmIsLive, kvmPutDestroy, kvmSchema, newKvm, kvmVmFileRelease } from "../kernel/kvm.ts";
+import { kvmDeviceFileRelease, kvmDeviceSchema } from "../kernel/kvm-device.ts";
+import {
+  kvmFileGet, kvmVfioFileAdd, kvmVfioFileDel, kvmVfioOps, kvmVfioRelease, vfioDeviceCallPutKvm, vfioDeviceGetKvmSafe, vfioKvmFileReplace,
+  type KvmFileRead,
+} from "../kernel/kvm-vfio.ts";
 
 export const designs = ["raw-kvm", "get_file_active", "get_file", "put-every-close"] as const;
 export type Design = (typeof designs)[number];
@@ -68,7 +75,20 @@ const params = z.object({
   fds: z.number().int().min(1).max(2).default(2),
 });
 type Params = z.infer<typeof params>;
-const pinsFile = (d: Design) => d === "get_file_active" || d === "get_file";
+
+interface Patch {
+  /** group->kvm_file (seed 000), read from kvm->_file this way; raw group->kvm without it. */
+  read?: KvmFileRead;
+  /** The counterfactual: the first open's reference is put at every close. */
+  putEveryClose?: boolean;
+}
+const patches: Record<Design, Patch> = {
+  "raw-kvm": {},
+  get_file_active: { read: "get_file_active" },
+  get_file: { read: "get_file" },
+  "put-every-close": { putEveryClose: true },
+};
+const pinsFile = (d: Design) => patches[d].read !== undefined;
 
 function stateSchema(p: Params) {
   const dev = z.object({
@@ -80,15 +100,15 @@ function stateSchema(p: Params) {
     kvmRef: z.boolean(),
   });
   return z.object({
-    vmFd: z.boolean(),
+    vmFd: fdSchema(),
     vmFile: fileSchema({ maxCount: 2 + p.devices }),
     /** kvm->_file non-NULL (file designs). */
     vmFilePtr: z.boolean(),
-    users: refcountSchema(2 + p.devices),
-    kvmFreed: z.boolean(),
-    kvmVfioFd: z.boolean(),
+    kvm: kvmSchema({ maxUsers: 2 + p.devices }),
+    kvmVfioFd: fdSchema(),
     kvmVfioFile: fileSchema({ maxCount: 1 }),
-    groupFd: z.boolean(),
+    kvmVfio: kvmDeviceSchema(),
+    groupFd: fdSchema(),
     /** The group file: its fd, KVM's kvf->file, and each device with open_count > 0. */
     groupFile: fileSchema({ maxCount: 2 + p.devices }),
     kvf: z.boolean(),
@@ -98,6 +118,8 @@ function stateSchema(p: Params) {
   });
 }
 type S = z.infer<ReturnType<typeof stateSchema>>;
+const ops = kvmVfioOps();
+const kvfWhat = "group file (kvf->file)";
 
 export default defineSpec({
   name: "kvm-vfio/group-path",
@@ -106,126 +128,109 @@ export default defineSpec({
   params,
   state: stateSchema,
   init: (p: Params) => ({
-    vmFd: true,
+    vmFd: installedFd(),
     vmFile: newFile(),
     vmFilePtr: pinsFile(p.design),
-    users: { count: 2 },
-    kvmFreed: false,
-    kvmVfioFd: true,
+    kvm: newKvm({ users: 2 }),
+    kvmVfioFd: installedFd(),
     kvmVfioFile: newFile(),
-    groupFd: true,
+    kvmVfio: { state: "listed" as const },
+    groupFd: installedFd(),
     groupFile: newFile(),
     kvf: false,
     assoc: false,
     dev: range(p.devices).map(() => ({ open: 0, opened: 0, kvmRef: false })),
   }),
   actions: (p: Params) => {
-    const d = p.design;
-    const putKvm = (s: S) => {
-      if (kvmPutKvm(s.users)) s.kvmFreed = true; // kvm_destroy_vm
+    const d = patches[p.design];
+    const read = d.read;
+    /** vfio_group_set_kvm(group, kvm): raw group->kvm, or vfio_kvm_file_replace(&group->kvm_file, kvm). */
+    const setKvm = (s: S) => {
+      s.assoc = read ? vfioKvmFileReplace(null, () => kvmFileGet(read, s.vmFilePtr, s.vmFile, "VM file (kvm->_file)"), "VM file (group->kvm_file)") : true;
     };
     /** vfio_group_set_kvm(group, NULL) / vfio_kvm_file_replace(&group->kvm_file, NULL). */
-    const clearAssoc = (s: S) => {
+    const clearKvm = (s: S) => {
+      s.assoc = read ? vfioKvmFileReplace(s.assoc ? s.vmFile : null, null, "VM file (group->kvm_file)") : false;
+    };
+    /** vfio_device_group_get_kvm_safe: users_count, or get_file(group->kvm_file). */
+    const getDevKvm = (s: S, i: number) => {
       if (!s.assoc) return;
-      s.assoc = false;
-      if (pinsFile(d)) fput(s.vmFile, "VM file (group->kvm_file)");
+      if (read) getFile(s.vmFile, "VM file (device->kvm_file)");
+      s.dev[i].kvmRef = read ? true : vfioDeviceGetKvmSafe(s.kvm);
     };
     /** vfio_device_put_kvm. */
     const putDevKvm = (s: S, i: number) => {
       if (!s.dev[i].kvmRef) return;
       s.dev[i].kvmRef = false;
-      if (pinsFile(d)) fput(s.vmFile, "VM file (device->kvm_file)");
-      else putKvm(s);
-    };
-    const dropKvf = (s: S) => {
-      clearAssoc(s);
-      s.kvf = false;
-      fput(s.groupFile, "group file (kvf->file)");
+      if (read) fput(s.vmFile, "VM file (device->kvm_file)");
+      else vfioDeviceCallPutKvm(s.kvm, {});
     };
     return {
       CloseVm: {
         kernel: "close(vm fd) -> fput",
-        when: (s: S) => s.vmFd,
-        then: (s: S) => {
-          s.vmFd = false;
-          fput(s.vmFile, "VM file");
-        },
+        thread: "close",
+        when: (s: S) => fdInstalled(s.vmFd),
+        then: (s: S) => void closeFd(s.vmFd, s.vmFile, "VM file"),
       },
       ReleaseVm: {
         kernel: "__fput -> kvm_vm_release (v5: RCU_INIT_POINTER(kvm->_file, NULL)) -> kvm_put_kvm",
+        thread: "task_work",
         when: (s: S) => isDying(s.vmFile),
         then: (s: S) => {
           s.vmFilePtr = false;
-          putKvm(s);
-          freeFile(s.vmFile, "VM file");
+          kvmVmFileRelease(s.kvm, s.vmFile, { destroy: {} });
         },
       },
       CloseKvmVfioDev: {
         kernel: "close(kvm-vfio fd) -> fput",
-        when: (s: S) => s.kvmVfioFd,
-        then: (s: S) => {
-          s.kvmVfioFd = false;
-          fput(s.kvmVfioFile, "kvm-vfio device file");
-        },
+        thread: "close",
+        when: (s: S) => fdInstalled(s.kvmVfioFd),
+        then: (s: S) => void closeFd(s.kvmVfioFd, s.kvmVfioFile, "kvm-vfio device file"),
       },
       ReleaseKvmVfioDev: {
         kernel: "__fput -> kvm_device_release -> kvm_vfio_release (set_kvm(NULL), fput(kvf->file)); kvm_put_kvm",
+        thread: "task_work",
         when: (s: S) => isDying(s.kvmVfioFile),
-        then: (s: S) => {
-          if (s.kvf) dropKvf(s);
-          putKvm(s);
-          freeFile(s.kvmVfioFile, "kvm-vfio device file");
-        },
+        then: (s: S) =>
+          void kvmDeviceFileRelease(s.kvmVfio, s.kvm, s.kvmVfioFile, ops, {
+            destroy: {},
+            body: () => kvmVfioRelease([{ e: s, file: s.groupFile, what: kvfWhat, clearKvm: () => clearKvm(s) }]),
+          }),
       },
       FileAdd: {
         kernel: "KVM_DEV_VFIO_FILE_ADD(group fd): kvf->file = get_file, kvm_vfio_file_set_kvm -> vfio_group_set_kvm",
-        when: (s: S) => s.kvmVfioFd && s.groupFd && !s.kvf,
-        then: (s: S) => {
-          getFile(s.groupFile, "group file (kvf->file)");
-          s.kvf = true;
-          if (!pinsFile(d)) {
-            s.assoc = true;
-            return;
-          }
-          if (!s.vmFilePtr) return;
-          if (d === "get_file") {
-            getFile(s.vmFile, "VM file (kvm->_file)");
-            s.assoc = true;
-          } else s.assoc = getFileActive(s.vmFile);
-        },
+        thread: "ioctl",
+        when: (s: S) => fdInstalled(s.kvmVfioFd) && fdInstalled(s.groupFd) && !s.kvf,
+        then: (s: S) => kvmVfioFileAdd(s, s.groupFile, kvfWhat, () => setKvm(s)),
       },
       FileDel: {
         kernel: "KVM_DEV_VFIO_FILE_DEL(group fd): vfio_group_set_kvm(NULL), fput(kvf->file)",
-        when: (s: S) => s.kvmVfioFd && s.groupFd && s.kvf,
-        then: (s: S) => dropKvf(s),
+        thread: "ioctl",
+        when: (s: S) => fdInstalled(s.kvmVfioFd) && fdInstalled(s.groupFd) && s.kvf,
+        then: (s: S) => kvmVfioFileDel(s, s.groupFile, kvfWhat, () => clearKvm(s)),
       },
       CloseGroup: {
         kernel: "close(group fd) -> fput",
-        when: (s: S) => s.groupFd,
-        then: (s: S) => {
-          s.groupFd = false;
-          fput(s.groupFile, "group file");
-        },
+        thread: "close",
+        when: (s: S) => fdInstalled(s.groupFd),
+        then: (s: S) => void closeFd(s.groupFd, s.groupFile, "group file"),
       },
       ReleaseGroup: {
         kernel: "__fput -> vfio_group_fops_release (detach container); file_free",
+        thread: "task_work",
         when: (s: S) => isDying(s.groupFile),
-        then: (s: S) => freeFile(s.groupFile, "group file"),
+        then: (s: S) => deferredFput(s.groupFile, "group file"), // its release touches nothing modelled
       },
       Open: action({
         kernel: "VFIO_GROUP_GET_DEVICE_FD -> vfio_df_group_open: open_count == 0 -> vfio_device_group_get_kvm_safe; vfio_df_open",
+        thread: "ioctl",
         each: { i: range(p.devices) },
-        when: (s: S, { i }) => s.groupFd && s.dev[i].opened < p.fds,
+        when: (s: S, { i }) => fdInstalled(s.groupFd) && s.dev[i].opened < p.fds,
         then: (s: S, { i }) => {
           const dv = s.dev[i];
           dv.opened += 1;
           if (dv.open === 0) {
-            if (s.assoc) {
-              if (pinsFile(d)) {
-                getFile(s.vmFile, "VM file (device->kvm_file)");
-                dv.kvmRef = true;
-              } else dv.kvmRef = kvmGetKvmSafe(s.users);
-            }
+            getDevKvm(s, i);
             getFile(s.groupFile, "group file (vfio_group_use_container)");
           }
           dv.open += 1;
@@ -233,12 +238,13 @@ export default defineSpec({
       }),
       Close: action({
         kernel: "close(device fd) -> __fput -> vfio_device_fops_release -> vfio_df_group_close",
+        thread: "close",
         each: { i: range(p.devices) },
         when: (s: S, { i }) => s.dev[i].open > 0,
         then: (s: S, { i }) => {
           const dv = s.dev[i];
           dv.open -= 1;
-          if (d === "put-every-close" && dv.open > 0 && dv.kvmRef) putKvm(s); // the counterfactual
+          if (d.putEveryClose && dv.open > 0 && dv.kvmRef) kvmPutDestroy(s.kvm, {}); // the counterfactual
           if (dv.open === 0) {
             putDevKvm(s, i);
             fput(s.groupFile, "group file (vfio_group_unuse_container)");
@@ -247,46 +253,50 @@ export default defineSpec({
       }),
     };
   },
-  invariants: (p: Params) => {
-    const d = p.design;
-    const vmFileAlive = (s: S) => s.vmFile.state !== "freed";
+  ownership: (p: Params) => {
+    const files = pinsFile(p.design);
+    const refs = (s: S) => s.dev.filter((x) => x.kvmRef).length;
     return {
-      usersExact: {
-        doc: "users_count = VM file + kvm-vfio device + devices holding device->kvm (raw designs), until kvm_destroy_vm",
-        holds: (s: S) =>
-          s.kvmFreed ||
-          s.users.count ===
-            (vmFileAlive(s) ? 1 : 0) + (s.kvmVfioFile.state !== "freed" ? 1 : 0) +
-              (pinsFile(d) ? 0 : s.dev.filter((x) => x.kvmRef).length),
+      kvm: {
+        doc: "kvm->users_count",
+        count: (s: S) => s.kvm.users.count,
+        live: (s: S) => kvmIsLive(s.kvm),
+        holders: {
+          vmFile: (s: S) => s.vmFile.state !== "freed",
+          kvmVfioDevice: (s: S) => s.kvmVfioFile.state !== "freed",
+          devices: (s: S) => (files ? 0 : refs(s)),
+        },
       },
-      vmFileRefsExact: {
-        doc: "f_count of the VM file = vm fd + group->kvm_file + every device->kvm_file",
-        holds: (s: S) =>
-          s.vmFile.state !== "live" ||
-          s.vmFile.count === (s.vmFd ? 1 : 0) + (pinsFile(d) ? (s.assoc ? 1 : 0) + s.dev.filter((x) => x.kvmRef).length : 0),
+      vmFile: {
+        doc: "the VM's struct file, f_count",
+        count: (s: S) => s.vmFile.count,
+        live: (s: S) => isLive(s.vmFile),
+        holders: { vmFd: (s: S) => fdInstalled(s.vmFd), groupKvmFile: (s: S) => files && s.assoc, devices: (s: S) => (files ? refs(s) : 0) },
       },
-      groupFileRefsExact: {
-        doc: "f_count of the group file = group fd + kvf->file + every device with open_count > 0",
-        holds: (s: S) =>
-          s.groupFile.state !== "live" ||
-          s.groupFile.count === (s.groupFd ? 1 : 0) + (s.kvf ? 1 : 0) + s.dev.filter((x) => x.open > 0).length,
-      },
-      kvmRefOnlyWhileOpen: {
-        doc: "a device holds its kvm reference only while open_count > 0",
-        holds: (s: S) => s.dev.every((x) => !x.kvmRef || x.open > 0),
-      },
-      kvmFreedUnreferenced: {
-        doc: "once kvm_destroy_vm ran, no association or device references the VM",
-        holds: (s: S) => !s.kvmFreed || (!s.assoc && s.dev.every((x) => !x.kvmRef)),
+      groupFile: {
+        doc: "the VFIO group file, f_count",
+        count: (s: S) => s.groupFile.count,
+        live: (s: S) => isLive(s.groupFile),
+        holders: { groupFd: (s: S) => fdInstalled(s.groupFd), kvf: (s: S) => s.kvf, openDevices: (s: S) => s.dev.filter((x) => x.open > 0).length },
       },
     };
+  },
+  invariants: {
+    kvmRefOnlyWhileOpen: {
+      doc: "a device holds its kvm reference only while open_count > 0",
+      holds: (s: S) => s.dev.every((x) => !x.kvmRef || x.open > 0),
+    },
+    kvmFreedUnreferenced: {
+      doc: "once kvm_destroy_vm ran, no association or device references the VM",
+      holds: (s: S) => !kvmIsFreed(s.kvm) || (!s.assoc && s.dev.every((x) => !x.kvmRef)),
+    },
   },
   quiescent: {
     noLeak: {
       doc: "every fd closed, no release pending => kvm and every file freed",
       holds: (s: S) =>
-        s.vmFd || s.kvmVfioFd || s.groupFd || s.dev.some((x) => x.open > 0) ||
-        (s.kvmFreed && s.vmFile.state === "freed" && s.kvmVfioFile.state === "freed" && s.groupFile.state === "freed"),
+        fdInstalled(s.vmFd) || fdInstalled(s.kvmVfioFd) || fdInstalled(s.groupFd) || s.dev.some((x) => x.open > 0) ||
+        (kvmIsFreed(s.kvm) && s.vmFile.state === "freed" && s.kvmVfioFile.state === "freed" && s.groupFile.state === "freed"),
     },
   },
   reachable: {
@@ -300,7 +310,7 @@ export default defineSpec({
     },
     groupOutlivesItsFd: {
       doc: "the group fd is closed and the group file lives on, pinned by KVM or an open device",
-      when: (s: S) => !s.groupFd && s.groupFile.state === "live",
+      when: (s: S) => !fdInstalled(s.groupFd) && isLive(s.groupFile),
     },
   },
   symmetry: (s: S) => s.dev,
@@ -312,8 +322,11 @@ export default defineSpec({
     },
     {
       when: { design: "put-every-close" },
-      violated: { noFault: { steps: 9, message: "refcount_t: underflow" }, usersExact: { steps: 4 }, kvmFreedUnreferenced: { steps: 7 } },
-      doc: "counterfactual: the reference taken at first open is put at every close, which open_count guards against",
+      violated: {
+        noFault: { steps: 9, message: "refcount_t: underflow" }, kvmCountExact: { steps: 4 },
+        kvmFreedUnreferenced: { steps: 7 }, kvmNoHolderAfterFree: { steps: 7 },
+      },
+      doc: "counterfactual: the reference taken at first open is put at every close, which open_count guards against; kvm_destroy_vm then runs while a device still holds device->kvm",
     },
   ],
 });

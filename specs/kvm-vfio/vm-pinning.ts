@@ -56,28 +56,35 @@
 // 3-put-swapped fault on the return (kvm.ko unloaded). v6.7+: 1 and 3 fail with two modules
 // (kvm_intel unloaded), 2/3-no-patch1/3-vfio-module/3-put-swapped fail with one or two.
 //
-// Actions (user operation -> kernel functions):
-//   CloseDevKvm        close(/dev/kvm fd): __fput -> fops_put(kvm_chardev_ops.owner)
-//   CloseVm            close(vm fd): fput of the VM file
-//   ReleaseVm          deferred __fput of the VM file: kvm_vm_release (4: clears kvm->_file;
+// Actions (thread: user operation -> kernel functions; virt/kvm/kvm_main.c, virt/kvm/vfio.c,
+// drivers/vfio/vfio_main.c, drivers/vfio/device_cdev.c, fs/file_table.c, kernel/module/main.c):
+//   CloseDevKvm        close: close(/dev/kvm fd): __fput -> fops_put(kvm_chardev_ops.owner)
+//   CloseVm            close: close_fd -> fput of the VM file
+//   ReleaseVm          task_work: __fput of the VM file: kvm_vm_release (4: clears kvm->_file;
 //                      kvm_put_kvm -> kvm_destroy_vm on the last put), fops_put, file_free
-//   CloseKvmVfioDev    close(kvm-vfio device fd): fput
-//   ReleaseKvmVfioDev  __fput: kvm_device_release -> kvm_vfio_release (per entry
+//   CloseKvmVfioDev    close: close_fd -> fput of the kvm-vfio device file
+//   ReleaseKvmVfioDev  task_work: __fput -> kvm_device_release -> kvm_vfio_release (per entry
 //                      kvm_vfio_file_set_kvm(NULL), fput(kvf->file); 5: fput of its VM-file pin),
 //                      kvm_put_kvm, fops_put, file_free
-//   FileAdd(i)         KVM_DEV_VFIO_FILE_ADD: kvm_vfio_file_add -> get_file(vfio file),
+//   FileAdd(i)         ioctl: KVM_DEV_VFIO_FILE_ADD: kvm_vfio_file_add -> get_file(vfio file),
 //                      kvm_vfio_file_set_kvm -> vfio_file_set_kvm (4: vfio_kvm_file_replace)
-//   FileDel(i)         KVM_DEV_VFIO_FILE_DEL: kvm_vfio_file_del -> vfio_file_set_kvm(NULL), fput
-//   Bind(i)            VFIO_DEVICE_BIND_IOMMUFD: vfio_df_get_kvm_safe -> vfio_device_get_kvm_safe
+//   FileDel(i)         ioctl: KVM_DEV_VFIO_FILE_DEL: kvm_vfio_file_del -> vfio_file_set_kvm(NULL), fput
+//   Bind(i)            ioctl: VFIO_DEVICE_BIND_IOMMUFD: vfio_df_get_kvm_safe -> vfio_device_get_kvm_safe
 //                      (4d: twice, load then get_file)
-//   CloseVfio(i)       close(vfio device fd): fput (the cdev has no unbind ioctl)
-//   ReleaseVfio(i)     __fput: vfio_device_fops_release -> vfio_df_unbind_iommufd ->
+//   CloseVfio(i)       close: close_fd -> fput (the cdev has no unbind ioctl)
+//   ReleaseVfio(i)     task_work: __fput: vfio_device_fops_release -> vfio_df_unbind_iommufd ->
 //                      vfio_device_put_kvm (3, 3-put-swapped: twice, the two puts in order;
 //                      v5.18-v6.6: once more after it ran kvm_destroy_vm, the return from
 //                      kvm_destroy_vm into its caller)
-//   Rmmod(m)           delete_module: refused unless refs are 0 and no loaded module depends on m
-//   Reuse              SLAB_TYPESAFE_BY_RCU: the freed VM file's memory becomes an unrelated
-//                      live file (held by its new, unmodelled owner)
+//   Rmmod(m)           unload: delete_module: refused unless refs are 0 and no loaded module
+//                      depends on m
+//   Reuse              alloc: SLAB_TYPESAFE_BY_RCU: the freed VM file's memory becomes an
+//                      unrelated live file (held by its new, unmodelled owner)
+//
+// A design is a patch (the `patches` table): what VFIO holds, kvm->_file's kind, the
+// association's get at FILE_ADD, and Bind's and ReleaseVfio's pieces; every action is shared.
+// Bind and ReleaseVfio run their pieces in order and stop at a yield (a label in the device's
+// `pc`), so a design that splits a call into steps names where.
 //
 // Abstracted away, and why that is sound:
 //   - Locks (kv->lock, kvm_ref_lock, dev_set->lock, kvm->lock): every ioctl and release does
@@ -98,14 +105,18 @@
 //     v5.18-v6.6 kvm_destroy_vm does, and VFIO's return is a step (see `era` above).
 //   - Module references taken by symbol_get for a single call and dropped before the action
 //     ends leave no trace; those held across actions are counted.
+//   - KVM's own code (kvm_vfio_file_add/del, the releases) runs while a KVM file or struct kvm
+//     pins its module; only VFIO's calls into KVM check module text.
 import { z } from "zod";
 import { action, defineSpec, range } from "../../checker/spec.ts";
-import { fileSchema, fput, freeFile, getFile, getFileActive, isDying, newFile, reuseFile } from "../kernel/file.ts";
-import { kvmGetKvmSafe, kvmPutKvm } from "../kernel/kvm.ts";
+import { closeFd, fdInstalled, fdSchema, fileSchema, fput, freeFile, getFile, installedFd, isDying, isLive, newFile, reuseFile } from "../kernel/file.ts";
+import { kvmDestroyVm, kvmGetSafe, kvmIsFreed, kvmIsLive, kvmPut, kvmSchema, newKvm, kvmVmFileRelease, type KvmDestroyHooks } from "../kernel/kvm.ts";
+import { kvmDeviceFileRelease, kvmDeviceSchema } from "../kernel/kvm-device.ts";
 import {
-  canUnload, moduleSchema, modulePut, runModuleCode, symbolGet, symbolPut, tryModuleGet, unloadModule,
-} from "../kernel/module.ts";
-import { refcountSchema } from "../kernel/refcount.ts";
+  kvmFileGet, kvmVfioFileAdd, kvmVfioFileDel, kvmVfioOps, kvmVfioRelease, vfioDeviceCallPutKvm, vfioDeviceGetKvmSafe,
+  vfioKvmFileReplace, type KvmFileRead,
+} from "../kernel/kvm-vfio.ts";
+import { canUnload, moduleSchema, modulePut, runModuleCode, symbolPut, tryModuleGet, unloadModule } from "../kernel/module.ts";
 
 export const designs = [
   "1-symbol_get", "2-helpers", "3-module_get", "3-no-patch1", "3-vfio-module", "3-put-swapped",
@@ -124,13 +135,10 @@ const params = z.object({
 });
 type Params = z.infer<typeof params>;
 
-/** VFIO holds users_count (designs 1-3) or the VM struct file (4, 5). */
-const pinsFile = (d: Design) => d.startsWith("4") || d === "5-pass-file";
-
 function stateSchema(p: Params) {
   const nMods = p.modules === "two" ? 2 : 1;
   const vfio = z.object({
-    fd: z.boolean(),
+    fd: fdSchema(),
     /** The VFIO device file: counted by the fd and KVM's kvf->file. */
     file: fileSchema({ maxCount: 2 }),
     kvf: z.boolean(),
@@ -143,23 +151,23 @@ function stateSchema(p: Params) {
     devRef: z.boolean(),
     devGen: z.number().int().min(0).max(p.reuse),
     /**
-     * Where this file's bind or release is, when the design splits it: releaseReturn is
+     * Where this file's bind or release stopped, when the design splits it: releaseReturn is
      * v5.18-v6.6's return from kvm_destroy_vm, releasePut design 3's second put.
      */
     pc: z.enum(["idle", "bindGetFile", "releasePut", "releaseReturn"]),
   });
   return z.object({
     devKvmFd: z.boolean(),
-    vmFd: z.boolean(),
+    vmFd: fdSchema(),
     vmFile: fileSchema({ maxCount: 2 + 2 * p.devices, maxReuse: p.reuse }),
     /** kvm->_file is non-NULL (designs 4*). */
     vmFilePtr: z.boolean(),
     /** The slot was reused: its unrelated new owner holds one reference. */
     foreign: z.boolean(),
-    users: refcountSchema(2 + p.devices),
-    kvmFreed: z.boolean(),
-    kvmVfioFd: z.boolean(),
+    kvm: kvmSchema({ maxUsers: 2 + p.devices }),
+    kvmVfioFd: fdSchema(),
     kvmVfioFile: fileSchema({ maxCount: 1 }),
+    kvmVfio: kvmDeviceSchema(),
     vfio: z.array(vfio).length(p.devices),
     /** mods[0] = kvm.ko, mods[1] = kvm_intel (two); room for design 1's transient symbol_get. */
     mods: z.array(moduleSchema(4 + p.devices)).length(nMods),
@@ -167,8 +175,192 @@ function stateSchema(p: Params) {
 }
 type State = z.infer<ReturnType<typeof stateSchema>>;
 type Vfio = State["vfio"][number];
+type Pc = Vfio["pc"];
 
 const modNames = ["kvm", "kvm_intel"];
+
+// ---- Designs as patches ----
+
+/** What a call's earlier pieces tell its later ones within one step. */
+interface Ctx {
+  /** This step's put ran kvm_destroy_vm. */
+  destroyed: boolean;
+}
+type Piece = (s: State, v: Vfio, x: Ctx) => void;
+/** The call stops here (when `when` holds) and goes on from `resume` in a later step. */
+interface Yield {
+  yield: Pc;
+  when?: (x: Ctx) => boolean;
+  resume?: Piece;
+}
+type Program = readonly (Piece | Yield)[];
+
+/** Runs a device's call from where its pc left it; true when the call finished. */
+function run(prog: Program, s: State, v: Vfio): boolean {
+  const x: Ctx = { destroyed: false };
+  let i = 0;
+  if (v.pc !== "idle") {
+    i = prog.findIndex((st) => typeof st !== "function" && st.yield === v.pc);
+    (prog[i] as Yield).resume?.(s, v, x);
+    i += 1;
+  }
+  for (; i < prog.length; i++) {
+    const st = prog[i];
+    if (typeof st === "function") st(s, v, x);
+    else if (!st.when || st.when(x)) {
+      v.pc = st.yield;
+      return false;
+    }
+  }
+  v.pc = "idle";
+  return true;
+}
+
+interface Patch {
+  /** VFIO holds the VM struct file (4, 5) rather than users_count (1-3). */
+  pinsFile: boolean;
+  /** kvm->_file: cleared by kvm_vm_release (v5), never cleared (v4), or counted by struct kvm. */
+  kvmFile?: "weak" | "uncleared" | "strong";
+  /** 5: the kvm-vfio device holds a VM-file reference until its release. */
+  kvmVfioPin?: boolean;
+  /** kvm_vfio_file_set_kvm -> vfio_file_set_kvm(file, kvm). */
+  setKvm: (s: State, v: Vfio) => void;
+  /** vfio_device_get_kvm_safe, with an association set. */
+  bind: Program;
+  /** vfio_device_put_kvm, with a device reference held. */
+  put: Program;
+  /** S5: function pointers VFIO keeps into kvm.ko (2: get/put_kvm; 3: rc->destroy). */
+  keepsKvmPointers?: (v: Vfio) => boolean;
+}
+
+/** The objects and kernel calls every design shares, for parameters `p`. */
+function kernel(p: Params) {
+  const oldEra = p.era === "v5.18-v6.6";
+  const kvmMod = (s: State) => s.mods[0];
+  /** The module owning KVM's file_operations and the arch/vendor hooks. */
+  const owner = (s: State) => s.mods[s.mods.length - 1];
+  const ownerName = p.modules === "two" ? "kvm_intel" : "kvm";
+  /**
+   * virt/kvm/kvm_main.c:kvm_destroy_vm called from `via`: kvm.ko code and, through
+   * kvm_arch_destroy_vm, the vendor hooks; v5.18-v6.6 (5f6de5cbebee) ends with
+   * module_put(kvm_chardev_ops.owner).
+   */
+  const destroy = (s: State, via: string, strongFile: boolean): KvmDestroyHooks => ({
+    archDestroy: () => {
+      runModuleCode(kvmMod(s), "kvm", `${via} -> kvm_destroy_vm`);
+      runModuleCode(owner(s), ownerName, `${via} -> kvm_destroy_vm -> kvm_arch_destroy_vm`);
+    },
+    // 4c: kvm_destroy_vm fputs kvm->_file; where in it does not matter to this model.
+    freeMemslots: strongFile ? () => {
+      s.vmFilePtr = false;
+      fput(s.vmFile, "VM file (kvm->_file)");
+    } : undefined,
+    vendorPin: oldEra ? { module: owner(s), name: ownerName } : undefined,
+  });
+  return { oldEra, kvmMod, owner, ownerName, destroy };
+}
+
+/** Every design's patch, for parameters `p`. */
+function patches(p: Params): Record<Design, Patch> {
+  const { oldEra, kvmMod, destroy } = kernel(p);
+  const raw = { pinsFile: false, setKvm: (_s: State, v: Vfio) => { v.assoc = true; } }; // df->kvm = kvm
+  /** seed 000: vfio_kvm_file_replace(&df->kvm_file, kvm), the new reference from `get`. */
+  const fileAssoc = (get: (s: State) => boolean) => (s: State, v: Vfio) => {
+    if (!vfioKvmFileReplace(null, () => get(s), "VM file (df->kvm_file)")) return;
+    v.assoc = true;
+    v.assocGen = s.vmFile.gen;
+  };
+  const readKvmFile = (how: KvmFileRead) => fileAssoc((s) => kvmFileGet(how, s.vmFilePtr, s.vmFile, "VM file (kvm->_file)"));
+
+  // Bind pieces.
+  const getSafe: Piece = (s, v) => { v.devRef = kvmGetSafe(s.kvm); }; // inline in kvm_types.h: VFIO's own code
+  const moduleThenGet: Piece = (s, v) => {
+    if (!tryModuleGet(kvmMod(s))) return; // try_module_get(kvm_module): kvm.ko
+    if (!kvmGetSafe(s.kvm)) return modulePut(kvmMod(s), "kvm");
+    v.devRef = true;
+  };
+  const getDfFile: Piece = (s, v) => {
+    getFile(s.vmFile, "VM file (df->kvm_file)");
+    v.devRef = true;
+    v.devGen = v.assocGen;
+  };
+
+  // Put pieces.
+  /** device->put_kvm (kvm_put_kvm, kvm.ko) through the pointer VFIO kept (1: symbol_get, 2: KVM's helper). */
+  const callPut: Piece = (s, v, x) => {
+    v.devRef = false;
+    x.destroyed = vfioDeviceCallPutKvm(s.kvm, destroy(s, "vfio_device_put_kvm -> kvm_put_kvm", false), kvmMod(s));
+  };
+  /** Patch 3's inline kvm_put_kvm: dec_and_test in VFIO, then rc->destroy into KVM. */
+  const inlinePut: Piece = (s, v, x) => {
+    v.devRef = false;
+    if (!kvmPut(s.kvm)) return;
+    runModuleCode(kvmMod(s), "kvm", "vfio_device_put_kvm -> rc->destroy");
+    kvmDestroyVm(s.kvm, destroy(s, "rc->destroy", false));
+    x.destroyed = true;
+  };
+  const modulePutKvm: Piece = (s) => modulePut(kvmMod(s), "kvm");
+  const fputDevFile: Piece = (s, v) => {
+    v.devRef = false;
+    fput(s.vmFile, "VM file (device->kvm_file)");
+    v.devGen = 0;
+  };
+  /**
+   * v5.18-v6.6: a put that ran kvm_destroy_vm returns, after its module_put(kvm_chardev_ops.owner),
+   * through kvm.ko text (kvm_destroy_vm's tail; 1/2's kvm_put_kvm), unless every call was a tail call.
+   */
+  const returnFromDestroy: Yield = {
+    yield: "releaseReturn",
+    when: (x) => oldEra && x.destroyed,
+    resume: (s) => runModuleCode(kvmMod(s), "kvm", "return from module_put(kvm_chardev_ops.owner) into kvm_destroy_vm"),
+  };
+  const secondPut: Yield = { yield: "releasePut" };
+
+  const design3 = { ...raw, bind: [moduleThenGet], keepsKvmPointers: (v: Vfio) => v.devRef };
+  const inline3 = { ...raw, bind: [getSafe], put: [inlinePut, returnFromDestroy], keepsKvmPointers: (v: Vfio) => v.devRef };
+  const file4 = { pinsFile: true, kvmFile: "weak" as const, setKvm: readKvmFile("get_file_active"), bind: [getDfFile], put: [fputDevFile] };
+  return {
+    "1-symbol_get": {
+      ...raw,
+      bind: [(s, v) => { v.devRef = vfioDeviceGetKvmSafe(s.kvm, kvmMod(s)); }],
+      put: [callPut, returnFromDestroy, (s) => symbolPut(kvmMod(s), "kvm")], // symbol_put(kvm_put_kvm)
+    },
+    "2-helpers": {
+      ...raw,
+      bind: [(s, v) => {
+        runModuleCode(kvmMod(s), "kvm", "ref->get_kvm (kvm_get_kvm_safe)");
+        v.devRef = kvmGetSafe(s.kvm);
+      }],
+      put: [callPut, returnFromDestroy],
+      keepsKvmPointers: (v) => v.assoc || v.devRef,
+    },
+    // kvm put (maybe destroy) first; module_put is a step of its own.
+    "3-module_get": { ...design3, put: [inlinePut, returnFromDestroy, secondPut, modulePutKvm] },
+    "3-no-patch1": inline3,
+    "3-vfio-module": inline3, // try_module_get(vfio.ko) pins no KVM module
+    "3-put-swapped": { ...design3, put: [modulePutKvm, secondPut, inlinePut, returnFromDestroy] },
+    "4-get_file_active": file4,
+    "4a-get_file": { ...file4, setKvm: readKvmFile("get_file") },
+    "4b-uncleared": { ...file4, kvmFile: "uncleared" },
+    "4c-strong": { ...file4, kvmFile: "strong" },
+    // Bind loads df->kvm_file under kvm_ref_lock, drops the lock, then get_file on what it loaded.
+    "4d-unlocked-read": {
+      ...file4,
+      bind: [{ yield: "bindGetFile" }, (s, v) => {
+        getFile(s.vmFile, "VM file (df->kvm_file loaded before the lock was dropped)");
+        v.devRef = true;
+        v.devGen = s.vmFile.gen; // whatever now occupies the slot
+      }],
+    },
+    "5-pass-file": {
+      pinsFile: true,
+      kvmVfioPin: true,
+      setKvm: fileAssoc((s) => { getFile(s.vmFile, "VM file (kvm-vfio pin)"); return true; }),
+      bind: [getDfFile],
+      put: [fputDevFile],
+    },
+  };
+}
 
 export default defineSpec({
   name: "kvm-vfio/vm-pinning",
@@ -183,329 +375,145 @@ export default defineSpec({
   ],
   state: stateSchema,
   init: (p) => {
-    const strongPtr = p.design === "4c-strong";
-    const kvPin = p.design === "5-pass-file";
+    const d = patches(p)[p.design];
+    // kvm_chardev_ops.owner: held by /dev/kvm, plus the VM file and the kvm-vfio file
+    // (v6.7+) or plus struct kvm (v5.18-v6.6).
     const ownerRefs = p.era === "v6.7+" ? 3 : 2;
     return {
       devKvmFd: true,
-      vmFd: true,
-      vmFile: { count: 1 + (strongPtr ? 1 : 0) + (kvPin ? 1 : 0), state: "live" as const, gen: 0 },
-      vmFilePtr: p.design.startsWith("4"),
+      vmFd: installedFd(),
+      vmFile: { count: 1 + (d.kvmFile === "strong" ? 1 : 0) + (d.kvmVfioPin ? 1 : 0), state: "live" as const, gen: 0 },
+      vmFilePtr: d.kvmFile !== undefined,
       foreign: false,
-      users: { count: 2 },
-      kvmFreed: false,
-      kvmVfioFd: true,
+      kvm: newKvm({ users: 2 }),
+      kvmVfioFd: installedFd(),
       kvmVfioFile: newFile(),
+      kvmVfio: { state: "listed" as const },
       vfio: range(p.devices).map(() => ({
-        fd: true, file: newFile(), kvf: false, assoc: false, assocGen: 0, bound: false, devRef: false, devGen: 0, pc: "idle" as const,
+        fd: installedFd(), file: newFile(), kvf: false, assoc: false, assocGen: 0, bound: false, devRef: false, devGen: 0, pc: "idle" as const,
       })),
-      // kvm_chardev_ops.owner: held by /dev/kvm, plus the VM file and the kvm-vfio file
-      // (v6.7+) or plus struct kvm (v5.18-v6.6).
       mods: p.modules === "two" ? [{ refs: 0, state: "live" as const }, { refs: ownerRefs, state: "live" as const }]
         : [{ refs: ownerRefs, state: "live" as const }],
     };
   },
   actions: (p) => {
-    const d = p.design;
+    const d = patches(p)[p.design];
+    const { oldEra, kvmMod, owner, ownerName, destroy } = kernel(p);
     const two = p.modules === "two";
     const each = { i: range(p.devices) };
-    const kvm = (s: State) => s.mods[0];
-    /** The module owning KVM's file_operations and the arch/vendor hooks. */
-    const owner = (s: State) => s.mods[s.mods.length - 1];
-    const ownerName = two ? "kvm_intel" : "kvm";
-
-    const oldEra = p.era === "v5.18-v6.6";
-    /**
-     * virt/kvm/kvm_main.c:kvm_destroy_vm: runs kvm.ko code and, through kvm_arch_destroy_vm,
-     * the vendor hooks; v5.18-v6.6 (5f6de5cbebee) ends with module_put(kvm_chardev_ops.owner).
-     */
-    function destroyVm(s: State, via: string): void {
-      runModuleCode(kvm(s), "kvm", `${via} -> kvm_destroy_vm`);
-      runModuleCode(owner(s), ownerName, `${via} -> kvm_destroy_vm -> kvm_arch_destroy_vm`);
-      s.kvmFreed = true;
-      if (d === "4c-strong") {
-        s.vmFilePtr = false;
-        fput(s.vmFile, "VM file (kvm->_file)");
-      }
-      if (oldEra) modulePut(owner(s), ownerName);
-    }
-    function putKvm(s: State, via: string): void {
-      if (kvmPutKvm(s.users)) destroyVm(s, via);
-    }
-    /** vfio_file_set_kvm(file, NULL): clear the association, dropping its reference in 4/5. */
-    function clearAssoc(s: State, v: Vfio): void {
-      if (!v.assoc) return;
-      v.assoc = false;
-      if (pinsFile(d)) fput(s.vmFile, "VM file (df->kvm_file)");
-      v.assocGen = 0;
-    }
-    /** __fput's tail for a KVM file: fops_put(f_op->owner) after ->release. */
-    const fopsPut = (s: State) => modulePut(owner(s), ownerName);
+    const strong = d.kvmFile === "strong";
     /** The VM and kvm-vfio device fops have an owner only since 087e15206d6a (v6.7). */
-    const vmFopsPut = (s: State) => {
-      if (!oldEra) fopsPut(s);
+    const fopsOwner = (s: State) => (oldEra ? undefined : owner(s));
+    /** vfio_file_set_kvm(file, NULL): clear the association, dropping its reference in 4/5. */
+    const clearAssoc = (s: State, v: Vfio) => {
+      if (d.pinsFile) v.assoc = vfioKvmFileReplace(v.assoc ? s.vmFile : null, null, "VM file (df->kvm_file)");
+      else v.assoc = false; // df->kvm = NULL
+      v.assocGen = 0;
     };
+    const kvf = (s: State, v: Vfio) => ({ e: v, file: v.file, what: "VFIO device file (kvf->file)", clearKvm: () => clearAssoc(s, v) });
+    const bindSteps: Pc[] = d.bind.flatMap((st) => (typeof st === "function" ? [] : [st.yield]));
 
     return {
       CloseDevKvm: {
         kernel: "close(/dev/kvm fd) -> __fput -> fops_put",
+        thread: "close",
         when: (s: State) => s.devKvmFd,
         then: (s: State) => {
-          s.devKvmFd = false;
-          fopsPut(s);
+          s.devKvmFd = false; // its f_op has no ->release: close and fops_put are one step
+          modulePut(owner(s), ownerName);
         },
       },
       CloseVm: {
         kernel: "close(vm fd) -> fput",
-        when: (s: State) => s.vmFd,
-        then: (s: State) => {
-          s.vmFd = false;
-          fput(s.vmFile, "VM file");
-        },
+        thread: "close",
+        when: (s: State) => fdInstalled(s.vmFd),
+        then: (s: State) => void closeFd(s.vmFd, s.vmFile, "VM file"),
       },
       ReleaseVm: {
         // kvm_main.c:kvm_vm_release; fops_put(kvm_vm_fops.owner) only since 087e15206d6a.
         kernel: "__fput -> kvm_vm_release -> kvm_put_kvm; fops_put",
+        thread: "task_work",
         when: (s: State) => isDying(s.vmFile) && !s.foreign,
         then: (s: State) => {
-          runModuleCode(kvm(s), "kvm", "kvm_vm_release");
-          if (d !== "4b-uncleared") s.vmFilePtr = false; // v5: RCU_INIT_POINTER(kvm->_file, NULL)
-          putKvm(s, "kvm_vm_release");
-          vmFopsPut(s);
-          freeFile(s.vmFile, "VM file");
+          if (d.kvmFile !== "uncleared") s.vmFilePtr = false; // v5: RCU_INIT_POINTER(kvm->_file, NULL)
+          kvmVmFileRelease(s.kvm, s.vmFile, { owner: fopsOwner(s), ownerName, destroy: destroy(s, "kvm_vm_release", strong) });
         },
       },
       CloseKvmVfioDev: {
         kernel: "close(kvm-vfio fd) -> fput",
-        when: (s: State) => s.kvmVfioFd,
-        then: (s: State) => {
-          s.kvmVfioFd = false;
-          fput(s.kvmVfioFile, "kvm-vfio device file");
-        },
+        thread: "close",
+        when: (s: State) => fdInstalled(s.kvmVfioFd),
+        then: (s: State) => void closeFd(s.kvmVfioFd, s.kvmVfioFile, "kvm-vfio device file"),
       },
       ReleaseKvmVfioDev: {
         // kvm_main.c:kvm_device_release; fops_put(kvm_device_fops.owner) only since 087e15206d6a.
         kernel: "__fput -> kvm_device_release -> kvm_vfio_release; kvm_put_kvm; fops_put",
+        thread: "task_work",
         when: (s: State) => isDying(s.kvmVfioFile),
-        then: (s: State) => {
-          runModuleCode(kvm(s), "kvm", "kvm_device_release -> kvm_vfio_release");
-          for (const v of s.vfio) {
-            if (!v.kvf) continue;
-            clearAssoc(s, v);
-            v.kvf = false;
-            fput(v.file, "VFIO device file (kvf->file)");
-          }
-          if (d === "5-pass-file") fput(s.vmFile, "VM file (kvm-vfio pin)");
-          putKvm(s, "kvm_device_release");
-          vmFopsPut(s);
-          freeFile(s.kvmVfioFile, "kvm-vfio device file");
-        },
+        then: (s: State) =>
+          void kvmDeviceFileRelease(s.kvmVfio, s.kvm, s.kvmVfioFile, kvmVfioOps({ module: kvmMod(s), moduleName: "kvm" }), {
+            fileOwner: fopsOwner(s),
+            fileOwnerName: ownerName,
+            destroy: destroy(s, "kvm_device_release", strong),
+            body: () => {
+              kvmVfioRelease(s.vfio.map((v) => kvf(s, v)));
+              if (d.kvmVfioPin) fput(s.vmFile, "VM file (kvm-vfio pin)");
+            },
+          }),
       },
       FileAdd: action({
         kernel: "KVM_DEV_VFIO_FILE_ADD: kvm_vfio_file_add -> kvm_vfio_file_set_kvm -> vfio_file_set_kvm",
+        thread: "ioctl",
         each,
-        when: (s: State, { i }) => s.kvmVfioFd && s.vfio[i].fd && !s.vfio[i].kvf,
-        then: (s: State, { i }) => {
-          const v = s.vfio[i];
-          runModuleCode(kvm(s), "kvm", "kvm_vfio_file_add");
-          getFile(v.file, "VFIO device file (kvf->file)");
-          v.kvf = true;
-          if (!pinsFile(d)) {
-            v.assoc = true; // raw kvm (+ get/put pointers in 2, + kvm_module in 3)
-            return;
-          }
-          // vfio_kvm_file_replace(&df->kvm_file, kvm)
-          let got = false;
-          if (d === "5-pass-file") {
-            getFile(s.vmFile, "VM file (kvm-vfio pin)");
-            got = true;
-          } else if (s.vmFilePtr) {
-            if (d === "4a-get_file") {
-              getFile(s.vmFile, "VM file (kvm->_file)");
-              got = true;
-            } else got = getFileActive(s.vmFile);
-          }
-          if (got) {
-            v.assoc = true;
-            v.assocGen = s.vmFile.gen;
-          }
-        },
+        when: (s: State, { i }) => fdInstalled(s.kvmVfioFd) && fdInstalled(s.vfio[i].fd) && !s.vfio[i].kvf,
+        then: (s: State, { i }) => kvmVfioFileAdd(s.vfio[i], s.vfio[i].file, "VFIO device file (kvf->file)", () => d.setKvm(s, s.vfio[i])),
       }),
       FileDel: action({
         kernel: "KVM_DEV_VFIO_FILE_DEL: kvm_vfio_file_del -> vfio_file_set_kvm(NULL); fput(kvf->file)",
+        thread: "ioctl",
         each,
-        when: (s: State, { i }) => s.kvmVfioFd && s.vfio[i].fd && s.vfio[i].kvf,
+        when: (s: State, { i }) => fdInstalled(s.kvmVfioFd) && fdInstalled(s.vfio[i].fd) && s.vfio[i].kvf,
         then: (s: State, { i }) => {
-          const v = s.vfio[i];
-          runModuleCode(kvm(s), "kvm", "kvm_vfio_file_del");
-          clearAssoc(s, v);
-          v.kvf = false;
-          fput(v.file, "VFIO device file (kvf->file)");
+          const x = kvf(s, s.vfio[i]);
+          kvmVfioFileDel(x.e, x.file, x.what, x.clearKvm);
         },
       }),
       Bind: action({
         kernel: "VFIO_DEVICE_BIND_IOMMUFD: vfio_df_get_kvm_safe -> vfio_device_get_kvm_safe",
+        thread: "ioctl",
         each,
-        when: (s: State, { i }) => (s.vfio[i].fd && !s.vfio[i].bound && s.vfio[i].pc === "idle") || s.vfio[i].pc === "bindGetFile",
+        when: (s: State, { i }) => {
+          const v = s.vfio[i];
+          return (fdInstalled(v.fd) && !v.bound && v.pc === "idle") || bindSteps.includes(v.pc);
+        },
         then: (s: State, { i }) => {
           const v = s.vfio[i];
-          if (v.pc === "bindGetFile") {
-            // 4d, second step: get_file on the pointer loaded earlier, without kvm_ref_lock
-            getFile(s.vmFile, "VM file (df->kvm_file loaded before the lock was dropped)");
-            v.devRef = true;
-            v.devGen = s.vmFile.gen; // whatever now occupies the slot
-            v.bound = true;
-            v.pc = "idle";
-            return;
-          }
-          if (!v.assoc) {
-            v.bound = true;
-            return;
-          }
-          switch (d) {
-            case "1-symbol_get": {
-              v.bound = true;
-              if (!symbolGet(kvm(s))) return; // symbol_get(kvm_put_kvm), kept until put
-              if (!symbolGet(kvm(s))) { symbolPut(kvm(s), "kvm"); return; }
-              runModuleCode(kvm(s), "kvm", "kvm_get_kvm_safe");
-              const ok = kvmGetKvmSafe(s.users);
-              symbolPut(kvm(s), "kvm"); // symbol_put(kvm_get_kvm_safe)
-              if (!ok) { symbolPut(kvm(s), "kvm"); return; }
-              v.devRef = true;
-              return;
-            }
-            case "2-helpers":
-              v.bound = true;
-              runModuleCode(kvm(s), "kvm", "ref->get_kvm (kvm_get_kvm_safe)");
-              v.devRef = kvmGetKvmSafe(s.users);
-              return;
-            case "3-module_get":
-            case "3-put-swapped":
-              v.bound = true;
-              if (!tryModuleGet(kvm(s))) return; // try_module_get(kvm_module): kvm.ko
-              if (!kvmGetKvmSafe(s.users)) { modulePut(kvm(s), "kvm"); return; }
-              v.devRef = true;
-              return;
-            case "3-no-patch1":
-            case "3-vfio-module": // try_module_get(vfio.ko) pins no KVM module
-              v.bound = true;
-              v.devRef = kvmGetKvmSafe(s.users); // inline in kvm_types.h: VFIO's own code
-              return;
-            case "4d-unlocked-read":
-              // first step: load df->kvm_file under kvm_ref_lock, drop the lock
-              v.pc = "bindGetFile";
-              return;
-            default:
-              v.bound = true;
-              getFile(s.vmFile, "VM file (df->kvm_file)");
-              v.devRef = true;
-              v.devGen = v.assocGen;
-          }
+          if ((v.pc === "idle" && !v.assoc) || run(d.bind, s, v)) v.bound = true;
         },
       }),
       CloseVfio: action({
         kernel: "close(vfio fd) -> fput",
+        thread: "close",
         each,
         // A close racing with an ioctl on the same file only delays the release past it.
-        when: (s: State, { i }) => s.vfio[i].fd && s.vfio[i].pc === "idle",
-        then: (s: State, { i }) => {
-          s.vfio[i].fd = false;
-          fput(s.vfio[i].file, "VFIO device file");
-        },
+        when: (s: State, { i }) => fdInstalled(s.vfio[i].fd) && s.vfio[i].pc === "idle",
+        then: (s: State, { i }) => void closeFd(s.vfio[i].fd, s.vfio[i].file, "VFIO device file"),
       }),
       ReleaseVfio: action({
         kernel: "__fput -> vfio_device_fops_release -> vfio_df_unbind_iommufd -> vfio_device_put_kvm",
+        thread: "task_work",
         each,
         when: (s: State, { i }) => isDying(s.vfio[i].file),
         then: (s: State, { i }) => {
           const v = s.vfio[i];
-          /** v5.18-v6.6: this step ran kvm_destroy_vm, whose return is a step of its own. */
-          let destroyed = false;
-          /** The inline kvm_put_kvm of patch 3: dec_and_test in VFIO, then rc->destroy into KVM. */
-          const inlinePut = () => {
-            v.devRef = false;
-            if (kvmPutKvm(s.users)) {
-              runModuleCode(kvm(s), "kvm", "vfio_device_put_kvm -> rc->destroy");
-              destroyVm(s, "rc->destroy");
-              destroyed = true;
-            }
-          };
-          const finish = () => {
-            v.pc = "idle";
-            v.bound = false;
-            freeFile(v.file, "VFIO device file");
-          };
-          /** After the kvm put (and its return): design 1's symbol_put, design 3's module_put step. */
-          const afterPut = () => {
-            if (d === "1-symbol_get") symbolPut(kvm(s), "kvm"); // symbol_put(kvm_put_kvm)
-            if (d === "3-module_get") {
-              v.pc = "releasePut";
-              return;
-            }
-            finish();
-          };
-          const stopForReturn = () => {
-            if (!(oldEra && destroyed)) return false;
-            v.pc = "releaseReturn";
-            return true;
-          };
-          if (v.pc === "releaseReturn") {
-            // kvm_destroy_vm's code after module_put(kvm_chardev_ops.owner) is kvm.ko text
-            // (and so is design 1/2's caller kvm_put_kvm), unless every call was a tail call.
-            runModuleCode(kvm(s), "kvm", "return from module_put(kvm_chardev_ops.owner) into kvm_destroy_vm");
-            if (d === "3-put-swapped") finish();
-            else afterPut();
-            return;
-          }
-          if (v.pc === "releasePut") {
-            // second half of a split put
-            if (d === "3-module_get") modulePut(kvm(s), "kvm");
-            else {
-              inlinePut();
-              if (stopForReturn()) return;
-            }
-            finish();
-            return;
-          }
-          if (v.devRef) {
-            switch (d) {
-              case "1-symbol_get":
-              case "2-helpers":
-                v.devRef = false;
-                runModuleCode(kvm(s), "kvm", "device->put_kvm (kvm_put_kvm)");
-                if (kvmPutKvm(s.users)) {
-                  destroyVm(s, "vfio_device_put_kvm -> kvm_put_kvm");
-                  destroyed = true;
-                }
-                if (stopForReturn()) return;
-                afterPut();
-                return;
-              case "3-module_get":
-                // kvm put (maybe destroy) first; module_put is a step of its own
-                inlinePut();
-                if (stopForReturn()) return;
-                afterPut();
-                return;
-              case "3-put-swapped":
-                modulePut(kvm(s), "kvm");
-                v.pc = "releasePut";
-                return;
-              case "3-no-patch1":
-              case "3-vfio-module":
-                inlinePut();
-                if (stopForReturn()) return;
-                break;
-              default:
-                v.devRef = false;
-                fput(s.vmFile, "VM file (device->kvm_file)");
-                v.devGen = 0;
-            }
-          }
-          finish();
+          if (!(v.pc === "idle" && !v.devRef) && !run(d.put, s, v)) return;
+          v.bound = false;
+          freeFile(v.file, "VFIO device file"); // __fput's file_free, after the last piece
         },
       }),
       Rmmod: action({
         kernel: "delete_module",
+        thread: "unload",
         each: { m: modNames.slice(0, two ? 2 : 1) },
         when: (s: State, { m }) => {
           const i = modNames.indexOf(m);
@@ -515,6 +523,7 @@ export default defineSpec({
       }),
       Reuse: {
         kernel: "kmem_cache_alloc(filp_cachep) returns the freed VM file's object",
+        thread: "alloc",
         when: (s: State) => s.vmFile.state === "freed" && s.vmFile.gen < p.reuse,
         then: (s: State) => {
           reuseFile(s.vmFile, "VM file slot");
@@ -523,33 +532,45 @@ export default defineSpec({
       },
     };
   },
-  invariants: (p) => {
-    const d = p.design;
-    /** The VM's own file (not a reused slot) has not been released yet. */
-    const vmFileAlive = (s: State) => !s.foreign && s.vmFile.state !== "freed";
-    const kvPinAlive = (s: State) => d === "5-pass-file" && s.kvmVfioFile.state !== "freed";
+  ownership: (p) => {
+    const d = patches(p)[p.design];
+    const ofGen = (s: State, f: (v: Vfio) => boolean) => s.vfio.filter((v) => d.pinsFile && f(v)).length;
     return {
-      usersExact: {
-        doc: "users_count = VM file + kvm-vfio device + bound devices (1-3), until kvm_destroy_vm",
-        holds: (s: State) =>
-          s.kvmFreed ||
-          s.users.count ===
-            (vmFileAlive(s) ? 1 : 0) + (s.kvmVfioFile.state !== "freed" ? 1 : 0) +
-              (pinsFile(d) ? 0 : s.vfio.filter((v) => v.devRef).length),
-      },
-      vmFileRefsExact: {
-        doc: "f_count of the VM file's slot = every holder of that incarnation",
-        holds: (s: State) => {
-          if (s.vmFile.state !== "live") return true;
-          const g = s.vmFile.gen;
-          let n = s.foreign ? 1 : (s.vmFd ? 1 : 0) + (d === "4c-strong" && !s.kvmFreed ? 1 : 0) + (kvPinAlive(s) ? 1 : 0);
-          if (pinsFile(d)) for (const v of s.vfio) n += (v.assoc && v.assocGen === g ? 1 : 0) + (v.devRef && v.devGen === g ? 1 : 0);
-          return s.vmFile.count === n;
+      kvm: {
+        doc: "kvm->users_count",
+        count: (s: State) => s.kvm.users.count,
+        live: (s: State) => kvmIsLive(s.kvm),
+        holders: {
+          // Each KVM file's reference is put by its ->release: held until the file is freed.
+          vmFile: (s: State) => !s.foreign && s.vmFile.state !== "freed",
+          kvmVfioDevice: (s: State) => s.kvmVfioFile.state !== "freed",
+          vfioDevices: (s: State) => (d.pinsFile ? 0 : s.vfio.filter((v) => v.devRef).length),
         },
       },
+      vmFile: {
+        doc: "f_count of the VM file's slab object (after Reuse, an unrelated file)",
+        count: (s: State) => s.vmFile.count,
+        live: (s: State) => isLive(s.vmFile),
+        holders: {
+          newOwner: (s: State) => s.foreign,
+          vmFd: (s: State) => !s.foreign && fdInstalled(s.vmFd),
+          kvmFile: (s: State) => d.kvmFile === "strong" && !s.foreign && kvmIsLive(s.kvm),
+          kvmVfioPin: (s: State) => d.kvmVfioPin === true && !s.foreign && s.kvmVfioFile.state !== "freed",
+          // Only references on the incarnation now in the slot count toward its f_count.
+          assoc: (s: State) => ofGen(s, (v) => v.assoc && v.assocGen === s.vmFile.gen),
+          devRef: (s: State) => ofGen(s, (v) => v.devRef && v.devGen === s.vmFile.gen),
+        },
+      },
+    };
+  },
+  invariants: (p) => {
+    const d = patches(p)[p.design];
+    /** The VM's own file (not a reused slot) has not been released yet. */
+    const vmFileAlive = (s: State) => !s.foreign && s.vmFile.state !== "freed";
+    return {
       assocImpliesKvmVfioDev: {
         doc: "S4: an association exists only while the kvm-vfio device that set it is unreleased and kvm lives",
-        holds: (s: State) => s.vfio.every((v) => !v.assoc || (v.kvf && s.kvmVfioFile.state !== "freed" && !s.kvmFreed)),
+        holds: (s: State) => s.vfio.every((v) => !v.assoc || (v.kvf && s.kvmVfioFile.state !== "freed" && !kvmIsFreed(s.kvm))),
       },
       rightVmFile: {
         doc: "S8: an association or device reference names this VM's file, not a reused slab object",
@@ -558,31 +579,29 @@ export default defineSpec({
       kvmFreedUnreferenced: {
         doc: "S1: once kvm_destroy_vm ran, nothing references the VM",
         holds: (s: State) =>
-          !s.kvmFreed ||
+          !kvmIsFreed(s.kvm) ||
           (!vmFileAlive(s) && s.kvmVfioFile.state === "freed" && s.vfio.every((v) => !v.assoc && !v.devRef)),
       },
       vfioPointersIntoLoadedModules: {
         doc: "S5: function pointers VFIO keeps (2: get/put_kvm; 3: rc->destroy) point into a loaded module",
-        holds: (s: State) =>
-          s.mods[0].state === "live" ||
-          !s.vfio.some((v) => (d === "2-helpers" && (v.assoc || v.devRef)) || (d.startsWith("3") && v.devRef)),
+        holds: (s: State) => s.mods[0].state === "live" || !s.vfio.some((v) => d.keepsKvmPointers?.(v) === true),
       },
     };
   },
-  quiescent: (p) => ({
+  quiescent: {
     noLeak: {
       doc: "L1: every fd closed, no release pending => kvm, the VM file and every file freed, module counts at base",
       holds: (s: State) =>
-        s.devKvmFd || s.vmFd || s.kvmVfioFd || s.vfio.some((v) => v.fd) ||
-        (s.kvmFreed && (s.foreign || s.vmFile.state === "freed") && s.kvmVfioFile.state === "freed" &&
+        s.devKvmFd || fdInstalled(s.vmFd) || fdInstalled(s.kvmVfioFd) || s.vfio.some((v) => fdInstalled(v.fd)) ||
+        (kvmIsFreed(s.kvm) && (s.foreign || s.vmFile.state === "freed") && s.kvmVfioFile.state === "freed" &&
           s.vfio.every((v) => v.file.state === "freed") && s.mods.every((m) => m.state === "gone" || m.refs === 0)),
     },
-  }),
+  },
   reachable: {
     vfioHoldsLastVmRef: {
       doc: "witness: every KVM fd is closed and released, and a bound VFIO device still keeps the VM alive",
       when: (s: State) =>
-        !s.devKvmFd && !s.vmFd && s.kvmVfioFile.state === "freed" && !s.kvmFreed && s.vfio.some((v) => v.devRef),
+        !s.devKvmFd && !fdInstalled(s.vmFd) && s.kvmVfioFile.state === "freed" && !kvmIsFreed(s.kvm) && s.vfio.some((v) => v.devRef),
     },
   },
   symmetry: (s: State) => s.vfio,
@@ -627,58 +646,23 @@ export default defineSpec({
       },
       doc: "bind loads df->kvm_file under kvm_ref_lock but calls get_file after dropping it",
     },
-    {
-      when: { design: "2-helpers", modules: "one", era: "v6.7+" },
-      violated: { noFault: { steps: 10, message: "device->put_kvm (kvm_put_kvm) calls into unloaded module kvm" }, vfioPointersIntoLoadedModules: { steps: 8 } },
-      doc: "the kept put_kvm pointer pins no module: kvm.ko unloads under it",
-    },
-    {
-      when: { design: "3-no-patch1", modules: "one", era: "v6.7+" },
-      violated: { noFault: { steps: 10, message: "vfio_device_put_kvm -> rc->destroy calls into unloaded module kvm" }, vfioPointersIntoLoadedModules: { steps: 8 } },
-      doc: "without patch 1 nothing pins kvm.ko while VFIO holds the VM",
-    },
-    {
-      when: { design: "3-vfio-module", modules: "one", era: "v6.7+" },
-      violated: { noFault: { steps: 10, message: "vfio_device_put_kvm -> rc->destroy calls into unloaded module kvm" }, vfioPointersIntoLoadedModules: { steps: 8 } },
-      doc: "the module reference is vfio.ko's (the VFIO file's owner), so kvm.ko is not pinned",
-    },
-    {
-      when: { design: "3-put-swapped", modules: "one", era: "v6.7+" },
-      violated: { noFault: { steps: 11, message: "vfio_device_put_kvm -> rc->destroy calls into unloaded module kvm" }, vfioPointersIntoLoadedModules: { steps: 10 } },
-      doc: "module_put before the kvm put: kvm.ko can unload before rc->destroy runs",
-    },
-    {
-      when: { design: "1-symbol_get", modules: "two", era: "v6.7+" },
-      violated: { noFault: { steps: 10, message: "vfio_device_put_kvm -> kvm_put_kvm -> kvm_destroy_vm -> kvm_arch_destroy_vm calls into unloaded module kvm_intel" } },
-      doc: "symbol_get pins kvm.ko only; on v6.7+ nothing pins kvm_intel while the VM lives only through VFIO",
-    },
-    {
-      when: { design: "2-helpers", modules: "two", era: "v6.7+" },
-      violated: {
-        noFault: { steps: 10, message: "vfio_device_put_kvm -> kvm_put_kvm -> kvm_destroy_vm -> kvm_arch_destroy_vm calls into unloaded module kvm_intel" },
-        vfioPointersIntoLoadedModules: { steps: 9 },
-      },
-      doc: "the helpers pin no module: kvm_intel (and kvm.ko) can unload under VFIO's last put",
-    },
-    {
-      when: { design: "3-module_get", modules: "two", era: "v6.7+" },
-      violated: { noFault: { steps: 10, message: "rc->destroy -> kvm_destroy_vm -> kvm_arch_destroy_vm calls into unloaded module kvm_intel" } },
-      doc: "THIS_MODULE of virt/kvm/vfio.c is kvm.ko: the vendor module kvm_destroy_vm calls into is not pinned",
-    },
-    {
-      when: { design: "3-no-patch1", modules: "two", era: "v6.7+" },
-      violated: { noFault: { steps: 10, message: "rc->destroy -> kvm_destroy_vm -> kvm_arch_destroy_vm calls into unloaded module kvm_intel" }, vfioPointersIntoLoadedModules: { steps: 9 } },
-      doc: "without patch 1 no KVM module is pinned while VFIO holds the VM",
-    },
-    {
-      when: { design: "3-vfio-module", modules: "two", era: "v6.7+" },
-      violated: { noFault: { steps: 10, message: "rc->destroy -> kvm_destroy_vm -> kvm_arch_destroy_vm calls into unloaded module kvm_intel" }, vfioPointersIntoLoadedModules: { steps: 9 } },
-      doc: "the module reference is vfio.ko's, so no KVM module is pinned",
-    },
-    {
-      when: { design: "3-put-swapped", modules: "two", era: "v6.7+" },
-      violated: { noFault: { steps: 11, message: "rc->destroy -> kvm_destroy_vm -> kvm_arch_destroy_vm calls into unloaded module kvm_intel" }, vfioPointersIntoLoadedModules: { steps: 11 } },
-      doc: "module_put before the kvm put, and the vendor module is not pinned at all",
-    },
+    // v6.7+: VFIO's last put runs kvm_destroy_vm after a module it calls into was unloaded:
+    // [design, modules, noFault steps, message, vfioPointersIntoLoadedModules steps, why].
+    ...([
+      ["2-helpers", "one", 10, "device->put_kvm (kvm_put_kvm) calls into unloaded module kvm", 8, "the kept put_kvm pointer pins no module: kvm.ko unloads under it"],
+      ["3-no-patch1", "one", 10, "vfio_device_put_kvm -> rc->destroy calls into unloaded module kvm", 8, "without patch 1 nothing pins kvm.ko while VFIO holds the VM"],
+      ["3-vfio-module", "one", 10, "vfio_device_put_kvm -> rc->destroy calls into unloaded module kvm", 8, "the module reference is vfio.ko's (the VFIO file's owner), so kvm.ko is not pinned"],
+      ["3-put-swapped", "one", 11, "vfio_device_put_kvm -> rc->destroy calls into unloaded module kvm", 10, "module_put before the kvm put: kvm.ko can unload before rc->destroy runs"],
+      ["1-symbol_get", "two", 10, "vfio_device_put_kvm -> kvm_put_kvm -> kvm_destroy_vm -> kvm_arch_destroy_vm calls into unloaded module kvm_intel", 0, "symbol_get pins kvm.ko only; on v6.7+ nothing pins kvm_intel while the VM lives only through VFIO"],
+      ["2-helpers", "two", 10, "vfio_device_put_kvm -> kvm_put_kvm -> kvm_destroy_vm -> kvm_arch_destroy_vm calls into unloaded module kvm_intel", 9, "the helpers pin no module: kvm_intel (and kvm.ko) can unload under VFIO's last put"],
+      ["3-module_get", "two", 10, "rc->destroy -> kvm_destroy_vm -> kvm_arch_destroy_vm calls into unloaded module kvm_intel", 0, "THIS_MODULE of virt/kvm/vfio.c is kvm.ko: the vendor module kvm_destroy_vm calls into is not pinned"],
+      ["3-no-patch1", "two", 10, "rc->destroy -> kvm_destroy_vm -> kvm_arch_destroy_vm calls into unloaded module kvm_intel", 9, "without patch 1 no KVM module is pinned while VFIO holds the VM"],
+      ["3-vfio-module", "two", 10, "rc->destroy -> kvm_destroy_vm -> kvm_arch_destroy_vm calls into unloaded module kvm_intel", 9, "the module reference is vfio.ko's, so no KVM module is pinned"],
+      ["3-put-swapped", "two", 11, "rc->destroy -> kvm_destroy_vm -> kvm_arch_destroy_vm calls into unloaded module kvm_intel", 11, "module_put before the kvm put, and the vendor module is not pinned at all"],
+    ] as const).map(([design, modules, steps, message, pointers, doc]) => ({
+      when: { design, modules, era: "v6.7+" as const },
+      violated: { noFault: { steps, message }, ...(pointers ? { vfioPointersIntoLoadedModules: { steps: pointers } } : {}) },
+      doc,
+    })),
   ],
 });
