@@ -16,6 +16,8 @@ process.on("unhandledRejection", (e) => {
 // An error no part of refcheck handled (the loader's own thread failing, say) is ours.
 process.on("uncaughtException", internal);
 try {
+  const { register: registerHooks } = await import("node:module");
+  registerHooks("./loader-guard.mjs", import.meta.url);
   const { register } = await import("tsx/esm/api");
   register();
   await import("./refcheck.ts");
