@@ -408,6 +408,17 @@ function printRun(
   if (sr && !a.json) process.stderr.write(`refcheck: shard ${sr.shard.index}/${sr.shard.count}: ${sr.assigned.length} of the run's ${sr.jobs.length} jobs; --json writes the shard file for refcheck merge\n`);
 }
 
+/** check, compare and simulate: type-check, load, plan the outputs, run, print, write the reports. */
+async function runCommand(command: "check" | "compare" | "simulate", a: Record<string, unknown>, sim?: SimulateOptions): Promise<number> {
+  specOutputToStderr();
+  await typecheck(a.paths as string[], a["skip-typecheck"] as boolean | undefined);
+  const specs = await loadSpecs(a.paths as string[]);
+  const plan = planOutputs(a as ReportArgs, specs.map((s) => s.file));
+  const verdicts = await runAll(specs, a as unknown as RunArgs, command, sim);
+  printRun(command, verdicts, a);
+  return finishOutputs(verdicts, plan);
+}
+
 const runOptions = {
   param: { type: "string", array: true, describe: "set a spec parameter, NAME=VALUE (repeatable)" },
   design: { type: "string", describe: 'check one design, or "all" (default: all, unless --param sets it)' },
@@ -481,13 +492,7 @@ async function main(argv: string[]): Promise<number> {
       "check spec files (or folders of specs) under every design",
       (y) => y.positional("paths", { type: "string", array: true, describe: "spec files or folders" }).options(runOptions),
       async (a) => {
-        specOutputToStderr();
-        await typecheck(a.paths as string[], a["skip-typecheck"]);
-        const specs = await loadSpecs(a.paths as string[]);
-        const plan = planOutputs(a as ReportArgs, specs.map((s) => s.file));
-        const verdicts = await runAll(specs, a as unknown as RunArgs, "check");
-        printRun("check", verdicts, a);
-        code = finishOutputs(verdicts, plan);
+        code = await runCommand("check", a);
       },
     )
     .command(
@@ -499,13 +504,7 @@ async function main(argv: string[]): Promise<number> {
           .options(runOptions)
           .option("traces", { type: "boolean", describe: "print every counterexample below the tables" }),
       async (a) => {
-        specOutputToStderr();
-        await typecheck(a.paths as string[], a["skip-typecheck"]);
-        const specs = await loadSpecs(a.paths as string[]);
-        const plan = planOutputs(a as ReportArgs, specs.map((s) => s.file));
-        const verdicts = await runAll(specs, a as unknown as RunArgs, "compare");
-        printRun("compare", verdicts, a);
-        code = finishOutputs(verdicts, plan);
+        code = await runCommand("compare", a);
       },
     )
     .command(
@@ -531,14 +530,7 @@ async function main(argv: string[]): Promise<number> {
       "random walks checking every property at every step; a violation is shrunk to a short trace (no violation found is not a proof: exit 3)",
       (y) => y.positional("paths", { type: "string", array: true, describe: "spec files or folders" }).options(simOptions),
       async (a) => {
-        specOutputToStderr();
-        const sim = simulateOptions(a as unknown as RunArgs & { first?: boolean });
-        await typecheck(a.paths as string[], a["skip-typecheck"]);
-        const specs = await loadSpecs(a.paths as string[]);
-        const plan = planOutputs(a as ReportArgs, specs.map((s) => s.file));
-        const verdicts = await runAll(specs, a as unknown as RunArgs, "simulate", sim);
-        printRun("simulate", verdicts, a);
-        code = finishOutputs(verdicts, plan);
+        code = await runCommand("simulate", a, simulateOptions(a as unknown as RunArgs & { first?: boolean }));
       },
     )
     .command(

@@ -79,7 +79,7 @@ export function renderStep(s: Step, width: number, opts: { color?: boolean; inde
     for (const [obj, fields] of byObject) lines.push(`${pad}${t(obj)}: ${fields.join(" ")}`);
     return lines.join("\n");
   }
-  lines.push(`${ind}${c.dim(no)}  ${c.bold.cyan(t(stepLabel(s)))}${s.kernel ? c.dim(`  [${t(s.kernel)}]`) : ""}`);
+  lines.push(`${ind}${c.dim(no)}  ${c.bold.cyan(t(stepLabel(s)))}${s.thread ? `  ${c.magenta(`on ${t(s.thread)}`)}` : ""}${s.kernel ? c.dim(`  [${t(s.kernel)}]`) : ""}`);
   if (s.changes.length === 0 && !s.fault) lines.push(`${pad}${c.dim("(no change)")}`);
   for (const ch of s.changes) lines.push(`${pad}${t(fmtChange(ch))}`);
   if (s.fault) lines.push(`${pad}${c.red.bold("FAULT:")} ${c.red(t(s.fault))}`);

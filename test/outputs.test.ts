@@ -306,8 +306,8 @@ test("outputs: the Markdown report escapes spec text (headings, notes, tables, c
   assert.equal(mdCode("x``y"), "```x``y```");
   assert.equal(mdCode("a|b", true), "`a\\|b`");
   assert.equal(mdCode("a\nb"), "`a b`");
-  // Step rows keep their three columns: every '|' from the spec is escaped.
-  for (const row of md.split("\n").filter((l) => /^\| \d+ \|/.test(l))) assert.equal(row.replace(/\\\|/g, "").split("|").length, 5, row);
+  // Step rows keep their four columns (step, thread, action, what changed): every '|' from the spec is escaped.
+  for (const row of md.split("\n").filter((l) => /^\| \d+ \|/.test(l))) assert.equal(row.replace(/\\\|/g, "").split("|").length, 6, row);
 });
 
 function assertTerminalSafe(text: string, what: string): void {
