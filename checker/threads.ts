@@ -199,6 +199,7 @@ export function compileThreads(
         const st = prog.steps[label]!;
         const sat = prog.at === at ? `${at}, step "${label}"` : `${prog.at}, step "${label}"`;
         if (!st || typeof st !== "object") throw new SpecError(`${sat}: expected { lock?, unlock?, when?, then?, next?, kernel? }`);
+        if (label === "idle" || label === "done") throw new SpecError(`${sat}: "idle" and "done" are where a thread rests, not labels; rename the step`);
         for (const k of Object.keys(st)) if (!stepKeys.has(k)) throw new SpecError(`${sat}: unknown key "${k}"; expected one of ${[...stepKeys].join(", ")}`);
         if (typeof st.next === "string" && st.next !== end && !labels.includes(st.next)) {
           throw new SpecError(`${sat}: "next" is "${st.next}", not a step of the ${prog.at === at ? "thread" : "call"} nor "${end}"`);
