@@ -63,6 +63,18 @@ function held(locks: LockSet): [cls: string, idx: number, holder: number][] {
   return out;
 }
 
+/** The locks thread `t` holds. */
+function heldBy(locks: LockSet, t: number): { cls: string; idx: number }[] {
+  const out: { cls: string; idx: number }[] = [];
+  for (const cls in locks) {
+    const l = locks[cls]!;
+    if (!Array.isArray(l)) {
+      if ((l as Lock).holder === t) out.push({ cls, idx: -1 });
+    } else for (let i = 0; i < l.length; i++) if ((l as readonly Lock[])[i]!.holder === t) out.push({ cls, idx: i });
+  }
+  return out;
+}
+
 /** The dependencies the transition `before` -> `after` by action instance `instance` adds. */
 export function dependencies(locksOf: LocksOf, takesOf: TakesOf | undefined, before: any, after: any, instance: number): Dependency[] {
   const out: Dependency[] = [];
@@ -70,7 +82,7 @@ export function dependencies(locksOf: LocksOf, takesOf: TakesOf | undefined, bef
   if (decl) {
     if (decl.locks.length === 0) return out;
     const t = decl.thread;
-    const mine = held(locksOf(before)).filter(([, , h]) => h === t).map(([cls, idx]) => ({ cls, idx }));
+    const mine = heldBy(locksOf(before), t);
     for (const l of decl.locks) {
       for (const h of mine) if (h.cls !== l.cls || h.idx !== l.idx) out.push({ from: h.cls, to: l.cls, thread: t });
       mine.push(l);

@@ -134,7 +134,17 @@ export function compileThreads(
   /** A step's `lock` or `unlock` as a function of the state and the parameters. */
   const lockList = (x: StepDef<any>["lock"], sat: string): ((s: any, a: Args) => readonly LockRef[]) => {
     if (x === undefined) return () => NONE;
-    if (typeof x === "function") return (s, a) => names(x(s, a)).map((n) => resolve(n, sat));
+    if (typeof x === "function") {
+      // Called in every guard: a single name gives its cached one-lock list.
+      const one = new Map<string, readonly LockRef[]>();
+      return (s, a) => {
+        const n = x(s, a);
+        if (typeof n !== "string") return names(n).map((m) => resolve(m, sat));
+        let l = one.get(n);
+        if (!l) one.set(n, (l = [resolve(n, sat)]));
+        return l;
+      };
+    }
     if (typeof x !== "string" && !Array.isArray(x)) throw new SpecError(`${sat}: "lock"/"unlock" must be a lock name, a list of them, or a function of (s, a) giving them`);
     const fixed = names(x).map((n) => resolve(n, sat));
     return () => fixed;
@@ -195,6 +205,7 @@ export function compileThreads(
         for (const k of keys) a[k] = r[k];
         return a;
       };
+      const pcOf = new Map(labels.map((l) => [l, prog.pcOf(l)]));
       labels.forEach((label, i) => {
         const st = prog.steps[label]!;
         const sat = prog.at === at ? `${at}, step "${label}"` : `${prog.at}, step "${label}"`;
@@ -211,7 +222,8 @@ export function compileThreads(
         // The first step's instance carries the parameters; a later step reads them back.
         const argsOf = entry ? (_s: any, c: Args) => c : (s: any) => locals(s);
         const action = `${name}.${pcHere}`;
-        takes[action] = (s, c) => ({ thread: t.id, locks: takesOf(s, argsOf(s, c)) });
+        const none = { thread: t.id, locks: NONE };
+        takes[action] = st.lock === undefined ? () => none : (s, c) => ({ thread: t.id, locks: takesOf(s, argsOf(s, c)) });
         waits.set(pcHere, (s) => takesOf(s, locals(s)));
         actions[action] = {
           thread: name,
@@ -224,6 +236,7 @@ export function compileThreads(
               if (r.pc !== "idle" && (r.pc !== pcHere || keys.some((k) => r[k] !== c[k]))) return false;
             } else if (r.pc !== pcHere) return false;
             const a = argsOf(s, c);
+            if (st.when && !st.when(s, a)) return false;
             const ls = takesOf(s, a);
             if (ls.length) {
               const locks = locksOf!(s);
@@ -233,7 +246,7 @@ export function compileThreads(
                 if (h !== 0 && h !== t.id) return false;
               }
             }
-            return st.when ? st.when(s, a) : true;
+            return true;
           },
           then: (s: any, c: Args) => {
             const r = t.pc(s) as unknown as Args;
@@ -264,7 +277,7 @@ export function compileThreads(
             }
             const next = typeof st.next === "function" ? st.next(s, a) : st.next ?? follow;
             if (next !== end && !labels.includes(next)) throw new SpecError(`${sat}: "next" gave "${next}", not a step of the ${prog.at === at ? "thread" : "call"} nor "${end}"`);
-            r.pc = next === end ? end : prog.pcOf(next);
+            r.pc = next === end ? end : pcOf.get(next)!;
           },
         };
       });

@@ -293,7 +293,6 @@ export const tsmLocks = (s: TsmState) => ({ "igroup->lock": s.igroupLock, "vdev-
 
 type S = TsmState;
 type V = { v: number };
-const mutex = (_s: S, { v }: V) => `vdev->mutex[${v}]`;
 
 /** The threads of `design` on `slots` vdevices, each user call at most `cycles` times. */
 export function tsmThreads(design: TsmDesign, slots: number, cycles: number): Record<string, ThreadDef<S>> {
@@ -301,6 +300,8 @@ export function tsmThreads(design: TsmDesign, slots: number, cycles: number): Re
   const bothLocks = design === "seed-004-both-locks";
   const abortUnbinds = design === "upstream-v5";
   const each = { v: range(slots) };
+  const mutexes = range(slots).map((v) => `vdev->mutex[${v}]`); // named once: guards ask for them in every state
+  const mutex = (_s: S, { v }: V) => mutexes[v]!;
   const saw = (s: S) => s.vdev[s.vfio.saw - 1]!;
   const freeSlot = (s: S) => s.vdev.findIndex((x) => x.state === "none" || x.state === "freed");
   const wait: StepDef<S> = {
