@@ -208,7 +208,7 @@ export function compileThreads(
       const pcOf = new Map(labels.map((l) => [l, prog.pcOf(l)]));
       labels.forEach((label, i) => {
         const st = prog.steps[label]!;
-        const sat = prog.at === at ? `${at}, step "${label}"` : `${prog.at}, step "${label}"`;
+        const sat = `${prog.at}, step "${label}"`;
         if (!st || typeof st !== "object") throw new SpecError(`${sat}: expected { lock?, unlock?, when?, then?, next?, kernel? }`);
         if (label === "idle" || label === "done") throw new SpecError(`${sat}: "idle" and "done" are where a thread rests, not labels; rename the step`);
         for (const k of Object.keys(st)) if (!stepKeys.has(k)) throw new SpecError(`${sat}: unknown key "${k}"; expected one of ${[...stepKeys].join(", ")}`);

@@ -31,7 +31,7 @@
 // seed-004-both-locks is left out: its deadlock needs no cycle (iommufd-tsm/vdevice, 6 steps).
 //
 // Calls (user operation -> kernel function), each a thread of specs/kernel/iommufd.ts's
-// tsmThreads (its header gives the kernel code of every step):
+// tsmThreads (each step names the kernel code it stands for):
 //   vmm.bind             (re)open of the VFIO cdev, VFIO_DEVICE_BIND_IOMMUFD -> iommufd_device_bind:
 //                        a new idev, only once the previous one is freed
 //   vmm.alloc            IOMMU_VDEVICE_ALLOC -> iommufd_vdevice_alloc_ioctl (viommu.c)
