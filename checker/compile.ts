@@ -6,6 +6,7 @@ import { ownershipProperties, type Owned } from "./ownership.ts";
 import { expectationFor, type RunExpectation } from "./expect.ts";
 import { checkActionKeys, SpecError, type ActionDef, type Spec } from "./spec.ts";
 import { compileThreads, type CompiledThreads, type ThreadDef } from "./threads.ts";
+import type { LocksOf, TakesOf } from "./lockdep.ts";
 import { compileLiveness, type LivenessProperty } from "./liveness.ts";
 
 export interface ActionInstance {
@@ -53,7 +54,9 @@ export interface Model {
   witnesses: WitnessDef[];
   busy?: (s: any) => unknown;
   /** Lock classes for lock-order tracking (see LockOrder). */
-  locks?: (s: any) => Record<string, { holder: number }>;
+  locks?: LocksOf;
+  /** The locks a thread's step takes (declared), for lock-order tracking. */
+  lockTakes?: TakesOf;
   /** The ownership declaration under these parameters, for the views of traces. */
   ownership?: Record<string, Owned<any>>;
   /** Packed initial states, canonical under symmetry when enabled later. */
@@ -289,18 +292,34 @@ function unknownKeys(value: unknown, n: Node, path: string, out: string[]): stri
   return out;
 }
 
-/** The spec's `locks`, checked on a zero state: lock classes, each with a numeric holder. */
-function checkLocks(spec: Spec, codec: Codec): ((s: any) => Record<string, { holder: number }>) | undefined {
+const isLock = (l: unknown): boolean => typeof l === "object" && l !== null && "holder" in l && typeof (l as { holder: unknown }).holder === "number";
+
+/**
+ * The spec's `locks`, checked on a zero state: lock classes, each a lock with a numeric
+ * holder or a non-empty array of them (the instances of the class). Gives each class's
+ * number of instances, -1 for one lock.
+ */
+function checkLocks(spec: Spec, codec: Codec): Record<string, number> | undefined {
   if (spec.locks === undefined) return undefined;
   const where = `spec "${spec.name}"`;
   if (typeof spec.locks !== "function") throw new SpecError(`${where}: "locks" must be a function of the state, e.g. (s) => ({ slots_lock: s.slotsLock })`);
   const view = codec.view(new Uint32Array(codec.words), { ro: true });
   const locks = phase(spec, "locks", () => spec.locks!(view));
-  const bad = locks && typeof locks === "object" ? Object.entries(locks).filter(([, l]) => !(typeof l === "object" && l !== null && "holder" in l && typeof (l as { holder: unknown }).holder === "number")).map(([k]) => k) : ["(not an object)"];
+  const ok = (l: unknown) => isLock(l) || (Array.isArray(l) && l.length > 0 && l.every(isLock));
+  const bad = locks && typeof locks === "object" ? Object.entries(locks).filter(([, l]) => !ok(l)).map(([k]) => k) : ["(not an object)"];
   if (bad.length || Object.keys(locks).length < 1) {
-    throw new SpecError(`${where}: "locks" must give one or more lock classes, each a lock with a numeric holder (lockSchema in specs/kernel/lock.ts)${bad.length ? `; not a lock: ${bad.join(", ")}` : ""}`);
+    throw new SpecError(`${where}: "locks" must give one or more lock classes, each a lock with a numeric holder (lockSchema in specs/kernel/lock.ts) or an array of them${bad.length ? `; not a lock: ${bad.join(", ")}` : ""}`);
   }
-  return spec.locks;
+  return Object.fromEntries(Object.entries(locks).map(([k, l]) => [k, Array.isArray(l) ? l.length : -1]));
+}
+
+/** Per action instance, the locks a thread's step takes (undefined for a declared action). */
+function takesOf(instances: ActionInstance[], threads: CompiledThreads): TakesOf {
+  const by = instances.map((x) => {
+    const f = threads.takes[x.name];
+    return f ? (s: unknown) => f(s, x.params as Record<string, unknown>) : undefined;
+  });
+  return (instance, before) => by[instance]?.(before);
 }
 
 export function compile(spec: Spec, given: Record<string, unknown> = {}): Model {
@@ -317,13 +336,13 @@ export function compile(spec: Spec, given: Record<string, unknown> = {}): Model 
 
   const declared = phase(spec, "actions", () => spec.actions(params as any)) as Record<string, ActionDef<any, any>>;
   if (!declared || typeof declared !== "object") throw new SpecError(`${where}: "actions" must return an object of named actions`);
-  const locksOf = checkLocks(spec, codec);
+  const lockShape = checkLocks(spec, codec);
   let threads: CompiledThreads | undefined;
   if (spec.threads !== undefined) {
     const decl = typeof spec.threads === "function" ? phase(spec, "threads", () => (spec.threads as (p: unknown) => unknown)(params)) : spec.threads;
     if (typeof decl !== "object" || decl === null) throw new SpecError(`${where}: "threads" must be an object of named threads`);
-    const lockNames = locksOf ? Object.keys(phase(spec, "locks", () => locksOf(codec.view(new Uint32Array(codec.words), { ro: true })))) : [];
-    threads = compileThreads(where, decl as Record<string, ThreadDef<unknown>>, locksOf, lockNames);
+    const probe = codec.view(new Uint32Array(codec.words), { ro: true });
+    threads = phase(spec, "threads", () => compileThreads(where, decl as Record<string, ThreadDef<unknown>>, spec.locks, lockShape ?? {}, probe));
     for (const n of Object.keys(threads.actions)) if (n in declared) throw new SpecError(`${where}: action "${n}" is both declared and a thread's step; rename one`);
   }
   const defs = { ...declared, ...threads?.actions };
@@ -456,6 +475,7 @@ export function compile(spec: Spec, given: Record<string, unknown> = {}): Model 
     witnesses,
     busy: spec.busy ?? threads?.busy,
     locks: spec.locks,
+    ...(spec.locks && threads ? { lockTakes: takesOf(instances, threads) } : {}),
     ownership,
     inits,
     symmetryLeaves,

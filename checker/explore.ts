@@ -290,7 +290,7 @@ export class Expander {
     this.draft = model.codec.view(this.D, this.draftCtx);
     this.fired = new Float64Array(model.instances.length);
     this.changed = new Float64Array(model.instances.length);
-    this.lockOrder = model.locks ? new LockOrder(model.locks) : null;
+    this.lockOrder = model.locks ? new LockOrder(model.locks, model.lockTakes) : null;
     this.actHit = new Array<boolean>(model.actionProperties.length).fill(false);
     this.quiHit = new Array<boolean>(model.quiescent.length).fill(false);
   }

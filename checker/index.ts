@@ -14,6 +14,8 @@ import { Verdict, type Coverage, type PropertyResult, type Simulation } from "./
 
 export { defineSpec, action, range, Fault, SpecError, isSpec, type Spec } from "./spec.ts";
 export type { ActionDef, ActionProperty, ActionRef, ExpectedEntry, FairActions, Fairness, Footprint, Invariant, Liveness, SpecDef, Witness } from "./spec.ts";
+export { call } from "./threads.ts";
+export type { CallDef, LockNames, StepDef, ThreadDef } from "./threads.ts";
 export type { Owned } from "./ownership.ts";
 export { compile, designAssignments, designsOf, designParamOf, resolveParams, formatParams } from "./compile.ts";
 export { Verdict, exitCodeOf, withoutExpectation } from "./verdict.ts";

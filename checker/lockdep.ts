@@ -5,7 +5,10 @@
 // need more threads, or other instances of the same classes, than the model has).
 //
 // The spec names its lock classes and where each is held: `locks: (s) => ({ slots_lock:
-// s.slotsLock, ... })`, each value a lock with `holder` (0 free, else the thread id).
+// s.slotsLock, ... })`, each value a lock with `holder` (0 free, else the thread id), or an
+// array of them: the instances of one class (every vdevice's mutex), which lockdep keys
+// alike. Holding one instance while taking another of the same class is lockdep's
+// "possible recursive locking" (kernel/locking/lockdep.c:check_deadlock), a cycle of one.
 // This is a fact gathered over all reachable transitions: the explorer reports each
 // transition to `observe`, and the verdict is decided when the search is complete.
 
@@ -19,27 +22,98 @@ export interface OrderEdge {
   thread: number;
 }
 
-export type LocksOf = (s: any) => Record<string, { holder: number }>;
+export type Lock = { holder: number };
+/** Lock classes: one lock, or the instances of a class as an array. */
+export type LockSet = Record<string, Lock | readonly Lock[]>;
+export type LocksOf = (s: any) => LockSet;
+
+/** One lock: its class, the instance (-1 for a class with one lock) and the name it is shown by. */
+export interface LockRef {
+  cls: string;
+  idx: number;
+  name: string;
+}
+
+/**
+ * The locks a thread's step takes, in order, from state `before` (see checker/threads.ts);
+ * undefined for an action that declares none (a hand-written acquire), judged from the states.
+ * Declared acquisitions see a lock taken and released within one step, which states do not.
+ */
+export type TakesOf = (instance: number, before: any) => { thread: number; locks: readonly LockRef[] } | undefined;
+
+export interface Dependency {
+  from: string;
+  to: string;
+  thread: number;
+}
+
+export function lockAt(locks: LockSet, r: LockRef): Lock {
+  const l = locks[r.cls]!;
+  return r.idx < 0 ? (l as Lock) : (l as readonly Lock[])[r.idx]!;
+}
+
+/** Every lock of the set with its holder. */
+function held(locks: LockSet): [cls: string, idx: number, holder: number][] {
+  const out: [string, number, number][] = [];
+  for (const cls in locks) {
+    const l = locks[cls]!;
+    if (Array.isArray(l)) l.forEach((x: Lock, i: number) => out.push([cls, i, x.holder]));
+    else out.push([cls, -1, (l as Lock).holder]);
+  }
+  return out;
+}
+
+/** The locks thread `t` holds. */
+function heldBy(locks: LockSet, t: number): { cls: string; idx: number }[] {
+  const out: { cls: string; idx: number }[] = [];
+  for (const cls in locks) {
+    const l = locks[cls]!;
+    if (!Array.isArray(l)) {
+      if ((l as Lock).holder === t) out.push({ cls, idx: -1 });
+    } else for (let i = 0; i < l.length; i++) if ((l as readonly Lock[])[i]!.holder === t) out.push({ cls, idx: i });
+  }
+  return out;
+}
+
+/** The dependencies the transition `before` -> `after` by action instance `instance` adds. */
+export function dependencies(locksOf: LocksOf, takesOf: TakesOf | undefined, before: any, after: any, instance: number): Dependency[] {
+  const out: Dependency[] = [];
+  const decl = takesOf?.(instance, before);
+  if (decl) {
+    if (decl.locks.length === 0) return out;
+    const t = decl.thread;
+    const mine = heldBy(locksOf(before), t);
+    for (const l of decl.locks) {
+      for (const h of mine) if (h.cls !== l.cls || h.idx !== l.idx) out.push({ from: h.cls, to: l.cls, thread: t });
+      mine.push(l);
+    }
+    return out;
+  }
+  const b = held(locksOf(before)), a = held(locksOf(after));
+  for (let j = 0; j < a.length; j++) {
+    const t = a[j]![2];
+    if (t === 0 || b[j]![2] === t) continue;
+    for (let i = 0; i < b.length; i++) {
+      if (i !== j && b[i]![2] === t && a[i]![2] === t) out.push({ from: b[i]![0], to: a[j]![0], thread: t });
+    }
+  }
+  return out;
+}
 
 export class LockOrder {
   /** "A\0B" -> the first transition seen taking B while holding A. */
   readonly edges = new Map<string, OrderEdge>();
-  private names?: string[];
 
-  constructor(private readonly locksOf: LocksOf) {}
+  constructor(
+    private readonly locksOf: LocksOf,
+    private readonly takesOf?: TakesOf,
+  ) {}
 
   /** A transition `before` -> `after` by action instance `instance` from state `state`. */
   observe(before: any, after: any, state: number, instance: number): void {
-    const b = this.locksOf(before), a = this.locksOf(after);
-    const names = (this.names ??= Object.keys(b));
-    for (const to of names) {
-      const t = a[to].holder;
-      if (t === 0 || b[to].holder === t) continue;
-      for (const from of names) {
-        if (from === to || b[from].holder !== t || a[from].holder !== t) continue;
-        const key = `${from}\0${to}`;
-        if (!this.edges.has(key)) this.edges.set(key, { from, to, state, instance, thread: t });
-      }
+    for (const d of dependencies(this.locksOf, this.takesOf, before, after, instance)) {
+      const key = `${d.from}\0${d.to}`;
+      if (!this.edges.has(key)) this.edges.set(key, { from: d.from, to: d.to, state, instance, thread: d.thread });
     }
   }
 
@@ -88,6 +162,10 @@ export class LockOrder {
 
 /** lockdep's words for a cycle: each dependency as "thread T took B while holding A". */
 export function describeCycle(cycle: OrderEdge[], label: (instance: number) => string): string {
+  if (cycle.length === 1) {
+    const e = cycle[0]!;
+    return `possible recursive locking detected: ${e.to} taken while holding another ${e.from} (thread ${e.thread}, ${label(e.instance)})`;
+  }
   const chains = cycle.map((e) => `${e.to} taken while holding ${e.from} (thread ${e.thread}, ${label(e.instance)})`);
   return `possible circular locking dependency detected: ${chains.join("; and ")}`;
 }

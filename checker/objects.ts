@@ -79,16 +79,22 @@ export function ownershipOf(model: Model, traces: Trace[], init: Record<string, 
   return objects;
 }
 
-/** The lock classes and the state path of each lock ("slotsLock" for s.slotsLock). */
+/**
+ * The locks and the state path of each ("slotsLock" for s.slotsLock); a class of several
+ * instances gives one per instance ("vdev->mutex[1]" at "vdev[1].mutex").
+ */
 export function lockClassesOf(model: Model, init: Record<string, unknown>): LockClass[] | undefined {
   if (!model.locks) return undefined;
   const locks = attempt(() => model.locks!(init));
   if (!locks) return undefined;
   const out: LockClass[] = [];
-  for (const name of Object.keys(locks)) {
-    const read = pathsRead((s) => model.locks!(s)[name]!.holder, init);
-    const holder = read.find((p) => p.endsWith(".holder"));
+  const add = (name: string, holderOf: (s: any) => unknown) => {
+    const holder = pathsRead(holderOf, init).find((p) => p.endsWith(".holder"));
     if (holder) out.push({ name, path: holder.slice(0, -".holder".length) });
+  };
+  for (const [name, l] of Object.entries(locks)) {
+    if (Array.isArray(l)) l.forEach((_, i) => add(`${name}[${i}]`, (s) => (model.locks!(s)[name] as readonly { holder: number }[])[i]!.holder));
+    else add(name, (s) => (model.locks!(s)[name] as { holder: number }).holder);
   }
   return out.length ? out : undefined;
 }

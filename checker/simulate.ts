@@ -21,7 +21,7 @@ import {
   RUN_SHIFT, RUN_WITNESS, RUNNING, specFailure, type ExploreOptions, type ExploreResult, type Hit, type PropertyRef, type StopReason,
 } from "./explore.ts";
 import { toVerdict, type CheckOptions, type SimulationSummary } from "./index.ts";
-import { LockOrder, type OrderEdge } from "./lockdep.ts";
+import { dependencies, LockOrder, type Dependency, type OrderEdge } from "./lockdep.ts";
 import { once, workerEntry } from "./parallel.ts";
 import { Fault, type Spec } from "./spec.ts";
 import { Verdict } from "./verdict.ts";
@@ -298,22 +298,13 @@ export class Walker {
     }
   }
 
-  /** The lock dependencies the step A -> D adds, as lockdep sees them (lockdep.ts). */
-  private lockSteps(): { from: string; to: string; thread: number }[] {
-    const out: { from: string; to: string; thread: number }[] = [];
-    const b = this.model.locks!(this.cur), a = this.model.locks!(this.draft);
-    for (const to of Object.keys(b)) {
-      const t = a[to].holder;
-      if (t === 0 || b[to].holder === t) continue;
-      for (const from of Object.keys(b)) {
-        if (from !== to && b[from].holder === t && a[from].holder === t) out.push({ from, to, thread: t });
-      }
-    }
-    return out;
+  /** The lock dependencies the step A -> D by instance `i` adds, as lockdep sees them (lockdep.ts). */
+  private lockSteps(i: number): Dependency[] {
+    return dependencies(this.model.locks!, this.model.lockTakes, this.cur, this.draft, i);
   }
 
-  private observeLocks(run: number, j: number): void {
-    for (const e of this.lockSteps()) {
+  private observeLocks(run: number, j: number, i: number): void {
+    for (const e of this.lockSteps(i)) {
       const key = `${e.from}\0${e.to}`;
       const old = this.edgeOf.get(key);
       if (!old || j + 1 < old.choices.length) this.edgeOf.set(key, { ...e, run, choices: Array.from(this.choices.subarray(0, j + 1)) });
@@ -334,7 +325,7 @@ export class Walker {
       const i = c[j] < mark.length && mark[c[j]] === stamp ? c[j] : enabled[c[j] % n];
       path.push(i);
       if (!this.fire(i)) return null;
-      if (this.lockSteps().some((e) => e.from === from && e.to === to && e.thread === thread)) return { init, path };
+      if (this.lockSteps(i).some((e) => e.from === from && e.to === to && e.thread === thread)) return { init, path };
       A.set(D);
     }
     return null;
@@ -372,7 +363,7 @@ export class Walker {
       for (let p = 0; p < actionProperties; p++) {
         if (j < best[slots.act + p] && this.failsActionProperty(p, i)) this.record(slots.act + p, run, j);
       }
-      if (model.locks) this.observeLocks(run, j);
+      if (model.locks) this.observeLocks(run, j, i);
       let same = true;
       for (let w = 0; w < W; w++) {
         if (A[w] !== D[w]) same = false;

@@ -197,8 +197,10 @@ export interface SpecDef<PS extends z.ZodObject<any>, SS extends z.ZodType> {
    * `holder`: 0 when free, else the holding thread's id). With it, every "holding A, took B"
    * on a reachable transition is recorded as lockdep does, and an order cycle is the
    * violation of `lockOrder` (possible circular locking dependency), even without a deadlock.
+   * An array of locks is one class with several instances (`"vdev->mutex": s.vdev.map((v) =>
+   * v.mutex)`), named "vdev->mutex[1]" by a thread's step, as lockdep keys them all alike.
    */
-  locks?: (s: z.infer<SS>) => Record<string, { holder: number }>;
+  locks?: (s: z.infer<SS>) => Record<string, { holder: number } | readonly { holder: number }[]>;
   /**
    * Known outcomes of buggy designs shipped on purpose. When declared, a run matched by no
    * entry is expected to hold every property, and the exit code reports only changes.

@@ -10,6 +10,7 @@ import {
   canonicalizerFor, effectReturned, notDeterministic, propertyName, showState, specFailure, stateDiff, type ExploreResult, type Hit,
 } from "./explore.ts";
 import { Fault } from "./spec.ts";
+import { dependencies } from "./lockdep.ts";
 import { recordedRoute, type Route } from "./interleave.ts";
 import type { Change, Step, Trace } from "./verdict.ts";
 
@@ -195,13 +196,7 @@ export function rebuildTrace(model: Model, r: ExploreResult, h: Hit, symmetry: b
     }
     case "lock-order": {
       // The last step must take a lock while its thread holds another.
-      const nested = (bv: any, av: any) => {
-        const before = model.locks!(bv), after = model.locks!(av);
-        return Object.keys(after).some((to) => {
-          const t = after[to].holder;
-          return t !== 0 && before[to].holder !== t && Object.keys(before).some((from) => from !== to && before[from].holder === t);
-        });
-      };
+      const nested = (bv: any, av: any) => dependencies(model.locks!, model.lockTakes, bv, av, h.instance!).length > 0;
       if (!rep.test(nested, "locks", end!.before, end!.after)) at("the last step takes no lock while holding another");
       break;
     }

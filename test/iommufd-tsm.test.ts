@@ -28,36 +28,48 @@ const expected: Record<(typeof designs)[number], Record<string, Shape>> = {
       status: "violated",
       length: 8,
       // The least-interleaved of the 8-step traces (every action names its thread).
-      exact: ["Bind", "VdevAlloc", "TsmBind", "TsmLockIgroup", "DestroyVdev", "DestroyLock", "CloseVfio", "VfioUnbind"],
+      exact: ["vmm.bind", "vmm.alloc", "tsm.bind.lockVdev", "tsm.bind.lockIgroup", "destroy.remove", "destroy.lock", "vfio.lockIgroup", "vfio.unbind"],
       message: /^BUG: KASAN: slab-use-after-free in vfio_df_unbind_iommufd .*struct iommufd_vdevice freed$/,
     },
     noDeadlock: { status: "holds" },
-    tsmBoundImpliesAlive: { status: "violated", length: 7, includes: ["CloseVfio", "TsmBind", "TsmLockIgroup"], last: "VfioFree" },
-    unboundAfterVfioUnbind: { status: "violated", length: 7, last: "VfioFree" },
+    lockOrder: { status: "holds" },
+    tsmBoundImpliesAlive: { status: "violated", length: 7, includes: ["vfio.lockIgroup", "tsm.bind.lockVdev", "tsm.bind.lockIgroup"], last: "vfio.wait" },
+    unboundAfterVfioUnbind: { status: "violated", length: 7, last: "vfio.wait" },
   },
-  // Taking the other side's lock too: igroup -> mutex against mutex -> igroup.
+  // Taking the other side's lock too: igroup -> mutex against mutex -> igroup. lockdep
+  // reports the order cycle from the first step that closes it (TSM bind taking igroup->lock
+  // under vdev->mutex), without needing the deadlock.
   "seed-004-both-locks": {
-    noFault: { status: "violated", length: 9, last: "DestroyLock", message: /use-after-free.*iommufd_device/ },
-    noDeadlock: { status: "violated", length: 6, includes: ["TsmBind", "TsmLockIgroup", "CloseVfio", "TsmUnbind"], last: "CloseVfio" },
-    tsmBoundImpliesAlive: { status: "violated", length: 7, last: "VfioFree" },
-    unboundAfterVfioUnbind: { status: "violated", length: 7, last: "VfioFree" },
+    noFault: { status: "violated", length: 9, last: "destroy.lock", message: /use-after-free.*iommufd_device/ },
+    noDeadlock: {
+      status: "violated", length: 6, includes: ["tsm.bind.lockVdev", "tsm.bind.lockIgroup", "vfio.lockIgroup", "tsm.unbind.lockVdev"], last: "vfio.lockIgroup",
+      message: /vfio at lockVdev, waiting for vdev->mutex\[0\] held by tsm/,
+    },
+    lockOrder: {
+      status: "violated", length: 4, exact: ["vmm.bind", "vmm.alloc", "tsm.bind.lockVdev", "tsm.bind.lockIgroup"],
+      message: /^possible circular locking dependency detected: vdev->mutex taken while holding igroup->lock \(thread 1, in vfio\.lockVdev\); and igroup->lock taken while holding vdev->mutex \(thread 3, in tsm\.bind\.lockIgroup\)$/,
+    },
+    tsmBoundImpliesAlive: { status: "violated", length: 7, last: "vfio.wait" },
+    unboundAfterVfioUnbind: { status: "violated", length: 7, last: "vfio.wait" },
   },
   // One lock, the vdev pins the idev, pre_destroy's three cases, tsm_unbind in abort.
   "upstream-v5": {
     noFault: { status: "holds" },
     noDeadlock: { status: "holds" },
+    lockOrder: { status: "holds" },
     tsmBoundImpliesAlive: { status: "holds" },
     unboundAfterVfioUnbind: { status: "holds" },
     preDestroyNoVdev: { status: "reachable", length: 2 },
-    preDestroyTombstone: { status: "reachable", length: 3, last: "CloseVfio" },
-    preDestroyRacingDestroy: { status: "reachable", length: 4, includes: ["DestroyVdev"], last: "CloseVfio" },
+    preDestroyTombstone: { status: "reachable", length: 3, last: "vfio.removeVdev" },
+    preDestroyRacingDestroy: { status: "reachable", length: 4, includes: ["destroy.remove"], last: "vfio.removeVdev" },
   },
   // 850f14f5b919 without the unbind in abort: the binding outlives its vdevice.
   "upstream-no-abort-unbind": {
     noFault: { status: "holds" },
     noDeadlock: { status: "holds" },
-    tsmBoundImpliesAlive: { status: "violated", length: 6, includes: ["TsmBind", "TsmOp", "DestroyVdev"], last: "DestroyAbort" },
-    unboundAfterVfioUnbind: { status: "violated", length: 8, includes: ["VfioTombstone", "VfioTombstoneDestroy"], last: "VfioFree" },
+    lockOrder: { status: "holds" },
+    tsmBoundImpliesAlive: { status: "violated", length: 6, includes: ["tsm.bind.get", "tsm.bind.op", "destroy.remove"], last: "destroy.abort" },
+    unboundAfterVfioUnbind: { status: "violated", length: 8, includes: ["vfio.tombstone", "vfio.tombstoneDestroy"], last: "vfio.wait" },
     preDestroyNoVdev: { status: "reachable" },
     preDestroyTombstone: { status: "reachable" },
     preDestroyRacingDestroy: { status: "reachable" },

@@ -155,3 +155,153 @@ test("threads: a step named like a declared action is a spec error", () => {
   const spec = oneThread({ s1: {} });
   assert.throws(() => check({ ...spec, actions: () => ({ "ioctl.s1": { then: () => {} } }) } as any), (e: unknown) => e instanceof SpecError && /both declared and a thread's step/.test(e.message));
 });
+
+// ---- Several calls, call parameters, lock classes with instances ----
+
+const slot = z.number().int().min(0).max(1);
+
+/** Thread "tsm" binds or unbinds slot v under that slot's mutex m[v]; a one-step call resets. */
+function callsSpec() {
+  const under = (set: boolean) => ({
+    each: { v: [0, 1] },
+    kernel: set ? "bind" : "unbind",
+    steps: {
+      lock: { lock: (_s: any, a: { v: number }) => `m[${a.v}]`, when: (s: any, { v }: { v: number }) => s.bound[v] !== set },
+      write: { then: (s: any, { v }: { v: number }) => { s.bound[v] = set; }, unlock: (_s: any, { v }: { v: number }) => `m[${v}]` },
+    },
+  });
+  return defineSpec({
+    name: "tmp/calls",
+    params: z.object({}),
+    state: () => z.object({
+      m: z.array(lockSchema(1)).length(2),
+      bound: z.array(z.boolean()).length(2),
+      resets: z.number().int().min(0).max(1),
+      t: threadSchema(["bind.write", "unbind.write"], { v: slot }),
+    }),
+    init: () => ({ m: [unlocked(), unlocked()], bound: [false, false], resets: 0, t: { pc: "idle" as const, v: 0 } }),
+    actions: () => ({}),
+    locks: (s) => ({ m: s.m }),
+    threads: {
+      tsm: {
+        id: 1,
+        pc: (s) => s.t,
+        calls: {
+          bind: under(true),
+          unbind: under(false),
+          reset: { kernel: "reset", when: (s) => s.resets === 0 && s.bound.every((b) => !b), then: (s) => { s.resets = 1; } },
+        },
+      },
+    },
+    reachable: { both: (s) => s.bound[0]! && s.bound[1]!, unboundOne: (s) => s.bound[0]! && !s.bound[1]! && s.t.v === 1 && s.t.pc === "idle" },
+  });
+}
+
+test("threads: a thread runs one of several calls, each from idle, its pc naming the call and the label", () => {
+  const v = check(callsSpec());
+  assert.deepEqual(
+    v.coverage.map((c) => c.action).filter((a) => a.startsWith("tsm.")).sort(),
+    ["tsm.bind.lock", "tsm.bind.write", "tsm.reset", "tsm.unbind.lock", "tsm.unbind.write"],
+  );
+  const both = prop(v, "both").trace!;
+  assert.deepEqual(both.steps.slice(1).map((s) => s.action), ["tsm.bind.lock", "tsm.bind.write", "tsm.bind.lock", "tsm.bind.write"]);
+  assert.deepEqual(both.steps[1]!.state.t, { pc: "bind.write", v: 0 }, "the first step records the call's parameter");
+  assert.equal(both.steps[1]!.kernel, "bind");
+  const one = prop(v, "unboundOne").trace!;
+  assert.deepEqual(one.steps.slice(1).map((s) => s.action), ["tsm.bind.lock", "tsm.bind.write", "tsm.bind.lock", "tsm.bind.write", "tsm.unbind.lock", "tsm.unbind.write"]);
+  assert.equal(prop(v, "noDeadlock").status, "holds");
+  assert.equal(prop(v, "lockOrder").status, "holds");
+});
+
+test("threads: a call's parameters: one first-step instance per value, later steps read them back", () => {
+  const v = check(callsSpec());
+  const steps = prop(v, "unboundOne").trace!.steps.slice(1);
+  assert.deepEqual(steps.map((s) => s.params), [{ v: 0 }, {}, { v: 1 }, {}, { v: 1 }, {}]);
+  // The later step unlocked m[v] of the recorded v: every mutex is free again.
+  assert.deepEqual(steps.at(-1)!.state.m, [{ holder: 0 }, { holder: 0 }]);
+});
+
+/** Threads a and b, each a call on slot v (a's from `av`, b's from `bv`) taking its locks in order ("[V]": instance v, "[W]": the other). */
+function instances(av: number[], bv: number[], a: string[], b: string[]) {
+  const prog = (locks: string[], each: number[]) => ({
+    each: { v: each },
+    steps: {
+      ...Object.fromEntries(locks.map((l, i) => [`take${i}`, { lock: (_s: any, { v }: { v: number }) => l.replace("[V]", `[${v}]`).replace("[W]", `[${1 - v}]`) }])),
+      unlock: { unlock: (_s: any, { v }: { v: number }) => locks.map((l) => l.replace("[V]", `[${v}]`).replace("[W]", `[${1 - v}]`)).reverse() },
+    },
+  });
+  return defineSpec({
+    name: "tmp/instances",
+    params: z.object({}),
+    state: () => z.object({
+      g: lockSchema(2),
+      m: z.array(lockSchema(2)).length(2),
+      ta: threadSchema(["op.take1", "op.unlock"], { v: slot }, { once: true }),
+      tb: threadSchema(["op.take1", "op.unlock"], { v: slot }, { once: true }),
+    }),
+    init: () => ({ g: unlocked(), m: [unlocked(), unlocked()], ta: { pc: "idle" as const, v: 0 }, tb: { pc: "idle" as const, v: 0 } }),
+    actions: () => ({}),
+    locks: (s) => ({ g: s.g, "vdev->mutex": s.m }),
+    threads: {
+      a: { id: 1, pc: (s) => s.ta, once: true, calls: { op: prog(a, av) } },
+      b: { id: 2, pc: (s) => s.tb, once: true, calls: { op: prog(b, bv) } },
+    },
+  });
+}
+
+test("threads: instances of one class are separate locks; the deadlock names the instance waited for", () => {
+  // a locks mutex v then mutex 1-v, b likewise: with v = 0 and v = 1 that is ABBA on two instances.
+  const v = check(instances([0], [1], ["vdev->mutex[V]", "vdev->mutex[W]"], ["vdev->mutex[V]", "vdev->mutex[W]"]));
+  const d = prop(v, "noDeadlock");
+  assert.equal(d.status, "violated");
+  assert.equal(d.trace!.length, 2);
+  assert.match(d.message!, /a at op\.take1, waiting for vdev->mutex\[1\] held by b/);
+  // Nesting two instances of one class is lockdep's recursive locking (no nesting annotation).
+  assert.match(prop(v, "lockOrder").message!, /^possible recursive locking detected: vdev->mutex taken while holding another vdev->mutex/);
+});
+
+test("threads: lockdep's order is by class: a cycle across instances is reported though they never meet", () => {
+  // a: mutex 0 then g; b: g then mutex 1. No deadlock (different mutexes), but lockdep keys
+  // every vdevice mutex alike: vdev->mutex -> g -> vdev->mutex.
+  const v = check(instances([0], [1], ["vdev->mutex[V]", "g"], ["g", "vdev->mutex[V]"]));
+  assert.equal(prop(v, "noDeadlock").status, "holds");
+  const o = prop(v, "lockOrder");
+  assert.equal(o.status, "violated");
+  assert.match(o.message!, /possible circular locking dependency detected: /);
+  assert.match(o.message!, /g taken while holding vdev->mutex \(thread 1/);
+  assert.match(o.message!, /vdev->mutex taken while holding g \(thread 2/);
+  // The same slot for both: the same cycle, and now a real deadlock.
+  assert.equal(prop(check(instances([0], [0], ["vdev->mutex[V]", "g"], ["g", "vdev->mutex[V]"])), "noDeadlock").status, "violated");
+});
+
+test("threads: a lock taken and released within one step while holding another is a dependency", () => {
+  // b's take1 takes mutex v and releases it (and g) in the same step: no state shows it held.
+  const spec = instances([0], [0], ["vdev->mutex[V]", "g"], ["g"]);
+  const threads = (spec as any).threads;
+  threads.b.calls.op.steps.take0 = { lock: "g" };
+  threads.b.calls.op.steps.unlock = { lock: "vdev->mutex[0]", unlock: ["vdev->mutex[0]", "g"] };
+  const o = prop(check(spec), "lockOrder");
+  assert.equal(o.status, "violated");
+  assert.match(o.message!, /vdev->mutex taken while holding g \(thread 2, in b\.op\.unlock\)/);
+});
+
+test("threads: slips in calls, parameters and lock instances are spec errors naming the thread, call and step", () => {
+  const withSteps = (steps: object, extra: object = {}) => () => {
+    const spec = instances([0], [1], ["g"], ["g"]);
+    Object.assign((spec as any).threads.a.calls.op, { steps }, extra);
+    return check(spec);
+  };
+  const err = (f: () => unknown, re: RegExp) => assert.throws(f, (e: unknown) => e instanceof SpecError && re.test(e.message), String(re));
+  err(withSteps({ x: { lock: "vdev->mutex" } }), /thread "a", call "op", step "x": lock class "vdev->mutex" has 2 instances; name one, e\.g\. "vdev->mutex\[0\]"/);
+  err(withSteps({ x: { lock: "vdev->mutex[2]" } }), /call "op", step "x": "vdev->mutex\[2\]": lock class "vdev->mutex" has instances 0\.\.1/);
+  err(withSteps({ x: { lock: "g[0]" } }), /step "x": lock class "g" is one lock/);
+  err(withSteps({ done: {} }), /step "done": "idle" and "done" are where a thread rests, not labels/);
+  err(withSteps({ x: { lokc: "g" } }), /thread "a", call "op", step "x": unknown key "lokc"/);
+  err(withSteps({ x: {} }, { each: { w: [0] } }), /thread "a", call "op": parameter "w" needs a field "w" in the thread's record/);
+  err(withSteps({ x: {} }, { stpes: {} }), /call "op": unknown key "stpes"/);
+  // A lock name computed at run time is checked when the step first runs.
+  err(withSteps({ x: { lock: (_s: any, { v }: { v: number }) => `vdev->mutex[${v + 5}]` } }), /thread "a", call "op", step "x": "vdev->mutex\[5\]"/);
+  const both = instances([0], [1], ["g"], ["g"]);
+  (both as any).threads.a.steps = { x: {} };
+  err(() => check(both), /thread "a": give "steps" \(one kernel function\) or "calls" \(several\), not both/);
+});

@@ -29,12 +29,13 @@ const expected: Record<(typeof designs)[number], Record<string, Shape>> = {
       status: "violated",
       length: 8,
       // The least-interleaved of the 8-step traces: each thread runs its call through.
-      exact: ["Bind", "VdevAlloc", "TsmBind(0)", "TsmLockIgroup", "DestroyVdev(0)", "DestroyLock", "CloseVfio", "VfioUnbind"],
+      exact: ["vmm.bind", "vmm.alloc", "tsm.bind.lockVdev(0)", "tsm.bind.lockIgroup", "destroy.remove(0)", "destroy.lock", "vfio.lockIgroup", "vfio.unbind"],
       message: /^BUG: KASAN: slab-use-after-free in vfio_df_unbind_iommufd .*struct iommufd_vdevice freed$/,
     },
     noDeadlock: { status: "holds" },
-    tsmBoundImpliesAlive: { status: "violated", length: 7, includes: ["CloseVfio", "TsmBind(0)", "VfioUnbind"], last: "VfioFree" },
-    unboundAfterVfioUnbind: { status: "violated", length: 7, last: "VfioFree" },
+    lockOrder: { status: "holds" },
+    tsmBoundImpliesAlive: { status: "violated", length: 7, includes: ["vfio.lockIgroup", "tsm.bind.lockVdev(0)", "vfio.unbind"], last: "vfio.wait" },
+    unboundAfterVfioUnbind: { status: "violated", length: 7, last: "vfio.wait" },
     noStaleUnbind: {
       status: "violated",
       length: 11,
@@ -42,8 +43,8 @@ const expected: Record<(typeof designs)[number], Record<string, Shape>> = {
       // bind through vdevice 2 lands, and a TSM unbind issued for vdevice 1 tears it down
       // (iommufd_vdevice_destroy's unbind for vdevice 1 does the same in another 11-step trace).
       exact: [
-        "Bind", "VdevAlloc", "VdevAlloc", "TsmBind(0)", "TsmLockIgroup", "TsmBind(1)", "CloseVfio",
-        "VfioUnbind", "TsmLockIgroup", "TsmUnbind(0)", "TsmLockIgroup",
+        "vmm.bind", "vmm.alloc", "vmm.alloc", "tsm.bind.lockVdev(0)", "tsm.bind.lockIgroup", "vfio.lockIgroup", "vfio.unbind",
+        "tsm.bind.lockVdev(1)", "tsm.bind.lockIgroup", "tsm.unbind.lockVdev(0)", "tsm.unbind.lockIgroup",
       ],
     },
     ...witnesses({ destroyBusy: 3, rebound: 5, secondVdevice: 3, boundAgain: 5 }),
@@ -52,6 +53,7 @@ const expected: Record<(typeof designs)[number], Record<string, Shape>> = {
   "upstream-v5": {
     noFault: { status: "holds" },
     noDeadlock: { status: "holds" },
+    lockOrder: { status: "holds" },
     tsmBoundImpliesAlive: { status: "holds" },
     unboundAfterVfioUnbind: { status: "holds" },
     noStaleUnbind: { status: "holds" },
@@ -61,8 +63,9 @@ const expected: Record<(typeof designs)[number], Record<string, Shape>> = {
   "upstream-no-abort-unbind": {
     noFault: { status: "holds" },
     noDeadlock: { status: "holds" },
-    tsmBoundImpliesAlive: { status: "violated", length: 6, exact: ["Bind", "VdevAlloc", "TsmBind(0)", "TsmOp", "DestroyVdev(0)", "DestroyAbort"] },
-    unboundAfterVfioUnbind: { status: "violated", length: 8, includes: ["VfioTombstone", "VfioTombstoneDestroy"], last: "VfioFree" },
+    lockOrder: { status: "holds" },
+    tsmBoundImpliesAlive: { status: "violated", length: 6, exact: ["vmm.bind", "vmm.alloc", "tsm.bind.get(0)", "tsm.bind.op", "destroy.remove(0)", "destroy.abort"] },
+    unboundAfterVfioUnbind: { status: "violated", length: 8, includes: ["vfio.tombstone", "vfio.tombstoneDestroy"], last: "vfio.wait" },
     noStaleUnbind: { status: "holds" },
     ...witnesses({ destroyBusy: 3, rebound: 4, secondVdevice: 5, boundAgain: 7 }),
   },
@@ -95,7 +98,7 @@ test("tsm-cycles: the stale unbind needs a cycle; with cycles=1 the verdicts are
     const one = check(tsmCycles, { design, cycles: 1 });
     const old = check(vdevice, { design });
     assert.equal(prop(one, "noStaleUnbind").status, "holds", design);
-    for (const name of ["noFault", "noDeadlock", "tsmBoundImpliesAlive", "unboundAfterVfioUnbind"]) {
+    for (const name of ["noFault", "noDeadlock", "lockOrder", "tsmBoundImpliesAlive", "unboundAfterVfioUnbind"]) {
       const a = prop(one, name), b = prop(old, name);
       assert.equal(a.status, b.status, `${design} ${name}`);
       assert.equal(a.trace?.length, b.trace?.length, `${design} ${name}: trace length`);

@@ -14,8 +14,13 @@
 //         kernel-internal users reference (pre_destroy's), `shortRef` an ioctl's
 //   tdi   pdev->tsm->tdi: the id of the vdevice whose bind made it, 0 when unbound;
 //         `staleUnbind` records an unbind issued for one vdevice that tore down a later one's
+//
+// The end of the file gives the calls as threads (tsmThreads), for the iommufd-tsm specs.
 import { z } from "zod";
-import { Fault } from "../../checker/spec.ts";
+import { Fault, range } from "../../checker/spec.ts";
+import type { StepDef, ThreadDef } from "../../checker/threads.ts";
+import { lockSchema, unlocked } from "./lock.ts";
+import { threadSchema } from "./thread.ts";
 
 export const idevStates = ["none", "live", "freed"] as const;
 export const vdevStates = ["none", "live", "removed", "freed"] as const;
@@ -237,4 +242,269 @@ export function seed004TsmOp(idev: Idev, v: Vdev, slot: number, t: Tdi, unbind: 
   }
   v.shortRef = false;
   idev.wait -= 1;
+}
+
+// ---- The calls as threads: VFIO's unbind, IOMMU_DESTROY, the TSM op, and the VMM's ----
+// calls that finish in one step (VFIO bind, VDEVICE_ALLOC). Seed 004's two locks
+// (`seed-004`, and `seed-004-both-locks` where each teardown takes the other lock too) or
+// upstream's one (`upstream-v5`, `upstream-no-abort-unbind`: abort does not tsm_unbind).
+
+export type TsmDesign = "seed-004" | "seed-004-both-locks" | "upstream-v5" | "upstream-no-abort-unbind";
+
+/** One device, `slots` vdevices (each with its mutex, seed 004's), each user call at most `cycles` times. */
+export function tsmStateSchema(slots: number, cycles: number) {
+  const n = z.number().int().min(0).max(cycles);
+  const slot = z.number().int().min(0).max(slots - 1);
+  return z.object({
+    idev: idevSchema(cycles, slots),
+    vdev: z.array(vdevSchema(cycles, cycles)).length(slots),
+    vdevMutex: z.array(lockSchema(4)).length(slots),
+    tdi: tdiSchema(cycles),
+    igroupLock: lockSchema(4),
+    /** saw: the vdevice (slot + 1) VFIO's unbind found through idev->vdev. */
+    vfio: threadSchema(["lockVdev", "unbind", "tombstone", "tombstoneDestroy", "wait"], { saw: z.number().int().min(0).max(slots) }),
+    /** clearIdev: seed-004-both-locks' destroy goes on to clear idev->vdev under igroup->lock. */
+    destroy: threadSchema(["lock", "lockIgroup", "abort"], { v: slot, clearIdev: z.boolean() }),
+    tsm: threadSchema(["bind.lockIgroup", "unbind.lockIgroup", "bind.op", "unbind.op"], { v: slot }),
+    vmm: threadSchema([]),
+    /** User calls issued so far. */
+    did: z.object({ bind: n, alloc: n, tsmBind: n, tsmUnbind: n }),
+  });
+}
+export type TsmState = z.infer<ReturnType<typeof tsmStateSchema>>;
+
+export function tsmInit(slots: number): TsmState {
+  return {
+    idev: noIdev(),
+    vdev: range(slots).map(noVdev),
+    vdevMutex: range(slots).map(unlocked),
+    tdi: unboundTdi(),
+    igroupLock: unlocked(),
+    vfio: { pc: "idle", saw: 0 },
+    destroy: { pc: "idle", v: 0, clearIdev: false },
+    tsm: { pc: "idle", v: 0 },
+    vmm: { pc: "idle" },
+    did: { bind: 0, alloc: 0, tsmBind: 0, tsmUnbind: 0 },
+  };
+}
+
+/** lockdep's classes: idev->igroup->lock, and every vdevice's mutex as one class. */
+export const tsmLocks = (s: TsmState) => ({ "igroup->lock": s.igroupLock, "vdev->mutex": s.vdevMutex });
+
+type S = TsmState;
+type V = { v: number };
+
+/** The threads of `design` on `slots` vdevices, each user call at most `cycles` times. */
+export function tsmThreads(design: TsmDesign, slots: number, cycles: number): Record<string, ThreadDef<S>> {
+  const seed = design === "seed-004" || design === "seed-004-both-locks";
+  const bothLocks = design === "seed-004-both-locks";
+  const abortUnbinds = design === "upstream-v5";
+  const each = { v: range(slots) };
+  const mutexes = range(slots).map((v) => `vdev->mutex[${v}]`); // named once: guards ask for them in every state
+  const mutex = (_s: S, { v }: V) => mutexes[v]!;
+  const saw = (s: S) => s.vdev[s.vfio.saw - 1]!;
+  const freeSlot = (s: S) => s.vdev.findIndex((x) => x.state === "none" || x.state === "freed");
+  const wait: StepDef<S> = {
+    kernel: "iommufd_object_remove(idev): wait for wait_cnt, iommufd_device_destroy, free",
+    when: (s) => s.idev.wait === 0,
+    then: (s) => {
+      iommufdDeviceDestroy(s.idev);
+      s.vfio.saw = 0;
+    },
+  };
+
+  // vfio_df_unbind_iommufd -> iommufd_device_unbind.
+  const vfio: ThreadDef<S> = {
+    id: 1,
+    pc: (s) => s.vfio,
+    steps: seed
+      ? {
+          lockIgroup: {
+            kernel: "vfio_df_unbind_iommufd: mutex_lock(igroup->lock), vdev = idev->vdev",
+            lock: "igroup->lock",
+            when: (s) => s.idev.state === "live",
+            then: (s) => void (s.vfio.saw = s.idev.vdev),
+            next: (s) => (bothLocks && s.vfio.saw ? "lockVdev" : "unbind"),
+          },
+          ...(bothLocks
+            ? {
+                lockVdev: {
+                  kernel: "vfio_df_unbind_iommufd: mutex_lock(vdev->mutex), tsm_unbind, clear both pointers",
+                  lock: (s: S) => mutex(s, { v: s.vfio.saw - 1 }),
+                  then: (s: S) => {
+                    const d = saw(s);
+                    vdevUse(d, "vfio_df_unbind_iommufd (mutex_lock(&vdev->mutex))");
+                    if (d.tsmBound) {
+                      pciTsmUnbind(s.tdi, d);
+                      d.tsmBound = false;
+                    }
+                    d.idev = 0;
+                    s.idev.vdev = 0;
+                  },
+                  unlock: (s: S) => [mutex(s, { v: s.vfio.saw - 1 }), "igroup->lock"],
+                  next: "wait",
+                },
+              }
+            : {}),
+          unbind: {
+            // seed 004 sketch; tsm_unbind = drivers/pci/tsm.c:pci_tsm_unbind (no-op if unbound).
+            kernel: "vfio_df_unbind_iommufd: tsm_unbind through idev->vdev, idev->vdev = NULL, unlock",
+            then: (s) => seed004VfioUnbind(s.idev, s.vfio.saw ? saw(s) : undefined, s.tdi),
+            unlock: "igroup->lock",
+          },
+          wait,
+        }
+      : {
+          removeVdev: {
+            kernel: "iommufd_device_unbind -> iommufd_device_remove_vdev (pre_destroy) under igroup->lock",
+            lock: "igroup->lock",
+            unlock: "igroup->lock",
+            when: (s) => s.idev.state === "live",
+            then: (s) => void (s.vfio.saw = iommufdDeviceRemoveVdev(s.idev, s.vdev) + 1),
+            next: (s) => (s.vfio.saw ? "tombstone" : "wait"),
+          },
+          tombstone: {
+            kernel: "iommufd_object_tombstone_user: wait for the vdev's short-term users, remove (tombstone)",
+            when: (s) => !saw(s).shortRef,
+            then: (s) => iommufdObjectTombstoneUser(saw(s)),
+          },
+          tombstoneDestroy: {
+            kernel: "iommufd_vdevice_destroy (from the tombstone): igroup->lock, iommufd_vdevice_abort, put idev",
+            lock: "igroup->lock",
+            unlock: "igroup->lock",
+            then: (s) => iommufdVdeviceDestroy(s.idev, saw(s), s.tdi, abortUnbinds),
+          },
+          wait,
+        },
+  };
+
+  // IOMMU_DESTROY of vdevice v -> iommufd_object_remove -> iommufd_vdevice_destroy. EBUSY
+  // changes nothing, so it is the guard being false; a retry is the call starting later.
+  const remove: StepDef<S, V> = {
+    kernel: "IOMMU_DESTROY -> iommufd_object_remove (refcount_dec_if_one(users), else EBUSY)",
+    when: (s, { v }) => s.vdev[v]!.state === "live" && !s.vdev[v]!.kernelRef && !s.vdev[v]!.shortRef,
+    then: (s, { v }) => void (s.vdev[v]!.state = "removed"),
+  };
+  const destroy: ThreadDef<S> = {
+    id: 2,
+    pc: (s) => s.destroy,
+    each,
+    steps: seed
+      ? {
+          remove,
+          lock: {
+            // seed 004 sketch: idev->vdev is left set (it needs igroup->lock), except where both locks are taken.
+            kernel: "iommufd_vdevice_destroy: mutex_lock(vdev->mutex), tsm_unbind(vdev->idev->dev)",
+            lock: mutex,
+            then: (s, { v }: V) => {
+              const d = s.vdev[v]!;
+              s.destroy.clearIdev = bothLocks && d.idev !== 0;
+              seed004DestroyUnbind(s.idev, d, s.tdi);
+              if (!s.destroy.clearIdev) d.state = "freed";
+            },
+            unlock: (s, a: V) => (s.destroy.clearIdev ? [] : mutex(s, a)),
+            next: (s) => (s.destroy.clearIdev ? "lockIgroup" : "idle"),
+          },
+          ...(bothLocks
+            ? {
+                lockIgroup: {
+                  kernel: "iommufd_vdevice_destroy: mutex_lock(igroup->lock), idev->vdev = NULL, unlock both, free",
+                  lock: "igroup->lock",
+                  then: (s: S, { v }: V) => {
+                    idevUse(s.idev, s.idev.gen, "iommufd_vdevice_destroy (idev->vdev = NULL)");
+                    s.idev.vdev = 0;
+                    s.vdev[v]!.state = "freed";
+                  },
+                  unlock: (s: S, a: V) => ["igroup->lock", mutex(s, a)],
+                },
+              }
+            : {}),
+        }
+      : {
+          remove,
+          abort: {
+            kernel: "iommufd_vdevice_destroy: igroup->lock, iommufd_vdevice_abort, unlock, put idev",
+            lock: "igroup->lock",
+            unlock: "igroup->lock",
+            then: (s, { v }: V) => {
+              const d = s.vdev[v]!;
+              vdevUse(d, "iommufd_vdevice_destroy");
+              idevUse(s.idev, d.idev, "iommufd_vdevice_destroy (vdev->idev)");
+              iommufdVdeviceDestroy(s.idev, d, s.tdi, abortUnbinds);
+            },
+          },
+        },
+  };
+
+  // The TSM op on vdevice v: seed 004 takes vdev->mutex first (the op looks up the device's
+  // current idev); upstream v5's iommufd_vdevice_tsm_op_ioctl holds a vdev reference, no lock.
+  const tsmOp = (unbind: boolean) => {
+    const op = unbind ? "unbind" : "bind";
+    const start = (s: S, { v }: V) => (unbind ? s.did.tsmUnbind : s.did.tsmBind) < cycles && s.vdev[v]!.state === "live" && !s.vdev[v]!.shortRef;
+    const issue = (s: S, { v }: V) => {
+      if (unbind) s.did.tsmUnbind += 1;
+      else s.did.tsmBind += 1;
+      s.vdev[v]!.shortRef = true;
+    };
+    return {
+      each,
+      steps: seed
+        ? {
+            lockVdev: {
+              kernel: `TSM ${op}: mutex_lock(vdev->mutex)`,
+              lock: mutex,
+              when: (s: S, a: V) => start(s, a) && s.idev.state === "live",
+              then: (s: S, a: V) => {
+                issue(s, a);
+                s.idev.wait += 1; // the op's lookup of the device's idev
+              },
+            },
+            lockIgroup: {
+              kernel: "TSM bind/unbind: mutex_lock(igroup->lock), tsm_bind/tsm_unbind, set/clear both pointers",
+              lock: "igroup->lock",
+              then: (s: S, { v }: V) => seed004TsmOp(s.idev, s.vdev[v]!, v, s.tdi, unbind),
+              unlock: (s: S, a: V) => ["igroup->lock", mutex(s, a)],
+            },
+          }
+        : {
+            get: { kernel: `IOMMU_VDEVICE_TSM_OP(${op.toUpperCase()}): iommufd_get_vdevice`, when: start, then: issue },
+            op: {
+              kernel: "iommufd_vdevice_tsm_op_ioctl: tsm_bind/tsm_unbind(vdev->idev->dev), put vdev",
+              then: (s: S, { v }: V) => iommufdVdeviceTsmOp(s.idev, s.vdev[v]!, s.tdi, unbind),
+            },
+          },
+    };
+  };
+  const tsm: ThreadDef<S> = { id: 3, pc: (s) => s.tsm, calls: { bind: tsmOp(false), unbind: tsmOp(true) } };
+
+  // VFIO binds again only once the previous idev is freed: device_cdev.c
+  // vfio_df_ioctl_bind_iommufd and the release's unbind both hold device->dev_set->lock.
+  const vmm: ThreadDef<S> = {
+    id: 4,
+    pc: (s) => s.vmm,
+    calls: {
+      bind: {
+        kernel: "VFIO_DEVICE_BIND_IOMMUFD -> iommufd_device_bind",
+        when: (s) => s.did.bind < cycles && s.idev.state !== "live" && s.vfio.pc === "idle",
+        then: (s) => {
+          s.did.bind += 1;
+          iommufdDeviceBind(s.idev, s.did.bind);
+        },
+      },
+      alloc: {
+        kernel: "IOMMU_VDEVICE_ALLOC -> iommufd_vdevice_alloc_ioctl",
+        lock: "igroup->lock",
+        unlock: "igroup->lock",
+        when: (s) => s.did.alloc < cycles && s.idev.state === "live" && freeSlot(s) >= 0,
+        then: (s) => {
+          s.did.alloc += 1;
+          const k = freeSlot(s);
+          // seed 004: the pointers are set by TSM bind; upstream: -ENOENT / -EEXIST make nothing.
+          if (seed) vdevAlloc(s.vdev[k]!, s.did.alloc);
+          else iommufdVdeviceAllocIoctl(s.idev, s.vdev[k]!, k, s.did.alloc);
+        },
+      },
+    },
+  };
+  return { vfio, destroy, tsm, vmm };
 }
