@@ -16,6 +16,8 @@
 //                     Quint's Option: {tag: "Some", value} when the step picked it, else
 //                     {tag: "None", value: {"#tup": []}}. A name whose values differ in shape
 //                     between actions is split as "Action.name", so each key has one type.
+//                     `refcheck::thread`, when the spec names threads: the thread that ran
+//                     the step ("" for state 0), also in #meta.thread for older readers.
 //   loop              for a lasso (a liveness violation): where the repeated part starts.
 // Values: booleans and strings as JSON, integers always {"#bigint": "n"}, arrays as
 // JSON arrays (TLA+ sequences), records as JSON objects.
@@ -32,6 +34,8 @@ import { ItfSet, ItfTuple, ItfVariant, valueKey } from "./values.ts";
 
 export const ACTION_TAKEN = "mbt::actionTaken";
 export const NONDET_PICKS = "mbt::nondetPicks";
+/** The thread that ran each step, as a variable so that typed readers see it ("" for the initial state). */
+export const THREAD = "refcheck::thread";
 const FORMAT_DESCRIPTION = "https://apalache-mc.org/docs/adr/015adr-trace.html";
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
@@ -100,6 +104,7 @@ export function toItf(verdict: Verdict, property: PropertyResult): string {
     status: property.status,
     ...(property.message ? { message: property.message } : {}),
   };
+  const threaded = trace.steps.some((s) => s.thread !== undefined);
   const doc = {
     "#meta": {
       format: "ITF",
@@ -112,7 +117,7 @@ export function toItf(verdict: Verdict, property: PropertyResult): string {
       refcheck: JSON.stringify(rc),
     },
     ...(params.length ? { params } : {}),
-    vars: [...fields, ACTION_TAKEN, NONDET_PICKS],
+    vars: [...fields, ACTION_TAKEN, NONDET_PICKS, ...(threaded ? [THREAD] : [])],
     states: trace.steps.map((s, k) => {
       const meta: Record<string, Json> = { index: k };
       if (s.kernel) meta.kernel = s.kernel;
@@ -122,6 +127,7 @@ export function toItf(verdict: Verdict, property: PropertyResult): string {
       const st: Record<string, Json> = { "#meta": meta, ...paramValues };
       for (const f of fields) st[f] = encode(s.state[f], `states[${k}].${f}`);
       st[ACTION_TAKEN] = s.action ?? "init";
+      if (threaded) st[THREAD] = s.thread ?? "";
       const mine = new Map(picks[k]!.map((x) => [keyOf(x), x.v] as const));
       st[NONDET_PICKS] = Object.fromEntries(keys.map((key) => [key, mine.has(key) ? { tag: "Some", value: mine.get(key)! } : NONE]));
       return st;
@@ -320,7 +326,7 @@ export function itfReader(fileName: string, top: Record<string, unknown>, states
   }
 
   // Quint repeats the mbt:: names in vars; the real set is the union, in order.
-  const special = new Set([ACTION_TAKEN, NONDET_PICKS]);
+  const special = new Set([ACTION_TAKEN, NONDET_PICKS, THREAD]);
   const paramSet = new Set(params as string[]);
   const stateVars = [...new Set(vars as string[])].filter((v) => !special.has(v) && !paramSet.has(v));
   const stateVarSet = new Set(stateVars);
@@ -386,7 +392,7 @@ export function itfReader(fileName: string, top: Record<string, unknown>, states
       action,
       params: k === 0 ? {} : (stepParams as Step["params"]),
       ...(typeof m.kernel === "string" ? { kernel: m.kernel } : {}),
-      ...(typeof m.thread === "string" ? { thread: m.thread } : {}),
+      ...(typeof st[THREAD] === "string" && st[THREAD] !== "" ? { thread: st[THREAD] as string } : typeof m.thread === "string" ? { thread: m.thread } : {}),
       state: state as Step["state"],
       changes,
       ...(typeof m.fault === "string" ? { fault: m.fault } : {}),

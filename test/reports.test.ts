@@ -145,6 +145,12 @@ test("ITF: round trip gives back the trace", () => {
     Trace.parse(back);
     // A step's `owned` is derived from the state and the verdict's ownership declaration, which ITF does not carry.
     assert.deepEqual(back, { ...p.trace, steps: p.trace!.steps.map(({ owned: _, ...s }) => s) });
+    // The thread is a state variable (typed readers see it), and is read back from it alone.
+    const doc = JSON.parse(toItf(getFileVerdict, p));
+    assert.ok(doc.vars.includes("refcheck::thread"));
+    assert.deepEqual(doc.states.map((st: Record<string, unknown>) => st["refcheck::thread"]), p.trace!.steps.map((s) => s.thread ?? ""));
+    for (const st of doc.states) delete st["#meta"].thread;
+    assert.deepEqual(fromItf(JSON.stringify(doc), "t.itf.json").steps.map((s) => s.thread), p.trace!.steps.map((s) => s.thread));
   }
 });
 
