@@ -703,9 +703,22 @@ function fairnessText(fs: FairConstraint[]): string {
   return ["weak", "strong"].filter((k) => part(k).length).map((k) => `${k} fairness of ${part(k).join(", ")}`).join("; ");
 }
 
-function lassoMessage(prop: LivenessProperty, since: number, loop: number, n: number): string {
+/**
+ * Why a run stops in this state, for the message: nothing enabled (quiescent), a thread
+ * blocked (deadlock), or every enabled step faults. The last two are not quiescent states, so
+ * a quiescent property does not see them; the run stops there all the same.
+ */
+function stopReason(model: Model, state: Uint32Array): string {
+  const view = model.codec.view(state, { ro: true });
+  const enabled = model.instances.filter((x) => x.guard === undefined || x.guard(view, x.params)).map((x) => x.label);
+  if (enabled.length) return `no action can run: every step enabled there faults (${enabled.join(", ")})`;
+  const who = model.busy?.(view);
+  return who ? `no action can run: deadlock, ${String(who)} is blocked` : "no action can run";
+}
+
+function lassoMessage(prop: LivenessProperty, since: number, loop: number, n: number, stop: string): string {
   const cycle =
-    loop === n ? `the run stops at step ${n} (no action can run) and stays there forever`
+    loop === n ? `the run stops at step ${n} (${stop}) and stays there forever`
     : loop + 1 === n ? `step ${n} repeats forever`
     : `steps ${loop + 1}..${n} repeat forever`;
   const what =
@@ -755,7 +768,8 @@ export function checkLiveness(model: Model, opts: ExploreOptions, elapsedSeconds
     const loop = lasso.prefix.length;
     const { trace, states } = lassoTrace(model, lasso.init, steps, loop, p.name);
     checkMonitor(model, p, states, lasso.since, loop);
-    return { name: p.name, kind: "liveness", status: "violated", failed: true, doc: p.doc, message: lassoMessage(p, lasso.since, loop, steps.length), trace };
+    const stop = loop === steps.length ? stopReason(model, states[loop]) : "";
+    return { name: p.name, kind: "liveness", status: "violated", failed: true, doc: p.doc, message: lassoMessage(p, lasso.since, loop, steps.length, stop), trace };
   });
   const seconds = (performance.now() - t0) / 1000;
   const held = g.off.byteLength + g.to.byteLength + g.via.byteLength + g.bits.byteLength + w.bytes;

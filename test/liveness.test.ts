@@ -318,6 +318,26 @@ test("a run that stops before the goal is a lasso on its last state", () => {
   assert.match(v.properties.find((p) => p.name === "again")!.message!, /does not hold from step 1 on/);
 });
 
+test("a run stopped by a fault or a deadlock says so: such a state is not quiescent, yet the run goes no further", () => {
+  const spec = (stop: "fault" | "deadlock") =>
+    defineSpec({
+      name: "test/stuck",
+      params: z.object({}),
+      state: () => z.object({ x: z.number().int().min(0).max(2) }),
+      init: () => ({ x: 0 }),
+      actions: () => ({
+        Step: { when: (s) => s.x === 0, then: (s) => { s.x = 1; } },
+        Free: { when: (s) => s.x === 1 && stop === "fault", then: () => { throw new Fault("refcount_t: underflow"); } },
+      }),
+      busy: (s) => (stop === "deadlock" && s.x === 1 ? "release at lock" : undefined),
+      liveness: { freed: { eventually: (s) => s.x === 2 } },
+    });
+  const fault = live(check(spec("fault"), {}, { validate: true }));
+  assert.match(fault.message!, /the run stops at step 1 \(no action can run: every step enabled there faults \(Free\)\) and stays there forever/);
+  const deadlock = live(check(spec("deadlock"), {}));
+  assert.match(deadlock.message!, /the run stops at step 1 \(no action can run: deadlock, release at lock is blocked\)/);
+});
+
 // ---- RefPin ----
 
 function strip(s: Spec): any {
