@@ -269,6 +269,8 @@ test("a thread is one constraint over the actions it runs, like a named group; a
   const one = live(check(spec({ weak: [{ thread: "cpu0" }] }), {}));
   assert.equal(one.status, "violated");
   assert.match(one.message!, /\(weak fairness of thread cpu0\)/);
+  // A lasso's steps carry their thread, as a safety trace's do (the diagrams' lanes).
+  assert.deepEqual(one.trace!.steps.map((s) => s.thread), [undefined, "cpu0", "timer", "timer"]);
   // Both instances in one thread: the thread's verdict is the named group's over the same actions.
   const same = () => "cpu0";
   assert.equal(live(check(spec({ weak: [{ thread: "cpu0" }] }, same), {})).status, "holds");
