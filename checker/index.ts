@@ -13,7 +13,7 @@ import { checkLiveness, type LivenessOutcome } from "./liveness.ts";
 import { Verdict, type Coverage, type PropertyResult, type Simulation } from "./verdict.ts";
 
 export { defineSpec, action, range, Fault, SpecError, isSpec, type Spec } from "./spec.ts";
-export type { ActionDef, ActionProperty, ActionRef, ExpectedEntry, FairActions, Fairness, Footprint, Invariant, Liveness, SpecDef, Witness } from "./spec.ts";
+export type { ActionDef, ActionProperty, ActionRef, ExpectedEntry, FairActions, FairItem, Fairness, Footprint, Invariant, Liveness, SpecDef, Witness } from "./spec.ts";
 export { call } from "./threads.ts";
 export type { CallDef, LockNames, StepDef, ThreadDef } from "./threads.ts";
 export type { Owned } from "./ownership.ts";

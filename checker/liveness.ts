@@ -25,6 +25,7 @@
 // weak one, or an edge taking it) and back to the entry.
 import type { ActionInstance, Model } from "./compile.ts";
 import { didYouMean } from "./codec.ts";
+import { closest } from "./names.ts";
 import { effectReturned, Limits, RUN_EFFECT, RUN_GUARD, RUN_SHIFT, RUNNING, specFailure, type ExploreOptions } from "./explore.ts";
 import { Fault, SpecError, type Spec } from "./spec.ts";
 import { fmix, GrowU16, GrowU32, hashWords } from "./store.ts";
@@ -33,7 +34,7 @@ import type { PropertyResult, Stats, StopReason } from "./verdict.ts";
 
 export interface FairConstraint {
   kind: "weak" | "strong";
-  /** An instance label ("Release(i=1)"), an action without parameters, or a group's name. */
+  /** An instance label ("Release(i=1)"), an action without parameters, "thread <name>", or a group's name. */
   name: string;
   instances: number[];
 }
@@ -62,31 +63,70 @@ function evaluate(spec: Spec, what: string, v: unknown, params: Record<string, u
   }
 }
 
-/** The constraints a `fairness` declaration names, resolved to action instances. */
+/**
+ * The constraints a `fairness` declaration names, resolved to action instances. An item of a
+ * list is an action name (one constraint per instance), an instance label, or a thread
+ * `{ thread: "task_work" }` (one constraint over every instance the thread runs: TLC's
+ * WF_vars over the thread's next-state relation, "a runnable thread eventually runs"). A
+ * named group is one constraint over all its items' instances.
+ */
 export function fairnessOf(where: string, decl: unknown, instances: ActionInstance[], actionNames: string[]): FairConstraint[] {
-  const shape = `expected { weak?: [action names], strong?: [action names] } (a list, or named groups { thread: [action names] })`;
+  const shape = `expected { weak?: [...], strong?: [...] }, each a list of action names and threads ({ thread: "task_work" }), or named groups of them ({ taskWork: ["Fput", "Release"] })`;
   if (typeof decl !== "object" || decl === null || Array.isArray(decl)) throw new SpecError(`${where}: ${shape}`);
   const out: FairConstraint[] = [];
   const labels = instances.map((x) => x.label);
-  const resolve = (name: unknown, at: string): number[] => {
-    if (typeof name !== "string") throw new SpecError(`${at}: expected an action name (a string), got ${JSON.stringify(name) ?? String(name)}`);
+  const threads = [...new Set(instances.flatMap((x) => (x.thread === undefined ? [] : [x.thread])))];
+  const threadList = threads.length ? `the spec's threads are ${threads.join(", ")}` : "no action of the spec declares a thread";
+  /** The instances of one action name or label. */
+  const byName = (name: string, at: string): number[] => {
     const byAction = instances.filter((x) => x.name === name).map((x) => x.id);
     if (byAction.length) return byAction;
     const byLabel = instances.findIndex((x) => x.label === name);
     if (byLabel >= 0) return [byLabel];
+    if (threads.includes(name)) throw new SpecError(`${at}: "${name}" is a thread, not an action; name a thread as { thread: "${name}" }`);
     throw new SpecError(`${at}: "${name}" is not an action${didYouMean(name, [...actionNames, ...labels])}; the actions are ${actionNames.join(", ")}`);
+  };
+  /** The thread names of a `{ thread }` item. */
+  const threadsOf = (item: object, at: string): string[] => {
+    for (const k of Object.keys(item)) if (k !== "thread") throw new SpecError(`${at}: unknown key "${k}" in ${JSON.stringify(item)}; a thread is named as { thread: "task_work" }`);
+    const t = (item as { thread: unknown }).thread;
+    const names = Array.isArray(t) ? t : [t];
+    if (names.length === 0 || names.some((n) => typeof n !== "string")) throw new SpecError(`${at}: "thread" must be a thread name or a non-empty list of them, got ${JSON.stringify(t) ?? String(t)}`);
+    for (const n of names as string[]) {
+      if (!threads.includes(n)) {
+        const near = closest(n, threads);
+        throw new SpecError(`${at}: no action runs in thread "${n}"${near ? `; did you mean ${near}?` : ""}; ${threadList}`);
+      }
+    }
+    return names as string[];
+  };
+  const inThread = (t: string) => instances.filter((x) => x.thread === t).map((x) => x.id);
+  const isThreadItem = (item: unknown): item is object => typeof item === "object" && item !== null && !Array.isArray(item);
+  const badItem = (item: unknown, at: string): never => {
+    throw new SpecError(`${at}: expected an action name (a string) or a thread ({ thread: "name" }), got ${JSON.stringify(item) ?? String(item)}`);
   };
   for (const [kind, list] of Object.entries(decl)) {
     if (kind !== "weak" && kind !== "strong") throw new SpecError(`${where}: unknown key "${kind}"; ${shape}`);
     if (list === undefined) continue;
     if (Array.isArray(list)) {
-      // A plain name: one constraint per instance, so no instance can starve another.
-      for (const name of list) for (const i of resolve(name, `${where}, ${kind}`)) out.push({ kind, name: instances[i].label, instances: [i] });
+      const at = `${where}, ${kind}`;
+      for (const item of list) {
+        if (typeof item === "string") {
+          // A plain name: one constraint per instance, so no instance can starve another.
+          for (const i of byName(item, at)) out.push({ kind, name: instances[i].label, instances: [i] });
+        } else if (isThreadItem(item)) {
+          // A thread is one constraint: it makes progress when any of its steps runs.
+          for (const t of threadsOf(item, at)) out.push({ kind, name: `thread ${t}`, instances: inThread(t) });
+        } else badItem(item, at);
+      }
     } else if (typeof list === "object" && list !== null) {
-      for (const [group, names] of Object.entries(list)) {
+      for (const [group, items] of Object.entries(list)) {
         const at = `${where}, ${kind} group "${group}"`;
-        if (!Array.isArray(names) || names.length === 0) throw new SpecError(`${at}: expected a non-empty list of action names`);
-        out.push({ kind, name: group, instances: [...new Set(names.flatMap((n) => resolve(n, at)))].sort((a, b) => a - b) });
+        if (!Array.isArray(items) || items.length === 0) throw new SpecError(`${at}: expected a non-empty list of action names and threads`);
+        const ids = items.flatMap((item: unknown) =>
+          typeof item === "string" ? byName(item, at) : isThreadItem(item) ? threadsOf(item, at).flatMap(inThread) : badItem(item, at),
+        );
+        out.push({ kind, name: group, instances: [...new Set(ids)].sort((a, b) => a - b) });
       }
     } else throw new SpecError(`${where}, ${kind}: ${shape}`);
   }
@@ -663,9 +703,22 @@ function fairnessText(fs: FairConstraint[]): string {
   return ["weak", "strong"].filter((k) => part(k).length).map((k) => `${k} fairness of ${part(k).join(", ")}`).join("; ");
 }
 
-function lassoMessage(prop: LivenessProperty, since: number, loop: number, n: number): string {
+/**
+ * Why a run stops in this state, for the message: nothing enabled (quiescent), a thread
+ * blocked (deadlock), or every enabled step faults. The last two are not quiescent states, so
+ * a quiescent property does not see them; the run stops there all the same.
+ */
+function stopReason(model: Model, state: Uint32Array): string {
+  const view = model.codec.view(state, { ro: true });
+  const enabled = model.instances.filter((x) => x.guard === undefined || x.guard(view, x.params)).map((x) => x.label);
+  if (enabled.length) return `no action can run: every step enabled there faults (${enabled.join(", ")})`;
+  const who = model.busy?.(view);
+  return who ? `no action can run: deadlock, ${String(who)} is blocked` : "no action can run";
+}
+
+function lassoMessage(prop: LivenessProperty, since: number, loop: number, n: number, stop: string): string {
   const cycle =
-    loop === n ? `the run stops at step ${n} (no action can run) and stays there forever`
+    loop === n ? `the run stops at step ${n} (${stop}) and stays there forever`
     : loop + 1 === n ? `step ${n} repeats forever`
     : `steps ${loop + 1}..${n} repeat forever`;
   const what =
@@ -715,7 +768,8 @@ export function checkLiveness(model: Model, opts: ExploreOptions, elapsedSeconds
     const loop = lasso.prefix.length;
     const { trace, states } = lassoTrace(model, lasso.init, steps, loop, p.name);
     checkMonitor(model, p, states, lasso.since, loop);
-    return { name: p.name, kind: "liveness", status: "violated", failed: true, doc: p.doc, message: lassoMessage(p, lasso.since, loop, steps.length), trace };
+    const stop = loop === steps.length ? stopReason(model, states[loop]) : "";
+    return { name: p.name, kind: "liveness", status: "violated", failed: true, doc: p.doc, message: lassoMessage(p, lasso.since, loop, steps.length, stop), trace };
   });
   const seconds = (performance.now() - t0) / 1000;
   const held = g.off.byteLength + g.to.byteLength + g.via.byteLength + g.bits.byteLength + w.bytes;

@@ -110,10 +110,13 @@ export interface ExpectedEntry<P> {
 /**
  * Actions that must eventually run (see checker/liveness.ts). A name in the list is one
  * constraint per instance ("Release" with `each: { i }`: each Release(i) on its own; or an
- * instance label "Release(i=1)"); a named group `{ taskWork: ["Fput", "Release"] }` is one
- * constraint over the disjunction of its actions' instances (a thread's steps).
+ * instance label "Release(i=1)"); a thread `{ thread: "task_work" }` is one constraint over
+ * every action whose `thread` is that name (a runnable thread eventually runs; a list of
+ * names is one constraint per thread); a named group `{ taskWork: ["Fput", "Release"] }` is
+ * one constraint over the disjunction of its items' instances.
  */
-export type FairActions = readonly string[] | Readonly<Record<string, readonly string[]>>;
+export type FairItem = string | { readonly thread: string | readonly string[] };
+export type FairActions = readonly FairItem[] | Readonly<Record<string, readonly FairItem[]>>;
 
 /**
  * weak: an action enabled continuously from some point on is eventually taken; strong: an

@@ -237,7 +237,10 @@ export function lassoTrace(model: Model, init: number, instances: number[], loop
     cur = a.state;
     states.push(cur);
     const state = rep.read(cur);
-    steps.push({ index: k, action: x.name, params: x.params as Step["params"], kernel: model.actionKernel[x.action], state: state as Step["state"], changes: diff(prev, state) });
+    steps.push({
+      index: k, action: x.name, params: x.params as Step["params"], kernel: model.actionKernel[x.action],
+      ...(x.thread ? { thread: x.thread } : {}), state: state as Step["state"], changes: diff(prev, state),
+    });
     prev = state;
   });
   if (!same(states[loop], cur)) {

@@ -141,11 +141,10 @@ export function mermaidSequence(trace: Trace, d: Decls = {}, ending?: string): s
     }
   }
   if (open) out.push("    end");
-  if (loop !== undefined && !cyclic) out.push(`    Note over ${ids.get(lanes[0]!)}: ${mermaidText(short(loopNote(trace, loop)!, 24))}`);
-  if (ending && !m.fault) {
-    const over = [ids.get(lanes[0]!)!, ...(lanes.length > 1 ? [ids.get(lanes[lanes.length - 1]!)!] : [])];
-    out.push(`    Note over ${over.join(",")}: ${mermaidText(short(ending, 24))}`);
-  }
+  // Notes span the lanes: one over the first lane alone juts out to its left and widens the diagram.
+  const across = [ids.get(lanes[0]!)!, ...(lanes.length > 1 ? [ids.get(lanes[lanes.length - 1]!)!] : [])];
+  if (loop !== undefined && !cyclic) out.push(`    Note over ${across.join(",")}: ${mermaidText(short(loopNote(trace, loop)!, 24))}`);
+  if (ending && !m.fault) out.push(`    Note over ${across.join(",")}: ${mermaidText(short(ending, 24))}`);
   return out.join("\n");
 }
 

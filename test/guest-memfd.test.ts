@@ -48,9 +48,13 @@ const ownershipExpected: Record<(typeof ownershipDesigns)[number], Expect> = {
   },
   // kvm_gmem_unbind before ae431059e75d: release writes to a memslot freed while the file was dying.
   "gmem-pins-kvm-unbind-skips-dying": {
-    status: { noFault: "violated", vmOutlivesFd: "reachable" },
-    traces: { noFault: ["CreateGmem", "BindSlot", "CloseGmem", "DeleteSlot", "ReleaseGmem"], vmOutlivesFd },
-    message: { noFault: /slab-use-after-free in kvm_gmem_release/ },
+    // The faulting release never frees the gmem file or the VM: the run stops there.
+    status: { noFault: "violated", vmOutlivesFd: "reachable", freedOnceClosed: "violated" },
+    traces: {
+      noFault: ["CreateGmem", "BindSlot", "CloseGmem", "DeleteSlot", "ReleaseGmem"], vmOutlivesFd,
+      freedOnceClosed: { length: 6, includes: ["CloseGmem", "DeleteSlot", "CloseVm"], last: "ReleaseVm" },
+    },
+    message: { noFault: /slab-use-after-free in kvm_gmem_release/, freedOnceClosed: /every step enabled there faults \(ReleaseGmem\)/ },
   },
   // 6b, reference-only: holds, and the VM dies with its fd.
   "memslot-pins-gmem": {
@@ -65,11 +69,13 @@ const ownershipExpected: Record<(typeof ownershipDesigns)[number], Expect> = {
   },
   // 6c: reference cycle, nothing frees struct kvm once every fd is closed.
   both: {
-    status: { noFault: "holds", noLeak: "violated", vmOutlivesFd: "reachable" },
+    status: { noFault: "holds", noLeak: "violated", vmOutlivesFd: "reachable", freedOnceClosed: "violated" },
     traces: {
       noLeak: { length: 5, includes: ["CreateGmem", "BindSlot", "CloseGmem", "CloseVm", "ReleaseVm"], last: "ReleaseVm" },
+      freedOnceClosed: { length: 5, includes: ["CreateGmem", "BindSlot", "CloseGmem", "CloseVm", "ReleaseVm"], last: "ReleaseVm" },
       vmOutlivesFd,
     },
+    message: { freedOnceClosed: /the run stops at step 5 \(no action can run\)/ },
   },
 };
 
@@ -93,12 +99,17 @@ const lockOrderExpected: Record<(typeof lockOrderDesigns)[number], Expect> = {
   // The seed's order alone does not deadlock: unbind skips a dying file, and bind holds a
   // file reference, so release never overlaps them. It has the dying-file UAF instead.
   "invalidate-lock-first": {
-    status: { noFault: "violated", noDeadlock: "holds", lockOrder: "violated", dyingFileUnbound: "unreachable" },
+    // The release never completes: the run stops where its body faults, the file never freed.
+    status: { noFault: "violated", noDeadlock: "holds", lockOrder: "violated", dyingFileUnbound: "unreachable", freedOnceClosed: "violated" },
     traces: {
       noFault: ["CloseGmem", "memslotDelete.lockSlots", "memslotDelete.finish", "gmemRelease.first", "gmemRelease.second", "gmemRelease.body"],
       lockOrder: lockdepTrace,
+      freedOnceClosed: ["CloseGmem", "memslotDelete.lockSlots", "memslotDelete.finish", "gmemRelease.first", "gmemRelease.second"],
     },
-    message: { noFault: /slab-use-after-free in kvm_gmem_release: Write of slot->gmem\.file after kfree/, lockOrder: lockdepMessage },
+    message: {
+      noFault: /slab-use-after-free in kvm_gmem_release: Write of slot->gmem\.file after kfree/, lockOrder: lockdepMessage,
+      freedOnceClosed: /the run stops at step 5 \(no action can run: every step enabled there faults \(gmemRelease\.body\)\)/,
+    },
   },
   // The seed's order with today's unbind (virt/kvm/guest_memfd.c:kvm_gmem_unbind): the
   // invalidate lock is taken only under a file reference, when release cannot run, so no

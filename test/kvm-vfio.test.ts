@@ -37,6 +37,10 @@ const moduleRun = (mod: string): Partial<Violation> => ({
   message: new RegExp(`calls into unloaded module ${mod}$`),
 });
 
+// The same runs seen as liveness: every fd closed, the run stops where VFIO's release faults
+// (no state there is quiescent, so noLeak holds), with the VM never freed.
+const stops = (length: number): Violation => ({ property: "freedOnceClosed", length, message: /every step enabled there faults \(ReleaseVfio\(i=0\)\)/ });
+
 type Expected = Record<(typeof designs)[number], Violation[]>;
 
 const oneModule: Expected = {
@@ -44,20 +48,24 @@ const oneModule: Expected = {
   "2-helpers": [
     { property: "noFault", ...moduleRun("kvm") } as Violation,
     { property: "vfioPointersIntoLoadedModules", length: 8, last: "Rmmod(kvm)" },
+    stops(10),
   ],
   "3-module_get": [],
   "3-no-patch1": [
     { property: "noFault", ...moduleRun("kvm") } as Violation,
     { property: "vfioPointersIntoLoadedModules", length: 8, last: "Rmmod(kvm)" },
+    stops(10),
   ],
   "3-vfio-module": [
     { property: "noFault", ...moduleRun("kvm") } as Violation,
     { property: "vfioPointersIntoLoadedModules", length: 8, last: "Rmmod(kvm)" },
+    stops(10),
   ],
   // module_put first opens a window between the two halves of the put.
   "3-put-swapped": [
     { property: "noFault", ...moduleRun("kvm"), length: 11, includes: ["CloseVfio(0)", "ReleaseVfio(0)", "Rmmod(kvm)"] } as Violation,
     { property: "vfioPointersIntoLoadedModules", length: 10, last: "Rmmod(kvm)" },
+    stops(11),
   ],
   "4-get_file_active": [],
   "4a-get_file": [{ property: "noFault", length: 2, actions: ["CloseVm", "FileAdd(0)"], message: incFromZero }],
@@ -66,7 +74,10 @@ const oneModule: Expected = {
     // VFIO then pins the foreign file past kvm_destroy_vm.
     { property: "kvmFreedUnreferenced", length: 7, includes: ["Reuse", "FileAdd(0)", "Bind(0)"] },
   ],
-  "4c-strong": [{ property: "noLeak", length: 6, includes: ["CloseVm", "CloseDevKvm", "ReleaseKvmVfioDev", "ReleaseVfio(0)"] }],
+  "4c-strong": [
+    { property: "noLeak", length: 6, includes: ["CloseVm", "CloseDevKvm", "ReleaseKvmVfioDev", "ReleaseVfio(0)"] },
+    { property: "freedOnceClosed", length: 6, message: /the run stops at step \d+ \(no action can run\) and stays there forever/ },
+  ],
   "4d-unlocked-read": [
     { property: "noFault", length: 5, actions: ["FileAdd(0)", "CloseVm", "Bind(0)", "FileDel(0)", "Bind(0)"], message: incFromZero },
     // With reuse the late get_file pins whatever file took the slot.
@@ -78,23 +89,27 @@ const oneModule: Expected = {
 
 const twoModules: Expected = {
   ...oneModule,
-  "1-symbol_get": [{ property: "noFault", ...moduleRun("kvm_intel") } as Violation],
+  "1-symbol_get": [{ property: "noFault", ...moduleRun("kvm_intel") } as Violation, stops(10)],
   "2-helpers": [
     { property: "noFault", ...moduleRun("kvm_intel") } as Violation,
     { property: "vfioPointersIntoLoadedModules", length: 9, last: "Rmmod(kvm)", includes: ["Rmmod(kvm_intel)"] },
+    stops(11),
   ],
-  "3-module_get": [{ property: "noFault", ...moduleRun("kvm_intel") } as Violation],
+  "3-module_get": [{ property: "noFault", ...moduleRun("kvm_intel") } as Violation, stops(10)],
   "3-no-patch1": [
     { property: "noFault", ...moduleRun("kvm_intel") } as Violation,
     { property: "vfioPointersIntoLoadedModules", length: 9, last: "Rmmod(kvm)", includes: ["Rmmod(kvm_intel)"] },
+    stops(11),
   ],
   "3-vfio-module": [
     { property: "noFault", ...moduleRun("kvm_intel") } as Violation,
     { property: "vfioPointersIntoLoadedModules", length: 9, last: "Rmmod(kvm)", includes: ["Rmmod(kvm_intel)"] },
+    stops(11),
   ],
   "3-put-swapped": [
     { property: "noFault", ...moduleRun("kvm_intel"), length: 11 } as Violation,
     { property: "vfioPointersIntoLoadedModules", length: 11, last: "Rmmod(kvm)", includes: ["Rmmod(kvm_intel)", "ReleaseVfio(0)"] },
+    stops(12),
   ],
 };
 
@@ -126,11 +141,11 @@ const oldEraRun = (modules: "one" | "two", extra = 0): Partial<Violation> => {
 };
 const oldEra = (modules: "one" | "two"): Expected => ({
   ...oneModule,
-  "2-helpers": [{ property: "noFault", ...oldEraRun(modules) } as Violation],
-  "3-no-patch1": [{ property: "noFault", ...oldEraRun(modules) } as Violation],
-  "3-vfio-module": [{ property: "noFault", ...oldEraRun(modules) } as Violation],
+  "2-helpers": [{ property: "noFault", ...oldEraRun(modules) } as Violation, stops(modules === "two" ? 12 : 11)],
+  "3-no-patch1": [{ property: "noFault", ...oldEraRun(modules) } as Violation, stops(modules === "two" ? 12 : 11)],
+  "3-vfio-module": [{ property: "noFault", ...oldEraRun(modules) } as Violation, stops(modules === "two" ? 12 : 11)],
   // module_put(kvm.ko) first, then the put that destroys: one step more.
-  "3-put-swapped": [{ property: "noFault", ...oldEraRun(modules, 1) } as Violation],
+  "3-put-swapped": [{ property: "noFault", ...oldEraRun(modules, 1) } as Violation, stops(modules === "two" ? 13 : 12)],
 });
 
 for (const modules of ["one", "two"] as const) {
@@ -180,9 +195,11 @@ test("vm-pinning: two VFIO devices give the same verdicts, with and without symm
       const sym = check(vmPinning, { design, modules, devices: 2 }, { symmetry: true });
       const summary = (v: Verdict) => v.properties.map((p) => `${p.name}:${p.status}:${p.trace?.length ?? "-"}`);
       assert.deepEqual(summary(sym), summary(plain), `${design}, ${modules}: symmetry changed the verdict`);
-      // Only 4c's leak trace grows with the number of fds to close.
+      // Only the traces that close every fd grow: 4c's leak, and the lassos (by the second device's close and release).
       const want = (modules === "one" ? oneModule : twoModules)[design].map((x) =>
-        x.property === "noLeak" ? { ...x, length: 8, includes: undefined } : x,
+        x.property === "noLeak" ? { ...x, length: 8, includes: undefined }
+        : x.property === "freedOnceClosed" ? { ...x, length: x.length! + 2 }
+        : x,
       );
       expectVerdict(plain, want);
     }

@@ -9,6 +9,7 @@ import type { PropertyResult, Trace } from "../checker/verdict.ts";
 import refpin from "../specs/conformance/refpin.ts";
 import { renderVerdict } from "../reports/console.ts";
 import { toItf } from "../reports/itf.ts";
+import { threadSchema } from "../specs/kernel/thread.ts";
 import { mermaidSequence, stepTable } from "../reports/markdown.ts";
 
 // ---- random graphs ----
@@ -249,6 +250,56 @@ test("a named group is fair to the group as a whole; a plain name to each instan
   assert.equal(live(check(spec({ weak: ["Finish(i=0)"] }), {})).status, "violated");
 });
 
+test("a thread is one constraint over the actions it runs, like a named group; a list of threads is one constraint per thread", () => {
+  const spec = (fairness: object, thread: (i: number) => string = (i) => `cpu${i}`) =>
+    defineSpec({
+      name: "test/threads",
+      params: z.object({}),
+      state: () => z.object({ tick: z.number().int().min(0).max(1), done: z.array(z.boolean()).length(2) }),
+      init: () => ({ tick: 0, done: [false, false] }),
+      actions: () => ({
+        Tick: { thread: "timer", then: (s) => { s.tick = 1 - s.tick; } },
+        Finish: { each: { i: range(2) }, thread: ({ i }) => thread(i), when: (s, { i }) => !s.done[i], then: (s, { i }) => { s.done[i] = true; } },
+      }),
+      liveness: { allDone: { eventually: (s) => s.done[0] && s.done[1] } },
+      fairness,
+    });
+  const both = live(check(spec({ weak: [{ thread: ["cpu0", "cpu1"] }] }), {}, { validate: true }));
+  assert.equal(both.status, "holds");
+  const one = live(check(spec({ weak: [{ thread: "cpu0" }] }), {}));
+  assert.equal(one.status, "violated");
+  assert.match(one.message!, /\(weak fairness of thread cpu0\)/);
+  // A lasso's steps carry their thread, as a safety trace's do (the diagrams' lanes).
+  assert.deepEqual(one.trace!.steps.map((s) => s.thread), [undefined, "cpu0", "timer", "timer"]);
+  // Both instances in one thread: the thread's verdict is the named group's over the same actions.
+  const same = () => "cpu0";
+  assert.equal(live(check(spec({ weak: [{ thread: "cpu0" }] }, same), {})).status, "holds");
+  assert.equal(live(check(spec({ weak: { cpu0: ["Finish"] } }, same), {})).status, "holds");
+  // A thread that also runs an always-enabled step is satisfied by that step alone: Finish(i=0) starves.
+  assert.equal(live(check(spec({ weak: [{ thread: "timer" }, { thread: "cpu1" }] }, (i) => (i === 0 ? "timer" : "cpu1")), {})).status, "violated");
+  assert.equal(live(check(spec({ weak: { timer: ["Tick", "Finish(i=0)"], cpu1: ["Finish(i=1)"] } }, (i) => (i === 0 ? "timer" : "cpu1")), {})).status, "violated");
+  // Threads and names mix in a group (and in a list).
+  assert.equal(live(check(spec({ weak: { mixed: [{ thread: "timer" }, "Finish(i=1)"] } }), {})).status, "violated");
+  assert.equal(live(check(spec({ weak: [{ thread: "cpu0" }, "Finish(i=1)"] }), {})).status, "holds");
+});
+
+test("a thread of the spec's `threads` is fair as one: its steps are the actions \"thread.label\"", () => {
+  const spec = (fairness?: object) =>
+    defineSpec({
+      name: "test/thread-steps",
+      params: z.object({}),
+      state: () => z.object({ rel: threadSchema(["second"], {}, { once: true }), spin: z.number().int().min(0).max(1), done: z.boolean() }),
+      init: () => ({ rel: { pc: "idle" as const }, spin: 0, done: false }),
+      actions: () => ({ Spin: { thread: "timer", then: (s) => { s.spin = 1 - s.spin; } } }),
+      threads: { release: { id: 1, pc: (s) => s.rel, once: true, steps: { first: {}, second: { then: (s) => { s.done = true; } } } } },
+      liveness: { released: { eventually: (s) => s.done } },
+      ...(fairness ? { fairness } : {}),
+    });
+  assert.equal(live(check(spec(), {})).status, "violated");
+  assert.equal(live(check(spec({ weak: [{ thread: "release" }] }), {}, { validate: true })).status, "holds");
+  assert.equal(live(check(spec({ weak: [{ thread: "timer" }] }), {})).status, "violated");
+});
+
 test("a run that stops before the goal is a lasso on its last state", () => {
   const spec = defineSpec({
     name: "test/stop",
@@ -267,6 +318,26 @@ test("a run that stops before the goal is a lasso on its last state", () => {
   }
   assert.match(v.properties.find((p) => p.name === "triggered")!.message!, /its first predicate holds at step 1/);
   assert.match(v.properties.find((p) => p.name === "again")!.message!, /does not hold from step 1 on/);
+});
+
+test("a run stopped by a fault or a deadlock says so: such a state is not quiescent, yet the run goes no further", () => {
+  const spec = (stop: "fault" | "deadlock") =>
+    defineSpec({
+      name: "test/stuck",
+      params: z.object({}),
+      state: () => z.object({ x: z.number().int().min(0).max(2) }),
+      init: () => ({ x: 0 }),
+      actions: () => ({
+        Step: { when: (s) => s.x === 0, then: (s) => { s.x = 1; } },
+        Free: { when: (s) => s.x === 1 && stop === "fault", then: () => { throw new Fault("refcount_t: underflow"); } },
+      }),
+      busy: (s) => (stop === "deadlock" && s.x === 1 ? "release at lock" : undefined),
+      liveness: { freed: { eventually: (s) => s.x === 2 } },
+    });
+  const fault = live(check(spec("fault"), {}, { validate: true }));
+  assert.match(fault.message!, /the run stops at step 1 \(no action can run: every step enabled there faults \(Free\)\) and stays there forever/);
+  const deadlock = live(check(spec("deadlock"), {}));
+  assert.match(deadlock.message!, /the run stops at step 1 \(no action can run: deadlock, release at lock is blocked\)/);
 });
 
 // ---- RefPin ----
@@ -362,6 +433,22 @@ test("bad declarations are spec errors naming the property and what was expected
   bad({ fairness: { weak: { thread: [] } } }, /fairness, weak group "thread": expected a non-empty list of action names/);
   bad({ liveness: { released: { eventually: (s: any) => !s.held, fairness: { strong: [3] } } } }, /liveness "released": fairness, strong: expected an action name/);
   bad({ invariants: { released: (s: any) => s.spin >= 0 } }, /liveness "released": another property has this name/);
+});
+
+test("a thread unknown to the spec is a spec error listing its threads", () => {
+  const base = strip(lockSpec({ blink: false }));
+  const threaded = { ...base, actions: () => ({ Release: { thread: "task_work", when: (s: any) => s.held, then: (s: any) => { s.held = false; } }, Spin: { thread: "ioctl", then: (s: any) => { s.spin = 1 - s.spin; } } }) };
+  const bad = (def: object, re: RegExp) => assert.throws(() => check(defineSpec(def as any), {}), (e: unknown) => e instanceof SpecError && re.test(e.message));
+  bad({ ...threaded, fairness: { weak: [{ thread: "taskwork" }] } }, /fairness, weak: no action runs in thread "taskwork"; did you mean task_work\?; the spec's threads are task_work, ioctl/);
+  bad({ ...threaded, fairness: { strong: { deferred: [{ thread: ["task_work", "rcu"] }] } } }, /fairness, strong group "deferred": no action runs in thread "rcu"; the spec's threads are task_work, ioctl/);
+  bad({ ...base, fairness: { weak: [{ thread: "task_work" }] } }, /no action runs in thread "task_work"; no action of the spec declares a thread/);
+  // A group named "thread" is a group: its items are actions, and a thread name there says how to name a thread.
+  bad({ ...threaded, fairness: { weak: { thread: ["task_work"] } } }, /weak group "thread": "task_work" is a thread, not an action; name a thread as \{ thread: "task_work" \}/);
+  bad({ ...threaded, fairness: { weak: ["ioctl"] } }, /fairness, weak: "ioctl" is a thread, not an action/);
+  bad({ ...threaded, fairness: { weak: [{ thread: [] }] } }, /"thread" must be a thread name or a non-empty list of them/);
+  bad({ ...threaded, fairness: { weak: [{ thread: "ioctl", weak: true }] } }, /unknown key "weak" in .*; a thread is named as \{ thread: "task_work" \}/);
+  bad({ ...threaded, fairness: { weak: [["Release"]] } }, /fairness, weak: expected an action name \(a string\) or a thread/);
+  assert.equal(live(check(defineSpec({ ...threaded, fairness: { weak: [{ thread: "task_work" }] } } as any), {})).status, "holds");
 });
 
 // ---- the shipped demo: get_file_rcu's retry loop ----

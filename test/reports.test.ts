@@ -196,12 +196,12 @@ test("JUnit: well-formed XML, one suite per design, one case per property, trace
   assert.equal(suites.length, 3);
   assert.equal(suites[1]["@name"], "kvm-vfio/file-pinning [design=get_file]");
   assert.equal(doc.testsuites["@failures"], "1");
-  for (const s of suites) assert.equal(s.testcase.length, 13);
+  for (const s of suites) assert.equal(s.testcase.length, 14);
   const failing = suites[1].testcase.find((c: any) => c["@name"] === "noFault");
   assert.ok(String(failing.failure["#text"]).includes(`FAULT: ${FAULT}`));
   assert.ok(String(failing.failure["#text"]).includes("CloseVm"));
   // Every property is unknown after 100 states, the witness too.
-  assert.equal(suites[2]["@skipped"], "13");
+  assert.equal(suites[2]["@skipped"], "14");
 });
 
 // ---- Markdown / Mermaid ----

@@ -21,6 +21,9 @@ const expected: Record<(typeof designs)[number], Violation[]> = {
     { property: "kvmFreedUnreferenced", length: 7, last: "ReleaseVm" },
     { property: "kvmNoHolderAfterFree", length: 7, last: "ReleaseVm" },
     { property: "noFault", length: 9, last: "ReleaseKvmVfioDev", message: /refcount_t: underflow; use-after-free\./ },
+    // The run stops where that release faults: kvm-vfio's file is never freed, which the
+    // quiescent noLeak cannot see (the release is enabled there).
+    { property: "freedOnceClosed", length: 9, last: "Close(0)", message: /the run stops at step 9 \(no action can run: every step enabled there faults \(ReleaseKvmVfioDev\)\)/ },
   ],
 };
 

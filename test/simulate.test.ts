@@ -93,7 +93,8 @@ test("simulate: shrunk traces of shipped specs are never shorter than the exhaus
     const what = `${spec.name} ${JSON.stringify(params)}`;
     let compared = 0;
     for (const p of exhaustive.properties) {
-      if (!p.trace) continue;
+      // A walk decides no liveness property (its status stays unknown): lassos need the whole graph.
+      if (!p.trace || p.kind === "liveness") continue;
       const q = v.properties.find((x) => x.name === p.name)!;
       assert.equal(q.status, p.status, `${what} ${p.name}`);
       assert.equal(q.message, p.message, `${what} ${p.name}`);

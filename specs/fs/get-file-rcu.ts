@@ -50,8 +50,9 @@ export default defineSpec({
       s.count[i]--;
     };
     return {
-      Load: { kernel: "__get_file_rcu: file = rcu_dereference_raw(*f)", when: (s) => s.pc === "load", then: (s) => { s.file = s.ptr; s.pc = "get"; } },
+      Load: { thread: "reader", kernel: "__get_file_rcu: file = rcu_dereference_raw(*f)", when: (s) => s.pc === "load", then: (s) => { s.file = s.ptr; s.pc = "get"; } },
       Get: {
+        thread: "reader",
         kernel: "__get_file_rcu: file_ref_get(&file->f_ref), else -EAGAIN",
         when: (s) => s.pc === "get",
         then: (s) => {
@@ -63,6 +64,7 @@ export default defineSpec({
         },
       },
       Reload: {
+        thread: "reader",
         kernel: "__get_file_rcu: file == rcu_dereference_raw(*f), else fput and -EAGAIN",
         when: (s) => s.pc === "reload",
         then: (s) => {
@@ -74,6 +76,7 @@ export default defineSpec({
         },
       },
       Replace: {
+        thread: "replacer",
         kernel: "rcu_assign_pointer(*f, new file); fput(old)",
         when: (s) => s.count[1 - s.ptr] === 0 && (p.replacer === "forever" || s.replaced < p.replacements),
         then: (s) => {
@@ -92,8 +95,8 @@ export default defineSpec({
   liveness: {
     lookupReturns: { eventually: (s) => s.pc === "done", doc: "get_file_rcu returns a file" },
   },
-  // The reader's steps as one thread: it keeps running (its retries included).
-  fairness: { weak: { reader: ["Load", "Get", "Reload"] } },
+  // The reader as one thread: it keeps running (its retries included).
+  fairness: { weak: [{ thread: "reader" }] },
   expected: [
     {
       when: { replacer: "forever" },

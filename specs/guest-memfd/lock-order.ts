@@ -47,6 +47,7 @@ import {
 } from "../kernel/guest-memfd.ts";
 import { lockSchema, unlocked } from "../kernel/lock.ts";
 import { threadSchema } from "../kernel/thread.ts";
+import { freedOnceClosed } from "../kernel/lifetime.ts";
 
 export const designs = ["slots-lock-first", "invalidate-lock-first", "invalidate-lock-first-current-unbind"] as const;
 
@@ -194,6 +195,11 @@ export default defineSpec({
       holds: (s) => s.gmemFile.state === "freed" && s.gmem.state === "freed",
     },
   },
+  liveness: {
+    freedOnceClosed: freedOnceClosed((s: S) => s.gmemFd.state !== "installed", (s: S) => s.gmemFile.state === "freed" && s.gmem.state === "freed", "the gmem file and struct gmem_file"),
+  },
+  // kvm_gmem_release is __fput's task_work here, the thread gmemRelease.
+  fairness: { weak: [{ thread: "gmemRelease" }] },
   reachable: (p) => ({
     dyingFileUnbound: {
       doc: "memslot delete unbinds a dying gmem file without its invalidate lock (kvm_gmem_unbind, !file)",
@@ -207,6 +213,8 @@ export default defineSpec({
       violated: {
         noFault: { steps: 6, message: "slab-use-after-free in kvm_gmem_release" },
         lockOrder: { steps: 2, message: "possible circular locking dependency detected" },
+        // The release faults before it frees the file: the run stops there (not a quiescent state).
+        freedOnceClosed: { steps: 5, message: "every step enabled there faults (gmemRelease.body)" },
       },
       doc: "RFC v11: unbind skips a dying file, so release writes the binding of a memslot already freed; and its lock order is the reverse of memslot updates'",
     },

@@ -67,6 +67,7 @@ import {
 } from "../kernel/guest-memfd.ts";
 import { kvmDestroyStep, kvmDestroyVm, kvmIsDestroying, kvmIsFreed, kvmPut, kvmSchema, kvmVmFileRelease, newKvm, type KvmDestroyHooks } from "../kernel/kvm.ts";
 import { slabUse } from "../kernel/slab.ts";
+import { deferredReleases, freedOnceClosed } from "../kernel/lifetime.ts";
 
 export const designs = [
   "gmem-pins-kvm",
@@ -154,6 +155,12 @@ const designOf: Record<Design, Kernel> = {
   "memslot-pins-gmem-phased": { ...seed003, phased: true },
   both: { ...upstream, bind: bindPinned, unbind: unbindPinned(false) },
 };
+
+/** The VM fd and the gmem fd (once created) are closed. */
+const allClosed = (s: S) => s.vmFd.state !== "installed" && s.gmemFd.state !== "installed";
+/** struct kvm, the VM file, struct gmem_file and the gmem file are freed (or were never made). */
+const allFreed = (s: S) =>
+  kvmIsFreed(s.kvm) && s.vmFile.state === "freed" && s.gmem.state !== "live" && (s.gmemFile.state === "none" || s.gmemFile.state === "freed");
 
 export default defineSpec({
   name: "guest-memfd/ownership",
@@ -308,11 +315,11 @@ export default defineSpec({
     // Not implied by the ownership declarations: a reference cycle keeps every count held.
     noLeak: {
       doc: "every fd closed and every release run: struct kvm and the gmem file are freed",
-      holds: (s) =>
-        kvmIsFreed(s.kvm) && s.vmFile.state === "freed" && s.gmem.state !== "live" &&
-        (s.gmemFile.state === "none" || s.gmemFile.state === "freed"),
+      holds: allFreed,
     },
   },
+  liveness: { freedOnceClosed: freedOnceClosed(allClosed, allFreed, "struct kvm and the gmem file") },
+  fairness: deferredReleases(),
   reachable: (p) => ({
     vmOutlivesFd: {
       doc: "the VM fd is closed and released, yet struct kvm is still referenced (the 'false handle')",
@@ -323,7 +330,11 @@ export default defineSpec({
   expected: [
     {
       when: { design: "gmem-pins-kvm-unbind-skips-dying" },
-      violated: { noFault: { steps: 5, message: "slab-use-after-free in kvm_gmem_release" } },
+      violated: {
+        noFault: { steps: 5, message: "slab-use-after-free in kvm_gmem_release" },
+        // The release that faults is the one that would free the gmem file: the run stops there (not a quiescent state).
+        freedOnceClosed: { steps: 6, message: "every step enabled there faults (ReleaseGmem)" },
+      },
       doc: "unbind before ae431059e75d returns for a dying file, leaving a binding to a memslot that is then freed (syzbot)",
     },
     {
@@ -333,7 +344,7 @@ export default defineSpec({
     },
     {
       when: { design: "both" },
-      violated: { noLeak: { steps: 5 } },
+      violated: { noLeak: { steps: 5 }, freedOnceClosed: { steps: 5, message: "the run stops at step 5 (no action can run)" } },
       doc: "both pins at once form a reference cycle: nothing is freed once the fds are closed",
     },
   ],

@@ -57,6 +57,7 @@ import {
 } from "../kernel/file.ts";
 import { kvmDestroyVm, kvmIsFreed, kvmSchema, kvmUse, kvmVmFileRelease, newKvm } from "../kernel/kvm.ts";
 import { kvmDeviceFileRelease, kvmDeviceSchema, type KvmDeviceOps } from "../kernel/kvm-device.ts";
+import { deferredReleases, freedOnceClosed } from "../kernel/lifetime.ts";
 
 export const designs = ["v5", "put-before-unbind", "viommu-borrows"] as const;
 export type Design = (typeof designs)[number];
@@ -95,6 +96,18 @@ type Action = { kernel: string; thread: string; when: (s: S) => boolean; then: (
 
 /** virt/kvm/vfio.c's kvm_vfio_ops: a device type with ->release (kvm-vfio.ts of the vocabulary has no model of the body). */
 const kvmVfioOps: KvmDeviceOps = { name: "kvm-vfio", release: true, destroy: false };
+
+/**
+ * The user has let go of everything: every fd closed, and the iommufd (not modelled as an fd)
+ * done with: its viommu destroyed, or none left to make (the idev is gone). Its ioctls need
+ * only the viommu or the idev here, so an fd-only trigger would let them go on forever.
+ */
+const allClosed = (s: S) =>
+  s.vmFd.state !== "installed" && s.kvmVfio.fd.state !== "installed" && s.vfioFd.state !== "installed" &&
+  (s.viommu === "destroyed" || (s.viommu === "none" && !s.idev));
+/** struct kvm and the VM, kvm-vfio and VFIO files are freed. */
+const allFreed = (s: S) =>
+  kvmIsFreed(s.kvm) && s.vmFile.state === "freed" && s.kvmVfio.file.state === "freed" && s.vfioFile.state === "freed";
 
 export default defineSpec({
   name: "iommufd-tsm/kvm-file",
@@ -308,6 +321,8 @@ export default defineSpec({
       holders: { fd: (s: S) => s.vfioFd.state === "installed", kvf: (s: S) => s.kvf },
     },
   }),
+  liveness: { freedOnceClosed: freedOnceClosed(allClosed, allFreed, "kvm and every file") },
+  fairness: deferredReleases(),
   invariants: {
     idevBorrowCovered: {
       doc: "idev->kvm_file is set only while device->kvm_file holds the file it borrows",

@@ -74,6 +74,7 @@ import { kvmDestroyDevices, kvmDeviceFileRelease, kvmDeviceRelease, kvmDeviceSch
 import { kvmVfioOps, vfioDeviceGetKvmSafe } from "../kernel/kvm-vfio.ts";
 import { acquire, isFree, lockSchema, release, unlocked, type Lock } from "../kernel/lock.ts";
 import { firstBusy, threadSchema } from "../kernel/thread.ts";
+import { freedOnceClosed } from "../kernel/lifetime.ts";
 
 export const designs = ["destroy-get_kvm", "release-51cdc8bc120e", "release", "destroy-get_kvm_safe"] as const;
 
@@ -113,6 +114,11 @@ const stateSchema = z.object({
   destroy: threadSchema(["destroyDevices"], { ctx: z.enum(["none", "vfioClose", "other"]) }),
 });
 type S = z.infer<typeof stateSchema>;
+
+/** Every fd closed: the VM's, the kvm-vfio device's, the VFIO device's (the group fd stays open). */
+const allClosed = (s: S) => !fdInstalled(s.vmFd) && !fdInstalled(s.kvmVfioFd) && s.device !== "open";
+/** kvm freed and the association cleared. */
+const allFreed = (s: S) => kvmIsFreed(s.kvm) && !s.assoc;
 
 export default defineSpec({
   name: "kvm-vfio/destroy-era",
@@ -331,9 +337,13 @@ export default defineSpec({
   quiescent: {
     noLeak: {
       doc: "L1: nothing left to run => kvm freed and the association cleared",
-      holds: (s) => kvmIsFreed(s.kvm) && !s.assoc,
+      holds: allFreed,
     },
   },
+  liveness: { freedOnceClosed: freedOnceClosed(allClosed, allFreed, "kvm and the association") },
+  // The deferred work runs in the closing task here (close and __fput are one step,
+  // kvm_destroy_vm runs where the last put was): a close that has begun goes on.
+  fairness: { weak: [{ thread: "close" }] },
   reachable: (p) => ({
     vfioHoldsLastVmRef: {
       doc: "witness: every KVM fd is closed and an open VFIO device keeps the VM alive",
@@ -356,17 +366,28 @@ export default defineSpec({
   expected: [
     {
       when: { design: "destroy-get_kvm" },
-      violated: { noFault: { steps: 4, message: "refcount_t: addition on 0" }, assocPinsVm: { steps: 3 } },
-      doc: "v6.0-v6.2-rc4: the association is cleared only at kvm_destroy_vm, so open_device's plain kvm_get_kvm can take a reference from 0",
+      violated: {
+        noFault: { steps: 4, message: "refcount_t: addition on 0" }, assocPinsVm: { steps: 3 },
+        // Not a leak noLeak can see: kvm_destroy_vm from the device's last close takes group_lock again and faults.
+        freedOnceClosed: { steps: 5, message: "every step enabled there faults (DestroyDevices)" },
+      },
+      doc: "v6.0-v6.2-rc4: the association is cleared only at kvm_destroy_vm, so open_device's plain kvm_get_kvm can take a reference from 0; and kvm_destroy_vm from the VFIO close path takes group_lock again, so the VM is never freed",
     },
     {
       when: { design: "release-51cdc8bc120e" },
-      violated: { noDeadlock: { steps: 4, message: "vfio open at driver is blocked" } },
+      violated: {
+        noDeadlock: { steps: 4, message: "vfio open at driver is blocked" },
+        // The deadlocked run never frees kvm; a deadlock is not quiescent, so noLeak does not look there.
+        freedOnceClosed: { steps: 4, message: "deadlock, vfio open at driver is blocked" },
+      },
       doc: "51cdc8bc120e: kvm->lock then group_lock in release against group_lock then kvm->lock in vfio-ap's open (fixed by 2b48f52f2bff)",
     },
     {
       when: { design: "destroy-get_kvm_safe" },
-      violated: { noFault: { steps: 6, message: "possible recursive locking detected" }, assocPinsVm: { steps: 3 } },
+      violated: {
+        noFault: { steps: 6, message: "possible recursive locking detected" }, assocPinsVm: { steps: 3 },
+        freedOnceClosed: { steps: 5, message: "every step enabled there faults (DestroyDevices)" },
+      },
       doc: "never shipped: .destroy with the _safe get shows the group_lock self-deadlock 51cdc8bc120e fixed",
     },
   ],

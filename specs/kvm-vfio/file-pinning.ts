@@ -57,6 +57,7 @@ import { closeFd, fdInstalled, deferredFput, fdSchema, fileSchema, fput, getFile
 import { kvmIsFreed, kvmIsLive, kvmSchema, newKvm, kvmVmFileRelease } from "../kernel/kvm.ts";
 import { kvmDeviceFileRelease, kvmDeviceSchema } from "../kernel/kvm-device.ts";
 import { kvmFileGet, kvmVfioFileAdd, kvmVfioFileDel, kvmVfioOps, kvmVfioRelease, vfioKvmFileReplace } from "../kernel/kvm-vfio.ts";
+import { deferredReleases, freedOnceClosed } from "../kernel/lifetime.ts";
 
 const params = z.object({
   /** FILE_ADD's read of kvm->_file. */
@@ -104,6 +105,12 @@ const vfioWhat = "VFIO device file";
 function clearAssoc(s: State, v: Vfio): void {
   v.assoc = vfioKvmFileReplace(v.assoc ? s.vmFile : null, null, "VM file");
 }
+
+/** The user has closed every fd: the VM's, the kvm-vfio device's, each VFIO device's. */
+const allClosed = (s: State) => !fdInstalled(s.vmFd) && !fdInstalled(s.kvmVfioFd) && s.vfio.every((v) => !fdInstalled(v.fd));
+/** struct kvm, the VM file, the kvm-vfio device file and every VFIO file are freed. */
+const allFreed = (s: State) =>
+  kvmIsFreed(s.kvm) && s.vmFile.state === "freed" && s.kvmVfioFile.state === "freed" && s.vfio.every((v) => v.file.state === "freed");
 
 export default defineSpec({
   name: "kvm-vfio/file-pinning",
@@ -258,12 +265,11 @@ export default defineSpec({
   quiescent: {
     noLeak: {
       doc: "all fds closed and no release pending => kvm, the VM file and every VFIO file are freed",
-      holds: (s: State) =>
-        fdInstalled(s.vmFd) || fdInstalled(s.kvmVfioFd) || s.vfio.some((v) => fdInstalled(v.fd)) ||
-        (kvmIsFreed(s.kvm) && s.vmFile.state === "freed" && s.kvmVfioFile.state === "freed" &&
-          s.vfio.every((v) => v.file.state === "freed")),
+      holds: (s: State) => !allClosed(s) || allFreed(s),
     },
   },
+  liveness: { freedOnceClosed: freedOnceClosed(allClosed, allFreed, "kvm, the VM file and every VFIO file") },
+  fairness: deferredReleases(),
   reachable: {
     vfioHoldsLastVmRef: {
       doc: "a bound VFIO device holds the last VM-file reference after every KVM fd is closed",

@@ -63,6 +63,7 @@ import {
   kvmFileGet, kvmVfioFileAdd, kvmVfioFileDel, kvmVfioOps, kvmVfioRelease, vfioDeviceCallPutKvm, vfioDeviceGetKvmSafe, vfioKvmFileReplace,
   type KvmFileRead,
 } from "../kernel/kvm-vfio.ts";
+import { deferredReleases, freedOnceClosed } from "../kernel/lifetime.ts";
 
 export const designs = ["raw-kvm", "get_file_active", "get_file", "put-every-close"] as const;
 export type Design = (typeof designs)[number];
@@ -120,6 +121,12 @@ function stateSchema(p: Params) {
 type S = z.infer<ReturnType<typeof stateSchema>>;
 const ops = kvmVfioOps();
 const kvfWhat = "group file (kvf->file)";
+
+/** Every fd closed: the VM's, the kvm-vfio device's, the group's and every device fd. */
+const allClosed = (s: S) => !fdInstalled(s.vmFd) && !fdInstalled(s.kvmVfioFd) && !fdInstalled(s.groupFd) && s.dev.every((x) => x.open === 0);
+/** struct kvm and every file freed. */
+const allFreed = (s: S) =>
+  kvmIsFreed(s.kvm) && s.vmFile.state === "freed" && s.kvmVfioFile.state === "freed" && s.groupFile.state === "freed";
 
 export default defineSpec({
   name: "kvm-vfio/group-path",
@@ -294,11 +301,11 @@ export default defineSpec({
   quiescent: {
     noLeak: {
       doc: "every fd closed, no release pending => kvm and every file freed",
-      holds: (s: S) =>
-        fdInstalled(s.vmFd) || fdInstalled(s.kvmVfioFd) || fdInstalled(s.groupFd) || s.dev.some((x) => x.open > 0) ||
-        (kvmIsFreed(s.kvm) && s.vmFile.state === "freed" && s.kvmVfioFile.state === "freed" && s.groupFile.state === "freed"),
+      holds: (s: S) => !allClosed(s) || allFreed(s),
     },
   },
+  liveness: { freedOnceClosed: freedOnceClosed(allClosed, allFreed, "kvm and every file") },
+  fairness: deferredReleases(),
   reachable: {
     openWithoutKvm: {
       doc: "U4: a device is open without a kvm reference while its group has one (first open came before FILE_ADD)",
@@ -325,8 +332,10 @@ export default defineSpec({
       violated: {
         noFault: { steps: 9, message: "refcount_t: underflow" }, kvmCountExact: { steps: 4 },
         kvmFreedUnreferenced: { steps: 7 }, kvmNoHolderAfterFree: { steps: 7 },
+        // Not a leak the quiescent noLeak sees: the release that would free the rest faults there.
+        freedOnceClosed: { steps: 9, message: "every step enabled there faults (ReleaseKvmVfioDev)" },
       },
-      doc: "counterfactual: the reference taken at first open is put at every close, which open_count guards against; kvm_destroy_vm then runs while a device still holds device->kvm",
+      doc: "counterfactual: the reference taken at first open is put at every close, which open_count guards against; kvm_destroy_vm then runs while a device still holds device->kvm, and the kvm-vfio device's release underflows users_count and never completes",
     },
   ],
 });

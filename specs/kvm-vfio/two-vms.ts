@@ -45,6 +45,7 @@ import { kvmDeviceFileRelease, kvmDeviceSchema } from "../kernel/kvm-device.ts";
 import {
   kvmFileGet, kvmVfioFileAdd, kvmVfioFileDel, kvmVfioOps, kvmVfioRelease, vfioDeviceCallPutKvm, vfioDeviceGetKvmSafe, vfioKvmFileReplace,
 } from "../kernel/kvm-vfio.ts";
+import { deferredReleases, freedOnceClosed } from "../kernel/lifetime.ts";
 
 export const designs = ["raw-kvm", "get_file_active", "put-on-clear-only"] as const;
 export type Design = (typeof designs)[number];
@@ -87,6 +88,12 @@ const idx = (a: "0" | "1") => Number(a);
 const named = (v: number | null): Named => (v === null ? "none" : (String(v) as "0" | "1"));
 const ops = kvmVfioOps();
 const vfioWhat = (v: number) => `VFIO device file (VM ${v}'s kvf->file)`;
+
+/** Every fd closed: the VFIO device's and each VM's VM and kvm-vfio fds. */
+const allClosed = (s: S) => !fdInstalled(s.vfioFd) && s.vm.every((x) => !fdInstalled(x.fd) && !fdInstalled(x.kvFd));
+/** Both VMs destroyed and every file freed. */
+const allFreed = (s: S) =>
+  s.vm.every((x) => kvmIsFreed(x.kvm) && x.file.state === "freed" && x.kvFile.state === "freed") && s.vfioFile.state === "freed";
 
 export default defineSpec({
   name: "kvm-vfio/two-vms",
@@ -244,11 +251,11 @@ export default defineSpec({
   quiescent: {
     noLeak: {
       doc: "every fd closed, no release pending => both VMs destroyed and every file freed",
-      holds: (s: S) =>
-        fdInstalled(s.vfioFd) || s.vm.some((x) => fdInstalled(x.fd) || fdInstalled(x.kvFd)) ||
-        (s.vm.every((x) => kvmIsFreed(x.kvm) && x.file.state === "freed" && x.kvFile.state === "freed") && s.vfioFile.state === "freed"),
+      holds: (s: S) => !allClosed(s) || allFreed(s),
     },
   },
+  liveness: { freedOnceClosed: freedOnceClosed(allClosed, allFreed, "both VMs and every file") },
+  fairness: deferredReleases(),
   reachable: {
     secondAddOverwrites: {
       doc: "U5: both VMs have the file on their kvm-vfio device and the association names only the second",
@@ -268,6 +275,7 @@ export default defineSpec({
       violated: {
         vm0FileCountExact: { steps: 2 }, vm1FileCountExact: { steps: 2 },
         noLeak: { steps: 11 }, vm0FileNoLeak: { steps: 11 }, vm1FileNoLeak: { steps: 11 },
+        freedOnceClosed: { steps: 11, message: "the run stops at step 11 (no action can run)" },
       },
       doc: "counterfactual: the second VM's FILE_ADD overwrites the stored reference without putting it, leaking the first VM's file",
     },

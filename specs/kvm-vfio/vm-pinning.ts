@@ -117,6 +117,7 @@ import {
   vfioKvmFileReplace, type KvmFileRead,
 } from "../kernel/kvm-vfio.ts";
 import { canUnload, moduleSchema, modulePut, runModuleCode, symbolPut, tryModuleGet, unloadModule } from "../kernel/module.ts";
+import { deferredReleases, freedOnceClosed } from "../kernel/lifetime.ts";
 
 export const designs = [
   "1-symbol_get", "2-helpers", "3-module_get", "3-no-patch1", "3-vfio-module", "3-put-swapped",
@@ -362,6 +363,17 @@ function patches(p: Params): Record<Design, Patch> {
   };
 }
 
+/** The run stops where VFIO's release faults (a call into an unloaded module). */
+const releaseFaults = "every step enabled there faults (ReleaseVfio(i=0))";
+
+/** Every fd closed: /dev/kvm's, the VM's, the kvm-vfio device's, each VFIO device's. */
+const allClosed = (s: State) =>
+  !s.devKvmFd && !fdInstalled(s.vmFd) && !fdInstalled(s.kvmVfioFd) && s.vfio.every((v) => !fdInstalled(v.fd));
+/** kvm, the VM file (or its reused slot) and every file freed, module counts back at base. */
+const allFreed = (s: State) =>
+  kvmIsFreed(s.kvm) && (s.foreign || s.vmFile.state === "freed") && s.kvmVfioFile.state === "freed" &&
+  s.vfio.every((v) => v.file.state === "freed") && s.mods.every((m) => m.state === "gone" || m.refs === 0);
+
 export default defineSpec({
   name: "kvm-vfio/vm-pinning",
   summary: "Who pins struct kvm and the KVM module(s) while VFIO holds them: designs 1-5",
@@ -591,12 +603,11 @@ export default defineSpec({
   quiescent: {
     noLeak: {
       doc: "L1: every fd closed, no release pending => kvm, the VM file and every file freed, module counts at base",
-      holds: (s: State) =>
-        s.devKvmFd || fdInstalled(s.vmFd) || fdInstalled(s.kvmVfioFd) || s.vfio.some((v) => fdInstalled(v.fd)) ||
-        (kvmIsFreed(s.kvm) && (s.foreign || s.vmFile.state === "freed") && s.kvmVfioFile.state === "freed" &&
-          s.vfio.every((v) => v.file.state === "freed") && s.mods.every((m) => m.state === "gone" || m.refs === 0)),
+      holds: (s: State) => !allClosed(s) || allFreed(s),
     },
   },
+  liveness: { freedOnceClosed: freedOnceClosed(allClosed, allFreed, "kvm, the VM file and every file (module counts back at base)") },
+  fairness: deferredReleases(),
   reachable: {
     vfioHoldsLastVmRef: {
       doc: "witness: every KVM fd is closed and released, and a bound VFIO device still keeps the VM alive",
@@ -606,7 +617,8 @@ export default defineSpec({
   },
   symmetry: (s: State) => s.vfio,
   // Designs 4a-4d fail in every configuration; the module-pinning designs only on v6.7+,
-  // where struct kvm pins no module.
+  // where struct kvm pins no module. Where VFIO's release faults, the run stops there with
+  // the VM allocated: freedOnceClosed is violated though no state is quiescent with a leak.
   expected: [
     // v5.18-v6.6: struct kvm pins kvm.ko, and nothing holds kvm.ko across the return from
     // kvm_destroy_vm's last module_put (5f6de5cbebee..ea61294befd3).
@@ -618,6 +630,7 @@ export default defineSpec({
             steps: (design === "3-put-swapped" ? 12 : 11) + (modules === "two" ? 1 : 0),
             message: "return from module_put(kvm_chardev_ops.owner) into kvm_destroy_vm calls into unloaded",
           },
+          freedOnceClosed: { steps: (design === "3-put-swapped" ? 12 : 11) + (modules === "two" ? 1 : 0), message: releaseFaults },
         },
         doc: "on v5.18-v6.6 the final kvm_put_kvm returns into kvm.ko after dropping its last reference",
       })),
@@ -634,7 +647,7 @@ export default defineSpec({
     },
     {
       when: { design: "4c-strong" },
-      violated: { noLeak: { steps: 6 } },
+      violated: { noLeak: { steps: 6 }, freedOnceClosed: { steps: 6, message: "the run stops at step 6 (no action can run)" } },
       doc: "a strong kvm->_file pins the VM file from struct kvm, which the file itself pins: a cycle nothing breaks",
     },
     {
@@ -647,21 +660,24 @@ export default defineSpec({
       doc: "bind loads df->kvm_file under kvm_ref_lock but calls get_file after dropping it",
     },
     // v6.7+: VFIO's last put runs kvm_destroy_vm after a module it calls into was unloaded:
-    // [design, modules, noFault steps, message, vfioPointersIntoLoadedModules steps, why].
+    // [design, modules, noFault steps, message, vfioPointersIntoLoadedModules steps, why, freedOnceClosed steps].
     ...([
-      ["2-helpers", "one", 10, "device->put_kvm (kvm_put_kvm) calls into unloaded module kvm", 8, "the kept put_kvm pointer pins no module: kvm.ko unloads under it"],
-      ["3-no-patch1", "one", 10, "vfio_device_put_kvm -> rc->destroy calls into unloaded module kvm", 8, "without patch 1 nothing pins kvm.ko while VFIO holds the VM"],
-      ["3-vfio-module", "one", 10, "vfio_device_put_kvm -> rc->destroy calls into unloaded module kvm", 8, "the module reference is vfio.ko's (the VFIO file's owner), so kvm.ko is not pinned"],
-      ["3-put-swapped", "one", 11, "vfio_device_put_kvm -> rc->destroy calls into unloaded module kvm", 10, "module_put before the kvm put: kvm.ko can unload before rc->destroy runs"],
-      ["1-symbol_get", "two", 10, "vfio_device_put_kvm -> kvm_put_kvm -> kvm_destroy_vm -> kvm_arch_destroy_vm calls into unloaded module kvm_intel", 0, "symbol_get pins kvm.ko only; on v6.7+ nothing pins kvm_intel while the VM lives only through VFIO"],
-      ["2-helpers", "two", 10, "vfio_device_put_kvm -> kvm_put_kvm -> kvm_destroy_vm -> kvm_arch_destroy_vm calls into unloaded module kvm_intel", 9, "the helpers pin no module: kvm_intel (and kvm.ko) can unload under VFIO's last put"],
-      ["3-module_get", "two", 10, "rc->destroy -> kvm_destroy_vm -> kvm_arch_destroy_vm calls into unloaded module kvm_intel", 0, "THIS_MODULE of virt/kvm/vfio.c is kvm.ko: the vendor module kvm_destroy_vm calls into is not pinned"],
-      ["3-no-patch1", "two", 10, "rc->destroy -> kvm_destroy_vm -> kvm_arch_destroy_vm calls into unloaded module kvm_intel", 9, "without patch 1 no KVM module is pinned while VFIO holds the VM"],
-      ["3-vfio-module", "two", 10, "rc->destroy -> kvm_destroy_vm -> kvm_arch_destroy_vm calls into unloaded module kvm_intel", 9, "the module reference is vfio.ko's, so no KVM module is pinned"],
-      ["3-put-swapped", "two", 11, "rc->destroy -> kvm_destroy_vm -> kvm_arch_destroy_vm calls into unloaded module kvm_intel", 11, "module_put before the kvm put, and the vendor module is not pinned at all"],
-    ] as const).map(([design, modules, steps, message, pointers, doc]) => ({
+      ["2-helpers", "one", 10, "device->put_kvm (kvm_put_kvm) calls into unloaded module kvm", 8, "the kept put_kvm pointer pins no module: kvm.ko unloads under it", 10],
+      ["3-no-patch1", "one", 10, "vfio_device_put_kvm -> rc->destroy calls into unloaded module kvm", 8, "without patch 1 nothing pins kvm.ko while VFIO holds the VM", 10],
+      ["3-vfio-module", "one", 10, "vfio_device_put_kvm -> rc->destroy calls into unloaded module kvm", 8, "the module reference is vfio.ko's (the VFIO file's owner), so kvm.ko is not pinned", 10],
+      ["3-put-swapped", "one", 11, "vfio_device_put_kvm -> rc->destroy calls into unloaded module kvm", 10, "module_put before the kvm put: kvm.ko can unload before rc->destroy runs", 11],
+      ["1-symbol_get", "two", 10, "vfio_device_put_kvm -> kvm_put_kvm -> kvm_destroy_vm -> kvm_arch_destroy_vm calls into unloaded module kvm_intel", 0, "symbol_get pins kvm.ko only; on v6.7+ nothing pins kvm_intel while the VM lives only through VFIO", 10],
+      ["2-helpers", "two", 10, "vfio_device_put_kvm -> kvm_put_kvm -> kvm_destroy_vm -> kvm_arch_destroy_vm calls into unloaded module kvm_intel", 9, "the helpers pin no module: kvm_intel (and kvm.ko) can unload under VFIO's last put", 11],
+      ["3-module_get", "two", 10, "rc->destroy -> kvm_destroy_vm -> kvm_arch_destroy_vm calls into unloaded module kvm_intel", 0, "THIS_MODULE of virt/kvm/vfio.c is kvm.ko: the vendor module kvm_destroy_vm calls into is not pinned", 10],
+      ["3-no-patch1", "two", 10, "rc->destroy -> kvm_destroy_vm -> kvm_arch_destroy_vm calls into unloaded module kvm_intel", 9, "without patch 1 no KVM module is pinned while VFIO holds the VM", 11],
+      ["3-vfio-module", "two", 10, "rc->destroy -> kvm_destroy_vm -> kvm_arch_destroy_vm calls into unloaded module kvm_intel", 9, "the module reference is vfio.ko's, so no KVM module is pinned", 11],
+      ["3-put-swapped", "two", 11, "rc->destroy -> kvm_destroy_vm -> kvm_arch_destroy_vm calls into unloaded module kvm_intel", 11, "module_put before the kvm put, and the vendor module is not pinned at all", 12],
+    ] as const).map(([design, modules, steps, message, pointers, doc, live]) => ({
       when: { design, modules, era: "v6.7+" as const },
-      violated: { noFault: { steps, message }, ...(pointers ? { vfioPointersIntoLoadedModules: { steps: pointers } } : {}) },
+      violated: {
+        noFault: { steps, message }, ...(pointers ? { vfioPointersIntoLoadedModules: { steps: pointers } } : {}),
+        freedOnceClosed: { steps: live, message: releaseFaults },
+      },
       doc,
     })),
   ],

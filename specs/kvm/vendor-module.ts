@@ -68,6 +68,7 @@ import { action, defineSpec } from "../../checker/spec.ts";
 import { closeFd, deferredFput, fdSchema, fileSchema, fputAfterRelease, installedFd, newFile, type File } from "../kernel/file.ts";
 import { kvmDestroyVm, kvmIsFreed, kvmPut, kvmSchema, newKvm } from "../kernel/kvm.ts";
 import { canUnload, leaveModule, loadedModule, moduleSchema, runModuleCode, unloadModule } from "../kernel/module.ts";
+import { freedOnceClosed } from "../kernel/lifetime.ts";
 
 export const designs = ["v6.7+", "v5.18-v6.6", "fix-vendor-fops", "fix-per-vm-pin"] as const;
 export type Design = (typeof designs)[number];
@@ -110,6 +111,13 @@ type S = z.infer<typeof stateSchema>;
 
 /** The file still pins its f_op->owner: fops_put has not run. */
 const pinsOwner = (f: File) => f.state === "live" || f.state === "dying";
+
+/** Every fd closed: /dev/kvm's and each holder's. */
+const allClosed = (s: S) => s.devKvm.fd.state !== "installed" && holders.every((h) => s.h[h].fd.state !== "installed");
+/** struct kvm and every file freed, each module's count back at 0 (an unload stays root's choice). */
+const allFreed = (s: S) =>
+  kvmIsFreed(s.kvm) && s.devKvm.file.state === "freed" && holders.every((h) => s.h[h].file.state === "freed") &&
+  [s.kvmMod, s.vendor].every((m) => m.state === "gone" || m.refs === 0);
 
 export default defineSpec({
   name: "kvm/vendor-module",
@@ -218,6 +226,12 @@ export default defineSpec({
         : {}),
     };
   },
+  liveness: { freedOnceClosed: freedOnceClosed(allClosed, allFreed, "kvm and every file (module counts back at 0)") },
+  // The deferred __fput runs in the closing task here (close and release are one step; the
+  // return from kvm_destroy_vm is the vmm thread's next step): a close that began goes on.
+  // On v6.7+ the fault is inside a Close, which then never completes: "every fd closed"
+  // never holds on that run, so only noFault reports it.
+  fairness: { weak: [{ thread: "vmm" }] },
   reachable: (p: Params) => ({
     vendorGoneWhileVmLives: {
       doc: "kvm_intel is unloaded while struct kvm is alive, held only by kvm.ko-owned files",
@@ -233,7 +247,11 @@ export default defineSpec({
     },
     {
       when: { design: "v5.18-v6.6" },
-      violated: { noFault: { steps: 8, message: "kvm_destroy_vm (called by kvm_vm_stats_release) returns into kvm's text, freed by delete_module" } },
+      violated: {
+        noFault: { steps: 8, message: "kvm_destroy_vm (called by kvm_vm_stats_release) returns into kvm's text, freed by delete_module" },
+        // The faulting return never completes __fput: the run stops with the file unfreed (not a quiescent state).
+        freedOnceClosed: { steps: 7, message: "every step enabled there faults (ReturnFromDestroy)" },
+      },
       doc: "VM and stats fops have no owner: the stats file's release returns into kvm.ko, which nothing pins once kvm_destroy_vm's module_put lets the modules unload",
     },
   ],

@@ -76,6 +76,9 @@ export default defineSpec({
       weak: { driver: (s) => s.stored && !s.pinned },
     },
   },
+  // Once the fd is closed, the file is freed, provided the deferred __fput gets to run.
+  liveness: { freedOnceClosed: { leadsTo: [(s) => !s.fd, (s) => s.file.state === "freed"] } },
+  fairness: { weak: [{ thread: "task_work" }] },
   reachable: { workAfterClose: (s) => s.worked && !s.fd },
   // The buggy design is shipped on purpose: its failure is expected, and a change is news.
   expected: [{ when: { design: "borrowed" }, violated: { noFault: { steps: 3, message: "get_file on dying drv->file" } } }],
