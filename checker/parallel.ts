@@ -8,7 +8,7 @@
 import { Worker } from "node:worker_threads";
 import type { Model } from "./compile.ts";
 import { SpecError } from "./spec.ts";
-import { firstHits, Inserter, Limits, LocalSearch, type ExploreOptions, type ExploreResult, type Hit, type StopReason } from "./explore.ts";
+import { firstHits, frontierStride, Inserter, Limits, LocalSearch, type ExploreOptions, type ExploreResult, type Hit, type StopReason } from "./explore.ts";
 import type { VisitedShare } from "./store.ts";
 import type { OrderEdge } from "./lockdep.ts";
 
@@ -30,6 +30,8 @@ export interface ChunkResult {
   changed: Float64Array;
   generated: number;
   hidden: boolean;
+  /** The guard read masks this worker has learnt (see Expander.exportMasks). */
+  masks: Uint32Array;
   /** Lock-order dependencies this worker has seen so far (when the spec declares locks). */
   lockEdges?: OrderEdge[];
   /** The chunk was cut short by the deadline or a stop request. */
@@ -45,6 +47,8 @@ export interface LevelTask {
   table: VisitedShare;
   atBound: boolean;
   deadline: number;
+  /** Every thread's guard read masks as of the level's start. */
+  masks: Uint32Array;
   /** The search's stop request (ExploreOptions.stop), shared with every worker. */
   stop?: Int32Array;
 }
@@ -143,7 +147,7 @@ export async function exploreParallel(model: Model, opts: ParallelOptions): Prom
 
     let stoppedBy: StopReason | undefined;
     let depth = 0;
-    const stride = W + 1;
+    const stride = frontierStride(model);
     const failed = () => local.failed() || exHits.some((h) => h.failure);
     while (ins.next.n > 0) {
       if (opts.stopAtFirst && failed()) {
@@ -173,6 +177,7 @@ export async function exploreParallel(model: Model, opts: ParallelOptions): Prom
         const chunks = Math.min(count, opts.workers * 8);
         const tasks: LevelTask[] = [];
         const table = ins.visited.share();
+        const masks = local.ex.exportMasks();
         for (let c = 0; c < chunks; c++) {
           tasks.push({
             type: "chunk",
@@ -181,6 +186,7 @@ export async function exploreParallel(model: Model, opts: ParallelOptions): Prom
             from: Math.floor((c * count) / chunks),
             to: Math.floor(((c + 1) * count) / chunks),
             table,
+            masks,
             atBound,
             deadline,
             stop: opts.stop,
@@ -197,6 +203,7 @@ export async function exploreParallel(model: Model, opts: ParallelOptions): Prom
           hidden ||= r.hidden;
           if (r.stoppedBy) stoppedBy ??= r.stoppedBy;
           if (r.lockEdges) local.ex.lockOrder?.merge(r.lockEdges);
+          local.ex.importMasks(r.masks);
           if (!atBound) ins.insert(r.candidates, r.n, true);
         });
       }
@@ -225,8 +232,7 @@ export async function exploreParallel(model: Model, opts: ParallelOptions): Prom
       stoppedBy,
       fired,
       changed,
-      parent: ins.parent.a.subarray(0, ins.parent.n),
-      via: ins.via.a.subarray(0, ins.via.n),
+      links: ins.links,
       storeBytes: ins.visited.bytes,
       traceBytes: ins.traceBytes,
       fingerprintBits: ins.visited.fingerprintBits,

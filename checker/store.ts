@@ -77,6 +77,35 @@ export class GrowU16 {
 
 const MAX_LOAD = 0.75;
 
+/**
+ * The keys of the last states looked up in a visited set, direct-mapped in a table small
+ * enough for the L2 cache. A key found here is in the visited set for sure, so a successor
+ * that hits is a duplicate without a trip to main memory. Breadth-first search meets most of
+ * its duplicates soon after the first copy (two orders of the same two steps, from siblings
+ * expanded one after the other): on RefPin N = 6, 2^14 entries catch over half of them.
+ */
+export class RecentKeys {
+  private readonly t: Uint32Array;
+  private readonly mask: number;
+  constructor(bits = 14) {
+    this.t = new Uint32Array(2 << bits);
+    this.mask = (1 << bits) - 1;
+  }
+  private slot(k0: number, k1: number): number {
+    return 2 * (fmix(k0 ^ Math.imul(k1, 0x85ebca6b)) & this.mask);
+  }
+  has(k0: number, k1: number): boolean {
+    const i = this.slot(k0, k1);
+    return this.t[i] === k0 && this.t[i + 1] === k1;
+  }
+  /** Remembers a key known to be in the visited set (keys are never (0, 0)). */
+  add(k0: number, k1: number): void {
+    const i = this.slot(k0, k1);
+    this.t[i] = k0;
+    this.t[i + 1] = k1;
+  }
+}
+
 /** What a worker needs to read a visited set owned by another thread. */
 export interface VisitedShare {
   buffer: SharedArrayBuffer;
@@ -153,10 +182,10 @@ export class VisitedSet {
    * Touches the home slots of `n` keys (at c[j*stride + keyOff]) with plain loads, so that
    * the cache misses of a batch overlap instead of being paid one insert at a time.
    */
-  touch(c: Uint32Array, n: number, stride: number, keyOff: number): number {
+  touch(c: Uint32Array, n: number, stride: number, keyOff: number, skip?: Uint8Array): number {
     const t = this.t;
     let x = 0;
-    for (let j = 0, o = keyOff; j < n; j++, o += stride) x ^= t[2 * this.slotOf(c[o], c[o + 1])];
+    for (let j = 0, o = keyOff; j < n; j++, o += stride) if (skip === undefined || skip[j] === 0) x ^= t[2 * this.slotOf(c[o], c[o + 1])];
     return x;
   }
 
@@ -210,5 +239,115 @@ export class VisitedSet {
       t[2 * i] = a;
       t[2 * i + 1] = b;
     }
+  }
+}
+
+/** The parent link of an initial state. */
+export const NO_PARENT = 0xffffffff;
+
+/**
+ * Parent links and the action instance of each state, in about 1.4 bytes per state.
+ *
+ * A breadth-first search expands states in id order and numbers new states in the order it
+ * finds them, so the parent ids of the states, taken in id order, never decrease (initial
+ * states, which have none, aside). They are kept as gaps in unary: for each state, as many
+ * 0 bits as its parent is past the previous state's parent, then a 1 bit; about 2 bits per
+ * state. Every 64th state's parent and bit position are sampled, so a lookup scans at most
+ * 64 states' bits. Initial states are listed apart. The instance (or, for an initial state,
+ * the initial state's index) takes one byte while there are at most 256 of them.
+ */
+export class TraceLinks {
+  private bits = new Int32Array(1 << 10);
+  /** Bits written. */
+  private pos = 0;
+  private last = 0;
+  /** States with a parent so far, and every 64th one's parent and bit position. */
+  private linked = 0;
+  private readonly sampleParent = new GrowU32(1 << 6);
+  private readonly samplePos = new GrowU32(1 << 6);
+  /** Ids of the states without a parent, ascending. */
+  private readonly roots = new GrowU32(16);
+  private via: Uint8Array | Uint16Array;
+  n = 0;
+
+  constructor(instances: number) {
+    this.via = instances <= 256 ? new Uint8Array(1 << 10) : new Uint16Array(1 << 10);
+  }
+
+  /** Links given as arrays (parents nondecreasing apart from NO_PARENT). */
+  static of(parent: readonly number[], via: readonly number[], instances: number): TraceLinks {
+    const t = new TraceLinks(Math.max(instances, ...via.map((v) => v + 1)));
+    parent.forEach((p, s) => t.push(p, via[s]));
+    return t;
+  }
+
+  /** Appends the links of state `n` (the next id). */
+  push(parent: number, via: number): void {
+    const s = this.n++;
+    if (s === this.via.length) {
+      const v = new (this.via.constructor as Uint8ArrayConstructor)(2 * s);
+      v.set(this.via);
+      this.via = v;
+    }
+    this.via[s] = via;
+    if (parent === NO_PARENT) {
+      this.roots.push(s);
+      return;
+    }
+    if (parent < this.last) throw new Error(`internal: parent links out of order (${parent} after ${this.last})`);
+    // Zeros are free: the array starts zeroed; only the 1 bit is written.
+    this.pos += parent - this.last;
+    this.last = parent;
+    if (this.pos >>> 5 >= this.bits.length) {
+      let len = this.bits.length * 2;
+      while (this.pos >>> 5 >= len) len *= 2;
+      const b = new Int32Array(len);
+      b.set(this.bits);
+      this.bits = b;
+    }
+    this.bits[this.pos >>> 5] |= 1 << (this.pos & 31);
+    if ((this.linked++ & 63) === 0) {
+      this.sampleParent.push(parent);
+      this.samplePos.push(this.pos);
+    }
+    this.pos++;
+  }
+
+  /** How many roots have an id below s (and whether s is one). */
+  private rootsBelow(s: number): { below: number; isRoot: boolean } {
+    const r = this.roots.a;
+    let lo = 0, hi = this.roots.n;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (r[mid] < s) lo = mid + 1;
+      else hi = mid;
+    }
+    return { below: lo, isRoot: lo < this.roots.n && r[lo] === s };
+  }
+
+  parentOf(s: number): number {
+    if (s < 0 || s >= this.n) throw new RangeError(`no state ${s}`);
+    const { below, isRoot } = this.rootsBelow(s);
+    if (isRoot) return NO_PARENT;
+    const k = s - below;
+    const j = k >>> 6;
+    let parent = this.sampleParent.a[j];
+    let p = this.samplePos.a[j];
+    // Walk from the sample's 1 bit to the (k - 64j)-th 1 bit after it, counting zeros.
+    for (let left = k & 63; ; p++) {
+      if ((this.bits[p >>> 5] >>> (p & 31)) & 1) {
+        if (left === 0) return parent;
+        left--;
+      } else parent++;
+    }
+  }
+
+  viaOf(s: number): number {
+    if (s < 0 || s >= this.n) throw new RangeError(`no state ${s}`);
+    return this.via[s];
+  }
+
+  get bytes(): number {
+    return Math.ceil(this.pos / 8) + this.n * this.via.BYTES_PER_ELEMENT + 8 * this.sampleParent.n + 4 * this.roots.n;
   }
 }

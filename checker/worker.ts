@@ -2,7 +2,7 @@
 // chunks of each BFS level and keeps the successors not already in the shared visited set.
 import { parentPort, workerData } from "node:worker_threads";
 import { compile } from "./compile.ts";
-import { candidateStride, canonicalizerFor, Expander, STOP_INTERRUPT, STOP_TIMEOUT } from "./explore.ts";
+import { candidateStride, canonicalizerFor, Expander, frontierStride, STOP_INTERRUPT, STOP_TIMEOUT } from "./explore.ts";
 import type { ChunkResult, LevelTask } from "./parallel.ts";
 import { importSpecModule } from "./import-spec.ts";
 import { isSpec, SpecError } from "./spec.ts";
@@ -22,9 +22,9 @@ try {
   if (!isSpec(mod.default)) throw new SpecError(`${specUrl}: does not default-export a spec`);
   const model = compile(mod.default, params);
   const W = model.words;
-  const cs = candidateStride(W);
+  const cs = candidateStride(model), fs = frontierStride(model);
   const ex = new Expander(model, canonicalizerFor(model, symmetry));
-  const D = ex.D;
+  const D = ex.D, carry = ex.carry;
   port.on("message", (t: LevelTask) => {
     try {
       const seen = VisitedSet.attach(t.table);
@@ -56,9 +56,11 @@ try {
         for (let w = 0; w < W; w++) a[at + w] = D[w];
         a[at + W] = parentId;
         a[at + W + 1] = inst;
+        for (let k = 0; k < carry.length; k++) a[at + W + 4 + k] = carry[k];
         seen.keyInto(a, at, a, at + W + 2);
         if (out.n - pending >= 512 * cs) filter();
       };
+      ex.importMasks(t.masks);
       ex.fired.fill(0);
       ex.changed.fill(0);
       ex.generated = 0;
@@ -72,7 +74,7 @@ try {
           else if (r === STOP_TIMEOUT || performance.now() > t.deadline) stoppedBy = "timeout";
           if (stoppedBy) break;
         }
-        const off = k * (W + 1);
+        const off = k * fs;
         ex.expand(frontier, off, frontier[off + W], emit, t.atBound ? seen : undefined);
       }
       filter();
@@ -88,9 +90,10 @@ try {
         generated: ex.generated,
         hidden: ex.hidden,
         stoppedBy,
+        masks: ex.exportMasks(),
         lockEdges: ex.lockOrder ? [...ex.lockOrder.edges.values()] : undefined,
       };
-      port.postMessage(r, [candidates.buffer as ArrayBuffer, r.fired.buffer as ArrayBuffer, r.changed.buffer as ArrayBuffer]);
+      port.postMessage(r, [candidates.buffer as ArrayBuffer, r.fired.buffer as ArrayBuffer, r.changed.buffer as ArrayBuffer, r.masks.buffer as ArrayBuffer]);
     } catch (e) {
       fail(e);
     }
