@@ -111,40 +111,89 @@ export interface VisitedShare {
   buffer: SharedArrayBuffer;
   W: number;
   exact: boolean;
+  /** log2 of the slot count. */
+  k: number;
+  compact: boolean;
 }
 
+/** From this many slots (2^COMPACT_BITS) on, slots are 6 bytes instead of 8. */
+const COMPACT_BITS = 24;
+
+/**
+ * The visited set: an open-addressing table (linear probing) of 64-bit keys (h0, h1).
+ *
+ * Keys: when a packed state fits in 63 bits the key IS the state (exact, no collision
+ * possible), stored as h1 = the high word with bit 31 set, h0 = a bijective mix of both
+ * words (so h0 spreads the states over the table, and distinct states keep distinct keys);
+ * otherwise the key is a 64-bit fingerprint of the packed words. A key's home slot is the
+ * low k bits of h0, for a table of 2^k slots.
+ *
+ * Slots: up to 2^23 slots, 8 bytes each, the key itself ((0, 0) free). From 2^24 on a slot
+ * is 6 bytes (three 16-bit lanes, side by side in one array): h1, then the 32 - k high bits
+ * of h0 that the home slot does not already say, and the slot's distance from its home
+ * (plus one, so that 0 marks a free slot) in the k - 16 bits left. A key and its home slot
+ * give back the whole key, so the compact table is exactly as exact as the wide one: this
+ * is quotienting (Cleary's compact hash table) with linear probing. A key that would sit
+ * further than the distance field can say from home makes the table grow.
+ */
 export class VisitedSet {
-  /** Key pairs, slot i at [2i, 2i+1]: one cache line per probe. (0, 0) marks a free slot. */
+  /** Wide slots: key pairs, slot i at [2i, 2i+1]. */
   private t: Uint32Array;
+  /** Compact slots: slot i at [3i, 3i+2]; null while the table is wide. */
+  private c: Uint16Array | null = null;
+  private k: number;
   private mask: number;
   size = 0;
   /** True when keys are the packed states themselves (no fingerprinting). */
   readonly exact: boolean;
   private readonly W: number;
   private readonly shared: boolean;
-  private readonly k = new Uint32Array(2);
+  /**
+   * A view of another thread's set (attach): it reads the word written last (h1, or a
+   * compact slot's distance field) with Atomics.load, which the owner writes with
+   * Atomics.store, so a hit is never a half-written slot; a miss may be one, which only
+   * costs the owner a lookup of its own.
+   */
+  private readonly reader: boolean = false;
+  private readonly kk = new Uint32Array(2);
 
-  constructor(W: number, stateBitsInLastWord: number, initialCapacity = 1 << 10, shared = false) {
+  /** Tables of 2^compactBits slots and more are compact (a parameter for tests only). */
+  private readonly compactBits: number;
+
+  constructor(W: number, stateBitsInLastWord: number, initialCapacity = 1 << 10, shared = false, compactBits = COMPACT_BITS) {
     this.W = W;
     this.shared = shared;
+    this.compactBits = Math.max(17, compactBits);
     this.exact = W === 1 || (W === 2 && stateBitsInLastWord < 32);
-    let cap = 1;
-    while (cap < initialCapacity) cap *= 2;
-    this.t = this.alloc(2 * cap);
-    this.mask = cap - 1;
+    let k = 1;
+    while (1 << k < initialCapacity) k++;
+    this.k = Math.min(k, this.compactBits - 1);
+    this.mask = (1 << this.k) - 1;
+    this.t = this.alloc(2 << this.k);
   }
 
   /** A read-only view of a set owned by another thread (its table as of `share`). */
   static attach(share: VisitedShare): VisitedSet {
     const v = Object.create(VisitedSet.prototype) as VisitedSet;
-    const t = new Uint32Array(share.buffer);
-    Object.assign(v, { t, mask: t.length / 2 - 1, size: 0, exact: share.exact, W: share.W, shared: true, k: new Uint32Array(2) });
+    const compact = share.compact;
+    Object.assign(v, {
+      t: compact ? new Uint32Array(0) : new Uint32Array(share.buffer),
+      c: compact ? new Uint16Array(share.buffer) : null,
+      k: share.k,
+      mask: (1 << share.k) - 1,
+      size: 0,
+      exact: share.exact,
+      W: share.W,
+      shared: true,
+      reader: true,
+      kk: new Uint32Array(2),
+    });
     return v;
   }
 
   share(): VisitedShare {
     if (!this.shared) throw new Error("visited set is not shared");
-    return { buffer: this.t.buffer as SharedArrayBuffer, W: this.W, exact: this.exact };
+    return { buffer: (this.c ?? this.t).buffer as SharedArrayBuffer, W: this.W, exact: this.exact, k: this.k, compact: this.c !== null };
   }
 
   private alloc(n: number): Uint32Array {
@@ -156,14 +205,16 @@ export class VisitedSet {
   }
 
   get bytes(): number {
-    return this.t.byteLength;
+    return this.c ? this.c.byteLength : this.t.byteLength;
   }
 
   /** Writes the key of the state at src[off..off+W) to dst[at], dst[at+1]. */
   keyInto(src: Uint32Array, off: number, dst: Uint32Array, at: number): void {
     if (this.exact) {
-      dst[at] = src[off];
-      dst[at + 1] = (this.W === 2 ? src[off + 1] : 0) | 0x80000000;
+      const hi = (this.W === 2 ? src[off + 1] : 0) | 0x80000000;
+      // For a given hi, fmix(lo ^ c) is a bijection of lo: distinct states, distinct keys.
+      dst[at] = fmix(src[off] ^ Math.imul(hi, 0x9e3779b1));
+      dst[at + 1] = hi;
     } else {
       const k0 = hashWords(src, off, this.W, 0x9747b28c);
       const k1 = hashWords(src, off, this.W, 0x1b873593);
@@ -174,8 +225,8 @@ export class VisitedSet {
 
   /** Is the state at buf[off..off+W) in the set? */
   has(buf: Uint32Array, off: number): boolean {
-    this.keyInto(buf, off, this.k, 0);
-    return this.hasKey(this.k[0], this.k[1]);
+    this.keyInto(buf, off, this.kk, 0);
+    return this.hasKey(this.kk[0], this.kk[1]);
   }
 
   /**
@@ -183,14 +234,16 @@ export class VisitedSet {
    * the cache misses of a batch overlap instead of being paid one insert at a time.
    */
   touch(c: Uint32Array, n: number, stride: number, keyOff: number, skip?: Uint8Array): number {
-    const t = this.t;
+    const mask = this.mask;
     let x = 0;
-    for (let j = 0, o = keyOff; j < n; j++, o += stride) if (skip === undefined || skip[j] === 0) x ^= t[2 * this.slotOf(c[o], c[o + 1])];
+    if (this.c !== null) {
+      const t = this.c;
+      for (let j = 0, o = keyOff; j < n; j++, o += stride) if (skip === undefined || skip[j] === 0) x ^= t[3 * (c[o] & mask) + 2];
+    } else {
+      const t = this.t;
+      for (let j = 0, o = keyOff; j < n; j++, o += stride) if (skip === undefined || skip[j] === 0) x ^= t[2 * (c[o] & mask)];
+    }
     return x;
-  }
-
-  private slotOf(k0: number, k1: number): number {
-    return this.exact ? fmix(k0 ^ Math.imul(k1, 0x9e3779b1)) & this.mask : k0 & this.mask;
   }
 
   /** Adding one more key makes the table double. */
@@ -199,46 +252,98 @@ export class VisitedSet {
   }
 
   /** Inserts the key; returns true if it was not there before. */
-  addKey(k0: number, k1: number): boolean {
-    let i = this.slotOf(k0, k1);
-    const t = this.t, mask = this.mask;
-    for (;;) {
-      const a = t[2 * i], b = t[2 * i + 1];
-      if (a === 0 && b === 0) break;
-      if (a === k0 && b === k1) return false;
-      i = (i + 1) & mask;
+  addKey(h0: number, h1: number): boolean {
+    const at = this.find(h0, h1);
+    if (at === -1) return false;
+    if (at === -2) {
+      // Too far from home for a compact slot: grow (the key is not in the set) and retry.
+      this.grow();
+      return this.addKey(h0, h1);
     }
-    t[2 * i] = k0;
-    t[2 * i + 1] = k1;
-    if (++this.size > MAX_LOAD * (mask + 1)) this.grow();
+    this.put(at, h0, h1);
+    if (++this.size > MAX_LOAD * (this.mask + 1)) this.grow();
     return true;
   }
 
-  hasKey(k0: number, k1: number): boolean {
-    let i = this.slotOf(k0, k1);
-    const t = this.t, mask = this.mask;
-    for (;;) {
-      const a = t[2 * i], b = t[2 * i + 1];
-      if (a === 0 && b === 0) return false;
-      if (a === k0 && b === k1) return true;
+  hasKey(h0: number, h1: number): boolean {
+    return this.find(h0, h1) === -1;
+  }
+
+  /** -1 when the key is in the set; else the free slot it would take, or -2 when none is near enough. */
+  private find(h0: number, h1: number): number {
+    const mask = this.mask;
+    let i = h0 & mask;
+    if (this.c === null) {
+      const t = this.t, reader = this.reader;
+      for (;;) {
+        const b = reader ? Atomics.load(t, 2 * i + 1) : t[2 * i + 1], a = t[2 * i];
+        if (a === 0 && b === 0) return i;
+        if (a === h0 && b === h1) return -1;
+        i = (i + 1) & mask;
+      }
+    }
+    const c = this.c, db = this.k - 16, dmax = (1 << db) - 1, reader = this.reader;
+    const hi = (h0 >>> this.k) << db, lo0 = h1 & 0xffff, lo1 = h1 >>> 16;
+    for (let d = 1; d <= dmax; d++) {
+      const f = reader ? Atomics.load(c, 3 * i + 2) : c[3 * i + 2];
+      if (f === 0) return i;
+      if (f === (hi | d) && c[3 * i] === lo0 && c[3 * i + 1] === lo1) return -1;
       i = (i + 1) & mask;
     }
+    return -2;
+  }
+
+  /** Writes the key into free slot i. */
+  private put(i: number, h0: number, h1: number): void {
+    if (this.c === null) {
+      this.t[2 * i] = h0;
+      if (this.shared) Atomics.store(this.t, 2 * i + 1, h1);
+      else this.t[2 * i + 1] = h1;
+      return;
+    }
+    const db = this.k - 16;
+    this.c[3 * i] = h1 & 0xffff;
+    this.c[3 * i + 1] = h1 >>> 16;
+    const f = ((h0 >>> this.k) << db) | (((i - (h0 & this.mask)) & this.mask) + 1);
+    if (this.shared) Atomics.store(this.c, 3 * i + 2, f);
+    else this.c[3 * i + 2] = f;
   }
 
   private grow(): void {
-    const old = this.t;
-    const cap = old.length; // slots double: old.length / 2 * 2
-    this.t = this.alloc(2 * cap);
-    this.mask = cap - 1;
-    const t = this.t, mask = this.mask;
-    for (let j = 0; j < old.length; j += 2) {
-      const a = old[j], b = old[j + 1];
-      if (a === 0 && b === 0) continue;
-      let i = this.slotOf(a, b);
-      while (t[2 * i] !== 0 || t[2 * i + 1] !== 0) i = (i + 1) & mask;
-      t[2 * i] = a;
-      t[2 * i + 1] = b;
+    const oldT = this.t, oldC = this.c, oldK = this.k, oldMask = this.mask;
+    // A key too far from home in the new table too (rare): try the next size up.
+    for (let k = oldK + 1; !this.rebuild(oldT, oldC, oldK, oldMask, k); k++);
+  }
+
+  /** Moves every key of the old table into a new one of 2^k slots; false if one does not fit. */
+  private rebuild(oldT: Uint32Array, oldC: Uint16Array | null, oldK: number, oldMask: number, k: number): boolean {
+    this.k = k;
+    this.mask = (1 << this.k) - 1;
+    if (this.k >= this.compactBits) {
+      this.c = this.shared ? new Uint16Array(new SharedArrayBuffer(6 << this.k)) : new Uint16Array(3 << this.k);
+      this.t = new Uint32Array(0);
+    } else this.t = this.alloc(2 << this.k);
+    const slots = oldMask + 1;
+    for (let j = 0; j < slots; j++) {
+      let h0: number, h1: number;
+      if (oldC === null) {
+        h0 = oldT[2 * j];
+        h1 = oldT[2 * j + 1];
+        if (h0 === 0 && h1 === 0) continue;
+      } else {
+        const f = oldC[3 * j + 2];
+        if (f === 0) continue;
+        const db = oldK - 16;
+        const home = (j - ((f & ((1 << db) - 1)) - 1)) & oldMask;
+        h0 = ((f >>> db) << oldK) | home;
+        h1 = oldC[3 * j] | (oldC[3 * j + 1] << 16);
+      }
+      const at = this.find(h0, h1);
+      if (at === -2) return false;
+      if (at === -1) throw new Error("internal: a key twice in the visited set");
+      this.put(at, h0, h1);
     }
+    return true;
   }
 }
 
