@@ -815,8 +815,8 @@ export class Expander {
 export class Inserter {
   readonly visited: VisitedSet;
   readonly links: TraceLinks;
-  /** Next BFS level: packed words then the state id, per state. */
-  next = new GrowU32(1 << 12);
+  /** Next BFS level (frontierStride per state); shared with the workers in a parallel search. */
+  next: GrowU32;
   distinct = 0;
   stoppedBy?: StopReason;
   readonly hits: Hit[] = [];
@@ -843,6 +843,7 @@ export class Inserter {
     private readonly limits?: Limits,
   ) {
     this.visited = new VisitedSet(model.words, model.codec.lastWordBits, 1 << 10, shared);
+    this.next = new GrowU32(1 << 12, shared);
     this.links = new TraceLinks(Math.max(model.instances.length, model.inits.length));
     this.D = new Uint32Array(model.words);
     this.view = model.codec.view(this.D, { ro: true });

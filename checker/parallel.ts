@@ -9,7 +9,7 @@ import { Worker } from "node:worker_threads";
 import type { Model } from "./compile.ts";
 import { SpecError } from "./spec.ts";
 import { firstHits, frontierStride, Inserter, Limits, LocalSearch, type ExploreOptions, type ExploreResult, type Hit, type StopReason } from "./explore.ts";
-import type { VisitedShare } from "./store.ts";
+import { GrowU32, type VisitedShare } from "./store.ts";
 import type { OrderEdge } from "./lockdep.ts";
 
 export interface ParallelOptions extends ExploreOptions {
@@ -148,6 +148,8 @@ export async function exploreParallel(model: Model, opts: ParallelOptions): Prom
     let stoppedBy: StopReason | undefined;
     let depth = 0;
     const stride = frontierStride(model);
+    // The level being expanded; it and ins.next swap roles each level (no copy for the workers).
+    let level = new GrowU32(1 << 12, true);
     const failed = () => local.failed() || exHits.some((h) => h.failure);
     while (ins.next.n > 0) {
       if (opts.stopAtFirst && failed()) {
@@ -159,10 +161,10 @@ export async function exploreParallel(model: Model, opts: ParallelOptions): Prom
       const count = ins.next.n / stride;
       const atBound = depth >= maxDepth;
       let hidden = false;
+      [level, ins.next] = [ins.next, level];
+      ins.next.n = 0;
       if (count < (opts.parallelLevel ?? PARALLEL_LEVEL)) {
-        const frontier = ins.next.a.slice(0, ins.next.n);
-        ins.next.n = 0;
-        stoppedBy = local.level(frontier, count, depth, atBound);
+        stoppedBy = local.level(level.a, count, depth, atBound);
         hidden = local.ex.hidden;
         // Keep hits in search order: what this thread found so far comes first.
         firstHits(local.ex.hits, exHits);
@@ -171,9 +173,7 @@ export async function exploreParallel(model: Model, opts: ParallelOptions): Prom
           pool = new Pool(opts.workers, { specUrl: opts.specUrl, params: model.params, symmetry: !!opts.symmetry });
           await pool.ready();
         }
-        const frontier = new SharedArrayBuffer(ins.next.n * 4);
-        new Uint32Array(frontier).set(ins.next.a.subarray(0, ins.next.n));
-        ins.next.n = 0;
+        const frontier = level.a.buffer as SharedArrayBuffer;
         const chunks = Math.min(count, opts.workers * 8);
         const tasks: LevelTask[] = [];
         const table = ins.visited.share();

@@ -30,8 +30,12 @@ export function fmix(h: number): number {
 export class GrowU32 {
   a: Uint32Array;
   n = 0;
-  constructor(cap = 1024) {
-    this.a = new Uint32Array(cap);
+  /** `shared`: in a SharedArrayBuffer, for worker threads to read. */
+  constructor(cap = 1024, private readonly shared = false) {
+    this.a = this.alloc(cap);
+  }
+  private alloc(n: number): Uint32Array {
+    return this.shared ? new Uint32Array(new SharedArrayBuffer(4 * n)) : new Uint32Array(n);
   }
   push(v: number): void {
     if (this.n === this.a.length) this.grow(this.n + 1);
@@ -47,7 +51,7 @@ export class GrowU32 {
   grow(min: number): void {
     let cap = this.a.length * 2;
     while (cap < min) cap *= 2;
-    const b = new Uint32Array(cap);
+    const b = this.alloc(cap);
     b.set(this.a.subarray(0, this.n));
     this.a = b;
   }
