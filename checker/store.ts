@@ -153,10 +153,11 @@ export class VisitedSet {
   private readonly W: number;
   private readonly shared: boolean;
   /**
-   * A view of another thread's set (attach): it reads the word written last (h1, or a
-   * compact slot's distance field) with Atomics.load, which the owner writes with
-   * Atomics.store, so a hit is never a half-written slot; a miss may be one, which only
-   * costs the owner a lookup of its own.
+   * A view of another thread's set (attach). The owner writes a slot's last word (h1, or a
+   * compact slot's distance field) with Atomics.store; the view confirms a match by reading
+   * that word again with Atomics.load before the others, so a hit is never a half-written
+   * slot. A miss may be one, which only costs the owner a lookup of its own. (Atomics.load
+   * costs ~10x a plain load here, so it is kept to the one slot that matches.)
    */
   private readonly reader: boolean = false;
   private readonly kk = new Uint32Array(2);
@@ -222,8 +223,9 @@ export class VisitedSet {
     } else {
       const k0 = hashWords(src, off, this.W, 0x9747b28c);
       const k1 = hashWords(src, off, this.W, 0x1b873593);
+      // h1 is never 0, as for exact keys: a slot whose h1 reads 0 is free or half-written.
       dst[at] = k0;
-      dst[at + 1] = k0 === 0 && k1 === 0 ? 1 : k1;
+      dst[at + 1] = k1 === 0 ? 1 : k1;
     }
   }
 
@@ -280,18 +282,18 @@ export class VisitedSet {
     if (this.c === null) {
       const t = this.t, reader = this.reader;
       for (;;) {
-        const b = reader ? Atomics.load(t, 2 * i + 1) : t[2 * i + 1], a = t[2 * i];
+        const a = t[2 * i], b = t[2 * i + 1];
         if (a === 0 && b === 0) return i;
-        if (a === h0 && b === h1) return -1;
+        if (a === h0 && b === h1 && (!reader || (Atomics.load(t, 2 * i + 1) === h1 && t[2 * i] === h0))) return -1;
         i = (i + 1) & mask;
       }
     }
     const c = this.c, db = this.k - 16, dmax = (1 << db) - 1, reader = this.reader;
     const hi = (h0 >>> this.k) << db, lo0 = h1 & 0xffff, lo1 = h1 >>> 16;
     for (let d = 1; d <= dmax; d++) {
-      const f = reader ? Atomics.load(c, 3 * i + 2) : c[3 * i + 2];
+      const f = c[3 * i + 2];
       if (f === 0) return i;
-      if (f === (hi | d) && c[3 * i] === lo0 && c[3 * i + 1] === lo1) return -1;
+      if (f === (hi | d) && (!reader || Atomics.load(c, 3 * i + 2) === f) && c[3 * i] === lo0 && c[3 * i + 1] === lo1) return -1;
       i = (i + 1) & mask;
     }
     return -2;

@@ -6,7 +6,7 @@ import { candidateStride, canonicalizerFor, Expander, frontierStride, STOP_INTER
 import type { ChunkResult, LevelTask } from "./parallel.ts";
 import { importSpecModule } from "./import-spec.ts";
 import { isSpec, SpecError } from "./spec.ts";
-import { GrowU32, VisitedSet } from "./store.ts";
+import { GrowU32, RecentKeys, VisitedSet } from "./store.ts";
 
 const { specUrl, params, symmetry } = workerData as { specUrl: string; params: Record<string, unknown>; symmetry: boolean };
 const port = parentPort!;
@@ -25,6 +25,9 @@ try {
   const cs = candidateStride(model), fs = frontierStride(model);
   const ex = new Expander(model, canonicalizerFor(model, symmetry));
   const D = ex.D, carry = ex.carry;
+  // Keys this worker found in the shared set or kept earlier (the main thread inserts every
+  // kept candidate, in frontier order, before any later chunk's): a hit is a duplicate.
+  const recent = new RecentKeys();
   port.on("message", (t: LevelTask) => {
     try {
       const seen = VisitedSet.attach(t.table);
@@ -34,16 +37,25 @@ try {
       // would drop the others anyway, in the same order).
       const local = new VisitedSet(W, model.codec.lastWordBits, Math.max(1024, (t.to - t.from) * 2));
       let pending = 0;
+      let dup = new Uint8Array(0);
       // Drops the pending candidates known from earlier levels or earlier in this chunk:
       // touch their home slots first so that the cache misses overlap, then compact.
       const filter = () => {
         const a = out.a;
         const n = (out.n - pending) / cs;
-        seen.touch(a.subarray(pending), n, cs, W + 2);
+        if (dup.length < n) dup = new Uint8Array(n);
+        for (let j = 0, o = pending + W + 2; j < n; j++, o += cs) {
+          if (recent.has(a[o], a[o + 1])) dup[j] = 1;
+          else {
+            dup[j] = 0;
+            recent.add(a[o], a[o + 1]);
+          }
+        }
+        seen.touch(a.subarray(pending), n, cs, W + 2, dup);
         let to = pending;
-        for (let from = pending; from < out.n; from += cs) {
+        for (let from = pending, j = 0; from < out.n; from += cs, j++) {
           const k0 = a[from + W + 2], k1 = a[from + W + 3];
-          if (seen.hasKey(k0, k1) || !local.addKey(k0, k1)) continue;
+          if (dup[j] === 1 || seen.hasKey(k0, k1) || !local.addKey(k0, k1)) continue;
           if (to !== from) a.copyWithin(to, from, from + cs);
           to += cs;
         }
