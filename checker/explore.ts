@@ -323,9 +323,11 @@ export class Expander {
   private epoch = 0;
   /** The guard carry of the successor in D: known bits, then enabled bits (carryWords). */
   readonly carry: Uint32Array;
-  /** Guards evaluated, and guard results reused. */
+  /** Per bitset word: the instances that exist, and those without a guard (always enabled). */
+  private readonly valid: Uint32Array;
+  private readonly always: Uint32Array;
+  /** Guards run (the others were reused). */
   guardRuns = 0;
-  guardReuses = 0;
 
   constructor(
     private readonly model: Model,
@@ -348,6 +350,13 @@ export class Expander {
     this.writes = new Uint32Array(this.masks.length);
     this.affected = new Uint32Array(this.gw * model.instances.length);
     this.affectedAt = new Int32Array(model.instances.length).fill(-1);
+    this.valid = new Uint32Array(this.gw);
+    this.always = new Uint32Array(this.gw);
+    model.instances.forEach((x, i) => {
+      if (this.gw === 0) return;
+      this.valid[i >>> 5] |= 1 << (i & 31);
+      if (x.guard === undefined) this.always[i >>> 5] |= 1 << (i & 31);
+    });
     this.cur = model.codec.view(this.A, this.gw > 0 ? { ro: true, readMask: this.readMask } : { ro: true });
     this.draft = model.codec.view(this.D, this.draftCtx);
     this.fired = new Float64Array(model.instances.length);
@@ -603,30 +612,31 @@ export class Expander {
 
   /** With guard reuse: every guard first (reused or run), then every enabled effect in order. */
   private expandReusing(id: number, emit: (parentId: number, inst: number) => void, seen?: VisitedSet): void {
-    const { model, en, known, inEnabled } = this;
-    const instances = model.instances, n = instances.length;
-    for (let g = 0; g < this.gw; g++) en[g] = 0;
-    for (let i = 0; i < n; i++) {
-      const wi = i >>> 5, bit = 1 << (i & 31);
-      let g: boolean;
-      if (instances[i].guard === undefined) g = true;
-      else if (known[wi] & bit) {
-        g = (inEnabled[wi] & bit) !== 0;
-        this.guardReuses++;
-      } else g = this.evalGuard(i);
-      if (g) en[wi] |= bit;
-    }
+    const { en, known, inEnabled, valid, always } = this;
+    const gw = this.gw;
+    // Walk set bits, not instances: which guards are known varies from state to state, and
+    // a branch per instance on it would mispredict.
     let any = false;
-    for (let i = 0; i < n; i++) {
-      if (!(en[i >>> 5] & (1 << (i & 31)))) continue;
-      any = true;
-      if (seen) this.beyondBound(i, seen, id);
-      else if (this.fire(i, id)) {
-        this.carryOut(i);
-        emit(id, i);
+    for (let g = 0; g < gw; g++) {
+      let e = (inEnabled[g] & known[g]) | always[g];
+      for (let todo = valid[g] & ~known[g] & ~always[g]; todo !== 0; todo &= todo - 1) {
+        const low = todo & -todo;
+        if (this.evalGuard(g * 32 + 31 - Math.clz32(low))) e |= low;
+      }
+      en[g] = e;
+      if (e !== 0) any = true;
+    }
+    if (!any) return this.terminal(id);
+    for (let g = 0; g < gw; g++) {
+      for (let x = en[g]; x !== 0; x &= x - 1) {
+        const i = g * 32 + 31 - Math.clz32(x & -x);
+        if (seen) this.beyondBound(i, seen, id);
+        else if (this.fire(i, id)) {
+          this.carryOut(i);
+          emit(id, i);
+        }
       }
     }
-    if (!any) this.terminal(id);
   }
 
   private expandOnce(id: number, emit: (parentId: number, inst: number) => void, seen?: VisitedSet): void {
