@@ -152,6 +152,12 @@ export interface ViewContext {
    * untracked view pays nothing for this.
    */
   track?: { r: Uint32Array; w: Uint32Array };
+  /**
+   * Read masks in packed-word space (guard reuse, see explore.ts): a getter ORs the bits of
+   * its leaf into readMask[word]. Also separate generated classes; the engine swaps the
+   * array between calls.
+   */
+  readMask?: Uint32Array;
 }
 
 /** " (did you mean freed?)" when a known name is close to `name`. */
@@ -257,14 +263,17 @@ export function compileCodec(schema: z.ZodType): Codec {
   const alloc = new Allocator();
   const classes = new Map<Node, { make: Function }>();
   const trackedClasses = new Map<Node, { make: Function }>();
+  const maskedClasses = new Map<Node, { make: Function }>();
   const recordArrayProtos = new Map<Node, object>();
   // Setters of object/array fields assign a whole subtree: use that subtree's node.
   const helpers = { badValue, readOnly, assignValue: (v: any, x: unknown) => assignNode(v, x, planOf.get(v)!.node) };
 
   // Build the class for an object or primitive-array node (cached per node identity and
   // tracking variant).
-  function classFor(n: Node, tracked: boolean): { make: Function } {
-    const cache = tracked ? trackedClasses : classes;
+  function classFor(n: Node, variant: "plain" | "tracked" | "masked"): { make: Function } {
+    const cache = variant === "tracked" ? trackedClasses : variant === "masked" ? maskedClasses : classes;
+    const tracked = variant === "tracked";
+    const masked = variant === "masked";
     const hit = cache.get(n);
     if (hit) return hit;
     let src = "";
@@ -292,7 +301,7 @@ export function compileCodec(schema: z.ZodType): Codec {
           src += `get ${name}() { return this.$$k${i}; }\n`;
           src += `set ${name}(v) { if (this.$$c.ro) H.readOnly(${path}); H.assignValue(this.$$k${i}, v); }\n`;
         } else {
-          src += leafAccessors(name, f, `this.$$w${i}`, `this.$$s${i}`, path, i, tracked ? `this.$$l${i}` : undefined);
+          src += leafAccessors(name, f, `this.$$w${i}`, `this.$$s${i}`, path, i, tracked ? `this.$$l${i}` : undefined, masked);
         }
       });
       src += "}\n";
@@ -305,7 +314,7 @@ export function compileCodec(schema: z.ZodType): Codec {
       src += "}\n";
       for (let i = 0; i < n.length; i++) {
         const li = tracked ? `this.$$li + ${i}` : undefined;
-        src += `Object.defineProperty(A.prototype, ${i}, { get() { const w = this.$$sl[${2 * i}], s = this.$$sl[${2 * i + 1}]; ${track("r", li)}${leafGet(n.element, "w", "s", "E")} },`;
+        src += `Object.defineProperty(A.prototype, ${i}, { get() { const w = this.$$sl[${2 * i}], s = this.$$sl[${2 * i + 1}]; ${track("r", li)}${masked ? readMask(n.element, "w", "s") : ""}${leafGet(n.element, "w", "s", "E")} },`;
         src += ` set(v) { if (this.$$c.ro) H.readOnly(this.$$p + "[${i}]"); const w = this.$$sl[${2 * i}], s = this.$$sl[${2 * i + 1}]; ${track("w", li)}${leafSet(n.element, "w", "s", `this.$$p + "[${i}]"`, "E")} } });\n`;
       }
       src += "for (const m of M) A.prototype[m] = function (...a) { return Array.from(this)[m](...a); };\n";
@@ -352,6 +361,12 @@ export function compileCodec(schema: z.ZodType): Codec {
     return li === undefined ? "" : `{ const t = this.$$c.track.${which}, l = ${li}; t[l >>> 5] |= 1 << (l & 31); } `;
   }
 
+  /** Mask tracking code for a leaf getter: ORs the leaf's bits into readMask[word]. */
+  function readMask(f: Node, w: string, s: string): string {
+    const bits = leafBits(f);
+    return bits === 0 ? "" : `this.$$c.readMask[${w}] |= ${(2 ** bits - 1) >>> 0} << ${s}; `;
+  }
+
   function enumOf(n: Node) {
     if (n.kind !== "enum") return undefined;
     return { values: n.values, index: new Map(n.values.map((v, i) => [v, i])), node: n };
@@ -387,9 +402,9 @@ export function compileCodec(schema: z.ZodType): Codec {
     return `${check} const m = ${mask} << ${s}; this.$$b[${w}] = (this.$$b[${w}] & ~m) | ((${raw} << ${s}) & m);`;
   }
 
-  function leafAccessors(name: string, f: Node, w: string, s: string, path: string, i: number, li: string | undefined): string {
+  function leafAccessors(name: string, f: Node, w: string, s: string, path: string, i: number, li: string | undefined, masked: boolean): string {
     return (
-      `get ${name}() { ${track("r", li)}${leafGet(f, w, s, `E${i}`)} }\n` +
+      `get ${name}() { ${track("r", li)}${masked ? readMask(f, w, s) : ""}${leafGet(f, w, s, `E${i}`)} }\n` +
       `set ${name}(v) { if (this.$$c.ro) H.readOnly(${path}); ${track("w", li)}${leafSet(f, w, s, path, `E${i}`)} }\n`
     );
   }
@@ -449,7 +464,7 @@ export function compileCodec(schema: z.ZodType): Codec {
     } else {
       const kids: Record<string, unknown> = {};
       for (const [k, x] of Object.entries(p.kids as Record<string, Plan>)) kids[k] = instantiate(x, buf, ctx);
-      v = classFor(n, ctx.track !== undefined).make(buf, ctx, p.path.replace(/^\./, ""), p.slots, kids, p.lis);
+      v = classFor(n, ctx.track !== undefined ? "tracked" : ctx.readMask !== undefined ? "masked" : "plain").make(buf, ctx, p.path.replace(/^\./, ""), p.slots, kids, p.lis);
     }
     planOf.set(v, p);
     return v;

@@ -12,7 +12,7 @@
 // successors in order, keeps the new ones and checks invariants and witnesses on them.
 import type { Model } from "./compile.ts";
 import { Fault, SpecError } from "./spec.ts";
-import { GrowU16, GrowU32, VisitedSet } from "./store.ts";
+import { GrowU32, NO_PARENT, RecentKeys, TraceLinks, VisitedSet } from "./store.ts";
 import { flatten, READ_ONLY } from "./codec.ts";
 import type { StopReason } from "./verdict.ts";
 import { makePor, type Por, type Track } from "./por.ts";
@@ -155,8 +155,8 @@ export interface ExploreResult {
   fired: Float64Array;
   /** Per instance: nonzero when its effect changed or wrote the state, or faulted. */
   changed: Float64Array;
-  parent: Uint32Array;
-  via: Uint16Array;
+  /** Each state's parent and the action instance (or initial state) that first reached it. */
+  links: TraceLinks;
   storeBytes: number;
   traceBytes: number;
   fingerprintBits: number;
@@ -169,7 +169,7 @@ export interface ExploreResult {
   visited?: VisitedSet;
 }
 
-export const NO_PARENT = 0xffffffff;
+export { NO_PARENT };
 
 /** Wraps an exception thrown by spec code into a SpecError naming where it happened. */
 export function specFailure(model: Model, where: string, e: unknown): Error {
@@ -239,12 +239,35 @@ export function canonicalizerFor(model: Model, symmetry: boolean | undefined): C
   return symmetry && model.symmetryLeaves ? makeCanonicalizer(model.symmetryLeaves) : null;
 }
 
-/** Candidate layout: packed words, parent id, action instance, key (2 words). */
-export const candidateStride = (W: number) => W + 4;
+/**
+ * Guard reuse carries two bitsets over the action instances with each queued state: which
+ * guards are known on it and which of those are enabled (see Expander). Beyond this many
+ * instances the carry would cost more memory than the guards cost time: no reuse.
+ */
+const MAX_REUSE_INSTANCES = 256;
+
+/** Words of the guard carry (known bits, then enabled bits) of a queued state. */
+export const carryWords = (model: Model) =>
+  model.instances.length > MAX_REUSE_INSTANCES ? 0 : 2 * Math.ceil(model.instances.length / 32);
+
+/** Candidate layout: packed words, parent id, action instance, key (2 words), guard carry. */
+export const candidateStride = (model: Model) => model.words + 4 + carryWords(model);
+
+/** Frontier layout: packed words, state id, guard carry. */
+export const frontierStride = (model: Model) => model.words + 1 + carryWords(model);
 
 /**
  * Runs every action instance on one state. Successors go to `emit` (canonical, in
  * instance order). Remembers the first hit of each transition/state property it owns.
+ *
+ * Guard reuse (LTSmin's dependency matrix, learnt instead of declared): guards run on a view
+ * that records which packed bits they read, and each instance keeps the union of the bits
+ * its guard has ever read. A guard is a pure function of the bits it reads, so on a
+ * successor that differs from the expanded state only in bits outside that union it gives
+ * the same result: the successor carries those results (its "known" and "enabled" bits) and
+ * its own expansion runs only the other guards. The union only grows, and a reused result
+ * was computed (or itself reused) from bits inside it, so reuse never skips a read that
+ * could change the answer. The purity probe compares every reused result with a fresh run.
  */
 export class Expander {
   readonly A: Uint32Array;
@@ -277,6 +300,35 @@ export class Expander {
   private nextRecheck = 4096;
   private recheckAt = 0;
 
+  /** Guard reuse: words of one bitset over the instances (0: off). */
+  private gw: number;
+  /** Per instance (W words each): the packed bits its guard has read so far. */
+  private readonly masks: Uint32Array;
+  /** Per packed bit (gw words each): the instances whose guard has read it. */
+  private readonly dep: Uint32Array;
+  /** The bits the guard running now reads (the guard view's read mask). */
+  private readonly readMask: Uint32Array;
+  /** Of the state being expanded: its inherited known and enabled bits, then all enabled bits. */
+  private readonly known: Uint32Array;
+  private readonly inEnabled: Uint32Array;
+  private readonly en: Uint32Array;
+  /**
+   * Per instance: the packed bits its steps have changed so far (W words each), and the
+   * guards that read any of them (gw words each), recomputed when either grows.
+   */
+  private readonly writes: Uint32Array;
+  private readonly affected: Uint32Array;
+  private readonly affectedAt: Int32Array;
+  /** Bumped whenever a guard's mask grows: every `affected` set is stale then. */
+  private epoch = 0;
+  /** The guard carry of the successor in D: known bits, then enabled bits (carryWords). */
+  readonly carry: Uint32Array;
+  /** Per bitset word: the instances that exist, and those without a guard (always enabled). */
+  private readonly valid: Uint32Array;
+  private readonly always: Uint32Array;
+  /** Guards run (the others were reused). */
+  guardRuns = 0;
+
   constructor(
     private readonly model: Model,
     readonly canon: Canonicalizer | null,
@@ -286,7 +338,26 @@ export class Expander {
     const W = model.words;
     this.A = new Uint32Array(W);
     this.D = new Uint32Array(W);
-    this.cur = model.codec.view(this.A, { ro: true });
+    const cw = carryWords(model);
+    this.gw = cw / 2;
+    this.carry = new Uint32Array(cw);
+    this.masks = new Uint32Array(this.gw > 0 ? model.instances.length * W : 0);
+    this.dep = new Uint32Array(W * 32 * this.gw);
+    this.readMask = new Uint32Array(W);
+    this.known = new Uint32Array(this.gw);
+    this.inEnabled = new Uint32Array(this.gw);
+    this.en = new Uint32Array(this.gw);
+    this.writes = new Uint32Array(this.masks.length);
+    this.affected = new Uint32Array(this.gw * model.instances.length);
+    this.affectedAt = new Int32Array(model.instances.length).fill(-1);
+    this.valid = new Uint32Array(this.gw);
+    this.always = new Uint32Array(this.gw);
+    model.instances.forEach((x, i) => {
+      if (this.gw === 0) return;
+      this.valid[i >>> 5] |= 1 << (i & 31);
+      if (x.guard === undefined) this.always[i >>> 5] |= 1 << (i & 31);
+    });
+    this.cur = model.codec.view(this.A, this.gw > 0 ? { ro: true, readMask: this.readMask } : { ro: true });
     this.draft = model.codec.view(this.D, this.draftCtx);
     this.fired = new Float64Array(model.instances.length);
     this.changed = new Float64Array(model.instances.length);
@@ -307,6 +378,8 @@ export class Expander {
   usePor(por: Por, visited: VisitedSet): void {
     this.por = por;
     this.visited = visited;
+    // The reduction's own tracked views replace the guard view: no reuse, carries stay zero.
+    this.gw = 0;
     const bits = new Uint32Array(Math.ceil(this.model.codec.leaves / 32));
     this.track = { r: bits, w: bits.slice() };
     this.cur = this.model.codec.view(this.A, { ro: true, track: this.track });
@@ -326,14 +399,19 @@ export class Expander {
    * this.D. At the depth bound (`seen` given) successors are only tested against `seen`.
    */
   expand(words: Uint32Array, off: number, id: number, emit: (parentId: number, inst: number) => void, seen?: VisitedSet): void {
-    const W = this.model.words;
+    const W = this.model.words, gw = this.gw;
     for (let w = 0; w < W; w++) this.A[w] = words[off + w];
+    for (let g = 0; g < gw; g++) {
+      this.known[g] = words[off + W + 1 + g];
+      this.inEnabled[g] = words[off + W + 1 + gw + g];
+    }
     if (this.probeLeft > 0) {
       // Purity probe: every guard and effect once before the expansion and once after it;
       // an effect that changes hidden state (a module variable) shows up as a difference.
       this.probeLeft--;
       const before = this.outcome();
       this.expandOnce(id, emit, seen);
+      if (gw > 0) this.checkReused(before);
       // A coin-flip effect agrees with itself half the time: on the first states compare
       // several runs, so a model with few states cannot pass on luck; later states (where a
       // slow spec would pay most) get one.
@@ -347,6 +425,23 @@ export class Expander {
     if (++this.expansions === this.nextRecheck) {
       this.nextRecheck *= 2;
       this.recheck(32);
+    }
+  }
+
+  /** A reused guard result must be what the guard gives when it runs (probe window only). */
+  private checkReused(o: Outcome): void {
+    const { model, known, en } = this;
+    for (let i = 0; i < model.instances.length; i++) {
+      const bit = 1 << (i & 31);
+      if (!(known[i >>> 5] & bit)) continue;
+      const reused = (en[i >>> 5] & bit) !== 0;
+      if (reused !== (o.enabled[i] === 1)) {
+        throw notDeterministic(
+          model,
+          `the guard of action ${model.instances[i].label} gave ${!reused} on the state ${showState(model, o.state)}, ` +
+            `but ${reused} on an earlier state that differs from it only in fields the guard did not read`,
+        );
+      }
     }
   }
 
@@ -430,7 +525,122 @@ export class Expander {
     }
   }
 
+  /** Runs guard i on A, learning the bits it reads. */
+  private evalGuard(i: number): boolean {
+    const { model, readMask, masks } = this;
+    const inst = model.instances[i];
+    const W = model.words;
+    for (let w = 0; w < W; w++) readMask[w] = 0;
+    let g: boolean;
+    try {
+      this.running[RUNNING] = RUN_GUARD * RUN_SHIFT + i;
+      g = inst.guard!(this.cur, inst.params);
+    } catch (e) {
+      throw specFailure(model, `guard of action ${inst.label}`, e);
+    }
+    this.guardRuns++;
+    for (let w = 0, at = i * W; w < W; w++, at++) {
+      const fresh = readMask[w] & ~masks[at];
+      if (fresh !== 0) this.learn(i, w, fresh);
+    }
+    return !!g;
+  }
+
+  /**
+   * The read masks learnt so far. A carry is only as good as the masks of the thread that
+   * computed it, so the parallel search merges every thread's masks into every other's
+   * between levels (the carries of a level were all computed during the level before).
+   */
+  exportMasks(): Uint32Array {
+    return this.masks.slice();
+  }
+
+  importMasks(m: Uint32Array): void {
+    if (this.gw === 0) return;
+    const W = this.model.words;
+    for (let at = 0; at < m.length; at++) {
+      const fresh = m[at] & ~this.masks[at];
+      if (fresh !== 0) this.learn((at / W) | 0, at % W, fresh);
+    }
+  }
+
+  /** Guard i has read new bits of word w: add them to its mask and to the bits' dependents. */
+  private learn(i: number, w: number, fresh: number): void {
+    const gw = this.gw;
+    this.epoch++;
+    this.masks[i * this.model.words + w] |= fresh;
+    for (let x = fresh; x !== 0; x &= x - 1) {
+      const b = 31 - Math.clz32(x & -x);
+      this.dep[(w * 32 + b) * gw + (i >>> 5)] |= 1 << (i & 31);
+    }
+  }
+
+  /**
+   * The carry of the successor in D, reached by instance i: the guards that read none of the
+   * bits i's steps have ever changed (a superset of where D differs from A) keep their result.
+   */
+  private carryOut(i: number): void {
+    const { A, D, writes, affected, en, carry } = this;
+    const gw = this.gw, W = this.model.words;
+    for (let w = 0, at = i * W; w < W; w++, at++) {
+      const x = A[w] ^ D[w];
+      if ((x & ~writes[at]) !== 0) {
+        writes[at] |= x;
+        this.affectedAt[i] = -1;
+      }
+    }
+    if (this.affectedAt[i] !== this.epoch) this.affectedBy(i);
+    for (let g = 0, at = i * gw; g < gw; g++, at++) {
+      carry[g] = ~affected[at];
+      carry[gw + g] = en[g] & ~affected[at];
+    }
+  }
+
+  /** The guards that read a bit instance i has changed. */
+  private affectedBy(i: number): void {
+    const { writes, dep, affected } = this;
+    const gw = this.gw, W = this.model.words;
+    for (let g = 0; g < gw; g++) affected[i * gw + g] = 0;
+    for (let w = 0; w < W; w++) {
+      for (let x = writes[i * W + w]; x !== 0; x &= x - 1) {
+        const at = (w * 32 + 31 - Math.clz32(x & -x)) * gw;
+        for (let g = 0; g < gw; g++) affected[i * gw + g] |= dep[at + g];
+      }
+    }
+    this.affectedAt[i] = this.epoch;
+  }
+
+  /** With guard reuse: every guard first (reused or run), then every enabled effect in order. */
+  private expandReusing(id: number, emit: (parentId: number, inst: number) => void, seen?: VisitedSet): void {
+    const { en, known, inEnabled, valid, always } = this;
+    const gw = this.gw;
+    // Walk set bits, not instances: which guards are known varies from state to state, and
+    // a branch per instance on it would mispredict.
+    let any = false;
+    for (let g = 0; g < gw; g++) {
+      let e = (inEnabled[g] & known[g]) | always[g];
+      for (let todo = valid[g] & ~known[g] & ~always[g]; todo !== 0; todo &= todo - 1) {
+        const low = todo & -todo;
+        if (this.evalGuard(g * 32 + 31 - Math.clz32(low))) e |= low;
+      }
+      en[g] = e;
+      if (e !== 0) any = true;
+    }
+    if (!any) return this.terminal(id);
+    for (let g = 0; g < gw; g++) {
+      for (let x = en[g]; x !== 0; x &= x - 1) {
+        const i = g * 32 + 31 - Math.clz32(x & -x);
+        if (seen) this.beyondBound(i, seen, id);
+        else if (this.fire(i, id)) {
+          this.carryOut(i);
+          emit(id, i);
+        }
+      }
+    }
+  }
+
   private expandOnce(id: number, emit: (parentId: number, inst: number) => void, seen?: VisitedSet): void {
+    if (this.gw > 0) return this.expandReusing(id, emit, seen);
     const { model } = this;
     const enabled = this.enabled;
     enabled.length = 0;
@@ -614,10 +824,9 @@ export class Expander {
  */
 export class Inserter {
   readonly visited: VisitedSet;
-  readonly parent = new GrowU32(1 << 10);
-  readonly via = new GrowU16(1 << 10);
-  /** Next BFS level: packed words then the state id, per state. */
-  next = new GrowU32(1 << 12);
+  readonly links: TraceLinks;
+  /** Next BFS level (frontierStride per state); shared with the workers in a parallel search. */
+  next: GrowU32;
   distinct = 0;
   stoppedBy?: StopReason;
   readonly hits: Hit[] = [];
@@ -629,6 +838,9 @@ export class Inserter {
   private readonly invHit: boolean[];
   private readonly witHit: boolean[];
   private sink = 0;
+  private readonly recent = new RecentKeys();
+  /** Per candidate of a batch: its key was seen recently (a duplicate). */
+  private dup = new Uint8Array(0);
   /** Where the spec code about to run is recorded (see RUNNING). */
   running: Int32Array<ArrayBufferLike> = new Int32Array(2);
   /** New states left in the purity probe window (properties run twice on them). */
@@ -641,6 +853,8 @@ export class Inserter {
     private readonly limits?: Limits,
   ) {
     this.visited = new VisitedSet(model.words, model.codec.lastWordBits, 1 << 10, shared);
+    this.next = new GrowU32(1 << 12, shared);
+    this.links = new TraceLinks(Math.max(model.instances.length, model.inits.length));
     this.D = new Uint32Array(model.words);
     this.view = model.codec.view(this.D, { ro: true });
     this.invHit = new Array<boolean>(model.invariants.length).fill(false);
@@ -667,12 +881,24 @@ export class Inserter {
   /** Inserts `n` candidates (layout `candidateStride`); keys are computed unless `keyed`. */
   insert(c: Uint32Array, n: number, keyed: boolean): void {
     const W = this.model.words;
-    const cs = W + 4;
+    const cs = candidateStride(this.model), cw = cs - W - 4;
     const visited = this.visited;
     if (!keyed) for (let j = 0; j < n; j++) visited.keyInto(c, j * cs, c, j * cs + W + 2);
-    this.sink ^= visited.touch(c, n, cs, W + 2);
+    if (this.dup.length < n) this.dup = new Uint8Array(n);
+    const dup = this.dup, recent = this.recent;
+    // A key seen recently is in the set, or is an earlier candidate of this batch that the
+    // loop below takes first: either way the candidate is a duplicate.
+    for (let j = 0, o = W + 2; j < n; j++, o += cs) {
+      if (recent.has(c[o], c[o + 1])) dup[j] = 1;
+      else {
+        dup[j] = 0;
+        recent.add(c[o], c[o + 1]);
+      }
+    }
+    this.sink ^= visited.touch(c, n, cs, W + 2, dup);
     const D = this.D;
     for (let j = 0; j < n; j++) {
+      if (dup[j] === 1) continue;
       const off = j * cs;
       const k0 = c[off + W + 2], k1 = c[off + W + 3];
       if (this.distinct >= this.maxStates || this.stoppedBy === "max-memory") {
@@ -686,12 +912,12 @@ export class Inserter {
       }
       if (!visited.addKey(k0, k1)) continue;
       const id = this.distinct++;
-      this.parent.push(c[off + W]);
-      this.via.push(c[off + W + 1]);
-      const at = this.next.reserve(W + 1);
+      this.links.push(c[off + W], c[off + W + 1]);
+      const at = this.next.reserve(W + 1 + cw);
       const na = this.next.a;
       for (let w = 0; w < W; w++) D[w] = na[at + w] = c[off + w];
       na[at + W] = id;
+      for (let k = 0; k < cw; k++) na[at + W + 1 + k] = c[off + W + 4 + k];
       this.checkNew(id);
     }
   }
@@ -728,7 +954,7 @@ export class Inserter {
   }
 
   get traceBytes(): number {
-    return this.parent.n * 4 + this.via.n * 2;
+    return this.links.bytes;
   }
 }
 
@@ -784,16 +1010,17 @@ export class LocalSearch {
       }
     }
     if (opts.running) this.ex.running = ins.running = opts.running;
-    this.cs = candidateStride(model.words);
+    this.cs = candidateStride(model);
     this.batch = new Uint32Array(LocalSearch.BATCH * this.cs);
   }
 
   private readonly emit = (parentId: number, inst: number): void => {
-    const W = this.model.words, D = this.ex.D, batch = this.batch;
+    const W = this.model.words, D = this.ex.D, batch = this.batch, carry = this.ex.carry;
     const off = this.nb * this.cs;
     for (let w = 0; w < W; w++) batch[off + w] = D[w];
     batch[off + W] = parentId;
     batch[off + W + 1] = inst;
+    for (let k = 0; k < carry.length; k++) batch[off + W + 4 + k] = carry[k];
     if (++this.nb === LocalSearch.BATCH) this.flush();
   };
 
@@ -809,6 +1036,7 @@ export class LocalSearch {
   /** Queues the initial states (canonical), counted as generated like TLC does. */
   initial(): void {
     const canon = this.ex.canon;
+    this.ex.carry.fill(0);
     for (let i = 0; i < this.model.inits.length; i++) {
       this.ex.generated++;
       this.ex.D.set(this.model.inits[i]);
@@ -820,7 +1048,7 @@ export class LocalSearch {
 
   /** Expands `count` frontier states (words + id each); returns why it stopped early, if it did. */
   level(frontier: Uint32Array, count: number, depth: number, atBound: boolean): StopReason | undefined {
-    const W = this.model.words, stride = W + 1, opts = this.opts;
+    const W = this.model.words, stride = frontierStride(this.model), opts = this.opts;
     for (let k = 0; k < count; k++) {
       if (opts.stopAtFirst && this.failed()) return "first-violation";
       if (++this.expanded >= this.nextCheck) {
@@ -861,7 +1089,7 @@ export function explore(model: Model, opts: ExploreOptions = {}): ExploreResult 
     [frontier, ins.next] = [ins.next, frontier];
     ins.next.n = 0;
     const atBound = depth >= maxDepth;
-    stoppedBy = local.level(frontier.a, frontier.n / (model.words + 1), depth, atBound);
+    stoppedBy = local.level(frontier.a, frontier.n / frontierStride(model), depth, atBound);
     if (stoppedBy) break;
     if (atBound) {
       if (ex.hidden) stoppedBy = "max-depth";
@@ -885,8 +1113,7 @@ export function explore(model: Model, opts: ExploreOptions = {}): ExploreResult 
     stoppedBy,
     fired: ex.fired,
     changed: ex.changed,
-    parent: ins.parent.a.subarray(0, ins.parent.n),
-    via: ins.via.a.subarray(0, ins.via.n),
+    links: ins.links,
     storeBytes: ins.visited.bytes,
     traceBytes: ins.traceBytes,
     fingerprintBits: ins.visited.fingerprintBits,

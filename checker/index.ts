@@ -11,6 +11,7 @@ import { describeCycle, LockOrder } from "./lockdep.ts";
 import { lockClassesOf, ownershipOf } from "./objects.ts";
 import { checkLiveness, type LivenessOutcome } from "./liveness.ts";
 import { Verdict, type Coverage, type PropertyResult, type Simulation } from "./verdict.ts";
+import { TraceLinks } from "./store.ts";
 
 export { defineSpec, action, range, Fault, SpecError, isSpec, type Spec } from "./spec.ts";
 export type { ActionDef, ActionProperty, ActionRef, ExpectedEntry, FairActions, FairItem, Fairness, Footprint, Invariant, Liveness, SpecDef, Witness } from "./spec.ts";
@@ -259,8 +260,7 @@ export function abandonedVerdict(
     stoppedBy: why,
     fired: new Float64Array(model.instances.length),
     changed: new Float64Array(model.instances.length),
-    parent: new Uint32Array(0),
-    via: new Uint16Array(0),
+    links: new TraceLinks(0),
     storeBytes: 0,
     traceBytes: 0,
     fingerprintBits: 0,

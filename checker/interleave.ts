@@ -34,11 +34,11 @@ interface Node {
 /** The route the search recorded for a hit (parent links), with the hit's own last step. */
 export function recordedRoute(r: ExploreResult, h: Hit): Route {
   const path: number[] = [];
-  for (let s = h.state; s !== NO_PARENT; s = r.parent[s]) path.push(s);
+  for (let s = h.state; s !== NO_PARENT; s = r.links.parentOf(s)) path.push(s);
   path.reverse();
-  const steps = path.slice(1).map((s) => r.via[s]);
+  const steps = path.slice(1).map((s) => r.links.viaOf(s));
   if (h.instance !== undefined) steps.push(h.instance);
-  return { init: r.via[path[0]], steps };
+  return { init: r.links.viaOf(path[0]), steps };
 }
 
 /** Thread id of each instance: its declared thread, else its action. */

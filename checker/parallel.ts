@@ -8,8 +8,8 @@
 import { Worker } from "node:worker_threads";
 import type { Model } from "./compile.ts";
 import { SpecError } from "./spec.ts";
-import { firstHits, Inserter, Limits, LocalSearch, type ExploreOptions, type ExploreResult, type Hit, type StopReason } from "./explore.ts";
-import type { VisitedShare } from "./store.ts";
+import { firstHits, frontierStride, Inserter, Limits, LocalSearch, type ExploreOptions, type ExploreResult, type Hit, type StopReason } from "./explore.ts";
+import { GrowU32, type VisitedShare } from "./store.ts";
 import type { OrderEdge } from "./lockdep.ts";
 
 export interface ParallelOptions extends ExploreOptions {
@@ -30,6 +30,8 @@ export interface ChunkResult {
   changed: Float64Array;
   generated: number;
   hidden: boolean;
+  /** The guard read masks this worker has learnt (see Expander.exportMasks). */
+  masks: Uint32Array;
   /** Lock-order dependencies this worker has seen so far (when the spec declares locks). */
   lockEdges?: OrderEdge[];
   /** The chunk was cut short by the deadline or a stop request. */
@@ -45,6 +47,8 @@ export interface LevelTask {
   table: VisitedShare;
   atBound: boolean;
   deadline: number;
+  /** Every thread's guard read masks as of the level's start. */
+  masks: Uint32Array;
   /** The search's stop request (ExploreOptions.stop), shared with every worker. */
   stop?: Int32Array;
 }
@@ -143,7 +147,9 @@ export async function exploreParallel(model: Model, opts: ParallelOptions): Prom
 
     let stoppedBy: StopReason | undefined;
     let depth = 0;
-    const stride = W + 1;
+    const stride = frontierStride(model);
+    // The level being expanded; it and ins.next swap roles each level (no copy for the workers).
+    let level = new GrowU32(1 << 12, true);
     const failed = () => local.failed() || exHits.some((h) => h.failure);
     while (ins.next.n > 0) {
       if (opts.stopAtFirst && failed()) {
@@ -155,10 +161,10 @@ export async function exploreParallel(model: Model, opts: ParallelOptions): Prom
       const count = ins.next.n / stride;
       const atBound = depth >= maxDepth;
       let hidden = false;
+      [level, ins.next] = [ins.next, level];
+      ins.next.n = 0;
       if (count < (opts.parallelLevel ?? PARALLEL_LEVEL)) {
-        const frontier = ins.next.a.slice(0, ins.next.n);
-        ins.next.n = 0;
-        stoppedBy = local.level(frontier, count, depth, atBound);
+        stoppedBy = local.level(level.a, count, depth, atBound);
         hidden = local.ex.hidden;
         // Keep hits in search order: what this thread found so far comes first.
         firstHits(local.ex.hits, exHits);
@@ -167,12 +173,11 @@ export async function exploreParallel(model: Model, opts: ParallelOptions): Prom
           pool = new Pool(opts.workers, { specUrl: opts.specUrl, params: model.params, symmetry: !!opts.symmetry });
           await pool.ready();
         }
-        const frontier = new SharedArrayBuffer(ins.next.n * 4);
-        new Uint32Array(frontier).set(ins.next.a.subarray(0, ins.next.n));
-        ins.next.n = 0;
+        const frontier = level.a.buffer as SharedArrayBuffer;
         const chunks = Math.min(count, opts.workers * 8);
         const tasks: LevelTask[] = [];
         const table = ins.visited.share();
+        const masks = local.ex.exportMasks();
         for (let c = 0; c < chunks; c++) {
           tasks.push({
             type: "chunk",
@@ -181,6 +186,7 @@ export async function exploreParallel(model: Model, opts: ParallelOptions): Prom
             from: Math.floor((c * count) / chunks),
             to: Math.floor(((c + 1) * count) / chunks),
             table,
+            masks,
             atBound,
             deadline,
             stop: opts.stop,
@@ -197,6 +203,7 @@ export async function exploreParallel(model: Model, opts: ParallelOptions): Prom
           hidden ||= r.hidden;
           if (r.stoppedBy) stoppedBy ??= r.stoppedBy;
           if (r.lockEdges) local.ex.lockOrder?.merge(r.lockEdges);
+          local.ex.importMasks(r.masks);
           if (!atBound) ins.insert(r.candidates, r.n, true);
         });
       }
@@ -225,8 +232,7 @@ export async function exploreParallel(model: Model, opts: ParallelOptions): Prom
       stoppedBy,
       fired,
       changed,
-      parent: ins.parent.a.subarray(0, ins.parent.n),
-      via: ins.via.a.subarray(0, ins.via.n),
+      links: ins.links,
       storeBytes: ins.visited.bytes,
       traceBytes: ins.traceBytes,
       fingerprintBits: ins.visited.fingerprintBits,

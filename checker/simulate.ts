@@ -25,6 +25,7 @@ import { dependencies, LockOrder, type Dependency, type OrderEdge } from "./lock
 import { once, workerEntry } from "./parallel.ts";
 import { Fault, type Spec } from "./spec.ts";
 import { Verdict } from "./verdict.ts";
+import { TraceLinks } from "./store.ts";
 
 export interface SimulateOptions {
   /** Number of walks. */
@@ -739,8 +740,7 @@ function finishSimulation(model: Model, totals: WalkTotals[], opts: SimulateChec
     stoppedBy,
     fired,
     changed,
-    parent: Uint32Array.from(parent),
-    via: Uint16Array.from(via),
+    links: TraceLinks.of(parent, via, model.instances.length),
     storeBytes: 0,
     traceBytes: 0,
     fingerprintBits: 0,

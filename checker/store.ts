@@ -30,8 +30,12 @@ export function fmix(h: number): number {
 export class GrowU32 {
   a: Uint32Array;
   n = 0;
-  constructor(cap = 1024) {
-    this.a = new Uint32Array(cap);
+  /** `shared`: in a SharedArrayBuffer, for worker threads to read. */
+  constructor(cap = 1024, private readonly shared = false) {
+    this.a = this.alloc(cap);
+  }
+  private alloc(n: number): Uint32Array {
+    return this.shared ? new Uint32Array(new SharedArrayBuffer(4 * n)) : new Uint32Array(n);
   }
   push(v: number): void {
     if (this.n === this.a.length) this.grow(this.n + 1);
@@ -47,7 +51,7 @@ export class GrowU32 {
   grow(min: number): void {
     let cap = this.a.length * 2;
     while (cap < min) cap *= 2;
-    const b = new Uint32Array(cap);
+    const b = this.alloc(cap);
     b.set(this.a.subarray(0, this.n));
     this.a = b;
   }
@@ -77,45 +81,124 @@ export class GrowU16 {
 
 const MAX_LOAD = 0.75;
 
+/**
+ * The keys of the last states looked up in a visited set, direct-mapped in a table small
+ * enough for the L2 cache. A key found here is in the visited set for sure, so a successor
+ * that hits is a duplicate without a trip to main memory. Breadth-first search meets most of
+ * its duplicates soon after the first copy (two orders of the same two steps, from siblings
+ * expanded one after the other): on RefPin N = 6, 2^14 entries catch over half of them.
+ */
+export class RecentKeys {
+  private readonly t: Uint32Array;
+  private readonly mask: number;
+  constructor(bits = 14) {
+    this.t = new Uint32Array(2 << bits);
+    this.mask = (1 << bits) - 1;
+  }
+  private slot(k0: number, k1: number): number {
+    return 2 * (fmix(k0 ^ Math.imul(k1, 0x85ebca6b)) & this.mask);
+  }
+  has(k0: number, k1: number): boolean {
+    const i = this.slot(k0, k1);
+    return this.t[i] === k0 && this.t[i + 1] === k1;
+  }
+  /** Remembers a key known to be in the visited set (keys are never (0, 0)). */
+  add(k0: number, k1: number): void {
+    const i = this.slot(k0, k1);
+    this.t[i] = k0;
+    this.t[i + 1] = k1;
+  }
+}
+
 /** What a worker needs to read a visited set owned by another thread. */
 export interface VisitedShare {
   buffer: SharedArrayBuffer;
   W: number;
   exact: boolean;
+  /** log2 of the slot count. */
+  k: number;
+  compact: boolean;
 }
 
+/** From this many slots (2^COMPACT_BITS) on, slots are 6 bytes instead of 8. */
+const COMPACT_BITS = 24;
+
+/**
+ * The visited set: an open-addressing table (linear probing) of 64-bit keys (h0, h1).
+ *
+ * Keys: when a packed state fits in 63 bits the key IS the state (exact, no collision
+ * possible), stored as h1 = the high word with bit 31 set, h0 = a bijective mix of both
+ * words (so h0 spreads the states over the table, and distinct states keep distinct keys);
+ * otherwise the key is a 64-bit fingerprint of the packed words. A key's home slot is the
+ * low k bits of h0, for a table of 2^k slots.
+ *
+ * Slots: up to 2^23 slots, 8 bytes each, the key itself ((0, 0) free). From 2^24 on a slot
+ * is 6 bytes (three 16-bit lanes, side by side in one array): h1, then the 32 - k high bits
+ * of h0 that the home slot does not already say, and the slot's distance from its home
+ * (plus one, so that 0 marks a free slot) in the k - 16 bits left. A key and its home slot
+ * give back the whole key, so the compact table is exactly as exact as the wide one: this
+ * is quotienting (Cleary's compact hash table) with linear probing. A key that would sit
+ * further than the distance field can say from home makes the table grow.
+ */
 export class VisitedSet {
-  /** Key pairs, slot i at [2i, 2i+1]: one cache line per probe. (0, 0) marks a free slot. */
+  /** Wide slots: key pairs, slot i at [2i, 2i+1]. */
   private t: Uint32Array;
+  /** Compact slots: slot i at [3i, 3i+2]; null while the table is wide. */
+  private c: Uint16Array | null = null;
+  private k: number;
   private mask: number;
   size = 0;
   /** True when keys are the packed states themselves (no fingerprinting). */
   readonly exact: boolean;
   private readonly W: number;
   private readonly shared: boolean;
-  private readonly k = new Uint32Array(2);
+  /**
+   * A view of another thread's set (attach). The owner writes a slot's last word (h1, or a
+   * compact slot's distance field) with Atomics.store; the view confirms a match by reading
+   * that word again with Atomics.load before the others, so a hit is never a half-written
+   * slot. A miss may be one, which only costs the owner a lookup of its own. (Atomics.load
+   * costs ~10x a plain load here, so it is kept to the one slot that matches.)
+   */
+  private readonly reader: boolean = false;
+  private readonly kk = new Uint32Array(2);
 
-  constructor(W: number, stateBitsInLastWord: number, initialCapacity = 1 << 10, shared = false) {
+  /** Tables of 2^compactBits slots and more are compact (a parameter for tests only). */
+  private readonly compactBits: number;
+
+  constructor(W: number, stateBitsInLastWord: number, initialCapacity = 1 << 10, shared = false, compactBits = COMPACT_BITS) {
     this.W = W;
     this.shared = shared;
+    this.compactBits = Math.max(17, compactBits);
     this.exact = W === 1 || (W === 2 && stateBitsInLastWord < 32);
-    let cap = 1;
-    while (cap < initialCapacity) cap *= 2;
-    this.t = this.alloc(2 * cap);
-    this.mask = cap - 1;
+    let k = 1;
+    while (1 << k < initialCapacity) k++;
+    this.k = Math.min(k, this.compactBits - 1);
+    this.mask = (1 << this.k) - 1;
+    this.t = this.alloc(2 << this.k);
   }
 
   /** A read-only view of a set owned by another thread (its table as of `share`). */
   static attach(share: VisitedShare): VisitedSet {
     const v = Object.create(VisitedSet.prototype) as VisitedSet;
-    const t = new Uint32Array(share.buffer);
-    Object.assign(v, { t, mask: t.length / 2 - 1, size: 0, exact: share.exact, W: share.W, shared: true, k: new Uint32Array(2) });
+    const compact = share.compact;
+    Object.assign(v, {
+      t: compact ? new Uint32Array(0) : new Uint32Array(share.buffer),
+      c: compact ? new Uint16Array(share.buffer) : null,
+      k: share.k,
+      mask: (1 << share.k) - 1,
+      size: 0,
+      exact: share.exact,
+      W: share.W,
+      shared: true,
+      reader: true,
+      kk: new Uint32Array(2),
+    });
     return v;
   }
 
   share(): VisitedShare {
     if (!this.shared) throw new Error("visited set is not shared");
-    return { buffer: this.t.buffer as SharedArrayBuffer, W: this.W, exact: this.exact };
+    return { buffer: (this.c ?? this.t).buffer as SharedArrayBuffer, W: this.W, exact: this.exact, k: this.k, compact: this.c !== null };
   }
 
   private alloc(n: number): Uint32Array {
@@ -127,41 +210,46 @@ export class VisitedSet {
   }
 
   get bytes(): number {
-    return this.t.byteLength;
+    return this.c ? this.c.byteLength : this.t.byteLength;
   }
 
   /** Writes the key of the state at src[off..off+W) to dst[at], dst[at+1]. */
   keyInto(src: Uint32Array, off: number, dst: Uint32Array, at: number): void {
     if (this.exact) {
-      dst[at] = src[off];
-      dst[at + 1] = (this.W === 2 ? src[off + 1] : 0) | 0x80000000;
+      const hi = (this.W === 2 ? src[off + 1] : 0) | 0x80000000;
+      // For a given hi, fmix(lo ^ c) is a bijection of lo: distinct states, distinct keys.
+      dst[at] = fmix(src[off] ^ Math.imul(hi, 0x9e3779b1));
+      dst[at + 1] = hi;
     } else {
       const k0 = hashWords(src, off, this.W, 0x9747b28c);
       const k1 = hashWords(src, off, this.W, 0x1b873593);
+      // h1 is never 0, as for exact keys: a slot whose h1 reads 0 is free or half-written.
       dst[at] = k0;
-      dst[at + 1] = k0 === 0 && k1 === 0 ? 1 : k1;
+      dst[at + 1] = k1 === 0 ? 1 : k1;
     }
   }
 
   /** Is the state at buf[off..off+W) in the set? */
   has(buf: Uint32Array, off: number): boolean {
-    this.keyInto(buf, off, this.k, 0);
-    return this.hasKey(this.k[0], this.k[1]);
+    this.keyInto(buf, off, this.kk, 0);
+    return this.hasKey(this.kk[0], this.kk[1]);
   }
 
   /**
    * Touches the home slots of `n` keys (at c[j*stride + keyOff]) with plain loads, so that
    * the cache misses of a batch overlap instead of being paid one insert at a time.
    */
-  touch(c: Uint32Array, n: number, stride: number, keyOff: number): number {
-    const t = this.t;
+  touch(c: Uint32Array, n: number, stride: number, keyOff: number, skip?: Uint8Array): number {
+    const mask = this.mask;
     let x = 0;
-    for (let j = 0, o = keyOff; j < n; j++, o += stride) x ^= t[2 * this.slotOf(c[o], c[o + 1])];
+    if (this.c !== null) {
+      const t = this.c;
+      for (let j = 0, o = keyOff; j < n; j++, o += stride) if (skip === undefined || skip[j] === 0) x ^= t[3 * (c[o] & mask) + 2];
+    } else {
+      const t = this.t;
+      for (let j = 0, o = keyOff; j < n; j++, o += stride) if (skip === undefined || skip[j] === 0) x ^= t[2 * (c[o] & mask)];
+    }
     return x;
-  }
-
-  private slotOf(k0: number, k1: number): number {
-    return this.exact ? fmix(k0 ^ Math.imul(k1, 0x9e3779b1)) & this.mask : k0 & this.mask;
   }
 
   /** Adding one more key makes the table double. */
@@ -170,45 +258,207 @@ export class VisitedSet {
   }
 
   /** Inserts the key; returns true if it was not there before. */
-  addKey(k0: number, k1: number): boolean {
-    let i = this.slotOf(k0, k1);
-    const t = this.t, mask = this.mask;
-    for (;;) {
-      const a = t[2 * i], b = t[2 * i + 1];
-      if (a === 0 && b === 0) break;
-      if (a === k0 && b === k1) return false;
-      i = (i + 1) & mask;
+  addKey(h0: number, h1: number): boolean {
+    const at = this.find(h0, h1);
+    if (at === -1) return false;
+    if (at === -2) {
+      // Too far from home for a compact slot: grow (the key is not in the set) and retry.
+      this.grow();
+      return this.addKey(h0, h1);
     }
-    t[2 * i] = k0;
-    t[2 * i + 1] = k1;
-    if (++this.size > MAX_LOAD * (mask + 1)) this.grow();
+    this.put(at, h0, h1);
+    if (++this.size > MAX_LOAD * (this.mask + 1)) this.grow();
     return true;
   }
 
-  hasKey(k0: number, k1: number): boolean {
-    let i = this.slotOf(k0, k1);
-    const t = this.t, mask = this.mask;
-    for (;;) {
-      const a = t[2 * i], b = t[2 * i + 1];
-      if (a === 0 && b === 0) return false;
-      if (a === k0 && b === k1) return true;
+  hasKey(h0: number, h1: number): boolean {
+    return this.find(h0, h1) === -1;
+  }
+
+  /** -1 when the key is in the set; else the free slot it would take, or -2 when none is near enough. */
+  private find(h0: number, h1: number): number {
+    const mask = this.mask;
+    let i = h0 & mask;
+    if (this.c === null) {
+      const t = this.t, reader = this.reader;
+      for (;;) {
+        const a = t[2 * i], b = t[2 * i + 1];
+        if (a === 0 && b === 0) return i;
+        if (a === h0 && b === h1 && (!reader || (Atomics.load(t, 2 * i + 1) === h1 && t[2 * i] === h0))) return -1;
+        i = (i + 1) & mask;
+      }
+    }
+    const c = this.c, db = this.k - 16, dmax = (1 << db) - 1, reader = this.reader;
+    const hi = (h0 >>> this.k) << db, lo0 = h1 & 0xffff, lo1 = h1 >>> 16;
+    for (let d = 1; d <= dmax; d++) {
+      const f = c[3 * i + 2];
+      if (f === 0) return i;
+      if (f === (hi | d) && (!reader || Atomics.load(c, 3 * i + 2) === f) && c[3 * i] === lo0 && c[3 * i + 1] === lo1) return -1;
       i = (i + 1) & mask;
     }
+    return -2;
+  }
+
+  /** Writes the key into free slot i. */
+  private put(i: number, h0: number, h1: number): void {
+    if (this.c === null) {
+      this.t[2 * i] = h0;
+      if (this.shared) Atomics.store(this.t, 2 * i + 1, h1);
+      else this.t[2 * i + 1] = h1;
+      return;
+    }
+    const db = this.k - 16;
+    this.c[3 * i] = h1 & 0xffff;
+    this.c[3 * i + 1] = h1 >>> 16;
+    const f = ((h0 >>> this.k) << db) | (((i - (h0 & this.mask)) & this.mask) + 1);
+    if (this.shared) Atomics.store(this.c, 3 * i + 2, f);
+    else this.c[3 * i + 2] = f;
   }
 
   private grow(): void {
-    const old = this.t;
-    const cap = old.length; // slots double: old.length / 2 * 2
-    this.t = this.alloc(2 * cap);
-    this.mask = cap - 1;
-    const t = this.t, mask = this.mask;
-    for (let j = 0; j < old.length; j += 2) {
-      const a = old[j], b = old[j + 1];
-      if (a === 0 && b === 0) continue;
-      let i = this.slotOf(a, b);
-      while (t[2 * i] !== 0 || t[2 * i + 1] !== 0) i = (i + 1) & mask;
-      t[2 * i] = a;
-      t[2 * i + 1] = b;
+    const oldT = this.t, oldC = this.c, oldK = this.k, oldMask = this.mask;
+    // A key too far from home in the new table too (rare): try the next size up.
+    for (let k = oldK + 1; !this.rebuild(oldT, oldC, oldK, oldMask, k); k++);
+  }
+
+  /** Moves every key of the old table into a new one of 2^k slots; false if one does not fit. */
+  private rebuild(oldT: Uint32Array, oldC: Uint16Array | null, oldK: number, oldMask: number, k: number): boolean {
+    this.k = k;
+    this.mask = (1 << this.k) - 1;
+    if (this.k >= this.compactBits) {
+      this.c = this.shared ? new Uint16Array(new SharedArrayBuffer(6 << this.k)) : new Uint16Array(3 << this.k);
+      this.t = new Uint32Array(0);
+    } else this.t = this.alloc(2 << this.k);
+    const slots = oldMask + 1;
+    for (let j = 0; j < slots; j++) {
+      let h0: number, h1: number;
+      if (oldC === null) {
+        h0 = oldT[2 * j];
+        h1 = oldT[2 * j + 1];
+        if (h0 === 0 && h1 === 0) continue;
+      } else {
+        const f = oldC[3 * j + 2];
+        if (f === 0) continue;
+        const db = oldK - 16;
+        const home = (j - ((f & ((1 << db) - 1)) - 1)) & oldMask;
+        h0 = ((f >>> db) << oldK) | home;
+        h1 = oldC[3 * j] | (oldC[3 * j + 1] << 16);
+      }
+      const at = this.find(h0, h1);
+      if (at === -2) return false;
+      if (at === -1) throw new Error("internal: a key twice in the visited set");
+      this.put(at, h0, h1);
     }
+    return true;
+  }
+}
+
+/** The parent link of an initial state. */
+export const NO_PARENT = 0xffffffff;
+
+/**
+ * Parent links and the action instance of each state, in about 1.4 bytes per state.
+ *
+ * A breadth-first search expands states in id order and numbers new states in the order it
+ * finds them, so the parent ids of the states, taken in id order, never decrease (initial
+ * states, which have none, aside). They are kept as gaps in unary: for each state, as many
+ * 0 bits as its parent is past the previous state's parent, then a 1 bit; about 2 bits per
+ * state. Every 64th state's parent and bit position are sampled, so a lookup scans at most
+ * 64 states' bits. Initial states are listed apart. The instance (or, for an initial state,
+ * the initial state's index) takes one byte while there are at most 256 of them.
+ */
+export class TraceLinks {
+  private bits = new Int32Array(1 << 10);
+  /** Bits written. */
+  private pos = 0;
+  private last = 0;
+  /** States with a parent so far, and every 64th one's parent and bit position. */
+  private linked = 0;
+  private readonly sampleParent = new GrowU32(1 << 6);
+  private readonly samplePos = new GrowU32(1 << 6);
+  /** Ids of the states without a parent, ascending. */
+  private readonly roots = new GrowU32(16);
+  private via: Uint8Array | Uint16Array;
+  n = 0;
+
+  constructor(instances: number) {
+    this.via = instances <= 256 ? new Uint8Array(1 << 10) : new Uint16Array(1 << 10);
+  }
+
+  /** Links given as arrays (parents nondecreasing apart from NO_PARENT). */
+  static of(parent: readonly number[], via: readonly number[], instances: number): TraceLinks {
+    const t = new TraceLinks(Math.max(instances, ...via.map((v) => v + 1)));
+    parent.forEach((p, s) => t.push(p, via[s]));
+    return t;
+  }
+
+  /** Appends the links of state `n` (the next id). */
+  push(parent: number, via: number): void {
+    const s = this.n++;
+    if (s === this.via.length) {
+      const v = new (this.via.constructor as Uint8ArrayConstructor)(2 * s);
+      v.set(this.via);
+      this.via = v;
+    }
+    this.via[s] = via;
+    if (parent === NO_PARENT) {
+      this.roots.push(s);
+      return;
+    }
+    if (parent < this.last) throw new Error(`internal: parent links out of order (${parent} after ${this.last})`);
+    // Zeros are free: the array starts zeroed; only the 1 bit is written.
+    this.pos += parent - this.last;
+    this.last = parent;
+    if (this.pos >>> 5 >= this.bits.length) {
+      let len = this.bits.length * 2;
+      while (this.pos >>> 5 >= len) len *= 2;
+      const b = new Int32Array(len);
+      b.set(this.bits);
+      this.bits = b;
+    }
+    this.bits[this.pos >>> 5] |= 1 << (this.pos & 31);
+    if ((this.linked++ & 63) === 0) {
+      this.sampleParent.push(parent);
+      this.samplePos.push(this.pos);
+    }
+    this.pos++;
+  }
+
+  /** How many roots have an id below s (and whether s is one). */
+  private rootsBelow(s: number): { below: number; isRoot: boolean } {
+    const r = this.roots.a;
+    let lo = 0, hi = this.roots.n;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (r[mid] < s) lo = mid + 1;
+      else hi = mid;
+    }
+    return { below: lo, isRoot: lo < this.roots.n && r[lo] === s };
+  }
+
+  parentOf(s: number): number {
+    if (s < 0 || s >= this.n) throw new RangeError(`no state ${s}`);
+    const { below, isRoot } = this.rootsBelow(s);
+    if (isRoot) return NO_PARENT;
+    const k = s - below;
+    const j = k >>> 6;
+    let parent = this.sampleParent.a[j];
+    let p = this.samplePos.a[j];
+    // Walk from the sample's 1 bit to the (k - 64j)-th 1 bit after it, counting zeros.
+    for (let left = k & 63; ; p++) {
+      if ((this.bits[p >>> 5] >>> (p & 31)) & 1) {
+        if (left === 0) return parent;
+        left--;
+      } else parent++;
+    }
+  }
+
+  viaOf(s: number): number {
+    if (s < 0 || s >= this.n) throw new RangeError(`no state ${s}`);
+    return this.via[s];
+  }
+
+  get bytes(): number {
+    return Math.ceil(this.pos / 8) + this.n * this.via.BYTES_PER_ELEMENT + 8 * this.sampleParent.n + 4 * this.roots.n;
   }
 }

@@ -2,11 +2,11 @@
 // chunks of each BFS level and keeps the successors not already in the shared visited set.
 import { parentPort, workerData } from "node:worker_threads";
 import { compile } from "./compile.ts";
-import { candidateStride, canonicalizerFor, Expander, STOP_INTERRUPT, STOP_TIMEOUT } from "./explore.ts";
+import { candidateStride, canonicalizerFor, Expander, frontierStride, STOP_INTERRUPT, STOP_TIMEOUT } from "./explore.ts";
 import type { ChunkResult, LevelTask } from "./parallel.ts";
 import { importSpecModule } from "./import-spec.ts";
 import { isSpec, SpecError } from "./spec.ts";
-import { GrowU32, VisitedSet } from "./store.ts";
+import { GrowU32, RecentKeys, VisitedSet } from "./store.ts";
 
 const { specUrl, params, symmetry } = workerData as { specUrl: string; params: Record<string, unknown>; symmetry: boolean };
 const port = parentPort!;
@@ -22,9 +22,12 @@ try {
   if (!isSpec(mod.default)) throw new SpecError(`${specUrl}: does not default-export a spec`);
   const model = compile(mod.default, params);
   const W = model.words;
-  const cs = candidateStride(W);
+  const cs = candidateStride(model), fs = frontierStride(model);
   const ex = new Expander(model, canonicalizerFor(model, symmetry));
-  const D = ex.D;
+  const D = ex.D, carry = ex.carry;
+  // Keys this worker found in the shared set or kept earlier (the main thread inserts every
+  // kept candidate, in frontier order, before any later chunk's): a hit is a duplicate.
+  const recent = new RecentKeys();
   port.on("message", (t: LevelTask) => {
     try {
       const seen = VisitedSet.attach(t.table);
@@ -34,16 +37,25 @@ try {
       // would drop the others anyway, in the same order).
       const local = new VisitedSet(W, model.codec.lastWordBits, Math.max(1024, (t.to - t.from) * 2));
       let pending = 0;
+      let dup = new Uint8Array(0);
       // Drops the pending candidates known from earlier levels or earlier in this chunk:
       // touch their home slots first so that the cache misses overlap, then compact.
       const filter = () => {
         const a = out.a;
         const n = (out.n - pending) / cs;
-        seen.touch(a.subarray(pending), n, cs, W + 2);
+        if (dup.length < n) dup = new Uint8Array(n);
+        for (let j = 0, o = pending + W + 2; j < n; j++, o += cs) {
+          if (recent.has(a[o], a[o + 1])) dup[j] = 1;
+          else {
+            dup[j] = 0;
+            recent.add(a[o], a[o + 1]);
+          }
+        }
+        seen.touch(a.subarray(pending), n, cs, W + 2, dup);
         let to = pending;
-        for (let from = pending; from < out.n; from += cs) {
+        for (let from = pending, j = 0; from < out.n; from += cs, j++) {
           const k0 = a[from + W + 2], k1 = a[from + W + 3];
-          if (seen.hasKey(k0, k1) || !local.addKey(k0, k1)) continue;
+          if (dup[j] === 1 || seen.hasKey(k0, k1) || !local.addKey(k0, k1)) continue;
           if (to !== from) a.copyWithin(to, from, from + cs);
           to += cs;
         }
@@ -56,9 +68,11 @@ try {
         for (let w = 0; w < W; w++) a[at + w] = D[w];
         a[at + W] = parentId;
         a[at + W + 1] = inst;
+        for (let k = 0; k < carry.length; k++) a[at + W + 4 + k] = carry[k];
         seen.keyInto(a, at, a, at + W + 2);
         if (out.n - pending >= 512 * cs) filter();
       };
+      ex.importMasks(t.masks);
       ex.fired.fill(0);
       ex.changed.fill(0);
       ex.generated = 0;
@@ -72,7 +86,7 @@ try {
           else if (r === STOP_TIMEOUT || performance.now() > t.deadline) stoppedBy = "timeout";
           if (stoppedBy) break;
         }
-        const off = k * (W + 1);
+        const off = k * fs;
         ex.expand(frontier, off, frontier[off + W], emit, t.atBound ? seen : undefined);
       }
       filter();
@@ -88,9 +102,10 @@ try {
         generated: ex.generated,
         hidden: ex.hidden,
         stoppedBy,
+        masks: ex.exportMasks(),
         lockEdges: ex.lockOrder ? [...ex.lockOrder.edges.values()] : undefined,
       };
-      port.postMessage(r, [candidates.buffer as ArrayBuffer, r.fired.buffer as ArrayBuffer, r.changed.buffer as ArrayBuffer]);
+      port.postMessage(r, [candidates.buffer as ArrayBuffer, r.fired.buffer as ArrayBuffer, r.changed.buffer as ArrayBuffer, r.masks.buffer as ArrayBuffer]);
     } catch (e) {
       fail(e);
     }

@@ -41,6 +41,44 @@ test("explorer: random specs give the naive explorer's counts, verdicts and shor
   );
 });
 
+// Guard reuse (Expander): a successor keeps the guard results whose read bits its step never
+// changes. Without the purity probe nothing runs those guards again, so the counts and traces
+// rest on reuse alone; a guard whose reads depend on the state (a ? b : c) is the hard case.
+test("explorer: guard reuse without the purity probe gives the naive explorer's results", () => {
+  fc.assert(
+    fc.property(specArb(false), (ast) => {
+      const spec = toSpec(ast);
+      const want = naiveCheck(spec);
+      const v = check(spec, {}, { purityProbe: 0 });
+      assert.equal(v.stats.distinctStates, want.distinct, "distinct");
+      assert.equal(v.stats.generatedStates, want.generated, "generated");
+      assert.deepEqual(summary(v), naiveSummary(want));
+      assertTraces(spec, v);
+    }),
+    { numRuns: 250 },
+  );
+  const branchy = defineSpec({
+    name: "test/branchy-guards",
+    params: z.object({}),
+    state: () => z.object({ a: z.boolean(), b: z.number().int().min(0).max(3), c: z.number().int().min(0).max(3) }),
+    init: () => ({ a: false, b: 0, c: 0 }),
+    actions: () => ({
+      // Reads a and c while a is false, a and b once it is true.
+      step: { when: (s) => (s.a ? s.b < 3 : s.c < 2), then: (s) => { if (s.a) s.b = s.b + 1; else s.c = s.c + 1; } },
+      flip: { when: (s) => !s.a, then: (s) => { s.a = true; } },
+      bumpB: { when: (s) => !s.a && s.b < 2, then: (s) => { s.b = s.b + 1; } },
+    }),
+    invariants: { small: (s) => s.b + s.c < 6 },
+  });
+  const want = naiveCheck(branchy);
+  for (const purityProbe of [0, 2000]) {
+    const v = check(branchy, {}, { purityProbe });
+    assert.equal(v.stats.distinctStates, want.distinct);
+    assert.equal(v.stats.generatedStates, want.generated);
+    assert.deepEqual(summary(v), naiveSummary(want));
+  }
+});
+
 test("explorer: symmetry reduction keeps verdicts and shortest traces, never adds states", () => {
   fc.assert(
     fc.property(specArb(true), (ast) => {

@@ -28,6 +28,8 @@ interface Config {
   args: string[];
   /** RefPin's N, for the SPIN comparison. */
   refpinN?: number;
+  /** A seed model's row (its own table, with the reductions side by side). */
+  seed?: boolean;
 }
 
 interface SpinRun {
@@ -62,6 +64,9 @@ interface Row {
   fingerprintBits?: number;
   collisionProbability?: number;
   refpinN?: number;
+  seed?: boolean;
+  /** Stats.symmetry / stats.por of every verdict of the run, and the warnings saying why not. */
+  reduced?: { symmetry: boolean; por: boolean; why?: string };
   /** The liveness pass (its own unreduced graph): seconds, states, edges, peak bytes per state. */
   liveness?: { seconds: number; states: number; edges: number; bytesPerState: number };
 }
@@ -83,21 +88,35 @@ function configs(): Config[] {
     // Liveness: a leads-to property under weak fairness, on the graph of N = 5.
     out.push({ label: "refpin N=5 leads-to (liveness)", spec: "test/bench/refpin-live.ts", args: ["--param", "N=5", "--param", "variant=active"] });
   }
-  // Other shipped models at their largest parameters, the design that holds.
-  const fp = "specs/kvm-vfio/file-pinning.ts";
-  if (existsSync(join(root, fp))) {
-    out.push({ label: "file-pinning devices=3", spec: fp, args: ["--param", "devices=3", "--design", "get_file_active"] });
-  }
-  const gm = join(root, "specs", "guest-memfd");
-  if (existsSync(gm)) {
-    for (const f of readdirSync(gm).filter((f) => f.endsWith(".ts")).sort()) {
-      const spec = `specs/guest-memfd/${f}`;
-      // All designs in one run: each one is small.
-      out.push({ label: `guest-memfd/${f.replace(/\.ts$/, "")} (all designs)`, spec, args: ["--design", "all"] });
-    }
+  // The seed models at their largest parameters, every design in one run (the counts add
+  // up), unreduced, with symmetry and with partial-order reduction.
+  for (const [spec, params] of SEED_MODELS) {
+    if (!existsSync(join(root, spec))) continue;
+    const name = spec.replace(/^specs\//, "").replace(/\.ts$/, "");
+    const base = [...params.flatMap((p) => ["--param", p]), "--design", "all"];
+    const label = `${name}${params.length ? ` ${params.join(" ")}` : ""}`;
+    out.push({ label, spec, args: base, seed: true });
+    out.push({ label: `${label} --symmetry`, spec, args: [...base, "--symmetry"], seed: true });
+    out.push({ label: `${label} --por`, spec, args: [...base, "--por"], seed: true });
   }
   return only ? out.filter((c) => only.test(c.label)) : out;
 }
+
+/** The seed models (specs/ beside the conformance model) and their largest parameters. */
+const SEED_MODELS: [string, string[]][] = [
+  ["specs/kvm-vfio/file-pinning.ts", ["devices=3"]],
+  ["specs/kvm-vfio/group-path.ts", ["devices=2", "fds=2"]],
+  ["specs/kvm-vfio/vm-pinning.ts", ["devices=2", "reuse=1"]],
+  ["specs/kvm-vfio/two-vms.ts", []],
+  ["specs/kvm-vfio/destroy-era.ts", []],
+  ["specs/kvm/vendor-module.ts", []],
+  ["specs/guest-memfd/ownership.ts", ["slots=3"]],
+  ["specs/guest-memfd/lock-order.ts", []],
+  ["specs/iommufd-tsm/tsm-cycles.ts", ["cycles=3"]],
+  ["specs/iommufd-tsm/vdevice.ts", []],
+  ["specs/iommufd-tsm/kvm-file.ts", []],
+  ["specs/fs/get-file-rcu.ts", ["replacements=4"]],
+];
 
 function which(cmd: string): string | null {
   for (const dir of (process.env.PATH ?? "").split(":")) {
@@ -125,7 +144,7 @@ function runRefcheck(c: Config): Row {
   rmSync(rssFile, { force: true });
   const args = [...nodeArgs, join(root, "bin", "refcheck.ts"), "check", c.spec, ...c.args, "--json"];
   const r = runChild(process.execPath, args, { ...process.env, REFCHECK_BENCH_RSS: rssFile });
-  const row: Row = { label: c.label, status: "ok", wall: r.wall, refpinN: c.refpinN };
+  const row: Row = { label: c.label, status: "ok", wall: r.wall, refpinN: c.refpinN, seed: c.seed };
   if (r.code === 2) {
     // yargs' strict mode names a flag the command line does not have yet.
     const unknown = /Unknown argument/i.test(r.stderr);
@@ -148,6 +167,8 @@ function runRefcheck(c: Config): Row {
   row.depth = Math.max(...verdicts.map((v) => v.stats.depth));
   row.seconds = sum((v) => v.stats.seconds);
   row.statesPerSecond = row.seconds > 0 ? row.distinct / row.seconds : undefined;
+  const why = verdicts.flatMap((v) => v.warnings ?? []).find((w) => /partial-order reduction not applied|symmetry/.test(w));
+  row.reduced = { symmetry: verdicts.some((v) => v.stats.symmetry), por: verdicts.some((v) => v.stats.por), why };
   const outcomes = verdicts.map((v) => v.outcome);
   row.outcome = outcomes.includes("fail") ? "fail" : outcomes.includes("incomplete") ? "incomplete" : "pass";
   if (verdicts.length === 1) {
@@ -167,6 +188,7 @@ function runRefcheck(c: Config): Row {
 
 interface VerdictLike {
   outcome: string;
+  warnings?: string[];
   stats: {
     distinctStates: number;
     generatedStates: number;
@@ -176,6 +198,8 @@ interface VerdictLike {
     traceBytesPerState?: number;
     fingerprintBits?: number;
     collisionProbability?: number;
+    symmetry?: boolean;
+    por?: boolean;
     liveness?: { seconds: number; states: number; edges: number; bytesPerState: number };
   };
 }
@@ -379,7 +403,7 @@ function main(): void {
 
   const head = ["config", "outcome", "distinct", "generated", "depth", "search s", "wall s", "states/s", "RSS MB",
     "B/state RSS", "B/state store", "B/state trace", "SPIN s", "SPIN MB", "time/SPIN", "RSS/SPIN"];
-  const body = rows.map((r): string[] => {
+  const body = rows.filter((r) => !r.seed).map((r): string[] => {
     if (r.status !== "ok") return [r.label, r.note ?? r.status];
     const s = r.refpinN !== undefined ? spin.get(r.refpinN) : undefined;
     const sOk = s?.ok === true && s.seconds !== undefined && s.rssMB !== undefined;
@@ -394,6 +418,31 @@ function main(): void {
   const right = head.map((_, i) => i >= 2);
   console.log(`refcheck bench: ${cores} cores, Node ${process.versions.node}${full ? ", --full" : ""}`);
   console.log(table(head, body, right));
+  const seeds = rows.filter((r) => r.seed);
+  if (seeds.length) {
+    // One line per model: unreduced, then what symmetry and partial-order reduction leave.
+    const byModel = new Map<string, Row[]>();
+    for (const r of seeds) {
+      const k = r.label.replace(/ --(symmetry|por)$/, "");
+      byModel.set(k, [...(byModel.get(k) ?? []), r]);
+    }
+    const cell = (r: Row | undefined, flag: "symmetry" | "por") => {
+      if (!r || r.status !== "ok") return [r?.note ?? "", ""];
+      if (!r.reduced?.[flag]) return [flag === "symmetry" ? "none declared" : "not applied", ""];
+      return [`${int(r.distinct)}`, fix(r.seconds)];
+    };
+    console.log("\nseed models at their largest parameters, every design (counts added up)");
+    console.log(table(
+      ["model", "outcome", "distinct", "generated", "search s", "states/s", "symmetry distinct", "sym s", "por distinct", "por s"],
+      [...byModel].map(([k, rs]) => {
+        const plain = rs.find((r) => r.label === k);
+        if (!plain || plain.status !== "ok") return [k, plain?.note ?? "error"];
+        const sym = rs.find((r) => r.label.endsWith("--symmetry")), por = rs.find((r) => r.label.endsWith("--por"));
+        return [k, plain.outcome ?? "", int(plain.distinct), int(plain.generated), fix(plain.seconds), int(plain.statesPerSecond), ...cell(sym, "symmetry"), ...cell(por, "por")];
+      }),
+      [false, false, true, true, true, true, true, true, true, true],
+    ));
+  }
   if (typecheck) {
     console.log(`\ntypecheck specs/: ${typecheck.note ?? `cold ${int(typecheck.cold)} ms (empty cache; process CPU ${int(typecheck.coldCpu)} ms), cached ${fix(typecheck.cached, 1)} ms`}`);
   }

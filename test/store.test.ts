@@ -1,0 +1,81 @@
+// The visited store's pieces on their own: compact trace links against plain arrays.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import fc from "fast-check";
+import { NO_PARENT, TraceLinks } from "../checker/store.ts";
+
+test("trace links: parents and instances read back as pushed, roots anywhere", () => {
+  fc.assert(
+    fc.property(
+      fc.array(fc.record({ root: fc.boolean(), gap: fc.nat({ max: 70 }), via: fc.nat({ max: 300 }) }), { maxLength: 400 }),
+      fc.boolean(),
+      (steps, narrow) => {
+        const parent: number[] = [], via: number[] = [];
+        let p = 0;
+        for (const s of steps) {
+          if (s.root) parent.push(NO_PARENT);
+          else {
+            p += s.gap;
+            parent.push(p);
+          }
+          via.push(narrow ? s.via & 255 : s.via);
+        }
+        const t = new TraceLinks(narrow ? 256 : 301);
+        parent.forEach((x, i) => t.push(x, via[i]));
+        assert.equal(t.n, parent.length);
+        for (let i = 0; i < parent.length; i++) {
+          assert.equal(t.parentOf(i), parent[i], `parent of ${i}`);
+          assert.equal(t.viaOf(i), via[i], `via of ${i}`);
+        }
+      },
+    ),
+    { numRuns: 200 },
+  );
+});
+
+test("trace links: a BFS-sized run costs under 2 bytes per state, and parents may not go back", () => {
+  const t = new TraceLinks(40);
+  const n = 1 << 20;
+  for (let s = 0, p = 0; s < n; s++) {
+    if (s === 0) t.push(NO_PARENT, 0);
+    else {
+      if (s % 3 === 0) p += 2;
+      t.push(p, s % 40);
+    }
+  }
+  assert.ok(t.bytes / n < 2, `${t.bytes / n} bytes per state`);
+  assert.equal(t.parentOf(n - 1), Math.floor((n - 1) / 3) * 2);
+  assert.throws(() => t.push(0, 0), /out of order/);
+});
+
+test("visited set: wide and compact slots keep exactly the keys added, through every growth", async () => {
+  const { VisitedSet } = await import("../checker/store.ts");
+  for (const [W, lastBits] of [[2, 20], [3, 5]] as const) {
+    // Compact from 2^17 slots: distance fields of 1, 2, 3... bits, so the "too far from
+    // home" growth runs too.
+    const v = new VisitedSet(W, lastBits, 1 << 10, false, 17);
+    const wide = new VisitedSet(W, lastBits);
+    const st = new Uint32Array(W);
+    let seed = 12345;
+    const rnd = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0);
+    const states: Uint32Array[] = [];
+    for (let i = 0; i < 300_000; i++) {
+      for (let w = 0; w < W; w++) st[w] = w === W - 1 && W === 2 ? rnd() & 0xfffff : rnd();
+      // Some repeats, and neighbours that differ in one bit.
+      if (i % 7 === 0 && states.length) st.set(states[rnd() % states.length]);
+      if (i % 11 === 0) st[0] ^= 1;
+      const a = v.has(st, 0), b = wide.has(st, 0);
+      assert.equal(a, b, `state ${i} in one table only`);
+      const k = new Uint32Array(2);
+      v.keyInto(st, 0, k, 0);
+      assert.equal(v.addKey(k[0], k[1]), !a);
+      wide.keyInto(st, 0, k, 0);
+      assert.equal(wide.addKey(k[0], k[1]), !b);
+      if (!a && i % 5 === 0) states.push(st.slice());
+    }
+    assert.equal(v.size, wide.size);
+    for (const s of states) assert.ok(v.has(s, 0));
+    // 6-byte slots (a power of two of them) once compact.
+    assert.equal(Math.log2(v.bytes / 6) % 1, 0, `${v.bytes} B`);
+  }
+});
