@@ -164,8 +164,13 @@ export function mergeShards(paths: readonly string[], allowUnfinished = false): 
   const found = new Map<string, Verdict>();
   const unfinished: string[] = [];
   for (const { path, s } of shards) {
-    for (const v of s.verdicts) found.set(jobId(v.spec, v.params), v);
-    const lost = s.assigned.filter((id) => !s.verdicts.some((v) => jobId(v.spec, v.params) === id));
+    const ran = new Set<string>();
+    for (const v of s.verdicts) {
+      const id = jobId(v.spec, v.params);
+      found.set(id, v);
+      ran.add(id);
+    }
+    const lost = s.assigned.filter((id) => !ran.has(id));
     if (lost.length && !allowUnfinished) {
       throw new ShardError(`merge: shard ${s.index}/${s.count} (${path}) did not finish ${lost.length} of its ${s.assigned.length} jobs (${lost.slice(0, 3).join(", ")}${lost.length > 3 ? ", ..." : ""}); rerun it, or merge with --allow-unfinished to report the run as incomplete`);
     }

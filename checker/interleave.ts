@@ -78,7 +78,6 @@ export function leastInterleaved(model: Model, r: ExploreResult, h: Hit, symmetr
   const inSearch = (s: Uint32Array) => visited.has(s, 0);
   const keyOf = (s: Uint32Array) => Buffer.from(s.buffer, s.byteOffset, s.byteLength).toString("latin1");
   const instances = model.instances.map((x) => x.id);
-  const anyEnabled = (s: Uint32Array) => instances.some((i) => rep.enabled(i, s));
   const p = h.property as { kind: string; index: number };
   // The target: a state at the last layer (state properties), or a last step (faults, action properties).
   const stateTarget = (s: Uint32Array): boolean => {
@@ -88,9 +87,9 @@ export function leastInterleaved(model: Model, r: ExploreResult, h: Hit, symmetr
       case "reachable":
         return rep.test(model.witnesses[p.index].fn, "witness", s);
       case "quiescent":
-        return !anyEnabled(s) && !rep.test(model.quiescent[p.index].fn, "quiescent property", s);
+        return !rep.anyEnabled(s) && !rep.test(model.quiescent[p.index].fn, "quiescent property", s);
       case "deadlock":
-        return !anyEnabled(s) && !!model.busy && rep.test(model.busy, "busy", s);
+        return !rep.anyEnabled(s) && !!model.busy && rep.test(model.busy, "busy", s);
       default:
         return false;
     }

@@ -38,6 +38,11 @@ export class Replayer {
     }
   }
 
+  /** Some action instance is enabled in `s` (it is not quiescent, nor deadlocked). */
+  anyEnabled(s: Uint32Array): boolean {
+    return this.model.instances.some((_, i) => this.enabled(i, s));
+  }
+
   /** A predicate on a packed state. */
   test(fn: (...a: any[]) => unknown, what: string, from: Uint32Array, after?: Uint32Array, act?: unknown): boolean {
     this.guardBuf.set(from);
@@ -167,7 +172,6 @@ export function rebuildTrace(model: Model, r: ExploreResult, h: Hit, symmetry: b
     throw notDeterministic(model, `replaying the trace of ${property}, ${what} at step ${k}${k > 0 && steps[k].action ? ` (action ${label(route.steps[route.steps.length - 1])})` : " (the initial state)"}`);
   };
   const p = h.property;
-  const anyEnabled = (s: Uint32Array) => model.instances.some((_, i) => rep.enabled(i, s));
   switch (p.kind) {
     case "fault":
       if (end!.fault !== h.message) at(`the step gave ${end!.fault === undefined ? "no fault" : `the fault "${end!.fault}"`} instead of "${h.message}"`);
@@ -190,7 +194,7 @@ export function rebuildTrace(model: Model, r: ExploreResult, h: Hit, symmetry: b
     }
     case "quiescent": {
       const q = model.quiescent[p.index];
-      if (anyEnabled(stored)) at("an action is enabled in the last state, which the search found quiescent");
+      if (rep.anyEnabled(stored)) at("an action is enabled in the last state, which the search found quiescent");
       if (rep.test(q.fn, `quiescent property "${q.name}"`, stored)) at(`the quiescent property holds on the last state ${showState(model, stored)}`);
       break;
     }
@@ -201,7 +205,7 @@ export function rebuildTrace(model: Model, r: ExploreResult, h: Hit, symmetry: b
       break;
     }
     case "deadlock":
-      if (anyEnabled(stored)) at("an action is enabled in the last state, which the search found deadlocked");
+      if (rep.anyEnabled(stored)) at("an action is enabled in the last state, which the search found deadlocked");
       if (!model.busy || !rep.test(model.busy, "busy", stored)) at("no thread is busy in the last state, which the search found deadlocked");
       break;
   }
