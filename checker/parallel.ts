@@ -5,7 +5,7 @@
 // from shared memory. The main thread then inserts the surviving candidates chunk by chunk,
 // in frontier order. That is exactly the order the single-threaded search inserts them in,
 // so ids, counts, traces and verdicts are identical to a run with one worker.
-import { Worker } from "node:worker_threads";
+import { Worker, type WorkerOptions } from "node:worker_threads";
 import type { Model } from "./compile.ts";
 import { SpecError } from "./spec.ts";
 import { firstHits, frontierStride, Inserter, Limits, LocalSearch, type ExploreOptions, type ExploreResult, type Hit, type StopReason } from "./explore.ts";
@@ -54,20 +54,20 @@ export interface LevelTask {
 }
 
 /**
- * A worker's entry: compiled, the worker's own .js file; from the sources, an .mjs entry
- * that registers the TypeScript loader first (a worker thread starts without it).
+ * Starts a worker thread. Compiled, the worker's own .js file; from the sources, ts-entry.mjs,
+ * which registers the TypeScript loader first (a worker thread starts without it) and then
+ * imports the module the thread's argv names.
  */
-export function workerEntry(name: "worker" | "search-worker" | "sim-worker"): URL {
-  const compiled = !import.meta.url.endsWith(".ts");
-  const entry = { worker: "./worker-entry.mjs", "search-worker": "./search-entry.mjs", "sim-worker": "./sim-entry.mjs" }[name];
-  return new URL(compiled ? `./${name}.js` : entry, import.meta.url);
+export function startWorker(name: "worker" | "search-worker" | "sim-worker", options: WorkerOptions): Worker {
+  if (!import.meta.url.endsWith(".ts")) return new Worker(new URL(`./${name}.js`, import.meta.url), options);
+  return new Worker(new URL("./ts-entry.mjs", import.meta.url), { ...options, argv: [name] });
 }
 
 class Pool {
   private readonly workers: Worker[] = [];
   constructor(n: number, init: { specUrl: string; params: Record<string, unknown>; symmetry: boolean }) {
     for (let i = 0; i < n; i++) {
-      this.workers.push(new Worker(workerEntry("worker"), { workerData: init }));
+      this.workers.push(startWorker("worker", { workerData: init }));
     }
   }
 

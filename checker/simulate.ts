@@ -22,7 +22,7 @@ import {
 } from "./explore.ts";
 import { toVerdict, type CheckOptions, type SimulationSummary } from "./index.ts";
 import { dependencies, LockOrder, type Dependency, type OrderEdge } from "./lockdep.ts";
-import { once, workerEntry } from "./parallel.ts";
+import { once, startWorker } from "./parallel.ts";
 import { Fault, type Spec } from "./spec.ts";
 import { Verdict } from "./verdict.ts";
 import { TraceLinks } from "./store.ts";
@@ -611,7 +611,7 @@ export async function simulateAsync(spec: Spec, params: Record<string, unknown>,
     deadlineAt: opts.timeoutSeconds !== undefined ? performance.timeOrigin + t0 + opts.timeoutSeconds * 1000 : Infinity,
     maxMemoryBytes: opts.maxMemoryBytes,
   };
-  const threads = Array.from({ length: workers }, (_, index) => new Worker(workerEntry("sim-worker"), { workerData: { ...base, index } }));
+  const threads = Array.from({ length: workers }, (_, index) => startWorker("sim-worker", { workerData: { ...base, index } }));
   const timer = opts.progress
     ? setInterval(() => {
         let runs = 0, steps = 0, longest = 0;

@@ -7,7 +7,7 @@ import { once } from "./parallel.ts";
 import { compile, type Model } from "./compile.ts";
 import { RUN_ACTION_PROPERTY, RUN_BUSY, RUN_EFFECT, RUN_GUARD, RUN_INVARIANT, RUN_QUIESCENT, RUN_SHIFT, RUN_WITNESS, RUNNING, STOP_INTERRUPT, STOP_TIMEOUT } from "./explore.ts";
 import { abandonedVerdict, type CheckOptions } from "./index.ts";
-import { workerEntry } from "./parallel.ts";
+import { startWorker } from "./parallel.ts";
 import { SpecError, type Spec } from "./spec.ts";
 import type { Verdict } from "./verdict.ts";
 
@@ -120,7 +120,7 @@ export class SearchHost {
 
   private start(): Promise<void> {
     if (this.ready) return this.ready;
-    const w = new Worker(workerEntry("search-worker"), {
+    const w = startWorker("search-worker", {
       workerData: { specUrl: this.specUrl, control: this.control, counts: this.counts },
     });
     this.worker = w;
