@@ -181,7 +181,7 @@ function harmless(prop: string | symbol, target: object): boolean {
  * elements) found before it, so only a slip (an unknown name, an index out of range)
  * reaches these traps, in strict and sloppy code alike, at no cost to correct accesses.
  */
-function trap(unknown: (receiver: any, prop: string) => string): object {
+export function trap(unknown: (receiver: any, prop: string) => string): object {
   const target = {};
   return new Proxy(target, {
     get(t, prop, receiver) {

@@ -1,7 +1,7 @@
 // Compiles a spec and its parameters into a model: the codec, the flat list of action
 // instances, the properties, the initial states (packed) and the symmetry canonicalizer.
 import { z } from "zod";
-import { compileCodec, didYouMean, type Codec, type LeafSlot, type Node } from "./codec.ts";
+import { compileCodec, didYouMean, trap, type Codec, type LeafSlot, type Node } from "./codec.ts";
 import { ownershipProperties, type Owned } from "./ownership.ts";
 import { expectationFor, type RunExpectation } from "./expect.ts";
 import { checkActionKeys, SpecError, type ActionDef, type Spec } from "./spec.ts";
@@ -15,7 +15,13 @@ export interface ActionInstance {
   /** Index of the named action. */
   action: number;
   name: string;
+  /** The parameter values, a plain object (for traces and reports). */
   params: Record<string, unknown>;
+  /**
+   * The same values as the guard and the effect see them: reading a parameter the action
+   * does not declare in `each` is a spec error, not a silent undefined.
+   */
+  args: Record<string, unknown>;
   /** "FileAdd(i=0)" */
   label: string;
   guard: ((s: any, a: any) => boolean) | undefined;
@@ -367,6 +373,10 @@ export function compile(spec: Spec, given: Record<string, unknown> = {}): Model 
         throw new SpecError(`${where}, action "${name}": parameter domain "${k}" must be a non-empty array`);
       }
     }
+    const argsProto = trap((_r, prop) =>
+      keys.length === 0
+        ? `reads parameter "${prop}", but action "${name}" has no parameters (declare them with \`each: { ${prop}: [...] }\`)`
+        : `reads parameter "${prop}", which is not in the \`each\` of action "${name}" (its parameters: ${keys.join(", ")})${didYouMean(prop, keys)}`);
     const combos: Record<string, unknown>[] = [{}];
     for (const k of keys) {
       const next: Record<string, unknown>[] = [];
@@ -388,7 +398,7 @@ export function compile(spec: Spec, given: Record<string, unknown> = {}): Model 
         throw new SpecError(`${where}, action ${label}: "thread" must be a non-empty string (or a function of the parameters giving one)`);
       }
       instances.push({
-        id: instances.length, action: a, name, params: Object.freeze(c), label, guard: def.when, effect: def.then,
+        id: instances.length, action: a, name, params: Object.freeze(c), args: Object.freeze(Object.create(argsProto, Object.getOwnPropertyDescriptors(c))), label, guard: def.when, effect: def.then,
         reads: footprint(def.reads, "reads"), writes: footprint(def.writes, "writes"), ...(thread ? { thread } : {}),
       });
     }

@@ -467,7 +467,7 @@ export class Expander {
       const inst = model.instances[i];
       this.running[RUNNING] = RUN_GUARD * RUN_SHIFT + i;
       try {
-        o.enabled[i] = inst.guard === undefined || inst.guard(cur, inst.params) ? 1 : 0;
+        o.enabled[i] = inst.guard === undefined || inst.guard(cur, inst.args) ? 1 : 0;
       } catch (e) {
         throw specFailure(model, `guard of action ${inst.label}`, e);
       }
@@ -479,7 +479,7 @@ export class Expander {
       draftCtx.ro = false;
       this.running[RUNNING] = RUN_EFFECT * RUN_SHIFT + i;
       try {
-        const ret = inst.effect(draft, inst.params);
+        const ret = inst.effect(draft, inst.args);
         if (ret !== undefined) throw effectReturned(ret);
       } catch (e) {
         if (!(e instanceof Fault)) throw specFailure(model, `action ${inst.label}`, e);
@@ -492,7 +492,7 @@ export class Expander {
         // (get then put) is no replaced draft. The same view classes keep spec code monomorphic.
         D.set(A);
         try {
-          inst.effect(draft, inst.params);
+          inst.effect(draft, inst.args);
         } catch (e) {
           if (e instanceof SpecError && e.message.includes(READ_ONLY)) {
             wrote[i] = 1;
@@ -534,7 +534,7 @@ export class Expander {
     let g: boolean;
     try {
       this.running[RUNNING] = RUN_GUARD * RUN_SHIFT + i;
-      g = inst.guard!(this.cur, inst.params);
+      g = inst.guard!(this.cur, inst.args);
     } catch (e) {
       throw specFailure(model, `guard of action ${inst.label}`, e);
     }
@@ -653,7 +653,7 @@ export class Expander {
         if (this.track !== null) this.untracked();
         try {
           this.running[RUNNING] = RUN_GUARD * RUN_SHIFT + i;
-          g = inst.guard(this.cur, inst.params);
+          g = inst.guard(this.cur, inst.args);
         } catch (e) {
           throw specFailure(model, `guard of action ${inst.label}`, e);
         }
@@ -685,7 +685,7 @@ export class Expander {
     this.running[RUNNING] = RUN_EFFECT * RUN_SHIFT + i;
     if (this.track !== null) this.untracked();
     try {
-      const ret = inst.effect(draft, inst.params);
+      const ret = inst.effect(draft, inst.args);
       if (ret !== undefined) throw effectReturned(ret);
     } catch (e) {
       if (this.track !== null) this.por!.checkAction(i, this.track);
@@ -729,7 +729,7 @@ export class Expander {
     draftCtx.ro = false;
     if (this.track !== null) this.untracked();
     try {
-      const ret = inst.effect(draft, inst.params);
+      const ret = inst.effect(draft, inst.args);
       if (ret !== undefined) throw effectReturned(ret);
     } catch (e) {
       if (this.track !== null) this.por!.checkAction(i, this.track);

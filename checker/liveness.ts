@@ -325,7 +325,7 @@ export function buildGraph(model: Model, preds: { fn: (s: any) => boolean; what:
           slot[RUN] = GUARD + i;
           let g: boolean;
           try {
-            g = inst.guard(cur, inst.params);
+            g = inst.guard(cur, inst.args);
           } catch (e) {
             throw specFailure(model, `guard of action ${inst.label}`, e);
           }
@@ -359,7 +359,7 @@ function fire(inst: ActionInstance, draft: any, D: Uint32Array, A: Uint32Array, 
   for (let w = 0; w < W; w++) D[w] = A[w];
   slot[RUN] = code;
   try {
-    const ret = inst.effect(draft, inst.params);
+    const ret = inst.effect(draft, inst.args);
     if (ret !== undefined) throw effectReturned(ret);
   } catch (e) {
     if (e instanceof Fault) return false;
@@ -710,7 +710,7 @@ function fairnessText(fs: FairConstraint[]): string {
  */
 function stopReason(model: Model, state: Uint32Array): string {
   const view = model.codec.view(state, { ro: true });
-  const enabled = model.instances.filter((x) => x.guard === undefined || x.guard(view, x.params)).map((x) => x.label);
+  const enabled = model.instances.filter((x) => x.guard === undefined || x.guard(view, x.args)).map((x) => x.label);
   if (enabled.length) return `no action can run: every step enabled there faults (${enabled.join(", ")})`;
   const who = model.busy?.(view);
   return who ? `no action can run: deadlock, ${String(who)} is blocked` : "no action can run";

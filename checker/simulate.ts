@@ -198,7 +198,7 @@ export class Walker {
         let g: boolean;
         this.running[RUNNING] = RUN_GUARD * RUN_SHIFT + i;
         try {
-          g = inst.guard(cur, inst.params);
+          g = inst.guard(cur, inst.args);
         } catch (e) {
           throw specFailure(model, `guard of action ${inst.label}`, e);
         }
@@ -217,7 +217,7 @@ export class Walker {
     ctx.ro = false;
     this.running[RUNNING] = RUN_EFFECT * RUN_SHIFT + i;
     try {
-      const ret = inst.effect(this.draft, inst.params);
+      const ret = inst.effect(this.draft, inst.args);
       if (ret !== undefined) throw effectReturned(ret);
     } catch (e) {
       ctx.ro = true;

@@ -32,7 +32,7 @@ export class Replayer {
     const x = this.model.instances[inst];
     this.guardBuf.set(from);
     try {
-      return !x.guard || !!x.guard(this.guardView, x.params);
+      return !x.guard || !!x.guard(this.guardView, x.args);
     } catch (e) {
       throw specFailure(this.model, `guard of action ${x.label} (trace replay)`, e);
     }
@@ -59,7 +59,7 @@ export class Replayer {
     const x = this.model.instances[inst];
     this.buf.set(from);
     try {
-      const ret = x.effect(this.draft, x.params);
+      const ret = x.effect(this.draft, x.args);
       if (ret !== undefined) throw effectReturned(ret);
     } catch (e) {
       if (!(e instanceof Fault)) throw specFailure(this.model, `action ${x.label} (trace replay)`, e);

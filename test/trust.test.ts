@@ -237,3 +237,25 @@ test("random-effect, real Math.random, 50 runs: never a silent pass, never a tra
     assert.equal(last.x, 2, `run ${i}: the trace of ${p.name} ends in x = ${last.x}`);
   }
 });
+
+// An action written without the `action()` wrapper gets untyped parameters, so a misspelt
+// parameter passes tsc; before, it read as undefined and the guard was silently false.
+const paramSlip = (guard: (s: { x: number[] }, a: any) => boolean, each?: Record<string, number[]>) =>
+  defineSpec({
+    name: "bad/param-slip",
+    params: z.object({}),
+    state: () => z.object({ x: z.array(z.number().int().min(0).max(1)).length(2) }),
+    init: () => ({ x: [0, 0] }),
+    actions: () => ({
+      Set: { ...(each ? { each } : {}), when: guard, then: (s: { x: number[] }) => { s.x[0] = 1; } },
+    }),
+    invariants: { neverSet: (s) => s.x[0] === 0 },
+  });
+
+test("an action parameter not declared in `each` is a spec error naming it, never a silent undefined", () => {
+  throwsSpecError(() => check(paramSlip((s, a) => s.x[a.idx] === 0, { i: [0, 1] })), /bad\/param-slip/, /action Set\(i=0\)/, /reads parameter "idx", which is not in the `each` of action "Set" \(its parameters: i\)/);
+  throwsSpecError(() => check(paramSlip((s, a) => s.x[a.I] === 0, { i: [0, 1] })), /did you mean i\?/);
+  throwsSpecError(() => check(paramSlip((s, a) => a.i === 0)), /action "Set" has no parameters \(declare them with `each: \{ i: \[\.\.\.\] \}`\)/);
+  // Declared parameters, and what JSON, spread and inspection ask of an object, still work.
+  assert.equal(check(paramSlip((s, a) => s.x[a.i] === 0 && JSON.stringify({ ...a }) !== "" && String(a) !== "", { i: [0, 1] })).outcome, "fail");
+});
