@@ -10,6 +10,7 @@
 // ("vdev->mutex[1]": instance 1 of a class the spec's `locks` gives as an array).
 import { SpecError, Fault, type ActionDef } from "./spec.ts";
 import { lockAt, type LockRef, type LockSet, type TakesOf } from "./lockdep.ts";
+import { didYouMean, trap } from "./codec.ts";
 
 type Domains = Record<string, readonly unknown[]>;
 type Args = Record<string, unknown>;
@@ -89,11 +90,23 @@ interface Prog {
 }
 
 const NONE: readonly LockRef[] = Object.freeze([]);
-const NO_ARGS: Args = Object.freeze({});
 const stepKeys = new Set(["lock", "unlock", "when", "then", "next", "kernel"]);
 const callKeys = new Set(["each", "kernel", "steps"]);
 const threadKeys = new Set(["id", "pc", "kernel", "once", "each", "steps", "calls"]);
 const names = (x: LockNames): readonly string[] => (typeof x === "string" ? [x] : x);
+
+/**
+ * A class whose instances copy `keys` from a thread's record as own fields, in front of
+ * `proto` (the trap). Declared class fields are defined, not assigned, so filling them never
+ * reaches the trap's setter; generated once per call, as the codec's views are.
+ */
+function localsClass(keys: readonly string[], proto: object): new (r: Args) => Args {
+  const Base = function () {} as unknown as new () => object;
+  Base.prototype = proto;
+  const k = keys.map((x) => JSON.stringify(x));
+  // The fields are declared (so defined) first; the constructor then assigns own fields.
+  return new Function("Base", `return class extends Base { ${k.map((x) => `[${x}];`).join(" ")} constructor(r) { super(); ${k.map((x) => `this[${x}] = r[${x}];`).join(" ")} } }`)(Base);
+}
 
 /**
  * The actions of every thread's steps, named "thread.label" ("thread.call.label" in a call).
@@ -199,12 +212,16 @@ export function compileThreads(
     for (const prog of progs) {
       const { labels, keys } = prog;
       if (labels.length === 0) throw new SpecError(`${prog.at}: "steps" must name at least one step`);
+      // A later step's parameters, read back from the thread's record, end in the same trap
+      // as the first step's: a name not in `each` is a spec error, not undefined.
+      const argsProto = trap((_r, prop) =>
+        keys.length === 0
+          ? `reads parameter "${prop}", but ${prog.at.slice(where.length + 2)} has no parameters (declare them with \`each: { ${prop}: [...] }\`)`
+          : `reads parameter "${prop}", which is not in the \`each\` of ${prog.at.slice(where.length + 2)} (its parameters: ${keys.join(", ")})${didYouMean(prop, keys)}`);
+      const noArgs: Args = Object.freeze(Object.create(argsProto));
       /** The call's parameters, from the thread's record (kept there by the first step). */
-      const locals = keys.length === 0 ? () => NO_ARGS : (s: any): Args => {
-        const r = t.pc(s) as unknown as Args, a: Args = {};
-        for (const k of keys) a[k] = r[k];
-        return a;
-      };
+      const Locals = localsClass(keys, argsProto);
+      const locals = keys.length === 0 ? () => noArgs : (s: any): Args => new Locals(t.pc(s));
       const pcOf = new Map(labels.map((l) => [l, prog.pcOf(l)]));
       labels.forEach((label, i) => {
         const st = prog.steps[label]!;

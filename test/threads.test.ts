@@ -161,13 +161,13 @@ test("threads: a step named like a declared action is a spec error", () => {
 const slot = z.number().int().min(0).max(1);
 
 /** Thread "tsm" binds or unbinds slot v under that slot's mutex m[v]; a one-step call resets. */
-function callsSpec() {
+function callsSpec(slip?: (a: any) => unknown) {
   const under = (set: boolean) => ({
     each: { v: [0, 1] },
     kernel: set ? "bind" : "unbind",
     steps: {
       lock: { lock: (_s: any, a: { v: number }) => `m[${a.v}]`, when: (s: any, { v }: { v: number }) => s.bound[v] !== set },
-      write: { then: (s: any, { v }: { v: number }) => { s.bound[v] = set; }, unlock: (_s: any, { v }: { v: number }) => `m[${v}]` },
+      write: { then: (s: any, a: { v: number }) => { slip?.(a); s.bound[a.v] = set; }, unlock: (_s: any, { v }: { v: number }) => `m[${v}]` },
     },
   });
   return defineSpec({
@@ -211,6 +211,16 @@ test("threads: a thread runs one of several calls, each from idle, its pc naming
   assert.deepEqual(one.steps.slice(1).map((s) => s.action), ["tsm.bind.lock", "tsm.bind.write", "tsm.bind.lock", "tsm.bind.write", "tsm.unbind.lock", "tsm.unbind.write"]);
   assert.equal(prop(v, "noDeadlock").status, "holds");
   assert.equal(prop(v, "lockOrder").status, "holds");
+});
+
+test("threads: a parameter a step reads but its call does not declare is a spec error, in later steps too", () => {
+  assert.throws(() => check(callsSpec((a) => a.w)), (e: unknown) => {
+    assert.ok(e instanceof SpecError);
+    assert.match(e.message, /reads parameter "w", which is not in the `each` of thread "tsm", call "(bind|unbind)" \(its parameters: v\)/);
+    return true;
+  });
+  assert.throws(() => check(callsSpec((a) => a.V)), /did you mean v\?/);
+  assert.doesNotThrow(() => check(callsSpec((a) => a.v)));
 });
 
 test("threads: a call's parameters: one first-step instance per value, later steps read them back", () => {
