@@ -348,7 +348,9 @@ export function compile(spec: Spec, given: Record<string, unknown> = {}): Model 
     const decl = typeof spec.threads === "function" ? phase(spec, "threads", () => (spec.threads as (p: unknown) => unknown)(params)) : spec.threads;
     if (typeof decl !== "object" || decl === null) throw new SpecError(`${where}: "threads" must be an object of named threads`);
     const probe = codec.view(new Uint32Array(codec.words), { ro: true });
-    threads = phase(spec, "threads", () => compileThreads(where, decl as Record<string, ThreadDef<unknown>>, spec.locks, lockShape ?? {}, probe));
+    const lockdep = typeof spec.lockdep === "function" ? phase(spec, "lockdep", () => (spec.lockdep as (p: unknown) => unknown)(params)) : spec.lockdep ?? true;
+    if (typeof lockdep !== "boolean") throw new SpecError(`${where}: "lockdep" must be true or false (or a function of the parameters giving one), got ${JSON.stringify(lockdep)}`);
+    threads = phase(spec, "threads", () => compileThreads(where, decl as Record<string, ThreadDef<unknown>>, spec.locks, lockShape ?? {}, probe, lockdep));
     for (const n of Object.keys(threads.actions)) if (n in declared) throw new SpecError(`${where}: action "${n}" is both declared and a thread's step; rename one`);
   }
   const defs = { ...declared, ...threads?.actions };

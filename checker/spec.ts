@@ -170,6 +170,13 @@ export interface SpecDef<PS extends z.ZodObject<any>, SS extends z.ZodType> {
    * thread is mid-call is a deadlock.
    */
   threads?: OrFn<z.infer<PS>, Record<string, ThreadDef<z.infer<SS>>>>;
+  /**
+   * The kernel's CONFIG_PROVE_LOCKING, for the steps of `threads` (default true): a step
+   * taking a lock its own thread holds is lockdep's "possible recursive locking detected"
+   * (a fault). With false, the step waits for ever, as mutex_lock does there, and the state is
+   * a deadlock. The `lockOrder` check is the model's and stays on either way.
+   */
+  lockdep?: OrFn<z.infer<PS>, boolean>;
   /** Must hold in every reachable state. */
   invariants?: OrFn<z.infer<PS>, Record<string, Invariant<z.infer<SS>>>>;
   /** Must hold for every transition. */
@@ -217,7 +224,7 @@ export interface Spec<PS extends z.ZodObject<any> = z.ZodObject<any>, SS extends
 }
 
 const specKeys = new Set([
-  "name", "summary", "source", "params", "designParam", "configurations", "state", "init", "actions", "threads", "invariants",
+  "name", "summary", "source", "params", "designParam", "configurations", "state", "init", "actions", "threads", "lockdep", "invariants",
   "actionProperties", "quiescent", "reachable", "busy", "symmetry", "locks", "ownership", "expected",
   "liveness", "fairness",
 ]);

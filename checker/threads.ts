@@ -119,6 +119,8 @@ export function compileThreads(
   locksOf: ((s: any) => LockSet) | undefined,
   shape: Record<string, number>,
   probe?: unknown,
+  /** CONFIG_PROVE_LOCKING: a lock the thread holds already is taken (and reported), else waited for. */
+  lockdep = true,
 ): CompiledThreads {
   const actions: CompiledThreads["actions"] = {};
   const takes: CompiledThreads["takes"] = {};
@@ -257,10 +259,11 @@ export function compileThreads(
             const ls = takesOf(s, a);
             if (ls.length) {
               const locks = locksOf!(s);
-              // Held by another thread: this one waits. Held by itself: the step runs and lockdep reports it.
+              // Held by another thread: this one waits. Held by itself: the step runs and lockdep
+              // reports it; without lockdep, it waits for itself.
               for (const l of ls) {
                 const h = lockAt(locks, l).holder;
-                if (h !== 0 && h !== t.id) return false;
+                if (h !== 0 && (h !== t.id || !lockdep)) return false;
               }
             }
             return true;
@@ -301,16 +304,20 @@ export function compileThreads(
     }
   }
 
+  // Every thread inside a call, with the locks it waits for: an ABBA shows both sides.
   const busy = (s: any): string | undefined => {
+    const inCall: string[] = [];
     for (const { name, t, waits } of all) {
       const pc = t.pc(s).pc;
       if (pc === "idle" || pc === "done") continue;
       const ls = waits.get(pc)?.(s) ?? NONE;
       const locks = ls.length ? locksOf!(s) : undefined;
-      const by = ls.map((l) => lockAt(locks!, l).holder).flatMap((h, i) => (h !== 0 && h !== t.id ? [`${ls[i]!.name} held by ${ids.get(h) ?? `thread ${h}`}`] : []));
-      return `${name} at ${pc}${by.length ? `, waiting for ${by.join(" and ")}` : ""}`;
+      const by = ls.map((l) => lockAt(locks!, l).holder).flatMap((h, i) =>
+        h === 0 || (h === t.id && lockdep) ? [] : [`${ls[i]!.name} held by ${h === t.id ? "itself" : ids.get(h) ?? `thread ${h}`}`]);
+      inCall.push(`${name} at ${pc}${by.length ? `, waiting for ${by.join(" and ")}` : ""}`);
     }
-    return undefined;
+    if (inCall.length === 0) return undefined;
+    return inCall.length === 1 ? inCall[0] : `${inCall[0]} (and ${inCall.slice(1).join("; ")})`;
   };
   return { actions, busy, takes };
 }

@@ -7,35 +7,43 @@ import { actionNames, expectVerdict, prop, type Violation } from "./support/expe
 
 type Design = (typeof designs)[number];
 
-const recursive = /possible recursive locking detected: thread 2 takes group->group_lock again/;
+const recursive = /possible recursive locking detected: vfioClose \(thread 2\) is trying to acquire lock group->group_lock but already holds it/;
 const incFromZero = /refcount_t: addition on 0; use-after-free\. \(kvm->users_count\)/;
 
 // The association outlives the kvm-vfio fd and sits there while users_count is 0.
-const assocPinsVm: Violation = { property: "assocPinsVm", actions: ["FileAdd", "CloseKvmVfioDev", "CloseVm"] };
+const assocPinsVm: Violation = { property: "assocPinsVm", actions: ["ioctl.FileAdd", "kvmVfioClose.close", "vmClose.close"] };
 // VFIO's close holds the last reference and group_lock; kvm_vfio_destroy takes group_lock again.
 // (With each action's thread declared, the least-interleaved traces run the ioctls first.)
-const selfDeadlockRun = ["FileAdd", "OpenDevice", "CloseKvmVfioDev", "CloseVm", "CloseDevice"];
-const incFromZeroRun = ["FileAdd", "CloseKvmVfioDev", "CloseVm", "OpenDevice"];
+const selfDeadlockRun = ["ioctl.FileAdd", "kvmVfioClose.close", "vfioOpen.open", "vmClose.close", "vfioClose.close"];
+const incFromZeroRun = ["ioctl.FileAdd", "kvmVfioClose.close", "vmClose.close", "vfioOpen.open"];
 
 // 51cdc8bc120e's .release: kvm_device_release holds kvm->lock and waits for group_lock;
 // vfio-ap's open_device holds group_lock and waits for kvm->lock (fixed by 2b48f52f2bff).
-const abbaRun = ["FileAdd", "OpenDevice", "CloseKvmVfioDev", "CloseVm"];
+const abbaRun = ["ioctl.FileAdd", "kvmVfioClose.close", "vmClose.close", "vfioOpen.open"];
+const abba = /kvmVfioClose at release, waiting for group->group_lock held by vfioOpen \(and vfioOpen at driver, waiting for kvm->lock held by kvmVfioClose\)/;
+// lockdep's order check sees the cycle before any deadlock: kvm_device_release alone shows
+// kvm->lock -> group_lock; vfio-ap's open (group_lock -> kvm->lock) is known from another run.
+const abbaOrder: Violation = {
+  property: "lockOrder",
+  actions: ["ioctl.FileAdd", "kvmVfioClose.close", "kvmVfioClose.release"],
+  message: /possible circular locking dependency detected: kvm->lock taken while holding group->group_lock \(thread 4, in vfioOpen\.driver\); and group->group_lock taken while holding kvm->lock \(thread 5, in kvmVfioClose\.release\)/,
+};
 
 // Every fd closed, the VM is never freed: the run stops where kvm_destroy_vm faults (lockdep)
 // or blocks on group_lock, or at the ABBA deadlock. Neither is a quiescent state, so noLeak holds.
 const stopsAt = (how: RegExp, length: number, last: string): Violation => ({ property: "freedOnceClosed", length, last, message: how });
-const destroyFaults = stopsAt(/the run stops at step 5 \(no action can run: every step enabled there faults \(DestroyDevices\)\)/, 5, "CloseDevice");
-const destroyBlocks = stopsAt(/the run stops at step 5 \(no action can run: deadlock, kvm_destroy_vm at destroyDevices is blocked\)/, 5, "CloseDevice");
-const abbaStops = stopsAt(/the run stops at step 4 \(no action can run: deadlock, vfio open at driver is blocked\)/, 4, "OpenDevice");
+const destroyFaults = stopsAt(/the run stops at step 5 \(no action can run: every step enabled there faults \(vfioClose\.destroy\)\)/, 5, "vfioClose.close");
+const destroyBlocks = stopsAt(/the run stops at step 5 \(no action can run: deadlock, vfioClose at destroy, waiting for group->group_lock held by itself is blocked\)/, 5, "vfioClose.close");
+const abbaStops = stopsAt(/the run stops at step 4 \(no action can run: deadlock, kvmVfioClose at release, waiting for group->group_lock held by vfioOpen/, 4, "vfioOpen.open");
 
 const expected: Record<"lockdep" | "noLockdep", Record<Design, Violation[]>> = {
   lockdep: {
     // The shorter IncFromZero hides the recursive locking from noFault; see noLockdep.
     "destroy-get_kvm": [{ property: "noFault", actions: incFromZeroRun, message: incFromZero }, assocPinsVm, destroyFaults],
-    "release-51cdc8bc120e": [{ property: "noDeadlock", actions: abbaRun }, abbaStops],
+    "release-51cdc8bc120e": [{ property: "noDeadlock", actions: abbaRun, message: abba }, abbaOrder, abbaStops],
     release: [],
     "destroy-get_kvm_safe": [
-      { property: "noFault", actions: [...selfDeadlockRun, "DestroyDevices"], message: recursive },
+      { property: "noFault", actions: [...selfDeadlockRun, "vfioClose.destroy"], message: recursive },
       assocPinsVm,
       destroyFaults,
     ],
@@ -43,11 +51,11 @@ const expected: Record<"lockdep" | "noLockdep", Record<Design, Violation[]>> = {
   noLockdep: {
     "destroy-get_kvm": [
       { property: "noFault", actions: incFromZeroRun, message: incFromZero },
-      { property: "noDeadlock", actions: selfDeadlockRun },
+      { property: "noDeadlock", actions: selfDeadlockRun, message: /vfioClose at destroy, waiting for group->group_lock held by itself/ },
       assocPinsVm,
       destroyBlocks,
     ],
-    "release-51cdc8bc120e": [{ property: "noDeadlock", actions: abbaRun }, abbaStops],
+    "release-51cdc8bc120e": [{ property: "noDeadlock", actions: abbaRun, message: abba }, abbaOrder, abbaStops],
     release: [],
     "destroy-get_kvm_safe": [{ property: "noDeadlock", actions: selfDeadlockRun }, assocPinsVm, destroyBlocks],
   },
@@ -76,7 +84,7 @@ test("destroy-era: kvm_get_kvm_safe can fail only with .destroy", () => {
 test("destroy-era: the .release design deadlocks before 2b48f52f2bff and holds from it on", () => {
   const before = check(destroyEra, { design: "release-51cdc8bc120e" });
   assert.equal(prop(before, "noDeadlock").status, "violated");
-  assert.match(prop(before, "noDeadlock").message ?? "", /vfio open at driver is blocked/);
+  assert.match(prop(before, "noDeadlock").message ?? "", abba);
   assert.equal(before.outcome, "fail");
   assert.equal(check(destroyEra, { design: "release" }).outcome, "pass");
 });

@@ -82,8 +82,9 @@ test("threads: an outer lock hides the deadlock, lockdep's order cycle is still 
   assert.match(o.message!, /B taken while holding A.*A taken while holding B|A taken while holding B.*B taken while holding A/);
 });
 
-function oneThread(steps: Record<string, object>, extra: object = {}) {
+function oneThread(steps: Record<string, object>, extra: object = {}, spec: object = {}) {
   return defineSpec({
+    ...spec,
     name: "tmp/one-thread",
     params: z.object({}),
     state: () => z.object({ l: lockSchema(1), t: threadSchema(["s2", "s3"], {}, { once: true }) }),
@@ -101,6 +102,21 @@ test("threads: taking a lock the thread holds is lockdep's recursive locking, no
   assert.match(f.message!, /possible recursive locking detected: ioctl .* kvm->lock/);
   assert.equal(f.trace!.length, 2);
   assert.equal(f.trace!.steps[2].thread, "ioctl");
+});
+
+test("threads: without lockdep (the spec's lockdep: false) the thread waits for itself: a deadlock, not a fault", () => {
+  const v = check(oneThread({ s1: { lock: "kvm->lock" }, s2: { lock: "kvm->lock" }, s3: { unlock: "kvm->lock" } }, {}, { lockdep: false }));
+  assert.equal(prop(v, "noFault").status, "holds");
+  const d = prop(v, "noDeadlock");
+  assert.equal(d.status, "violated");
+  assert.match(d.message!, /ioctl at s2, waiting for kvm->lock held by itself is blocked/);
+  assert.equal(d.trace!.length, 1);
+  assert.throws(() => check(oneThread({ s1: {} }, {}, { lockdep: "no" })), /"lockdep" must be true or false/);
+});
+
+test("threads: a deadlock names every thread inside a call, so an ABBA shows both sides", () => {
+  const d = prop(check(twoThreads("ba")), "noDeadlock");
+  assert.match(d.message!, /ioctl at takeB, waiting for B held by release \(and release at second, waiting for A held by ioctl\) is blocked/);
 });
 
 test("threads: releasing a lock not held is lockdep's bad unlock balance", () => {
