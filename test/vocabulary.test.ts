@@ -230,6 +230,12 @@ test("file: get_file_rcu reports null, retry and got", () => {
   reuseFile(f, "f");
   assert.equal(getFileRcu(true, f), "got", "a recycled slot is pinned: the caller must compare gen");
   assert.equal(f.gen, 1);
+  // A model where nobody compares generations may reuse without counting them.
+  fput(f, "f");
+  fput(f, "f");
+  freeFile(f, "f");
+  reuseFile(f, "f", { countGen: false });
+  assert.deepEqual([f.state, f.count, f.gen], ["live", 1, 1]);
 });
 
 test("file: record mode: file_ref_inc and imbalanced put WARN and go on", () => {

@@ -18,16 +18,26 @@
 //   forever   the pointer is replaced again and again (violates lookupReturns)
 //   bounded   at most `replacements` replacements
 //
-// Two file objects stand for the slab: a replacement installs the free one (count 1, the
-// pointer's reference) and puts the old one's pointer reference; while the reader holds a
-// reference on the other object, there is no free one and the replacer waits.
+// Two struct file objects stand for the slab (specs/kernel/file.ts): a replacement makes a
+// new file on the free object (fs/file_table.c:alloc_empty_file; with SLAB_TYPESAFE_BY_RCU
+// the memory of a freed file, specs/kernel/file.ts:reuseFile), installs it, and fputs the old
+// one. A final fput's __fput runs in the same step (its task_work before the thread returns
+// to user space; nothing of this model runs in between that could tell). While the reader
+// holds a reference on the other object, there is no free one and the replacer waits.
 import { z } from "zod";
-import { defineSpec, Fault } from "../../checker/spec.ts";
+import { defineSpec } from "../../checker/spec.ts";
+import { deferredFput, fileSchema, fput, getFileRcu, isLive, newFile, noFile, reuseFile, type File } from "../kernel/file.ts";
 
 const params = z.object({
   replacer: z.enum(["bounded", "forever"]).default("bounded"),
   replacements: z.number().int().min(1).max(4).default(2),
 });
+
+const what = (i: number) => `file object ${i}`;
+/** fput, and the deferred __fput when it was the last reference. */
+function fputNow(f: File, i: number): void {
+  if (fput(f, what(i))) deferredFput(f, what(i));
+}
 
 export default defineSpec({
   name: "fs/get-file-rcu",
@@ -38,59 +48,49 @@ export default defineSpec({
   state: (p) =>
     z.object({
       ptr: z.number().int().min(0).max(1), // *f: which object is installed
-      count: z.array(z.number().int().min(0).max(3)).length(2), // f_ref of each object
+      files: z.array(fileSchema({ maxCount: 2 })).length(2),
       pc: z.enum(["load", "get", "reload", "done"]), // the reader in get_file_rcu
       file: z.number().int().min(0).max(1), // the reader's local `file`
       replaced: z.number().int().min(0).max(p.replacements),
     }),
-  init: () => ({ ptr: 0, count: [1, 0], pc: "load" as const, file: 0, replaced: 0 }),
-  actions: (p) => {
-    const fput = (s: { count: number[] }, i: number) => {
-      if (s.count[i] === 0) throw new Fault(`fput on file object ${i} with no reference left`);
-      s.count[i]--;
-    };
-    return {
-      Load: { thread: "reader", kernel: "__get_file_rcu: file = rcu_dereference_raw(*f)", when: (s) => s.pc === "load", then: (s) => { s.file = s.ptr; s.pc = "get"; } },
-      Get: {
-        thread: "reader",
-        kernel: "__get_file_rcu: file_ref_get(&file->f_ref), else -EAGAIN",
-        when: (s) => s.pc === "get",
-        then: (s) => {
-          if (s.count[s.file] === 0) s.pc = "load";
-          else {
-            s.count[s.file]++;
-            s.pc = "reload";
-          }
-        },
+  // The other object is a file freed earlier: the slab's free memory the next file takes.
+  init: () => ({ ptr: 0, files: [newFile(), { ...noFile(), state: "freed" as const }], pc: "load" as const, file: 0, replaced: 0 }),
+  actions: (p) => ({
+    Load: { thread: "reader", kernel: "__get_file_rcu: file = rcu_dereference_raw(*f)", when: (s) => s.pc === "load", then: (s) => { s.file = s.ptr; s.pc = "get"; } },
+    Get: {
+      thread: "reader",
+      kernel: "__get_file_rcu: file_ref_get(&file->f_ref), else -EAGAIN",
+      when: (s) => s.pc === "get",
+      then: (s) => { s.pc = getFileRcu(true, s.files[s.file]!) === "got" ? "reload" : "load"; },
+    },
+    Reload: {
+      thread: "reader",
+      kernel: "__get_file_rcu: file == rcu_dereference_raw(*f), else fput and -EAGAIN",
+      when: (s) => s.pc === "reload",
+      then: (s) => {
+        if (s.ptr === s.file) s.pc = "done";
+        else {
+          fputNow(s.files[s.file]!, s.file);
+          s.pc = "load";
+        }
       },
-      Reload: {
-        thread: "reader",
-        kernel: "__get_file_rcu: file == rcu_dereference_raw(*f), else fput and -EAGAIN",
-        when: (s) => s.pc === "reload",
-        then: (s) => {
-          if (s.ptr === s.file) s.pc = "done";
-          else {
-            fput(s, s.file);
-            s.pc = "load";
-          }
-        },
+    },
+    Replace: {
+      thread: "replacer",
+      kernel: "alloc_empty_file (the free slab object), rcu_assign_pointer(*f, new file); fput(old)",
+      when: (s) => s.files[1 - s.ptr]!.state === "freed" && (p.replacer === "forever" || s.replaced < p.replacements),
+      then: (s) => {
+        const old = s.ptr, next = s.files[1 - old]!;
+        // Nobody here compares generations, so reuse does not count them (see reuseFile).
+        reuseFile(next, what(1 - old), { countGen: false });
+        s.ptr = 1 - old;
+        fputNow(s.files[old]!, old);
+        if (p.replacer === "bounded") s.replaced++;
       },
-      Replace: {
-        thread: "replacer",
-        kernel: "rcu_assign_pointer(*f, new file); fput(old)",
-        when: (s) => s.count[1 - s.ptr] === 0 && (p.replacer === "forever" || s.replaced < p.replacements),
-        then: (s) => {
-          const old = s.ptr;
-          s.count[1 - old] = 1;
-          s.ptr = 1 - old;
-          fput(s, old);
-          if (p.replacer === "bounded") s.replaced++;
-        },
-      },
-    };
-  },
+    },
+  }),
   invariants: {
-    installedIsLive: { holds: (s) => s.count[s.ptr] >= 1, doc: "the installed file holds the pointer's reference" },
+    installedIsLive: { holds: (s) => isLive(s.files[s.ptr]!), doc: "the installed file holds the pointer's reference" },
   },
   liveness: {
     lookupReturns: { eventually: (s) => s.pc === "done", doc: "get_file_rcu returns a file" },

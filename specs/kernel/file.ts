@@ -160,11 +160,13 @@ export function freeFile(f: File, what: string): void {
  * Slab reuse (filp_cachep is SLAB_TYPESAFE_BY_RCU, fs/file_table.c:files_init): the freed
  * memory is handed out again as an unrelated live file (alloc_empty_file on the same object).
  */
-export function reuseFile(f: File, what: string): void {
+export function reuseFile(f: File, what: string, o: { countGen?: boolean } = {}): void {
   if (f.state !== "freed") throw new Fault(`BUG: slab reuse of ${what} while it is ${f.state}`, f);
   f.state = "live";
   f.count = 1;
-  f.gen += 1;
+  // `gen` is the model's, not the kernel's: a spec where no holder compares generations may
+  // leave it at 0 (countGen: false), so that endless reuse stays a finite state space.
+  if (o.countGen ?? true) f.gen += 1;
 }
 
 // ---- Files and their owning module (f_op->owner) ----
