@@ -6,7 +6,7 @@ import { ownershipProperties, type Owned } from "./ownership.ts";
 import { expectationFor, type RunExpectation } from "./expect.ts";
 import { checkActionKeys, SpecError, type ActionDef, type Spec } from "./spec.ts";
 import { compileThreads, type CompiledThreads, type ThreadDef } from "./threads.ts";
-import type { LocksOf, TakesOf } from "./lockdep.ts";
+import type { LockClassShape, LocksOf, TakesOf } from "./lockdep.ts";
 import { compileLiveness, type LivenessProperty } from "./liveness.ts";
 
 export interface ActionInstance {
@@ -303,9 +303,9 @@ const isLock = (l: unknown): boolean => typeof l === "object" && l !== null && "
 /**
  * The spec's `locks`, checked on a zero state: lock classes, each a lock with a numeric
  * holder or a non-empty array of them (the instances of the class). Gives each class's
- * number of instances, -1 for one lock.
+ * number of instances (-1 for one lock) and whether its locks keep a lockdep subclass.
  */
-function checkLocks(spec: Spec, codec: Codec): Record<string, number> | undefined {
+function checkLocks(spec: Spec, codec: Codec): Record<string, LockClassShape> | undefined {
   if (spec.locks === undefined) return undefined;
   const where = `spec "${spec.name}"`;
   if (typeof spec.locks !== "function") throw new SpecError(`${where}: "locks" must be a function of the state, e.g. (s) => ({ slots_lock: s.slotsLock })`);
@@ -316,7 +316,8 @@ function checkLocks(spec: Spec, codec: Codec): Record<string, number> | undefine
   if (bad.length || Object.keys(locks).length < 1) {
     throw new SpecError(`${where}: "locks" must give one or more lock classes, each a lock with a numeric holder (lockSchema in specs/kernel/lock.ts) or an array of them${bad.length ? `; not a lock: ${bad.join(", ")}` : ""}`);
   }
-  return Object.fromEntries(Object.entries(locks).map(([k, l]) => [k, Array.isArray(l) ? l.length : -1]));
+  const subclasses = (l: object) => "sub" in l;
+  return Object.fromEntries(Object.entries(locks).map(([k, l]) => [k, Array.isArray(l) ? { instances: l.length, subclasses: l.every(subclasses) } : { instances: -1, subclasses: subclasses(l) }]));
 }
 
 /** Per action instance, the locks a thread's step takes (undefined for a declared action). */

@@ -22,7 +22,8 @@ export interface OrderEdge {
   thread: number;
 }
 
-export type Lock = { holder: number };
+/** A lock's holder (0: free); `sub`, where the schema keeps one, the subclass it was taken with. */
+export type Lock = { holder: number; sub?: number };
 /** Lock classes: one lock, or the instances of a class as an array. */
 export type LockSet = Record<string, Lock | readonly Lock[]>;
 export type LocksOf = (s: any) => LockSet;
@@ -32,7 +33,24 @@ export interface LockRef {
   cls: string;
   idx: number;
   name: string;
+  /** The subclass it is taken with (mutex_lock_nested), 0 for a plain lock. */
+  sub: number;
+  /** lockdep's class: `cls`, or "cls/sub" for a nested subclass. */
+  key: string;
 }
+
+/** What the spec's `locks` gives for a class: its instances (-1: one lock) and whether it keeps subclasses. */
+export interface LockClassShape {
+  instances: number;
+  subclasses: boolean;
+}
+
+/** lockdep's class of lock `l` of class `cls`: "cls/k" when it was taken with subclass k > 0. */
+const classKey = (cls: string, l: Lock): string => {
+  // `in`, not a read: a state view traps a field its schema does not have.
+  const sub = "sub" in l ? l.sub : 0;
+  return sub ? `${cls}/${sub}` : cls;
+};
 
 /**
  * The locks a thread's step takes, in order, from state `before` (see checker/threads.ts);
@@ -52,25 +70,30 @@ export function lockAt(locks: LockSet, r: LockRef): Lock {
   return r.idx < 0 ? (l as Lock) : (l as readonly Lock[])[r.idx]!;
 }
 
-/** Every lock of the set with its holder. */
-function held(locks: LockSet): [cls: string, idx: number, holder: number][] {
+/** Every lock of the set with its holder and lockdep class. */
+function held(locks: LockSet): [key: string, idx: number, holder: number][] {
   const out: [string, number, number][] = [];
   for (const cls in locks) {
     const l = locks[cls]!;
-    if (Array.isArray(l)) l.forEach((x: Lock, i: number) => out.push([cls, i, x.holder]));
-    else out.push([cls, -1, (l as Lock).holder]);
+    if (Array.isArray(l)) l.forEach((x: Lock, i: number) => out.push([classKey(cls, x), i, x.holder]));
+    else out.push([classKey(cls, l as Lock), -1, (l as Lock).holder]);
   }
   return out;
 }
 
-/** The locks thread `t` holds. */
-function heldBy(locks: LockSet, t: number): { cls: string; idx: number }[] {
-  const out: { cls: string; idx: number }[] = [];
+/** The locks thread `t` holds, with the lockdep class each was taken as. */
+function heldBy(locks: LockSet, t: number): { cls: string; idx: number; key: string }[] {
+  const out: { cls: string; idx: number; key: string }[] = [];
   for (const cls in locks) {
     const l = locks[cls]!;
     if (!Array.isArray(l)) {
-      if ((l as Lock).holder === t) out.push({ cls, idx: -1 });
-    } else for (let i = 0; i < l.length; i++) if ((l as readonly Lock[])[i]!.holder === t) out.push({ cls, idx: i });
+      if ((l as Lock).holder === t) out.push({ cls, idx: -1, key: classKey(cls, l as Lock) });
+    } else {
+      for (let i = 0; i < l.length; i++) {
+        const x = (l as readonly Lock[])[i]!;
+        if (x.holder === t) out.push({ cls, idx: i, key: classKey(cls, x) });
+      }
+    }
   }
   return out;
 }
@@ -84,7 +107,7 @@ export function dependencies(locksOf: LocksOf, takesOf: TakesOf | undefined, bef
     const t = decl.thread;
     const mine = heldBy(locksOf(before), t);
     for (const l of decl.locks) {
-      for (const h of mine) if (h.cls !== l.cls || h.idx !== l.idx) out.push({ from: h.cls, to: l.cls, thread: t });
+      for (const h of mine) if (h.cls !== l.cls || h.idx !== l.idx) out.push({ from: h.key, to: l.key, thread: t });
       mine.push(l);
     }
     return out;

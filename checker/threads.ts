@@ -9,7 +9,7 @@
 // thread's record (its locals) for the later ones; the locks a step takes may depend on them
 // ("vdev->mutex[1]": instance 1 of a class the spec's `locks` gives as an array).
 import { SpecError, Fault, type ActionDef } from "./spec.ts";
-import { lockAt, type LockRef, type LockSet, type TakesOf } from "./lockdep.ts";
+import { lockAt, type LockClassShape, type LockRef, type LockSet, type TakesOf } from "./lockdep.ts";
 import { didYouMean, trap } from "./codec.ts";
 
 type Domains = Record<string, readonly unknown[]>;
@@ -117,7 +117,7 @@ export function compileThreads(
   where: string,
   threads: Record<string, ThreadDef<any>>,
   locksOf: ((s: any) => LockSet) | undefined,
-  shape: Record<string, number>,
+  shape: Record<string, LockClassShape>,
   probe?: unknown,
   /** CONFIG_PROVE_LOCKING: a lock the thread holds already is taken (and reported), else waited for. */
   lockdep = true,
@@ -135,14 +135,21 @@ export function compileThreads(
     if (known) return known;
     if (typeof n !== "string") throw new SpecError(`${sat}: a lock name must be a string, got ${JSON.stringify(n)}`);
     if (!locksOf) throw new SpecError(`${sat}: takes or releases "${n}", but the spec declares no "locks"`);
-    const m = /^(.*)\[(\d+)\]$/.exec(n);
-    const cls = m ? m[1]! : n, idx = m ? Number(m[2]) : -1;
-    const size = shape[cls];
-    if (size === undefined) throw new SpecError(`${sat}: no lock class "${cls}" in the spec's "locks" (${Object.keys(shape).join(", ")})`);
+    // "class[i]/k": instance i, taken with lockdep subclass k (mutex_lock_nested).
+    const nested = /^(.*)\/(\d+)$/.exec(n);
+    const base = nested ? nested[1]! : n, sub = nested ? Number(nested[2]) : 0;
+    const m = /^(.*)\[(\d+)\]$/.exec(base);
+    const cls = m ? m[1]! : base, idx = m ? Number(m[2]) : -1;
+    const c = shape[cls];
+    if (c === undefined) throw new SpecError(`${sat}: no lock class "${cls}" in the spec's "locks" (${Object.keys(shape).join(", ")})`);
+    if (sub > 0 && !c.subclasses) {
+      throw new SpecError(`${sat}: "${n}" takes lock class "${cls}" with subclass ${sub} (mutex_lock_nested), but its locks keep no subclass: make them with lockSchema(threads, { subclasses: ${sub + 1} }) and unlockedNestable()`);
+    }
+    const size = c.instances;
     if (size < 0 && idx >= 0) throw new SpecError(`${sat}: lock class "${cls}" is one lock; name it "${cls}", not "${n}"`);
     if (size >= 0 && idx < 0) throw new SpecError(`${sat}: lock class "${cls}" has ${size} instances; name one, e.g. "${cls}[0]"`);
     if (idx >= size && size >= 0) throw new SpecError(`${sat}: "${n}": lock class "${cls}" has instances 0..${size - 1}`);
-    const r = { cls, idx, name: n };
+    const r = { cls, idx, name: n, sub, key: sub ? `${cls}/${sub}` : cls };
     refs.set(n, r);
     return r;
   };
@@ -281,6 +288,7 @@ export function compileThreads(
                   throw new Fault(`WARNING: possible recursive locking detected: ${name} (thread ${t.id}) is trying to acquire lock ${l.name} but already holds it (lockdep, kernel/locking/lockdep.c:print_deadlock_bug)`, lock);
                 }
                 lock.holder = t.id;
+                if ("sub" in lock) lock.sub = l.sub;
               }
             }
             st.then?.(s, a);
@@ -293,6 +301,7 @@ export function compileThreads(
                   throw new Fault(`WARNING: bad unlock balance detected! ${name} (thread ${t.id}) is trying to release lock ${l.name} but there are no more locks to release (lockdep, kernel/locking/lockdep.c:print_unlock_imbalance_bug)`, lock);
                 }
                 lock.holder = 0;
+                if ("sub" in lock) lock.sub = 0;
               }
             }
             const next = typeof st.next === "function" ? st.next(s, a) : st.next ?? follow;

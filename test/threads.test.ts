@@ -5,7 +5,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { z } from "zod";
 import { check, defineSpec, SpecError } from "../checker/index.ts";
-import { lockSchema, unlocked } from "../specs/kernel/lock.ts";
+import { lockSchema, unlocked, unlockedNestable } from "../specs/kernel/lock.ts";
 import { threadSchema } from "../specs/kernel/thread.ts";
 
 /** Two threads taking locks A and B (thread 2 in `order`), each once; `outer` serializes both with C. */
@@ -248,7 +248,7 @@ test("threads: a call's parameters: one first-step instance per value, later ste
 });
 
 /** Threads a and b, each a call on slot v (a's from `av`, b's from `bv`) taking its locks in order ("[V]": instance v, "[W]": the other). */
-function instances(av: number[], bv: number[], a: string[], b: string[]) {
+function instances(av: number[], bv: number[], a: string[], b: string[], nestable = false) {
   const prog = (locks: string[], each: number[]) => ({
     each: { v: each },
     steps: {
@@ -261,11 +261,11 @@ function instances(av: number[], bv: number[], a: string[], b: string[]) {
     params: z.object({}),
     state: () => z.object({
       g: lockSchema(2),
-      m: z.array(lockSchema(2)).length(2),
+      m: z.array(nestable ? lockSchema(2, { subclasses: 2 }) : lockSchema(2)).length(2),
       ta: threadSchema(["op.take1", "op.unlock"], { v: slot }, { once: true }),
       tb: threadSchema(["op.take1", "op.unlock"], { v: slot }, { once: true }),
     }),
-    init: () => ({ g: unlocked(), m: [unlocked(), unlocked()], ta: { pc: "idle" as const, v: 0 }, tb: { pc: "idle" as const, v: 0 } }),
+    init: () => ({ g: unlocked(), m: nestable ? [unlockedNestable(), unlockedNestable()] : [unlocked(), unlocked()], ta: { pc: "idle" as const, v: 0 }, tb: { pc: "idle" as const, v: 0 } }),
     actions: () => ({}),
     locks: (s) => ({ g: s.g, "vdev->mutex": s.m }),
     threads: {
@@ -284,6 +284,27 @@ test("threads: instances of one class are separate locks; the deadlock names the
   assert.match(d.message!, /a at op\.take1, waiting for vdev->mutex\[1\] held by b/);
   // Nesting two instances of one class is lockdep's recursive locking (no nesting annotation).
   assert.match(prop(v, "lockOrder").message!, /^possible recursive locking detected: vdev->mutex taken while holding another vdev->mutex/);
+});
+
+test("threads: mutex_lock_nested: a second instance taken as subclass 1 is a class of its own for lockdep", () => {
+  // Both threads lock mutex v, then the other one nested ("/1"): lockdep sees vdev->mutex ->
+  // vdev->mutex/1 only, no recursion and no cycle; the ABBA on the instances is still a deadlock.
+  const nested = ["vdev->mutex[V]", "vdev->mutex[W]/1"];
+  const v = check(instances([0], [1], nested, nested, true));
+  assert.equal(prop(v, "lockOrder").status, "holds", "the annotation tells lockdep the nesting is intended");
+  const d = prop(v, "noDeadlock");
+  assert.equal(d.status, "violated", "an annotation hides the inversion from lockdep, not from the model");
+  assert.match(d.message!, /waiting for vdev->mutex\[1\]\/1 held by b/);
+  // The state keeps the subclass while the lock is held, and clears it on unlock.
+  assert.equal(prop(check(instances([0], [0], nested, ["g"], true)), "noDeadlock").status, "holds");
+  // Subclass 1 taken first, then plain: class/1 -> class, and the reverse order elsewhere closes a cycle.
+  const cycle = check(instances([0], [1], ["vdev->mutex[V]", "vdev->mutex[W]/1"], ["vdev->mutex[V]/1", "vdev->mutex[W]"], true));
+  const m = prop(cycle, "lockOrder").message!;
+  assert.match(m, /^possible circular locking dependency detected: /);
+  assert.match(m, /vdev->mutex\/1 taken while holding vdev->mutex \(thread 1/);
+  assert.match(m, /vdev->mutex taken while holding vdev->mutex\/1 \(thread 2/);
+  // A subclass on a lock whose schema keeps none is a spec error that says what to change.
+  assert.throws(() => check(instances([0], [1], nested, nested)), /takes lock class "vdev->mutex" with subclass 1 \(mutex_lock_nested\), but its locks keep no subclass: make them with lockSchema\(threads, \{ subclasses: 2 \}\) and unlockedNestable\(\)/);
 });
 
 test("threads: lockdep's order is by class: a cycle across instances is reported though they never meet", () => {

@@ -7,14 +7,37 @@ import { Fault, SpecError } from "../../checker/spec.ts";
 
 export interface Lock {
   holder: number;
+  /**
+   * The lockdep subclass it was taken with (mutex_lock_nested(lock, subclass),
+   * include/linux/mutex.h): only for a lock made with lockSchema(n, { subclasses }).
+   */
+  sub?: number;
 }
 
-export function lockSchema(threads: number) {
-  return z.object({ holder: z.number().int().min(0).max(threads) });
+/**
+ * A lock that threads 1..`threads` may hold. With `subclasses` (2..8, lockdep's
+ * MAX_LOCKDEP_SUBCLASSES), a thread's step may take it nested, "vdev->mutex[1]/1" as lockdep
+ * prints it: the state keeps the subclass, and lockdep's checks see class/1 as a class of
+ * its own (kernel/locking/lockdep.c:look_up_lock_class).
+ */
+export function lockSchema(threads: number, o: { subclasses: number }): z.ZodObject<{ holder: z.ZodNumber; sub: z.ZodNumber }>;
+export function lockSchema(threads: number): z.ZodObject<{ holder: z.ZodNumber }>;
+export function lockSchema(threads: number, o: { subclasses?: number } = {}) {
+  const holder = z.number().int().min(0).max(threads);
+  if (o.subclasses === undefined) return z.object({ holder });
+  if (!Number.isInteger(o.subclasses) || o.subclasses < 2 || o.subclasses > 8) {
+    throw new SpecError(`lockSchema: subclasses must be an integer from 2 to 8 (lockdep's MAX_LOCKDEP_SUBCLASSES), got ${o.subclasses}`);
+  }
+  return z.object({ holder, sub: z.number().int().min(0).max(o.subclasses - 1) });
 }
 
 export function unlocked(): Lock {
   return { holder: 0 };
+}
+
+/** A free lock made with lockSchema(n, { subclasses }). */
+export function unlockedNestable(): Lock & { sub: number } {
+  return { holder: 0, sub: 0 };
 }
 
 export function isFree(l: Lock): boolean {
