@@ -221,13 +221,14 @@ export function toSpec(ast: SpecAst, name = "random", opts: { footprints?: boole
   const env0 = { p: 0 };
   const actions: Record<string, any> = {};
   ast.actions.forEach((a, n) => {
-    const env = (x: { i?: number }) => ({ p: x.i ?? 0 });
+    // Only an action declared with a parameter may read it (reading an undeclared one is a spec error).
+    const env = (x: { i?: number }) => ({ p: a.param ? x.i! : 0 });
     actions[`A${n}`] = {
       ...(a.param ? { each: { i: range(sh.len) } } : {}),
       ...(opts.footprints
         ? {
-            reads: (x: { i?: number }) => actionFootprint(sh, a, x.i).reads,
-            writes: (x: { i?: number }) => actionFootprint(sh, a, x.i).writes,
+            reads: (x: { i?: number }) => actionFootprint(sh, a, a.param ? x.i : undefined).reads,
+            writes: (x: { i?: number }) => actionFootprint(sh, a, a.param ? x.i : undefined).writes,
           }
         : {}),
       ...(a.guard ? { when: (s: any, x: { i?: number }) => evalC(s, a.guard!, env(x)) } : {}),
