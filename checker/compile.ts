@@ -354,6 +354,9 @@ export function compile(spec: Spec, given: Record<string, unknown> = {}): Model 
     threads = phase(spec, "threads", () => compileThreads(where, decl as Record<string, ThreadDef<unknown>>, spec.locks, lockShape ?? {}, probe, lockdep));
     for (const n of Object.keys(threads.actions)) if (n in declared) throw new SpecError(`${where}: action "${n}" is both declared and a thread's step; rename one`);
   }
+  if (spec.lockdep !== undefined && spec.threads === undefined) {
+    throw new SpecError(`${where}: "lockdep" applies to the steps of "threads", and the spec has none (a hand-written acquire reports recursion itself)`);
+  }
   const defs = { ...declared, ...threads?.actions };
   if (Object.keys(defs).length === 0) throw new SpecError(`${where}: "actions" must return at least one action`);
   const actionNames: string[] = [];
@@ -388,20 +391,21 @@ export function compile(spec: Spec, given: Record<string, unknown> = {}): Model 
     }
     for (const c of combos) {
       const label = keys.length ? `${name}(${formatParams(c)})` : name;
+      const args: Record<string, unknown> = Object.freeze(Object.create(argsProto, Object.getOwnPropertyDescriptors(c)));
       const footprint = (f: unknown, what: string): readonly string[] | undefined => {
-        const v = typeof f === "function" ? f(c) : f;
+        const v = typeof f === "function" ? f(args) : f;
         if (v === undefined) return undefined;
         if (!Array.isArray(v) || !v.every((x) => typeof x === "string")) {
           throw new SpecError(`${where}, action ${label}: "${what}" must give an array of state paths`);
         }
         return v;
       };
-      const thread = typeof def.thread === "function" ? phase(spec, `actions: ${label}'s thread`, () => (def.thread as (a: unknown) => unknown)(c)) : def.thread;
+      const thread = typeof def.thread === "function" ? phase(spec, `actions: ${label}'s thread`, () => (def.thread as (a: unknown) => unknown)(args)) : def.thread;
       if (thread !== undefined && (typeof thread !== "string" || thread === "")) {
         throw new SpecError(`${where}, action ${label}: "thread" must be a non-empty string (or a function of the parameters giving one)`);
       }
       instances.push({
-        id: instances.length, action: a, name, params: Object.freeze(c), args: Object.freeze(Object.create(argsProto, Object.getOwnPropertyDescriptors(c))), label, guard: def.when, effect: def.then,
+        id: instances.length, action: a, name, params: Object.freeze(c), args, label, guard: def.when, effect: def.then,
         reads: footprint(def.reads, "reads"), writes: footprint(def.writes, "writes"), ...(thread ? { thread } : {}),
       });
     }
