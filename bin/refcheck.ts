@@ -621,7 +621,7 @@ async function main(argv: string[]): Promise<number> {
         // load several times faster before beginListing (or tsx) starts Node's module hooks.
         const [{ loadSpecs }, { designParamOf, designsOf }] = await Promise.all([import("./load.ts"), import("../checker/index.ts")]);
         // A listing the launcher's quickStart found no fresh copy of: cached once printed.
-        const listing = beginListing();
+        const listing = await beginListing();
         const paths = a.paths as string[];
         const skipped: SkippedFile[] = [];
         const specs = await loadSpecs(paths, skipped);

@@ -27,7 +27,6 @@ import { register } from "node:module";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { MessageChannel, receiveMessageOnPort } from "node:worker_threads";
 
 /** Bump when what the listing cache records, or how a listing is made, changes. */
 const FORMAT = 1;
@@ -121,15 +120,28 @@ let pending;
  *   listing of these paths (as loadSpecs was given them), unless the specs printed something
  */
 
+// A module resolve hook (it runs in Node's loader thread) that posts every URL resolved.
+const RECORDER = `let port;
+export function initialize(data) { port = data.port; }
+export async function resolve(specifier, context, next) {
+  const r = await next(specifier, context);
+  port.postMessage(r.url);
+  return r;
+}`;
+
 /**
  * Called by `list` before it loads the specs: records the modules that load from here on
  * and watches what the specs print, for the cache. Does nothing unless quickStart found
  * no fresh listing for this command line (so not for bin/refcheck.ts run directly).
- * @returns {Listing}
+ * @returns {Promise<Listing>}
  */
-export function beginListing() {
+export async function beginListing() {
   if (!pending) return { loaded() {}, done() {} };
-  const job = { ...pending, port: recordModules() };
+  // Not loaded before: a warm listing has no use for it.
+  const { MessageChannel, receiveMessageOnPort } = await import("node:worker_threads");
+  const { port1, port2 } = new MessageChannel();
+  register(`data:text/javascript,${encodeURIComponent(RECORDER)}`, { data: { port: port2 }, transferList: [port2] });
+  const job = { ...pending, port: port1 };
   pending = undefined;
   let printed = false;
   /** @type {[NodeJS.WriteStream, NodeJS.WriteStream["write"]][]} */
@@ -158,21 +170,6 @@ export function beginListing() {
       }
     },
   };
-}
-
-// A module resolve hook (it runs in Node's loader thread) that posts every URL resolved.
-const RECORDER = `let port;
-export function initialize(data) { port = data.port; }
-export async function resolve(specifier, context, next) {
-  const r = await next(specifier, context);
-  port.postMessage(r.url);
-  return r;
-}`;
-
-function recordModules() {
-  const { port1, port2 } = new MessageChannel();
-  register(`data:text/javascript,${encodeURIComponent(RECORDER)}`, { data: { port: port2 }, transferList: [port2] });
-  return port1;
 }
 
 /** @param {readonly string[]} paths */
