@@ -620,9 +620,9 @@ async function main(argv: string[]): Promise<number> {
         // The whole engine (and zod), which a spec importing "refcheck" loads anyway: modules
         // load several times faster before beginListing (or tsx) starts Node's module hooks.
         const [{ loadSpecs }, { designParamOf, designsOf }] = await Promise.all([import("./load.ts"), import("../checker/index.ts")]);
-        // A listing the launcher's quickStart found no fresh copy of: cached once printed.
-        const listing = await beginListing();
         const paths = a.paths as string[];
+        // A listing the launcher's quickStart found no fresh copy of: cached once printed.
+        const listing = await beginListing(paths);
         const skipped: SkippedFile[] = [];
         const specs = await loadSpecs(paths, skipped);
         listing.loaded();
@@ -638,7 +638,7 @@ async function main(argv: string[]): Promise<number> {
         }
         for (const { file, why } of skipped) out += `skipped ${file}: ${why}\n`;
         process.stdout.write(out);
-        listing.done(out, paths);
+        listing.done(out);
       },
     )
     .demandCommand(1, "name a command: check, compare, simulate, merge, trace, list or init")

@@ -16,9 +16,12 @@
 //   - the entries of every folder the listing walked (an added or removed spec file
 //     counts) or that holds a module it loaded (a new file there could change what an
 //     import finds).
-// A warm run hashes those files again and prints the recorded output; any difference
-// (or a file that appeared where none was) and the listing runs again. A listing whose
-// specs printed something while loading is not cached: a warm run would not print it.
+// The hashes are of the content the listing used: refcheck's modules and the folders are
+// hashed before they are loaded and walked, a spec or helper as it is read (by a module
+// hook), so that a file edited while the listing runs makes the next one run again. A
+// warm run hashes those files again and prints the recorded output; any difference (or a
+// file that appeared where none was) and the listing runs again. A listing whose specs
+// printed something while loading is not cached: a warm run would not print it.
 // What a spec reads at load time other than by importing it (a file it opens, the
 // environment) is not recorded.
 import { createHash } from "node:crypto";
@@ -98,7 +101,8 @@ export function quickStart(argv) {
     process.stdout.write(entry.out);
     return true;
   }
-  pending = { key, file };
+  // refcheck's own modules as they are now, before the command line loads them.
+  pending = { key, file, own: ownFiles().map((f) => /** @type {[string, string | null]} */ ([f, hashFile(f)])) };
   return false;
 }
 
@@ -110,39 +114,62 @@ export function quickStart(argv) {
  * @property {string} out what the listing printed
  */
 
-/** @type {{ key: string; file: string } | undefined} */
+/** @type {{ key: string; file: string; own: [string, string | null][] } | undefined} */
 let pending;
 
 /**
  * @typedef {object} Listing
  * @property {() => void} loaded the specs are loaded: what is printed from here on is the listing
- * @property {(out: string, paths: readonly string[]) => void} done caches the output of the
- *   listing of these paths (as loadSpecs was given them), unless the specs printed something
+ * @property {(out: string) => void} done caches the listing's output, unless the specs printed something
  */
 
-// A module resolve hook (it runs in Node's loader thread) that posts every URL resolved.
-const RECORDER = `let port;
+// Module hooks (they run in Node's loader thread) that post every URL resolved, and the
+// content hash of each file loaded outside node_modules as it is read: a file edited
+// while the listing runs is recorded as it was loaded.
+const RECORDER = `import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
+let port;
 export function initialize(data) { port = data.port; }
 export async function resolve(specifier, context, next) {
   const r = await next(specifier, context);
-  port.postMessage(r.url);
+  port.postMessage({ url: r.url });
   return r;
+}
+export async function load(url, context, next) {
+  if (url.startsWith("file:") && !url.includes("/node_modules/")) {
+    try {
+      port.postMessage({ url, hash: createHash("sha256").update(readFileSync(new URL(url))).digest("hex").slice(0, 32) });
+    } catch {
+      // Hashed once the listing is done.
+    }
+  }
+  return next(url, context);
 }`;
 
 /**
- * Called by `list` before it loads the specs: records the modules that load from here on
- * and watches what the specs print, for the cache. Does nothing unless quickStart found
- * no fresh listing for this command line (so not for bin/refcheck.ts run directly).
+ * Called by `list` before it loads the specs of these paths (as loadSpecs is given them):
+ * records the folders it will walk and the modules that load from here on, and watches
+ * what the specs print, for the cache. Does nothing unless quickStart found no fresh
+ * listing for this command line (so not for bin/refcheck.ts run directly).
+ * @param {readonly string[]} paths
  * @returns {Promise<Listing>}
  */
-export async function beginListing() {
-  if (!pending) return { loaded() {}, done() {} };
+export async function beginListing(paths) {
+  const none = { loaded() {}, done() {} };
+  if (!pending) return none;
+  const { key, file, own } = pending;
+  pending = undefined;
+  /** @type {[string, string][]} */
+  let walked;
+  try {
+    walked = [...walkedDirs(paths)].map((d) => [d, hashDir(d)]);
+  } catch {
+    return none; // A path that is missing: loadSpecs says so.
+  }
   // Not loaded before: a warm listing has no use for it.
   const { MessageChannel, receiveMessageOnPort } = await import("node:worker_threads");
-  const { port1, port2 } = new MessageChannel();
+  const { port1: port, port2 } = new MessageChannel();
   register(`data:text/javascript,${encodeURIComponent(RECORDER)}`, { data: { port: port2 }, transferList: [port2] });
-  const job = { ...pending, port: port1 };
-  pending = undefined;
   let printed = false;
   /** @type {[NodeJS.WriteStream, NodeJS.WriteStream["write"]][]} */
   const saved = [process.stdout, process.stderr].map((s) => [s, s.write]);
@@ -157,14 +184,19 @@ export async function beginListing() {
   };
   return {
     loaded: restore,
-    done(out, paths) {
+    done(out) {
       restore();
-      const urls = new Set();
-      for (let m; (m = receiveMessageOnPort(job.port)); ) urls.add(m.message);
-      job.port.close();
+      /** @type {Map<string, string | null>} */
+      const loaded = new Map();
+      for (let m; (m = receiveMessageOnPort(port)); ) {
+        const { url, hash } = /** @type {{ url: string; hash?: string }} */ (m.message);
+        if (hash !== undefined) loaded.set(url, hash);
+        else if (!loaded.has(url)) loaded.set(url, null);
+      }
+      port.close();
       if (printed) return;
       try {
-        writeEntry(job.file, { key: job.key, ...dependencies(urls, paths), out });
+        writeEntry(file, { key, ...dependencies(loaded, own, walked), out });
       } catch {
         // A cache that cannot be written only costs time.
       }
@@ -257,10 +289,10 @@ function walkedDirs(paths) {
   return out;
 }
 
-/** refcheck's modules: bin/, checker/ and reports/ (in dist/ in the package). */
-function ownModules() {
-  /** @type {string[]} */
-  const out = [];
+/** refcheck's package.json and modules: bin/, checker/ and reports/ (in dist/ in the package). */
+function ownFiles() {
+  const pkg = ownPackageJson();
+  const out = pkg ? [pkg.file] : [];
   for (const dir of ["bin", "checker", "reports"]) {
     try {
       for (const name of readdirSync(path.join(packageRoot, dir)).sort()) {
@@ -277,43 +309,43 @@ function ownModules() {
 const packageDirOf = (/** @type {string} */ file) => /^(.*[\\/]node_modules[\\/](?:@[^\\/]+[\\/])?[^\\/]+)[\\/]/.exec(file)?.[1];
 
 /**
- * What the listing of these paths depends on, with the hashes: from the URLs of the
- * modules it loaded, local files themselves, a package under node_modules by its
- * package.json (refcheck itself file by file), and the package.json and tsconfig.json
- * files that decide how they load; the folders it walked, and those holding a local
- * module (a file added there could change what an import finds).
- * @param {Set<string>} urls
- * @param {readonly string[]} paths
+ * What the listing depends on, with the hashes: refcheck's own files (hashed before they
+ * loaded); of the modules the listing loaded, local files themselves (hashed as they were
+ * read), and a package under node_modules by its package.json (refcheck itself file by
+ * file); the package.json and tsconfig.json files that decide how they load; the folders
+ * walked (hashed before the walk), and those holding a local module (a file added there
+ * could change what an import finds).
+ * @param {Map<string, string | null>} loaded URLs resolved, with the content hash of those read
+ * @param {[string, string | null][]} own
+ * @param {[string, string][]} walked
  * @returns {Pick<ListingEntry, "files" | "dirs">}
  */
-function dependencies(urls, paths) {
+function dependencies(loaded, own, walked) {
   /** @type {Map<string, string | null>} */
-  const files = new Map();
-  const add = (/** @type {string} */ f) => {
-    if (!files.has(f)) files.set(f, hashFile(f));
+  const files = new Map(own);
+  const add = (/** @type {string} */ f, /** @type {string | null} */ h = null) => {
+    if (!files.has(f)) files.set(f, h ?? hashFile(f));
   };
-  const own = ownPackageJson();
-  const ownDir = own ? path.dirname(own.file) + path.sep : undefined;
-  if (own) add(own.file);
-  for (const f of ownModules()) add(f);
+  const ownDir = own.length ? path.dirname(own[0][0]) + path.sep : undefined;
   // The command line's parser, loaded before the recording began.
   const yargs = packageDirOf(fileURLToPath(import.meta.resolve("yargs")));
   if (yargs) add(path.join(yargs, "package.json"));
-  const dirs = walkedDirs(paths);
-  for (const url of urls) {
+  /** @type {Map<string, string>} */
+  const dirs = new Map(walked);
+  for (const [url, h] of loaded) {
     if (!url.startsWith("file:")) continue;
     const file = fileURLToPath(url);
     const pkg = packageDirOf(file);
     if (pkg && pkg + path.sep !== ownDir) add(path.join(pkg, "package.json"));
     else {
-      add(file);
-      dirs.add(path.dirname(file));
+      add(file, h);
+      if (!dirs.has(path.dirname(file))) dirs.set(path.dirname(file), hashDir(path.dirname(file)));
     }
   }
   // The nearest package.json of each local module ("type": module or commonjs), and the
   // names above it where one could appear.
   const seen = new Set();
-  for (const dir of dirs) {
+  for (const dir of dirs.keys()) {
     for (let d = dir; !seen.has(d); d = path.dirname(d)) {
       seen.add(d);
       const f = path.join(d, "package.json");
@@ -322,7 +354,7 @@ function dependencies(urls, paths) {
     }
   }
   for (const f of tsconfigs()) add(f);
-  return { files: [...files], dirs: [...dirs].map((d) => [d, hashDir(d)]) };
+  return { files: [...files], dirs: [...dirs] };
 }
 
 /**

@@ -4,7 +4,7 @@
 // listing without the cache prints.
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -120,6 +120,25 @@ test("list: a listing whose spec prints while loading is not cached (a warm run 
   assert.equal(second.out, first.out);
   assert.match(second.err, /loading chatty/);
   assert.equal(loadCount(), before + 2, "both runs load the spec");
+});
+
+test("list: a helper edited while the listing runs is recorded as it was loaded, so the next list runs again", async () => {
+  write("race/lib/designs.ts", `export const DESIGNS = ["plain"] as const;\n`);
+  // The spec waits at load time (after its helper loaded) while this test edits the helper.
+  write("race/slow.ts", spec("tmp/slow", `if (process.env.SLOW) { appendFileSync(process.env.SLOW, "waiting\\n"); Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 3000); }`));
+  const dir = path.relative(root, path.join(tmp, "race")).split(path.sep).join("/");
+  const slow = path.join(cache, "slow.txt");
+  const child = spawn(process.execPath, ["bin/refcheck.mjs", "list", dir], { cwd: root, env: { ...env, SLOW: slow }, stdio: ["ignore", "pipe", "pipe"] });
+  let first = "";
+  child.stdout.on("data", (d) => (first += d));
+  const exited = new Promise<number | null>((resolve) => child.on("exit", resolve));
+  while (!existsSync(slow)) await new Promise((r) => setTimeout(r, 20));
+  write("race/lib/designs.ts", `export const DESIGNS = ["plain", "rcu"] as const;\n`);
+  assert.equal(await exited, 0);
+  assert.match(first, /designs \(design\): plain\n/, "the listing shows the helper as it was loaded");
+  const next = refcheck(["list", dir]);
+  assert.match(next.out, /designs \(design\): plain, rcu\n/, "the next listing is not the cached one");
+  assert.equal(refcheck(["list", dir], true).out, next.out);
 });
 
 test("list: errors are not cached and keep their message and exit code", () => {
