@@ -326,7 +326,8 @@ function dependencies(loaded, own, walked) {
   const add = (/** @type {string} */ f, /** @type {string | null} */ h = null) => {
     if (!files.has(f)) files.set(f, h ?? hashFile(f));
   };
-  const ownDir = own.length ? path.dirname(own[0][0]) + path.sep : undefined;
+  const pkg = ownPackageJson();
+  const ownDir = pkg ? path.dirname(pkg.file) + path.sep : undefined;
   // The command line's parser, loaded before the recording began.
   const yargs = packageDirOf(fileURLToPath(import.meta.resolve("yargs")));
   if (yargs) add(path.join(yargs, "package.json"));
@@ -335,8 +336,8 @@ function dependencies(loaded, own, walked) {
   for (const [url, h] of loaded) {
     if (!url.startsWith("file:")) continue;
     const file = fileURLToPath(url);
-    const pkg = packageDirOf(file);
-    if (pkg && pkg + path.sep !== ownDir) add(path.join(pkg, "package.json"));
+    const pkgDir = packageDirOf(file);
+    if (pkgDir && pkgDir + path.sep !== ownDir) add(path.join(pkgDir, "package.json"));
     else {
       add(file, h);
       if (!dirs.has(path.dirname(file))) dirs.set(path.dirname(file), hashDir(path.dirname(file)));
