@@ -6,4 +6,8 @@ import { existsSync } from "node:fs";
 
 const sources = new URL("../../bin/refcheck.mjs", import.meta.url);
 if (!import.meta.url.endsWith(".ts") && existsSync(sources)) await import(sources.href);
-else await import("./refcheck.ts");
+else {
+  // --version, and a `list` the cache answers, before the command line loads.
+  const { quickStart } = await import("./startup.mjs");
+  if (!quickStart(process.argv.slice(2))) await import("./refcheck.ts");
+}

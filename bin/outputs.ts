@@ -17,6 +17,11 @@ import { fmtValue, leaves, stepLabel, termText } from "../reports/util.ts";
 import { threadLanes } from "../reports/views.ts";
 import { closest } from "../checker/names.ts";
 import type { Step } from "../checker/verdict.ts";
+import { FileError } from "./errors.ts";
+import { refcheckVersion } from "./startup.mjs";
+
+/** Defined elsewhere (the command line tells them apart without loading this module), used here. */
+export { FileError, refcheckVersion };
 
 type Opt = { type: "string"; describe: string };
 
@@ -31,14 +36,6 @@ export interface ReportArgs {
   [flag: string]: unknown;
   "sarif-root"?: unknown;
   json?: boolean;
-}
-
-/** A bad output path or a failed write or read: exit 2, a message naming the flag and path, no usage hint. */
-export class FileError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "FileError";
-  }
 }
 
 export interface OutputPlan {
@@ -231,19 +228,6 @@ export interface RenderedOutput {
   flag: string;
   path: string;
   text: string;
-}
-
-/** refcheck's version: its package.json is one folder up from bin/, two from dist/bin/. */
-export function refcheckVersion(): string | undefined {
-  for (const up of ["../package.json", "../../package.json"]) {
-    try {
-      const p = JSON.parse(readFileSync(new URL(up, import.meta.url), "utf8")) as { name?: string; version?: string };
-      if (p.name === "refcheck" && p.version) return p.version;
-    } catch {
-      // Not this one.
-    }
-  }
-  return undefined;
 }
 
 /**

@@ -10,17 +10,18 @@ import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import yargs from "yargs";
 import { hideBin } from "yargs/helpers";
-import { designAssignments, designParamOf, designsOf, exitCodeOf, resolveParams, SpecError, withoutExpectation } from "../checker/index.ts";
+// Only light modules here: `--help` and a usage error need nothing else. The engine, the
+// reports, the type check and zod load on the commands that use them.
 import { closest } from "../checker/names.ts";
-import { DEFAULT_DEPTH, DEFAULT_RUNS, type SimulateOptions } from "../checker/simulate.ts";
-import { SearchHost, type HostedOptions } from "../checker/supervise.ts";
+import { SpecError } from "../checker/spec.ts";
+import type { SimulateOptions } from "../checker/simulate.ts";
+import type { HostedOptions, SearchHost } from "../checker/supervise.ts";
 import type { Verdict } from "../checker/verdict.ts";
-import { renderComparison } from "../reports/compare.ts";
-import { renderVerdict } from "../reports/console.ts";
-import { typecheckSpecs } from "./typecheck.ts";
-import { loadSpecs, locate, type LoadedSpec, type SkippedFile } from "./load.ts";
-import { assignShards, jobId, mergeShards, parseShard, readCosts, runIdentity, ShardError, type Shard, type ShardFile } from "./shard.ts";
-import { exitCodeWithOutputs, FileError, planOutputs, printTrace, refcheckVersion, reportOptions, writeOutputs, type ReportArgs } from "./outputs.ts";
+import type { LoadedSpec, SkippedFile } from "./load.ts";
+import type { OutputPlan, ReportArgs } from "./outputs.ts";
+import type { Shard, ShardFile } from "./shard.ts";
+import { FileError, ShardError } from "./errors.ts";
+import { beginListing, refcheckVersion } from "./startup.mjs";
 
 class UsageError extends Error {}
 
@@ -136,7 +137,8 @@ function parseSeed(v: unknown): number | undefined {
 }
 
 /** The simulate command's walk settings; the seed is drawn at random when not given, and printed. */
-function simulateOptions(args: RunArgs & { first?: boolean }): SimulateOptions {
+async function simulateOptions(args: RunArgs & { first?: boolean }): Promise<SimulateOptions> {
+  const { DEFAULT_DEPTH, DEFAULT_RUNS } = await import("../checker/simulate.ts");
   return {
     runs: positiveInt("--runs", args.runs) ?? DEFAULT_RUNS,
     depth: positiveInt("--depth", args.depth) ?? DEFAULT_DEPTH,
@@ -244,7 +246,9 @@ interface Job {
 }
 
 /** The run's jobs in order: every loaded spec under the requested designs and configurations. */
-function planJobs(specs: LoadedSpec[], args: RunArgs, given: Record<string, string>): Job[] {
+async function planJobs(specs: LoadedSpec[], args: RunArgs, given: Record<string, string>): Promise<Job[]> {
+  const { designAssignments, designParamOf, designsOf, resolveParams } = await import("../checker/compile.ts");
+  const { jobId } = await import("./shard.ts");
   const jobs: Job[] = [];
   for (const loaded of specs) {
     const { spec, file } = loaded;
@@ -300,6 +304,13 @@ export async function runAll(
   command: "check" | "compare" | "simulate" = "compare",
   simulate?: SimulateOptions,
 ): Promise<Verdict[] & { shardRun?: ShardRun }> {
+  const [{ designParamOf, withoutExpectation }, { SearchHost }, { locate }, shards] = await Promise.all([
+    import("../checker/index.ts"),
+    import("../checker/supervise.ts"),
+    import("./load.ts"),
+    import("./shard.ts"),
+  ]);
+  const { assignShards, parseShard, readCosts, runIdentity } = shards;
   const given = parseParams(args.param);
   checkParamsDeclared(specs, given);
   const base: HostedOptions = simulate ? {
@@ -318,7 +329,7 @@ export async function runAll(
     stopAtFirst: args.first,
     workers: workerCount(args.workers),
   };
-  const all = planJobs(specs, args, given);
+  const all = await planJobs(specs, args, given);
   let jobs = all;
   let shardRun: ShardRun | undefined;
   if (args.shard !== undefined) {
@@ -369,16 +380,18 @@ export async function runAll(
 }
 
 /** Writes the reports; a failed write is reported but a violation's exit code stands. */
-function finishOutputs(verdicts: Verdict[], plan: ReturnType<typeof planOutputs>): number {
+async function finishOutputs(verdicts: Verdict[], plan: OutputPlan): Promise<number> {
+  const { exitCodeWithOutputs, writeOutputs } = await import("./outputs.ts");
   const r = writeOutputs(verdicts, plan);
   if (r.error) process.stderr.write(`refcheck: ${r.error}\n`);
-  return exitCodeWithOutputs(runExitCode(verdicts), r.error !== undefined);
+  return exitCodeWithOutputs(await runExitCode(verdicts), r.error !== undefined);
 }
 
 /** tsx only strips types: a misspelt state field would run, and could turn a FAIL into a PASS. */
 async function typecheck(paths: string[], skip: boolean | undefined): Promise<void> {
   for (const p of paths) if (!existsSync(p)) throw new SpecError(`${p}: no such file or folder (expected a spec file or a folder of specs)`);
   if (skip) return;
+  const { typecheckSpecs } = await import("./typecheck.ts");
   const r = await typecheckSpecs(paths);
   if (!r.ok) throw new SpecError(`the spec files do not type-check (--skip-typecheck runs them anyway):\n${r.diagnostics.join("\n")}`);
 }
@@ -388,11 +401,12 @@ function printJson(verdicts: Verdict[], single: boolean): void {
 }
 
 /** What check and compare print: the verdicts, the comparison table, or with --shard --json the shard file. */
-function printRun(
+async function printRun(
   command: "check" | "compare" | "simulate",
   verdicts: Verdict[] & { shardRun?: ShardRun },
   a: { json?: unknown; traces?: unknown; witnesses?: unknown; "failures-only"?: unknown } & ColorArgs,
-): void {
+): Promise<void> {
+  const [{ renderVerdict }, { renderComparison }] = await Promise.all([import("../reports/console.ts"), import("../reports/compare.ts")]);
   const view = { color: colorOf(a), witnesses: !!a.witnesses, failuresOnly: !!a["failures-only"] };
   const sr = verdicts.shardRun;
   if (a.json && sr) {
@@ -412,14 +426,19 @@ function printRun(
 async function runCommand(command: "check" | "compare" | "simulate", a: Record<string, unknown>, sim?: SimulateOptions): Promise<number> {
   specOutputToStderr();
   await typecheck(a.paths as string[], a["skip-typecheck"] as boolean | undefined);
+  const [{ loadSpecs }, { planOutputs }] = await Promise.all([import("./load.ts"), import("./outputs.ts")]);
   const specs = await loadSpecs(a.paths as string[]);
   const plan = planOutputs(a as ReportArgs, specs.map((s) => s.file));
   const verdicts = await runAll(specs, a as unknown as RunArgs, command, sim);
-  printRun(command, verdicts, a);
+  await printRun(command, verdicts, a);
   return finishOutputs(verdicts, plan);
 }
 
-const runOptions = {
+/** The report flags (--junit, --sarif, ...): from the renderers' registry, loaded by the commands that write reports. */
+type ReportOptions = Record<string, { type: "string"; describe: string }>;
+const reportOptions = async (): Promise<ReportOptions> => (await import("./outputs.ts")).reportOptions;
+
+const runOptions = (reports: ReportOptions) => ({
   param: { type: "string", array: true, describe: "set a spec parameter, NAME=VALUE (repeatable)" },
   design: { type: "string", describe: 'check one design, or "all" (default: all, unless --param sets it)' },
   json: { type: "boolean", describe: "print the Verdict JSON instead of text" },
@@ -438,29 +457,32 @@ const runOptions = {
   "failures-only": { type: "boolean", describe: "print only the runs and properties that failed (a passing run is one line)" },
   witnesses: { type: "boolean", describe: "print the witness traces of passing runs in full (default: one line each)" },
   workers: { type: "string", describe: `worker threads for BFS levels of 100,000 states or more (at most, and by default, the number of cores: ${availableParallelism()} here)` },
-  ...reportOptions,
-} as const;
+  ...reports,
+}) as const;
 
-/** `simulate`: the run options a walk honours, and the walks' own. */
-const simOptions = {
-  param: runOptions.param,
-  design: runOptions.design,
-  json: runOptions.json,
-  runs: { type: "string", describe: `number of random walks (default ${DEFAULT_RUNS.toLocaleString("en-US")})` },
-  depth: { type: "string", describe: `most steps per walk (default ${DEFAULT_DEPTH})` },
-  seed: { type: "string", describe: "seed of the walks (default: random, printed on every run); the same seed gives the same verdict" },
-  first: { type: "boolean", describe: "stop at the first violation" },
-  timeout: { type: "string", describe: "stop after this many seconds (exit 3 unless a violation was found)" },
-  "max-memory": runOptions["max-memory"],
-  quiet: runOptions.quiet,
-  "skip-typecheck": runOptions["skip-typecheck"],
-  "ignore-expected": runOptions["ignore-expected"],
-  workers: { type: "string", describe: `threads walking in parallel, each on its own runs (default 1; at most ${availableParallelism()} here)` },
-  shard: runOptions.shard,
-  "shard-costs": runOptions["shard-costs"],
-  "failures-only": runOptions["failures-only"],
-  ...reportOptions,
-} as const;
+/** `simulate`: the run options a walk honours, and the walks' own (their defaults from checker/simulate.ts). */
+const simOptions = (reports: ReportOptions, defaults: { runs: number; depth: number }) => {
+  const run = runOptions(reports);
+  return {
+    param: run.param,
+    design: run.design,
+    json: run.json,
+    runs: { type: "string", describe: `number of random walks (default ${defaults.runs.toLocaleString("en-US")})` },
+    depth: { type: "string", describe: `most steps per walk (default ${defaults.depth})` },
+    seed: { type: "string", describe: "seed of the walks (default: random, printed on every run); the same seed gives the same verdict" },
+    first: { type: "boolean", describe: "stop at the first violation" },
+    timeout: { type: "string", describe: "stop after this many seconds (exit 3 unless a violation was found)" },
+    "max-memory": run["max-memory"],
+    quiet: run.quiet,
+    "skip-typecheck": run["skip-typecheck"],
+    "ignore-expected": run["ignore-expected"],
+    workers: { type: "string", describe: `threads walking in parallel, each on its own runs (default 1; at most ${availableParallelism()} here)` },
+    shard: run.shard,
+    "shard-costs": run["shard-costs"],
+    "failures-only": run["failures-only"],
+    ...reports,
+  } as const;
+};
 
 const colorOptions = {
   color: { type: "boolean", describe: "colour the output even when stdout is not a terminal" },
@@ -478,9 +500,32 @@ function colorOf(a: ColorArgs): boolean {
   return !!process.stdout.isTTY;
 }
 
-
 /** Long flags of every command, for "did you mean". */
-const knownFlags = () => [...new Set([...Object.keys(runOptions), ...Object.keys(simOptions), ...Object.keys(colorOptions), "traces", "show", "lanes", "allow-unfinished", "help", "version"])];
+async function knownFlags(): Promise<string[]> {
+  const [reports, { DEFAULT_RUNS, DEFAULT_DEPTH }] = await Promise.all([reportOptions(), import("../checker/simulate.ts")]);
+  const sim = simOptions(reports, { runs: DEFAULT_RUNS, depth: DEFAULT_DEPTH });
+  return [...new Set([...Object.keys(runOptions(reports)), ...Object.keys(sim), ...Object.keys(colorOptions), "traces", "show", "lanes", "allow-unfinished", "help", "version"])];
+}
+
+/** Arguments yargs did not know (its "Unknown arguments" failure), explained once main has loaded every command's flags. */
+class UnknownArguments extends Error {
+  constructor(readonly names: string[]) {
+    super(`Unknown arguments: ${names.join(", ")}`);
+  }
+}
+
+async function unknownArguments(names: string[], argv: string[]): Promise<UsageError> {
+  const command = argv.find((x) => !x.startsWith("-")) ?? "";
+  const known = names.some((x) => argv.some((y) => y === `--${x}` || y.startsWith(`--${x}=`) || y === `-${x}`)) ? await knownFlags() : [];
+  const hints = names.map((x) => {
+    const asFlag = argv.some((y) => y === `--${x}` || y.startsWith(`--${x}=`) || y === `-${x}`);
+    if (!asFlag) return `unknown argument ${x}`;
+    const near = closest(x, known);
+    if (near === x) return `--${x} is not an option of ${command} (see refcheck ${command} --help)`;
+    return near ? `unknown option --${x}: did you mean --${near}?` : `unknown option --${x}`;
+  });
+  return new UsageError(hints.join("; "));
+}
 
 async function main(argv: string[]): Promise<number> {
   let code = 0;
@@ -490,7 +535,7 @@ async function main(argv: string[]): Promise<number> {
     .command(
       "check <paths..>",
       "check spec files (or folders of specs) under every design",
-      (y) => y.positional("paths", { type: "string", array: true, describe: "spec files or folders" }).options(runOptions),
+      async (y) => y.positional("paths", { type: "string", array: true, describe: "spec files or folders" }).options(runOptions(await reportOptions())),
       async (a) => {
         code = await runCommand("check", a);
       },
@@ -498,10 +543,10 @@ async function main(argv: string[]): Promise<number> {
     .command(
       "compare <paths..>",
       "check every design of each scenario and print the comparison table",
-      (y) =>
+      async (y) =>
         y
           .positional("paths", { type: "string", array: true, describe: "spec files or folders" })
-          .options(runOptions)
+          .options(runOptions(await reportOptions()))
           .option("traces", { type: "boolean", describe: "print every counterexample below the tables" }),
       async (a) => {
         code = await runCommand("compare", a);
@@ -510,27 +555,34 @@ async function main(argv: string[]): Promise<number> {
     .command(
       "merge <files..>",
       "merge the shard files of a --shard run (each shard's --json output) into the reports the unsharded run writes",
-      (y) =>
-        y
+      async (y) => {
+        const reports = await reportOptions();
+        const run = runOptions(reports);
+        return y
           .positional("files", { type: "string", array: true, describe: "shard files" })
-          .options({ json: runOptions.json, ...reportOptions, quiet: runOptions.quiet, "failures-only": runOptions["failures-only"], witnesses: runOptions.witnesses })
+          .options({ json: run.json, ...reports, quiet: run.quiet, "failures-only": run["failures-only"], witnesses: run.witnesses })
           .option("traces", { type: "boolean", describe: "print every counterexample below the tables" })
-          .option("allow-unfinished", { type: "boolean", describe: "merge shards that did not finish all their jobs (interrupted): the run is reported incomplete (exit 3)" }),
+          .option("allow-unfinished", { type: "boolean", describe: "merge shards that did not finish all their jobs (interrupted): the run is reported incomplete (exit 3)" });
+      },
       async (a) => {
+        const [{ mergeShards }, { planOutputs }] = await Promise.all([import("./shard.ts"), import("./outputs.ts")]);
         const m = mergeShards(a.files as string[], !!a["allow-unfinished"]);
         const plan = planOutputs(a as ReportArgs, m.files);
         if (m.unfinished.length) process.stderr.write(`refcheck: warning: ${m.unfinished.length} job(s) of the run never finished: ${m.unfinished.join(", ")}; the merged run is incomplete\n`);
-        printRun(m.command, m.verdicts, a);
-        code = finishOutputs(m.verdicts, plan);
+        await printRun(m.command, m.verdicts, a);
+        code = await finishOutputs(m.verdicts, plan);
         if (m.unfinished.length && code === 0) code = 3;
       },
     )
     .command(
       "simulate <paths..>",
       "random walks checking every property at every step; a violation is shrunk to a short trace (no violation found is not a proof: exit 3)",
-      (y) => y.positional("paths", { type: "string", array: true, describe: "spec files or folders" }).options(simOptions),
+      async (y) => {
+        const [reports, { DEFAULT_RUNS, DEFAULT_DEPTH }] = await Promise.all([reportOptions(), import("../checker/simulate.ts")]);
+        return y.positional("paths", { type: "string", array: true, describe: "spec files or folders" }).options(simOptions(reports, { runs: DEFAULT_RUNS, depth: DEFAULT_DEPTH }));
+      },
       async (a) => {
-        code = await runCommand("simulate", a, simulateOptions(a as unknown as RunArgs & { first?: boolean }));
+        code = await runCommand("simulate", a, await simulateOptions(a as unknown as RunArgs & { first?: boolean }));
       },
     )
     .command(
@@ -546,6 +598,7 @@ async function main(argv: string[]): Promise<number> {
         if (show !== undefined && (typeof show !== "string" || show.split(",").every((x) => x.trim() === ""))) {
           throw new UsageError("--show: expected variable names separated by commas, e.g. --show vmFile,vfio");
         }
+        const { printTrace } = await import("./outputs.ts");
         printTrace(a.file, undefined, { show: typeof show === "string" ? show.split(",").map((x) => x.trim()).filter(Boolean) : undefined, lanes: a.lanes });
       },
     )
@@ -564,18 +617,28 @@ async function main(argv: string[]): Promise<number> {
       (y) => y.positional("paths", { type: "string", array: true, default: ["specs"] }),
       async (a) => {
         specOutputToStderr();
+        // The whole engine (and zod), which a spec importing "refcheck" loads anyway: modules
+        // load several times faster before beginListing (or tsx) starts Node's module hooks.
+        const [{ loadSpecs }, { designParamOf, designsOf }] = await Promise.all([import("./load.ts"), import("../checker/index.ts")]);
+        const paths = a.paths as string[];
+        // A listing the launcher's quickStart found no fresh copy of: cached once printed.
+        const listing = await beginListing(paths);
         const skipped: SkippedFile[] = [];
-        const specs = await loadSpecs(a.paths as string[], skipped);
+        const specs = await loadSpecs(paths, skipped);
+        listing.loaded();
+        let out = "";
         for (const { spec, file } of specs) {
           const shape = spec.params.shape as Record<string, any>;
           const params = Object.entries(shape).map(([k, s]) => `${k}${describeParam(s)}`);
           const designs = designsOf(spec);
-          process.stdout.write(`${spec.name}  (${file})\n`);
-          if (spec.summary) process.stdout.write(`  ${spec.summary}\n`);
-          process.stdout.write(`  params: ${params.join(", ") || "none"}\n`);
-          if (designs.length) process.stdout.write(`  designs (${designParamOf(spec)}): ${designs.join(", ")}\n`);
+          out += `${spec.name}  (${file})\n`;
+          if (spec.summary) out += `  ${spec.summary}\n`;
+          out += `  params: ${params.join(", ") || "none"}\n`;
+          if (designs.length) out += `  designs (${designParamOf(spec)}): ${designs.join(", ")}\n`;
         }
-        for (const { file, why } of skipped) process.stdout.write(`skipped ${file}: ${why}\n`);
+        for (const { file, why } of skipped) out += `skipped ${file}: ${why}\n`;
+        process.stdout.write(out);
+        listing.done(out);
       },
     )
     .demandCommand(1, "name a command: check, compare, simulate, merge, trace, list or init")
@@ -591,22 +654,16 @@ async function main(argv: string[]): Promise<number> {
     .fail((msg, err) => {
       if (err) throw err;
       const unknown = /^Unknown arguments?: (.*)$/.exec(msg ?? "");
-      if (unknown) {
-        const command = argv.find((x) => !x.startsWith("-")) ?? "";
-        const hints = unknown[1].split(", ").map((x) => {
-          const asFlag = argv.some((y) => y === `--${x}` || y.startsWith(`--${x}=`) || y === `-${x}`);
-          if (!asFlag) return `unknown argument ${x}`;
-          const near = closest(x, knownFlags());
-          if (near === x) return `--${x} is not an option of ${command} (see refcheck ${command} --help)`;
-          return near ? `unknown option --${x}: did you mean --${near}?` : `unknown option --${x}`;
-        });
-        throw new UsageError(hints.join("; "));
-      }
+      if (unknown) throw new UnknownArguments(unknown[1].split(", "));
       const command = /^Did you mean (\w+)\?$/.exec(msg ?? "");
       if (command) throw new UsageError(`unknown command ${argv[0]}: did you mean ${command[1]}?`);
       throw new UsageError(msg);
     });
-  await cli.parseAsync();
+  try {
+    await cli.parseAsync();
+  } catch (e) {
+    throw e instanceof UnknownArguments ? await unknownArguments(e.names, argv) : e;
+  }
   return code;
 }
 
@@ -654,7 +711,8 @@ function initSpec(name: string): string {
 }
 
 /** The verdicts' exit code; an interrupted run that failed nothing is incomplete (3). */
-function runExitCode(verdicts: Verdict[]): number {
+async function runExitCode(verdicts: Verdict[]): Promise<number> {
+  const { exitCodeOf } = await import("../checker/verdict.ts");
   const code = exitCodeOf(verdicts);
   return session.interrupted && code === 0 ? 3 : code;
 }

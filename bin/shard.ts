@@ -11,14 +11,10 @@ import { readFileSync } from "node:fs";
 import { z } from "zod";
 import { formatParams } from "../checker/compile.ts";
 import { Verdict } from "../checker/verdict.ts";
-import { errnoText, FileError } from "./outputs.ts";
+import { FileError, ShardError } from "./errors.ts";
+import { errnoText } from "./outputs.ts";
 
-export class ShardError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "ShardError";
-  }
-}
+export { ShardError };
 
 export interface Shard {
   /** 1-based. */

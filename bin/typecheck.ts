@@ -3,17 +3,17 @@
 // A successful check is cached by content: a re-run with the same files does not load
 // the compiler at all.
 import { createHash } from "node:crypto";
-import { accessSync, constants, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
-import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type * as TS from "typescript";
+import { cacheDir } from "./startup.mjs";
 
 export type TypecheckResult = { ok: true; cached: boolean; ms: number } | { ok: false; diagnostics: string[] };
 
 export interface TypecheckOptions {
-  /** Where typecheck.json goes (default: node_modules/.cache/refcheck). */
+  /** Where typecheck.json goes (default: node_modules/.cache/refcheck, or REFCHECK_CACHE_DIR). */
   cacheDir?: string;
 }
 
@@ -84,24 +84,6 @@ function findConfig(dir: string): string | undefined {
   }
 }
 
-/**
- * node_modules/.cache/refcheck (the node_modules refcheck is installed in, or its own),
- * or the temp folder when that is missing or not writable.
- */
-function defaultCacheDir(): string {
-  const m = /^(.*?[\\/]node_modules)[\\/]/.exec(packageRoot);
-  const nm = m ? m[1]! : path.join(packageRoot, "node_modules");
-  const dir = path.join(nm, ".cache", "refcheck");
-  try {
-    if (!existsSync(nm)) throw new Error("no node_modules");
-    mkdirSync(dir, { recursive: true });
-    accessSync(dir, constants.W_OK);
-    return dir;
-  } catch {
-    return path.join(tmpdir(), `refcheck-cache-${process.getuid?.() ?? "user"}`);
-  }
-}
-
 function tsVersion(): string | undefined {
   try {
     return (JSON.parse(readFileSync(require.resolve("typescript/package.json"), "utf8")) as { version: string }).version;
@@ -160,8 +142,8 @@ export async function typecheckSpecs(files: string[], opts: TypecheckOptions = {
     const config = findConfig(path.dirname(f)) ?? "";
     groups.set(config, [...(groups.get(config) ?? []), f]);
   }
-  const cacheDir = opts.cacheDir ?? defaultCacheDir();
-  const cacheFile = path.join(cacheDir, "typecheck.json");
+  const dir = opts.cacheDir ?? cacheDir();
+  const cacheFile = path.join(dir, "typecheck.json");
   const cache = readCache(cacheFile);
   const todo = [...groups].filter(([config, rs]) => {
     const key = rs.join("\n");

@@ -4,7 +4,7 @@
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -19,7 +19,7 @@ const npm = process.platform === "win32" ? "npm.cmd" : "npm";
 const npx = process.platform === "win32" ? "npx.cmd" : "npx";
 
 function run(cmd: string, args: string[], cwd: string, timeout = 90_000) {
-  const r = spawnSync(cmd, args, { cwd, encoding: "utf8", timeout, env: { ...process.env, NO_COLOR: "1", REFCHECK_DEBUG: "" } });
+  const r = spawnSync(cmd, args, { cwd, encoding: "utf8", timeout, env: { ...process.env, NO_COLOR: "1", REFCHECK_DEBUG: "", REFCHECK_CACHE_DIR: "" } });
   return { code: r.status, out: r.stdout ?? "", err: r.stderr ?? "", error: r.error };
 }
 
@@ -94,6 +94,16 @@ test("the packed tarball installs into an npm init -y project, and a spec there 
     verdicts.map((v) => [v.params.design, v.outcome]),
     [["balanced", "pass"], ["double-put", "fail"]],
   );
+
+  // `list` again answers from the listing cache (node_modules/.cache/refcheck), the same
+  // text; a changed spec lists again.
+  const list = run(npx, ["refcheck", "list"], proj);
+  assert.equal(list.code, 0, list.err);
+  assert.match(list.out, /^consumer\/pin {2}\(specs\/pin\.ts\)\n {2}params: design \{balanced, double-put\} \(default balanced\)\n/);
+  assert.ok(existsSync(path.join(proj, "node_modules", ".cache", "refcheck", "list.json")), "the listing is cached");
+  assert.equal(run(npx, ["refcheck", "list"], proj).out, list.out);
+  writeFileSync(path.join(proj, "specs", "pin.ts"), spec.replace('name: "consumer/pin"', 'name: "consumer/pinned"'));
+  assert.equal(run(npx, ["refcheck", "list"], proj).out, list.out.replace("consumer/pin ", "consumer/pinned "));
 });
 
 test("a zod 3 schema is named as such; a zod 4 schema is recognised by shape, not by class", () => {

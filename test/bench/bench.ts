@@ -348,22 +348,126 @@ function simulateRows(): SimRow[] {
     });
 }
 
-type Startup = { how: string; list: number; version: number };
+/** The start-up goal: `npx refcheck list` on the installed package, warm cache. */
+const STARTUP_GOAL = 0.4;
+/** Runs of each start-up measurement (the median is reported). */
+const STARTUP_RUNS = 5;
+
+/** Median wall seconds of a refcheck command line run one way; list cold clears the listing cache before each run. */
+interface StartupWay {
+  how: string;
+  version?: number;
+  help?: number;
+  listWarm?: number;
+  listCold?: number;
+  note?: string;
+}
+
+interface Startup {
+  goal: number;
+  runs: number;
+  /** `node -e 0`, and npx running a package's no-op command: what any command pays. */
+  node: number;
+  npx?: number;
+  /** Spec files `list` lists. */
+  specs?: number;
+  ways: StartupWay[];
+}
 
 /**
- * Wall time of `refcheck list` (loads every spec in specs/) and `refcheck --version`, the
- * median of 5 runs each: from the sources (through tsx) and, after `npm run build`, the
- * compiled command that the package installs.
+ * The repository's specs/ (without its kernel/ helpers) as a user's project has them:
+ * importing "refcheck" and "refcheck/kernel/NAME" instead of the sources. Returns how many
+ * spec files it wrote.
  */
-function startupTimes(): Startup[] {
-  const median = (args: string[]) => {
-    const t = Array.from({ length: 5 }, () => runChild(process.execPath, args).wall).sort((a, b) => a - b);
-    return t[2]!;
+function copySpecsAsUser(to: string): number {
+  let n = 0;
+  const walk = (rel: string) => {
+    for (const name of readdirSync(join(root, "specs", rel), { withFileTypes: true })) {
+      const r = join(rel, name.name);
+      if (name.isDirectory()) {
+        if (r !== "kernel") walk(r);
+        continue;
+      }
+      if (!name.name.endsWith(".ts")) continue;
+      const text = readFileSync(join(root, "specs", r), "utf8")
+        .replace(/"(?:\.\.\/)+checker\/(?:spec|threads|index)\.ts"/g, '"refcheck"')
+        .replace(/"\.\.\/kernel\/([\w-]+)\.ts"/g, '"refcheck/kernel/$1"');
+      mkdirSync(dirname(join(to, "specs", r)), { recursive: true });
+      writeFileSync(join(to, "specs", r), text);
+      n++;
+    }
   };
-  const ways: [string, string][] = [["sources", join(root, "bin", "refcheck.mjs")], ["compiled", join(root, "dist", "bin", "refcheck.js")]];
-  return ways
-    .filter(([, file]) => existsSync(file))
-    .map(([how, file]) => ({ how, list: median([file, "list"]), version: median([file, "--version"]) }));
+  walk("");
+  return n;
+}
+
+/**
+ * A project made by `npm init -y` with the packed tarball installed (as a user gets
+ * refcheck), the repository's specs in specs/, and a package whose command does nothing
+ * (what npx costs by itself). npm pack builds dist/ first.
+ */
+function installedProject(): { dir: string; specs: number } | { note: string } {
+  const npm = process.platform === "win32" ? "npm.cmd" : "npm";
+  const run = (args: string[], cwd: string) => spawnSync(npm, args, { cwd, encoding: "utf8", timeout: 300_000 });
+  const pack = run(["pack", "--json", "--pack-destination", work], root);
+  if (pack.status !== 0) return { note: `npm pack failed: ${firstLine(pack.stderr)}` };
+  const [info] = JSON.parse(pack.stdout.slice(pack.stdout.indexOf("["))) as { filename: string }[];
+  const dir = join(work, "startup-project");
+  mkdirSync(join(dir, "noop"), { recursive: true });
+  writeFileSync(join(dir, "noop", "package.json"), JSON.stringify({ name: "noop", version: "1.0.0", bin: { noop: "noop.js" } }));
+  writeFileSync(join(dir, "noop", "noop.js"), "#!/usr/bin/env node\n");
+  if (run(["init", "-y"], dir).status !== 0) return { note: "npm init -y failed" };
+  const install = run(["install", "--prefer-offline", "--no-audit", "--no-fund", join(work, info!.filename), "zod@4", "./noop"], dir);
+  if (install.status !== 0) return { note: `npm install failed (offline?): ${firstLine(install.stderr.trim().split("\n").at(-1) ?? "")}` };
+  return { dir, specs: copySpecsAsUser(dir) };
+}
+
+/**
+ * Wall time of `refcheck --version`, `-h` and `list` (every spec in specs/; warm: answered
+ * from the listing cache, cold: the cache cleared before each run), the median of
+ * STARTUP_RUNS runs each: installed in a temp project (through npx, and node running the
+ * package's command directly), and from the sources in this clone (bin/refcheck.mjs).
+ */
+function startupTimes(): Startup {
+  const median = (cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv = process.env, before?: () => void) => {
+    const t: number[] = [];
+    for (let i = 0; i < STARTUP_RUNS; i++) {
+      before?.();
+      const r = runChild(cmd, args, env, cwd);
+      if (r.code !== 0) throw new Error(`${[cmd, ...args].join(" ")}: exit ${r.code ?? r.signal}: ${firstLine(r.stderr)}`);
+      t.push(r.wall);
+    }
+    return t.sort((a, b) => a - b)[Math.floor(t.length / 2)]!;
+  };
+  const measure = (how: string, cmd: string, pre: string[], cwd: string, cacheFile: string, env: NodeJS.ProcessEnv = process.env): StartupWay => {
+    try {
+      const version = median(cmd, [...pre, "--version"], cwd, env);
+      const help = median(cmd, [...pre, "-h"], cwd, env);
+      const listCold = median(cmd, [...pre, "list"], cwd, env, () => rmSync(cacheFile, { force: true }));
+      runChild(cmd, [...pre, "list"], env, cwd);
+      const listWarm = median(cmd, [...pre, "list"], cwd, env);
+      return { how, version, help, listWarm, listCold };
+    } catch (e) {
+      return { how, note: (e as Error).message };
+    }
+  };
+  const npx = process.platform === "win32" ? "npx.cmd" : "npx";
+  const out: Startup = { goal: STARTUP_GOAL, runs: STARTUP_RUNS, node: median(process.execPath, ["-e", "0"], root), ways: [] };
+  const project = installedProject();
+  if ("note" in project) out.ways.push({ how: "installed", note: project.note });
+  else {
+    const cacheFile = join(project.dir, "node_modules", ".cache", "refcheck", "list.json");
+    // A REFCHECK_CACHE_DIR of the caller's would move the project's cache.
+    const env = { ...process.env, REFCHECK_CACHE_DIR: "" };
+    out.specs = project.specs;
+    out.npx = median(npx, ["noop"], project.dir, env);
+    out.ways.push(measure("installed, npx refcheck", npx, ["refcheck"], project.dir, cacheFile, env));
+    out.ways.push(measure("installed, node (its bin)", process.execPath, [join(project.dir, "node_modules", "refcheck", "dist", "bin", "cli.js")], project.dir, cacheFile, env));
+  }
+  // The clone's listing cache in the bench's folder: the shared one is left alone.
+  const cacheDir = join(work, "startup-cache");
+  out.ways.push(measure("sources, node bin/refcheck.mjs", process.execPath, [join(root, "bin", "refcheck.mjs")], root, join(cacheDir, "list.json"), { ...process.env, REFCHECK_CACHE_DIR: cacheDir }));
+  return out;
 }
 
 function main(): void {
@@ -447,7 +551,14 @@ function main(): void {
     console.log(`\ntypecheck specs/: ${typecheck.note ?? `cold ${int(typecheck.cold)} ms (empty cache; process CPU ${int(typecheck.coldCpu)} ms), cached ${fix(typecheck.cached, 1)} ms`}`);
   }
   if (startup) {
-    console.log(`startup: ${startup.map((s) => `${s.how}: refcheck list ${fix(s.list)} s, refcheck --version ${fix(s.version)} s`).join("; ")} (median of 5, wall)`);
+    const goal = (x: number | undefined) => (x === undefined ? "" : `${fix(x)} (${x < startup.goal ? "under" : "OVER"} ${startup.goal})`);
+    console.log(`\nstart-up, wall s, median of ${startup.runs}; goal: \`npx refcheck list\` (warm) under ${startup.goal} s; \`list\` lists ${startup.specs ?? "the"} specs`);
+    console.log(table(
+      ["how", "--version", "-h", "list, warm cache", "list, cold"],
+      startup.ways.map((w) => (w.note ? [w.how, w.note] : [w.how, fix(w.version), fix(w.help), w.how.includes("npx") ? goal(w.listWarm) : fix(w.listWarm), fix(w.listCold)])),
+      [false, true, true, true, true],
+    ));
+    console.log(`any command pays: node -e 0 ${fix(startup.node)} s${startup.npx !== undefined ? `; npx running a no-op package command ${fix(startup.npx)} s` : ""}`);
   }
   if (sims.length) {
     console.log("");
