@@ -112,7 +112,7 @@ test("threads: without lockdep (the spec's lockdep: false) the thread waits for 
   assert.match(d.message!, /ioctl at s2, waiting for kvm->lock held by itself is blocked/);
   assert.equal(d.trace!.length, 1);
   assert.throws(() => check(oneThread({ s1: {} }, {}, { lockdep: "no" })), /"lockdep" must be true or false/);
-  assert.throws(() => check({ ...oneThread({ s1: {} }), threads: undefined, actions: () => ({ A: { then: () => {} } }), lockdep: false }), /"lockdep" applies to the steps of "threads", and the spec has none/);
+  assert.throws(() => check({ ...oneThread({ s1: {} }), threads: undefined, actions: () => ({ A: { then: () => {} } }), lockdep: false } as any), /"lockdep" applies to the steps of "threads", and the spec has none/);
 });
 
 test("threads: a deadlock names every thread inside a call, so an ABBA shows both sides", () => {
