@@ -2,7 +2,7 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { Verdict } from "../checker/verdict.ts";
@@ -142,4 +142,14 @@ test("cli: check --itf then trace prints the same steps as check", () => {
   };
   assert.ok(steps(checked.out).includes("FileAdd(i=0)"));
   assert.equal(steps(traced.out), steps(checked.out));
+});
+
+// The README's "Using it" runs `npx refcheck ...` in a clone: npx runs the package's own bin,
+// dist/bin/cli.js, which tsc writes without the execute bit (a fresh clone's `npx refcheck`
+// failed with "Permission denied", exit 127). The build sets it.
+test("cli: in a clone, `npx refcheck --version` runs the built command", () => {
+  assert.ok(statSync(path.join(root, "dist/bin/cli.js")).mode & 0o100, "the build leaves dist/bin/cli.js executable");
+  const r = spawnSync("npx", ["--no-install", "refcheck", "--version"], { cwd: root, encoding: "utf8", timeout: 60_000 });
+  assert.equal(r.status, 0, `exit ${r.status}: ${r.stderr}`);
+  assert.match(r.stdout.trim(), /^\d+\.\d+\.\d+$/);
 });
