@@ -521,7 +521,8 @@ function main(): void {
   });
   const right = head.map((_, i) => i >= 2);
   console.log(`refcheck bench: ${cores} cores, Node ${process.versions.node}${full ? ", --full" : ""}`);
-  console.log(table(head, body, right));
+  // With --only, the tables of what did not run are left out rather than printed empty.
+  if (body.length) console.log(table(head, body, right));
   const seeds = rows.filter((r) => r.seed);
   if (seeds.length) {
     // One line per model: unreduced, then what symmetry and partial-order reduction leave.
@@ -582,7 +583,7 @@ function main(): void {
 
   console.log("");
   if (spinNote) console.log(spinNote);
-  else {
+  else if (spin.size) {
     // Same model, same counts: SPIN's stored states are RefPin's distinct states and its
     // transitions (stored + matched) the generated count, initial state included.
     const byN = new Map<number, Row>();
@@ -598,7 +599,7 @@ function main(): void {
     console.log("SPIN " + firstLine(spawnSync("spin", ["-V"], { encoding: "utf8" }).stdout) + ", refpin.pml, pan -DSAFETY -DNOREDUCE (exhaustive, every state stored)");
     console.log(table(["RefPin", "states stored", "transitions", "= refcheck", "pan s", "wall s", "RSS MB"], sRows, [false, true, true, false, true, true, true]));
   }
-  console.log(`\n"search s": the verdict's search time (SPIN: pan's elapsed time); "wall s": the whole child process.`);
+  if (body.length) console.log(`\n"search s": the verdict's search time (SPIN: pan's elapsed time); "wall s": the whole child process.`);
 }
 
 main();
