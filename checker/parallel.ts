@@ -86,10 +86,15 @@ class Pool {
     let taken = 0;
     await Promise.all(
       this.workers.map(async (w) => {
-        while (next < tasks.length) {
-          const t = tasks[next++];
-          w.postMessage(t);
-          results[t.chunk] = (await once(w)) as ChunkResult;
+        // Each worker has its next task before this thread inserts what it sent, so the
+        // insertion overlaps the expansion even with one worker.
+        let t = next < tasks.length ? tasks[next++] : undefined;
+        if (t) w.postMessage(t);
+        while (t) {
+          const r = (await once(w)) as ChunkResult;
+          t = next < tasks.length ? tasks[next++] : undefined;
+          if (t) w.postMessage(t);
+          results[r.chunk] = r;
           while (taken < tasks.length && results[taken]) {
             take(results[taken]!);
             results[taken++] = undefined;
