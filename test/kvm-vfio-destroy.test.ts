@@ -66,6 +66,8 @@ for (const lockdep of [true, false]) {
     test(`destroy-era: ${design}, lockdep=${lockdep}`, () => {
       const v = check(destroyEra, { design, lockdep }, { validate: true });
       expectVerdict(v, expected[lockdep ? "lockdep" : "noLockdep"][design]);
+      // The spec's own `expected` knows both modes: a run with lockdep=false is not "CHANGED".
+      assert.equal(v.expectation?.status, "as-expected", JSON.stringify(v.expectation));
       assert.ok(v.stats.distinctStates < 100, `${v.stats.distinctStates} states`);
       // Every design reaches the deadlock's precondition; only .destroy turns it into one.
       assert.equal(prop(v, "destroyUnderGroupLock").status, "reachable");
