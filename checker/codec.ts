@@ -181,7 +181,7 @@ function harmless(prop: string | symbol, target: object): boolean {
  * elements) found before it, so only a slip (an unknown name, an index out of range)
  * reaches these traps, in strict and sloppy code alike, at no cost to correct accesses.
  */
-export function trap(unknown: (receiver: any, prop: string) => string): object {
+function trap(unknown: (receiver: any, prop: string) => string): object {
   const target = {};
   return new Proxy(target, {
     get(t, prop, receiver) {
@@ -193,6 +193,17 @@ export function trap(unknown: (receiver: any, prop: string) => string): object {
       throw new SpecError(unknown(receiver, prop));
     },
   });
+}
+
+/**
+ * The prototype of an action's (or a thread call's) parameter object, `subject` naming it:
+ * reading a parameter not among `keys` (its \`each\`) is a spec error, not undefined.
+ */
+export function paramsTrap(subject: string, keys: readonly string[]): object {
+  return trap((_r, prop) =>
+    keys.length === 0
+      ? `reads parameter "${prop}", but ${subject} has no parameters (declare them with \`each: { ${prop}: [...] }\`)`
+      : `reads parameter "${prop}", which is not in the \`each\` of ${subject} (its parameters: ${keys.join(", ")})${didYouMean(prop, keys)}`);
 }
 
 const ownPath = (v: object): string => {

@@ -1,7 +1,7 @@
 // Compiles a spec and its parameters into a model: the codec, the flat list of action
 // instances, the properties, the initial states (packed) and the symmetry canonicalizer.
 import { z } from "zod";
-import { compileCodec, didYouMean, trap, type Codec, type LeafSlot, type Node } from "./codec.ts";
+import { compileCodec, didYouMean, paramsTrap, type Codec, type LeafSlot, type Node } from "./codec.ts";
 import { ownershipProperties, type Owned } from "./ownership.ts";
 import { expectationFor, type RunExpectation } from "./expect.ts";
 import { checkActionKeys, SpecError, type ActionDef, type Spec } from "./spec.ts";
@@ -165,7 +165,7 @@ export function designAssignments(spec: Spec, params: Record<string, unknown> = 
 /** The property names of a run, in verdict order, without building its model. */
 function propertyNamesOf(spec: Spec, params: Record<string, unknown>): string[] {
   const keys = (section: string, v: unknown): string[] => {
-    const o = typeof v === "function" ? phase(spec, section, () => (v as (p: unknown) => unknown)(params)) : v;
+    const o = ofParams(spec, section, v, params);
     return o && typeof o === "object" ? Object.keys(o) : [];
   };
   return [
@@ -193,6 +193,11 @@ function phase<T>(spec: Spec, name: string, build: () => T): T {
     const what = e instanceof Error ? `${e.name}: ${e.message}` : `an exception: ${String(e)}`;
     throw new SpecError(`spec "${spec.name}": "${name}" threw ${what} while the model was being built`);
   }
+}
+
+/** A spec key given as a value or as a function of `arg` (the parameters), evaluated in its phase. */
+function ofParams(spec: Spec, section: string, value: unknown, arg: unknown): unknown {
+  return typeof value === "function" ? phase(spec, section, () => (value as (a: unknown) => unknown)(arg)) : value;
 }
 
 /** Source text with comments and string/template literals blanked out. */
@@ -261,7 +266,7 @@ function named<T>(
   params: Record<string, unknown>,
   pick: (name: string, v: any) => T,
 ): T[] {
-  const obj = typeof value === "function" ? phase(spec, section, () => (value as (p: unknown) => unknown)(params)) : value;
+  const obj = ofParams(spec, section, value, params);
   if (obj === undefined) return [];
   if (typeof obj !== "object" || obj === null) throw new SpecError(`spec "${spec.name}": "${section}" must be an object of named properties`);
   return Object.entries(obj).map(([name, v]) => pick(name, v));
@@ -346,10 +351,10 @@ export function compile(spec: Spec, given: Record<string, unknown> = {}): Model 
   const lockShape = checkLocks(spec, codec);
   let threads: CompiledThreads | undefined;
   if (spec.threads !== undefined) {
-    const decl = typeof spec.threads === "function" ? phase(spec, "threads", () => (spec.threads as (p: unknown) => unknown)(params)) : spec.threads;
+    const decl = ofParams(spec, "threads", spec.threads, params);
     if (typeof decl !== "object" || decl === null) throw new SpecError(`${where}: "threads" must be an object of named threads`);
     const probe = codec.view(new Uint32Array(codec.words), { ro: true });
-    const lockdep = typeof spec.lockdep === "function" ? phase(spec, "lockdep", () => (spec.lockdep as (p: unknown) => unknown)(params)) : spec.lockdep ?? true;
+    const lockdep = ofParams(spec, "lockdep", spec.lockdep, params) ?? true;
     if (typeof lockdep !== "boolean") throw new SpecError(`${where}: "lockdep" must be true or false (or a function of the parameters giving one), got ${JSON.stringify(lockdep)}`);
     threads = phase(spec, "threads", () => compileThreads(where, decl as Record<string, ThreadDef<unknown>>, spec.locks, lockShape ?? {}, probe, lockdep));
     for (const n of Object.keys(threads.actions)) if (n in declared) throw new SpecError(`${where}: action "${n}" is both declared and a thread's step; rename one`);
@@ -379,10 +384,7 @@ export function compile(spec: Spec, given: Record<string, unknown> = {}): Model 
         throw new SpecError(`${where}, action "${name}": parameter domain "${k}" must be a non-empty array`);
       }
     }
-    const argsProto = trap((_r, prop) =>
-      keys.length === 0
-        ? `reads parameter "${prop}", but action "${name}" has no parameters (declare them with \`each: { ${prop}: [...] }\`)`
-        : `reads parameter "${prop}", which is not in the \`each\` of action "${name}" (its parameters: ${keys.join(", ")})${didYouMean(prop, keys)}`);
+    const argsProto = paramsTrap(`action "${name}"`, keys);
     const combos: Record<string, unknown>[] = [{}];
     for (const k of keys) {
       const next: Record<string, unknown>[] = [];
@@ -400,7 +402,7 @@ export function compile(spec: Spec, given: Record<string, unknown> = {}): Model 
         }
         return v;
       };
-      const thread = typeof def.thread === "function" ? phase(spec, `actions: ${label}'s thread`, () => (def.thread as (a: unknown) => unknown)(args)) : def.thread;
+      const thread = ofParams(spec, `actions: ${label}'s thread`, def.thread, args);
       if (thread !== undefined && (typeof thread !== "string" || thread === "")) {
         throw new SpecError(`${where}, action ${label}: "thread" must be a non-empty string (or a function of the parameters giving one)`);
       }
@@ -417,7 +419,7 @@ export function compile(spec: Spec, given: Record<string, unknown> = {}): Model 
   const quiescent = named(spec, "quiescent", spec.quiescent, params, (n, v) => predicate(spec, "quiescent", n, v, "holds"));
   let ownership: Record<string, Owned<any>> | undefined;
   if (spec.ownership !== undefined) {
-    const decl = typeof spec.ownership === "function" ? phase(spec, "ownership", () => (spec.ownership as (p: unknown) => unknown)(params)) : spec.ownership;
+    const decl = ofParams(spec, "ownership", spec.ownership, params);
     if (typeof decl !== "object" || decl === null) throw new SpecError(`${where}: "ownership" must be an object of counted objects`);
     const derived = ownershipProperties(where, decl as Record<string, Owned<unknown>>);
     ownership = decl as Record<string, Owned<any>>;

@@ -45,12 +45,12 @@ export interface LockClassShape {
   subclasses: boolean;
 }
 
-/** lockdep's class of lock `l` of class `cls`: "cls/k" when it was taken with subclass k > 0. */
-const classKey = (cls: string, l: Lock): string => {
-  // `in`, not a read: a state view traps a field its schema does not have.
-  const sub = "sub" in l ? l.sub : 0;
-  return sub ? `${cls}/${sub}` : cls;
-};
+/** lockdep's class of a lock of class `cls` taken with subclass `sub`: "cls/k" for k > 0. */
+export const lockClassKey = (cls: string, sub: number | undefined): string => (sub ? `${cls}/${sub}` : cls);
+
+/** The class lock `l` of class `cls` is held as. */
+// `in`, not a read: a state view traps a field its schema does not have.
+const classKey = (cls: string, l: Lock): string => lockClassKey(cls, "sub" in l ? l.sub : 0);
 
 /**
  * The locks a thread's step takes, in order, from state `before` (see checker/threads.ts);

@@ -9,8 +9,8 @@
 // thread's record (its locals) for the later ones; the locks a step takes may depend on them
 // ("vdev->mutex[1]": instance 1 of a class the spec's `locks` gives as an array).
 import { SpecError, Fault, type ActionDef } from "./spec.ts";
-import { lockAt, type LockClassShape, type LockRef, type LockSet, type TakesOf } from "./lockdep.ts";
-import { didYouMean, trap } from "./codec.ts";
+import { lockAt, lockClassKey, type LockClassShape, type LockRef, type LockSet, type TakesOf } from "./lockdep.ts";
+import { paramsTrap } from "./codec.ts";
 
 type Domains = Record<string, readonly unknown[]>;
 type Args = Record<string, unknown>;
@@ -149,7 +149,7 @@ export function compileThreads(
     if (size < 0 && idx >= 0) throw new SpecError(`${sat}: lock class "${cls}" is one lock; name it "${cls}", not "${n}"`);
     if (size >= 0 && idx < 0) throw new SpecError(`${sat}: lock class "${cls}" has ${size} instances; name one, e.g. "${cls}[0]"`);
     if (idx >= size && size >= 0) throw new SpecError(`${sat}: "${n}": lock class "${cls}" has instances 0..${size - 1}`);
-    const r = { cls, idx, name: n, sub, key: sub ? `${cls}/${sub}` : cls };
+    const r = { cls, idx, name: n, sub, key: lockClassKey(cls, sub) };
     refs.set(n, r);
     return r;
   };
@@ -223,10 +223,7 @@ export function compileThreads(
       if (labels.length === 0) throw new SpecError(`${prog.at}: "steps" must name at least one step`);
       // A later step's parameters, read back from the thread's record, end in the same trap
       // as the first step's: a name not in `each` is a spec error, not undefined.
-      const argsProto = trap((_r, prop) =>
-        keys.length === 0
-          ? `reads parameter "${prop}", but ${prog.at.slice(where.length + 2)} has no parameters (declare them with \`each: { ${prop}: [...] }\`)`
-          : `reads parameter "${prop}", which is not in the \`each\` of ${prog.at.slice(where.length + 2)} (its parameters: ${keys.join(", ")})${didYouMean(prop, keys)}`);
+      const argsProto = paramsTrap(prog.at.slice(where.length + 2), keys);
       const noArgs: Args = Object.freeze(Object.create(argsProto));
       /** The call's parameters, from the thread's record (kept there by the first step). */
       const Locals = localsClass(keys, argsProto);
