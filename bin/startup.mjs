@@ -33,7 +33,7 @@ import { fileURLToPath } from "node:url";
 
 /** Bump when what the listing cache records, or how a listing is made, changes. */
 const FORMAT = 1;
-/** Cache entries kept (one per command line and working directory). */
+/** Entries kept in each cache file (one per command line and working directory, or per root set). */
 const ENTRIES = 20;
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -96,7 +96,7 @@ export function quickStart(argv) {
   if (argv[0] !== "list" || !argv.slice(1).every((a) => /^[^-]/.test(a))) return false;
   const key = listingKey(argv.slice(1));
   const file = path.join(cacheDir(), "list.json");
-  const entry = readCache(file).entries.find((e) => e.key === key);
+  const entry = /** @type {{ entries: ListingEntry[] }} */ (readCacheFile(file, FORMAT)).entries.find((e) => e.key === key);
   if (entry && isFresh(entry)) {
     process.stdout.write(entry.out);
     return true;
@@ -196,7 +196,7 @@ export async function beginListing(paths) {
       port.close();
       if (printed) return;
       try {
-        writeEntry(file, { key, ...dependencies(loaded, own, walked), out });
+        writeCacheEntry(file, FORMAT, { key, ...dependencies(loaded, own, walked), out }, (a, b) => a.key === b.key);
       } catch {
         // A cache that cannot be written only costs time.
       }
@@ -221,14 +221,14 @@ function listingKey(paths) {
 }
 
 /** @param {string | Buffer} s */
-const hash = (s) => createHash("sha256").update(s).digest("hex").slice(0, 32);
+export const hash = (s) => createHash("sha256").update(s).digest("hex").slice(0, 32);
 
 /**
  * The content hash of a file; null when there is none.
  * @param {string} file
  * @returns {string | null}
  */
-function hashFile(file) {
+export function hashFile(file) {
   try {
     return hash(readFileSync(file));
   } catch (e) {
@@ -408,26 +408,35 @@ function extended(config) {
 }
 
 /**
+ * A cache file's entries (refcheck's caches: list.json, typecheck.json); none when it is
+ * missing, damaged or of another `format`.
+ * @template E
  * @param {string} file
- * @returns {{ format: number; entries: ListingEntry[] }}
+ * @param {number} format
+ * @returns {{ format: number; entries: E[] }}
  */
-function readCache(file) {
+export function readCacheFile(file, format) {
   try {
     const c = JSON.parse(readFileSync(file, "utf8"));
-    if (c.format === FORMAT && Array.isArray(c.entries)) return c;
+    if (c.format === format && Array.isArray(c.entries)) return c;
   } catch {
     // Missing or damaged: start again.
   }
-  return { format: FORMAT, entries: [] };
+  return { format, entries: [] };
 }
 
 /**
+ * Puts `entry` first in a cache file, in place of an entry for the same key (`sameKey`),
+ * keeping the ENTRIES most recent. Throws when it cannot write.
+ * @template E
  * @param {string} file
- * @param {ListingEntry} entry
+ * @param {number} format
+ * @param {E} entry
+ * @param {(a: E, b: E) => boolean} sameKey
  */
-function writeEntry(file, entry) {
-  const c = readCache(file);
-  c.entries = [entry, ...c.entries.filter((e) => e.key !== entry.key)].slice(0, ENTRIES);
+export function writeCacheEntry(file, format, entry, sameKey) {
+  const c = readCacheFile(file, format);
+  c.entries = [entry, ...c.entries.filter((e) => !sameKey(e, entry))].slice(0, ENTRIES);
   mkdirSync(path.dirname(file), { recursive: true });
   // Write then rename: two runs at once never leave half a file.
   const tmp = `${file}.${process.pid}`;

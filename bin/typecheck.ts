@@ -2,13 +2,12 @@
 // field or a wrong parameter type would otherwise run, and could turn a FAIL into a PASS.
 // A successful check is cached by content: a re-run with the same files does not load
 // the compiler at all.
-import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type * as TS from "typescript";
-import { cacheDir } from "./startup.mjs";
+import { cacheDir, hash, hashFile, readCacheFile, writeCacheEntry } from "./startup.mjs";
 
 export type TypecheckResult = { ok: true; cached: boolean; ms: number } | { ok: false; diagnostics: string[] };
 
@@ -19,8 +18,6 @@ export interface TypecheckOptions {
 
 /** Diagnostics after this many are listed without a code frame. */
 const FRAMES = 5;
-/** Cache entries kept (one per root set). */
-const ENTRIES = 20;
 /** Bump when what this module checks or records changes. */
 const FORMAT = 1;
 
@@ -47,21 +44,6 @@ interface CacheEntry {
   options: string;
   /** Every source file of the program not under node_modules, plus the tsconfig files and package.json of the packages used. */
   files: [file: string, hash: string][];
-}
-
-interface CacheFile {
-  format: number;
-  entries: CacheEntry[];
-}
-
-const hash = (s: string | Buffer) => createHash("sha256").update(s).digest("hex").slice(0, 32);
-
-function hashFile(file: string): string | undefined {
-  try {
-    return hash(readFileSync(file));
-  } catch {
-    return undefined;
-  }
 }
 
 const rel = (file: string) => path.relative(process.cwd(), file).split(path.sep).join("/") || ".";
@@ -92,26 +74,9 @@ function tsVersion(): string | undefined {
   }
 }
 
-function readCache(file: string): CacheFile {
-  try {
-    const c = JSON.parse(readFileSync(file, "utf8")) as CacheFile;
-    if (c.format === FORMAT && Array.isArray(c.entries)) return c;
-  } catch {
-    // Missing or damaged: start again.
-  }
-  return { format: FORMAT, entries: [] };
-}
-
 function writeCache(file: string, entry: CacheEntry): void {
-  const c = readCache(file);
-  const key = entry.roots.join("\n");
-  c.entries = [entry, ...c.entries.filter((e) => e.roots.join("\n") !== key)].slice(0, ENTRIES);
   try {
-    mkdirSync(path.dirname(file), { recursive: true });
-    // Write then rename: two runs at once never leave half a file.
-    const tmp = `${file}.${process.pid}`;
-    writeFileSync(tmp, JSON.stringify(c));
-    renameSync(tmp, file);
+    writeCacheEntry(file, FORMAT, entry, (a, b) => a.roots.join("\n") === b.roots.join("\n"));
   } catch {
     // A cache that cannot be written only costs time.
   }
@@ -144,7 +109,7 @@ export async function typecheckSpecs(files: string[], opts: TypecheckOptions = {
   }
   const dir = opts.cacheDir ?? cacheDir();
   const cacheFile = path.join(dir, "typecheck.json");
-  const cache = readCache(cacheFile);
+  const cache = readCacheFile<CacheEntry>(cacheFile, FORMAT);
   const todo = [...groups].filter(([config, rs]) => {
     const key = rs.join("\n");
     return !fresh(cache.entries.find((e) => e.roots.join("\n") === key), version, optionsKey(config));
@@ -210,7 +175,8 @@ function checkProgram(ts: typeof TS, roots: string[], config: string): { diagnos
   const files: [string, string][] = [];
   for (const f of [...recorded].sort()) {
     const h = hashFile(f);
-    if (h !== undefined) files.push([f, h]);
+    // An unreadable file is not recorded: its hash would match itself next time.
+    if (h !== null && !h.startsWith("unreadable ")) files.push([f, h]);
   }
   return { diagnostics: [], files };
 }
