@@ -153,9 +153,9 @@ export interface ViewContext {
    */
   track?: { r: Uint32Array; w: Uint32Array };
   /**
-   * Read masks in packed-word space (guard reuse, see explore.ts): a getter ORs the bits of
-   * its leaf into readMask[word]. Also separate generated classes; the engine swaps the
-   * array between calls.
+   * Read masks in packed-word space (guard reuse and the transition cache, see explore.ts):
+   * a getter, and a setter that is allowed to run, ORs the bits of its leaf into
+   * readMask[word]. Also separate generated classes; the engine clears the array between calls.
    */
   readMask?: Uint32Array;
 }
@@ -326,7 +326,7 @@ export function compileCodec(schema: z.ZodType): Codec {
       for (let i = 0; i < n.length; i++) {
         const li = tracked ? `this.$$li + ${i}` : undefined;
         src += `Object.defineProperty(A.prototype, ${i}, { get() { const w = this.$$sl[${2 * i}], s = this.$$sl[${2 * i + 1}]; ${track("r", li)}${masked ? readMask(n.element, "w", "s") : ""}${leafGet(n.element, "w", "s", "E")} },`;
-        src += ` set(v) { if (this.$$c.ro) H.readOnly(this.$$p + "[${i}]"); const w = this.$$sl[${2 * i}], s = this.$$sl[${2 * i + 1}]; ${track("w", li)}${leafSet(n.element, "w", "s", `this.$$p + "[${i}]"`, "E")} } });\n`;
+        src += ` set(v) { if (this.$$c.ro) H.readOnly(this.$$p + "[${i}]"); const w = this.$$sl[${2 * i}], s = this.$$sl[${2 * i + 1}]; ${track("w", li)}${masked ? readMask(n.element, "w", "s") : ""}${leafSet(n.element, "w", "s", `this.$$p + "[${i}]"`, "E")} } });\n`;
       }
       src += "for (const m of M) A.prototype[m] = function (...a) { return Array.from(this)[m](...a); };\n";
       src += "return { V: A, make: (b, c, p, slots, kids, li) => new A(b, c, p, slots, kids, li) };";
@@ -372,7 +372,7 @@ export function compileCodec(schema: z.ZodType): Codec {
     return li === undefined ? "" : `{ const t = this.$$c.track.${which}, l = ${li}; t[l >>> 5] |= 1 << (l & 31); } `;
   }
 
-  /** Mask tracking code for a leaf getter: ORs the leaf's bits into readMask[word]. */
+  /** Mask tracking code for a leaf accessor: ORs the leaf's bits into readMask[word]. */
   function readMask(f: Node, w: string, s: string): string {
     const bits = leafBits(f);
     return bits === 0 ? "" : `this.$$c.readMask[${w}] |= ${(2 ** bits - 1) >>> 0} << ${s}; `;
@@ -416,7 +416,7 @@ export function compileCodec(schema: z.ZodType): Codec {
   function leafAccessors(name: string, f: Node, w: string, s: string, path: string, i: number, li: string | undefined, masked: boolean): string {
     return (
       `get ${name}() { ${track("r", li)}${masked ? readMask(f, w, s) : ""}${leafGet(f, w, s, `E${i}`)} }\n` +
-      `set ${name}(v) { if (this.$$c.ro) H.readOnly(${path}); ${track("w", li)}${leafSet(f, w, s, path, `E${i}`)} }\n`
+      `set ${name}(v) { if (this.$$c.ro) H.readOnly(${path}); ${track("w", li)}${masked ? readMask(f, w, s) : ""}${leafSet(f, w, s, path, `E${i}`)} }\n`
     );
   }
 

@@ -18,6 +18,7 @@ import type { StopReason } from "./verdict.ts";
 import { makePor, type Por, type Track } from "./por.ts";
 import { makeCanonicalizer, type Canonicalizer } from "./symmetry.ts";
 import { LockOrder, type OrderEdge } from "./lockdep.ts";
+import { TransitionCache } from "./transition-cache.ts";
 
 export interface ExploreOptions {
   maxStates?: number;
@@ -30,6 +31,8 @@ export interface ExploreOptions {
   stopAtFirst?: boolean;
   /** Expansions (and new states) whose guards, effects and properties run twice (default 2000; 0: off). */
   purityProbe?: number;
+  /** The transition cache (default on; off only to compare with it, in tests and the bench). */
+  transitionCache?: boolean;
   /** Called about once a second with the running counts. */
   progress?: (p: { distinct: number; generated: number; depth: number; seconds: number }) => void;
   /**
@@ -209,6 +212,15 @@ export function showState(model: Model, w: Uint32Array): string {
   return t.length > 300 ? `${t.slice(0, 300)}...` : t;
 }
 
+function faultText(x: string | null | undefined): string {
+  return x === null || x === undefined ? "no fault" : `the fault "${x}"`;
+}
+
+function sameWords(a: Uint32Array, aOff: number, b: Uint32Array, bOff: number, W: number): boolean {
+  for (let w = 0; w < W; w++) if (a[aOff + w] !== b[bOff + w]) return false;
+  return true;
+}
+
 /** What every guard and effect gives on one state (the purity probe compares two of these). */
 interface Outcome {
   state: Uint32Array;
@@ -328,11 +340,19 @@ export class Expander {
   private readonly always: Uint32Array;
   /** Guards run (the others were reused). */
   guardRuns = 0;
+  /** With guard reuse: cached transitions, and the draft that records what an effect touches. */
+  readonly cache: TransitionCache | null;
+  private readonly recorder: any;
+  /** In the purity probe's window: cached transitions are run anyway and compared. */
+  private probing = false;
+
+  private readonly probeD: Uint32Array;
 
   constructor(
     private readonly model: Model,
     readonly canon: Canonicalizer | null,
     probe = 2000,
+    transitionCache = true,
   ) {
     this.probeLeft = probe;
     const W = model.words;
@@ -359,6 +379,9 @@ export class Expander {
     });
     this.cur = model.codec.view(this.A, this.gw > 0 ? { ro: true, readMask: this.readMask } : { ro: true });
     this.draft = model.codec.view(this.D, this.draftCtx);
+    this.cache = this.gw > 0 && transitionCache ? new TransitionCache(model.instances.length, W) : null;
+    this.recorder = this.cache ? model.codec.view(this.D, { ro: false, readMask: this.cache.touched }) : null;
+    this.probeD = new Uint32Array(W);
     this.fired = new Float64Array(model.instances.length);
     this.changed = new Float64Array(model.instances.length);
     this.lockOrder = model.locks ? new LockOrder(model.locks, model.lockTakes) : null;
@@ -378,8 +401,10 @@ export class Expander {
   usePor(por: Por, visited: VisitedSet): void {
     this.por = por;
     this.visited = visited;
-    // The reduction's own tracked views replace the guard view: no reuse, carries stay zero.
+    // The reduction's own tracked views replace the guard view: no reuse, carries stay zero,
+    // and effects run on the tracked draft, never from the cache.
     this.gw = 0;
+    (this as { cache: TransitionCache | null }).cache = null;
     const bits = new Uint32Array(Math.ceil(this.model.codec.leaves / 32));
     this.track = { r: bits, w: bits.slice() };
     this.cur = this.model.codec.view(this.A, { ro: true, track: this.track });
@@ -410,7 +435,9 @@ export class Expander {
       // an effect that changes hidden state (a module variable) shows up as a difference.
       this.probeLeft--;
       const before = this.outcome();
+      this.probing = true;
       this.expandOnce(id, emit, seen);
+      this.probing = false;
       if (gw > 0) this.checkReused(before);
       // A coin-flip effect agrees with itself half the time: on the first states compare
       // several runs, so a model with few states cannot pass on luck; later states (where a
@@ -427,6 +454,7 @@ export class Expander {
       this.recheck(32);
     }
   }
+
 
   /** A reused guard result must be what the guard gives when it runs (probe window only). */
   private checkReused(o: Outcome): void {
@@ -507,20 +535,18 @@ export class Expander {
   private compare(a: Outcome, b: Outcome, how: string): void {
     const { model } = this;
     const W = model.words;
+    // No closure or view is made here unless a message is: this runs on every probed state,
+    // and under tsx every closure made costs a name-setting call.
     for (let i = 0; i < model.instances.length; i++) {
-      const label = model.instances[i].label;
-      // Built only for the message: making views here on every probed state slows the whole search.
-      const from = () => `from the state ${showState(model, a.state)}`;
       if (a.enabled[i] !== b.enabled[i]) {
-        throw notDeterministic(model, `the guard of action ${label}, ${how}, gave ${!!a.enabled[i]}, then ${!!b.enabled[i]} ${from()}`);
+        throw notDeterministic(model, `the guard of action ${model.instances[i].label}, ${how}, gave ${!!a.enabled[i]}, then ${!!b.enabled[i]} from the state ${showState(model, a.state)}`);
       }
       if (a.faults[i] !== b.faults[i]) {
-        const f = (x: string | undefined) => (x === undefined ? "no fault" : `the fault "${x}"`);
-        throw notDeterministic(model, `action ${label}, ${how}, gave ${f(a.faults[i])}, then ${f(b.faults[i])} ${from()}`);
+        throw notDeterministic(model, `action ${model.instances[i].label}, ${how}, gave ${faultText(a.faults[i])}, then ${faultText(b.faults[i])} from the state ${showState(model, a.state)}`);
       }
-      const x = a.words.subarray(i * W, i * W + W), y = b.words.subarray(i * W, i * W + W);
-      if (!x.every((w, k) => w === y[k])) {
-        throw notDeterministic(model, `action ${label}, ${how}, gave different states ${from()}${stateDiff(model, x, y)}`);
+      if (!sameWords(a.words, i * W, b.words, i * W, W)) {
+        const x = a.words.subarray(i * W, i * W + W), y = b.words.subarray(i * W, i * W + W);
+        throw notDeterministic(model, `action ${model.instances[i].label}, ${how}, gave different states from the state ${showState(model, a.state)}${stateDiff(model, x, y)}`);
       }
     }
   }
@@ -678,28 +704,17 @@ export class Expander {
     const W = model.words;
     const inst = model.instances[i];
     const actionProperties = model.actionProperties;
-    for (let w = 0; w < W; w++) D[w] = A[w];
-    draftCtx.ro = false;
     this.generated++;
     this.fired[i]++;
-    this.running[RUNNING] = RUN_EFFECT * RUN_SHIFT + i;
-    if (this.track !== null) this.untracked();
-    try {
-      const ret = inst.effect(draft, inst.args);
-      if (ret !== undefined) throw effectReturned(ret);
-    } catch (e) {
-      if (this.track !== null) this.por!.checkAction(i, this.track);
-      if (e instanceof Fault) {
-        this.changed[i]++;
-        if (!this.faultHit) {
-          this.faultHit = true;
-          this.hits.push({ property: { kind: "fault" }, state: id, instance: i, message: e.message, failure: true });
-        }
-        return false;
+    const fault = this.cache !== null && this.cache.off[i] === 0 ? this.cachedEffect(i) : this.runEffect(i, draft);
+    if (fault !== null) {
+      this.changed[i]++;
+      if (!this.faultHit) {
+        this.faultHit = true;
+        this.hits.push({ property: { kind: "fault" }, state: id, instance: i, message: fault, failure: true });
       }
-      throw specFailure(model, `action ${inst.label}`, e);
+      return false;
     }
-    if (this.track !== null) this.por!.checkAction(i, this.track);
     if (this.lockOrder !== null) this.lockOrder.observe(cur, draft, id, i);
     for (let w = 0; w < W; w++) {
       if (D[w] !== A[w]) {
@@ -718,6 +733,54 @@ export class Expander {
     }
     if (canon) canon(D);
     return true;
+  }
+
+  /** Runs instance i's effect on the draft `view` over D (a copy of A): its fault's message, or null. */
+  private runEffect(i: number, view: any): string | null {
+    const { model, A, D, draftCtx } = this;
+    const inst = model.instances[i];
+    for (let w = 0; w < model.words; w++) D[w] = A[w];
+    draftCtx.ro = false;
+    this.running[RUNNING] = RUN_EFFECT * RUN_SHIFT + i;
+    if (this.track !== null) this.untracked();
+    try {
+      const ret = inst.effect(view, inst.args);
+      if (ret !== undefined) throw effectReturned(ret);
+    } catch (e) {
+      if (this.track !== null) this.por!.checkAction(i, this.track);
+      if (e instanceof Fault) return e.message;
+      throw specFailure(model, `action ${inst.label}`, e);
+    }
+    if (this.track !== null) this.por!.checkAction(i, this.track);
+    return null;
+  }
+
+  /** Instance i's transition from the cache, or run on the recording draft and kept. */
+  private cachedEffect(i: number): string | null {
+    const cache = this.cache!, A = this.A, D = this.D;
+    if (!this.probing) {
+      const r = cache.lookup(i, A, D);
+      if (r !== 0) return r === 2 ? cache.fault : null;
+      cache.begin();
+      const fault = this.runEffect(i, this.recorder);
+      cache.store(i, A, D, fault);
+      return fault;
+    }
+    // Probe window: the cached transition (if any) must be what the effect gives when it runs.
+    const r = cache.lookup(i, A, this.probeD);
+    const cachedFault = r === 2 ? cache.fault : null;
+    cache.begin();
+    const fault = this.runEffect(i, this.recorder);
+    if (r !== 0 && (fault !== cachedFault || (fault === null && !sameWords(D, 0, this.probeD, 0, D.length)))) {
+      const { model, probeD } = this;
+      throw notDeterministic(
+        model,
+        `action ${model.instances[i].label} gave ${fault === null ? `the state ${showState(model, D)}` : faultText(fault)} from the state ${showState(model, A)}, ` +
+          `but ${cachedFault === null ? `the state ${showState(model, probeD)}` : faultText(cachedFault)} from an earlier state that differs from it only in fields the action did not read or write`,
+      );
+    }
+    cache.store(i, A, D, fault);
+    return fault;
   }
 
   /** At the depth bound: does instance i lead to something the bound hides? */
@@ -999,7 +1062,7 @@ export class LocalSearch {
     private readonly opts: ExploreOptions,
     readonly limits: Limits,
   ) {
-    this.ex = new Expander(model, canonicalizerFor(model, opts.symmetry), opts.purityProbe);
+    this.ex = new Expander(model, canonicalizerFor(model, opts.symmetry), opts.purityProbe, opts.transitionCache);
     if (opts.purityProbe !== undefined) ins.probeLeft = opts.purityProbe;
     if (opts.por) {
       const por = makePor(model);
@@ -1030,7 +1093,10 @@ export class LocalSearch {
   }
 
   failed(): boolean {
-    return this.ex.hits.some((h) => h.failure) || this.ins.hits.some((h) => h.failure);
+    // Loops, not some(): this runs per expansion with --stop-at-first, and a closure made under tsx costs a call.
+    for (const h of this.ex.hits) if (h.failure) return true;
+    for (const h of this.ins.hits) if (h.failure) return true;
+    return false;
   }
 
   /** Queues the initial states (canonical), counted as generated like TLC does. */

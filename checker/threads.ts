@@ -95,6 +95,12 @@ const callKeys = new Set(["each", "kernel", "steps"]);
 const threadKeys = new Set(["id", "pc", "kernel", "once", "each", "steps", "calls"]);
 const names = (x: LockNames): readonly string[] => (typeof x === "string" ? [x] : x);
 
+/** A loop, not keys.every(): guards call it, and under tsx every closure made costs a call. */
+function sameArgs(keys: readonly string[], r: Args, c: Args): boolean {
+  for (const k of keys) if (r[k] !== c[k]) return false;
+  return true;
+}
+
 /**
  * A class whose instances copy `keys` from a thread's record as own fields, in front of
  * `proto` (the trap). Declared class fields are defined, not assigned, so filling them never
@@ -256,7 +262,7 @@ export function compileThreads(
             const r = t.pc(s) as unknown as Args;
             if (entry) {
               // From idle, or looped back here with these parameters.
-              if (r.pc !== "idle" && (r.pc !== pcHere || keys.some((k) => r[k] !== c[k]))) return false;
+              if (r.pc !== "idle" && (r.pc !== pcHere || !sameArgs(keys, r, c))) return false;
             } else if (r.pc !== pcHere) return false;
             const a = argsOf(s, c);
             if (st.when && !st.when(s, a)) return false;
