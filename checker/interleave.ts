@@ -7,7 +7,8 @@
 //
 // A step's thread is its action's declared `thread`, else the action itself.
 import type { Model } from "./compile.ts";
-import { canonicalizerFor, NO_PARENT, type ExploreResult, type Hit } from "./explore.ts";
+import { canonicalizerFor } from "./expander.ts";
+import { NO_PARENT, type ExploreResult, type Hit } from "./explore.ts";
 import { Replayer } from "./trace.ts";
 
 /** A trace as the initial state's index and the instances taken. */

@@ -26,7 +26,8 @@
 import type { ActionInstance, Model } from "./compile.ts";
 import { didYouMean } from "./codec.ts";
 import { closest } from "./names.ts";
-import { effectReturned, Limits, RUN_EFFECT, RUN_GUARD, RUN_SHIFT, RUNNING, specFailure, type ExploreOptions } from "./explore.ts";
+import { Limits, type ExploreOptions } from "./explore.ts";
+import { effectReturned, RUN_EFFECT, RUN_GUARD, RUN_SHIFT, RUNNING, specFailure } from "./spec-calls.ts";
 import { Fault, SpecError, type Spec } from "./spec.ts";
 import { fmix, GrowU16, GrowU32, hashWords } from "./store.ts";
 import { lassoTrace } from "./trace.ts";

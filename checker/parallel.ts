@@ -8,7 +8,9 @@
 import { Worker, type WorkerOptions } from "node:worker_threads";
 import type { Model } from "./compile.ts";
 import { SpecError } from "./spec.ts";
-import { firstHits, frontierStride, Inserter, Limits, LocalSearch, type ExploreOptions, type ExploreResult, type Hit, type StopReason } from "./explore.ts";
+import { frontierStride } from "./expander.ts";
+import { firstHits, Limits, LocalSearch, type ExploreOptions, type ExploreResult, type Hit, type StopReason } from "./explore.ts";
+import { Inserter } from "./inserter.ts";
 import { GrowU32, type VisitedShare } from "./store.ts";
 import type { OrderEdge } from "./lockdep.ts";
 

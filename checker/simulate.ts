@@ -16,10 +16,8 @@
 import fc from "fast-check";
 import { Worker } from "node:worker_threads";
 import { compile, type Model } from "./compile.ts";
-import {
-  effectReturned, Limits, NO_PARENT, notDeterministic, RUN_ACTION_PROPERTY, RUN_BUSY, RUN_EFFECT, RUN_GUARD, RUN_INVARIANT, RUN_QUIESCENT,
-  RUN_SHIFT, RUN_WITNESS, RUNNING, specFailure, type ExploreOptions, type ExploreResult, type Hit, type PropertyRef, type StopReason,
-} from "./explore.ts";
+import { Limits, NO_PARENT, type ExploreOptions, type ExploreResult, type Hit, type PropertyRef, type StopReason } from "./explore.ts";
+import { effectReturned, notDeterministic, RUN_ACTION_PROPERTY, RUN_BUSY, RUN_EFFECT, RUN_GUARD, RUN_INVARIANT, RUN_QUIESCENT, RUN_SHIFT, RUN_WITNESS, RUNNING, specFailure } from "./spec-calls.ts";
 import { toVerdict, type CheckOptions, type SimulationSummary } from "./index.ts";
 import { dependencies, LockOrder, type Dependency, type OrderEdge } from "./lockdep.ts";
 import { once, startWorker } from "./parallel.ts";

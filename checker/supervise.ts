@@ -5,7 +5,7 @@
 import { Worker } from "node:worker_threads";
 import { once } from "./parallel.ts";
 import { compile, type Model } from "./compile.ts";
-import { RUN_ACTION_PROPERTY, RUN_BUSY, RUN_EFFECT, RUN_GUARD, RUN_INVARIANT, RUN_QUIESCENT, RUN_SHIFT, RUN_WITNESS, RUNNING, STOP_INTERRUPT, STOP_TIMEOUT } from "./explore.ts";
+import { RUN_ACTION_PROPERTY, RUN_BUSY, RUN_EFFECT, RUN_GUARD, RUN_INVARIANT, RUN_QUIESCENT, RUN_SHIFT, RUN_WITNESS, RUNNING, STOP_INTERRUPT, STOP_TIMEOUT } from "./spec-calls.ts";
 import { abandonedVerdict, type CheckOptions } from "./index.ts";
 import { startWorker } from "./parallel.ts";
 import { SpecError, type Spec } from "./spec.ts";

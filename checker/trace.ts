@@ -6,9 +6,9 @@
 // step the first enabled instance whose successor has the recorded representative.
 import type { Model } from "./compile.ts";
 import { flatten, viewPath } from "./codec.ts";
-import {
-  canonicalizerFor, effectReturned, notDeterministic, propertyName, showState, specFailure, stateDiff, type ExploreResult, type Hit,
-} from "./explore.ts";
+import { canonicalizerFor } from "./expander.ts";
+import { propertyName, type ExploreResult, type Hit } from "./explore.ts";
+import { effectReturned, notDeterministic, showState, specFailure, stateDiff } from "./spec-calls.ts";
 import { Fault } from "./spec.ts";
 import { dependencies } from "./lockdep.ts";
 import { recordedRoute, type Route } from "./interleave.ts";

@@ -2,7 +2,8 @@
 // chunks of each BFS level and keeps the successors not already in the shared visited set.
 import { parentPort, workerData } from "node:worker_threads";
 import { compile } from "./compile.ts";
-import { candidateStride, canonicalizerFor, Expander, frontierStride, STOP_INTERRUPT, STOP_TIMEOUT } from "./explore.ts";
+import { candidateStride, canonicalizerFor, Expander, frontierStride } from "./expander.ts";
+import { STOP_INTERRUPT, STOP_TIMEOUT } from "./spec-calls.ts";
 import type { ChunkResult, LevelTask } from "./parallel.ts";
 import { importSpecModule } from "./import-spec.ts";
 import { isSpec, SpecError } from "./spec.ts";
