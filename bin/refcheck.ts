@@ -351,30 +351,30 @@ export async function runAll(
   }
   const verdicts: Verdict[] & { shardRun?: ShardRun } = [];
   verdicts.shardRun = shardRun;
-  for (let i = 0; i < jobs.length && !session.interrupted; ) {
-    // One search host per spec file: its jobs run one after the other in it.
-    const { spec, file, source } = jobs[i].loaded;
-    const host = new SearchHost(pathToFileURL(path.resolve(file)).href);
-    session.host = host;
-    const dp = designParamOf(spec);
-    try {
-      for (; i < jobs.length && jobs[i].loaded.file === file && !session.interrupted; i++) {
-        const a = jobs[i].assignment;
-        const label = `${spec.name}${dp ? ` (${String(a[dp] ?? "")})` : ""}`;
-        // The seed on every simulation, even with --quiet or --json: it is how a result is reproduced.
-        if (simulate) process.stderr.write(`refcheck: simulating ${label} with --seed ${simulate.seed}: ${simulate.runs.toLocaleString("en-US")} runs of depth ${simulate.depth}\n`);
-        const stopProgress = startProgress(host, label, args.quiet, !!simulate);
-        try {
-          const v = locate(await host.check(spec, a, { ...base, file }).catch((e: unknown) => { throw inFile(file, e); }), source);
-          verdicts.push(args["ignore-expected"] ? withoutExpectation(v) : v);
-        } finally {
-          stopProgress();
-        }
+  // One search host for the whole run: its worker imports each spec file once.
+  const host = new SearchHost();
+  session.host = host;
+  try {
+    for (const job of jobs) {
+      if (session.interrupted) break;
+      const { spec, file, source } = job.loaded;
+      const dp = designParamOf(spec);
+      const a = job.assignment;
+      const label = `${spec.name}${dp ? ` (${String(a[dp] ?? "")})` : ""}`;
+      // The seed on every simulation, even with --quiet or --json: it is how a result is reproduced.
+      if (simulate) process.stderr.write(`refcheck: simulating ${label} with --seed ${simulate.seed}: ${simulate.runs.toLocaleString("en-US")} runs of depth ${simulate.depth}\n`);
+      const stopProgress = startProgress(host, label, args.quiet, !!simulate);
+      try {
+        const url = pathToFileURL(path.resolve(file)).href;
+        const v = locate(await host.check(spec, a, { ...base, file }, url).catch((e: unknown) => { throw inFile(file, e); }), source);
+        verdicts.push(args["ignore-expected"] ? withoutExpectation(v) : v);
+      } finally {
+        stopProgress();
       }
-    } finally {
-      session.host = undefined;
-      await host.close();
     }
+  } finally {
+    session.host = undefined;
+    await host.close();
   }
   return verdicts;
 }

@@ -109,6 +109,17 @@ test("--timeout stops spec code stuck in an endless loop and names it", () => {
   assert.ok(v.warnings.some((w) => w.includes("the guard of action Inc")), v.warnings.join("\n"));
 });
 
+test("one worker serves every spec of a run: a spec abandoned at the deadline does not take the next one with it", () => {
+  // The stuck spec's worker is ended; the run starts another for the next file.
+  const stuck = specFile("hang3.ts", counter("hang3", "", "{ if (s.x === 2) for (;;) {} return s.x < 3; }"));
+  const fine = specFile("fine3.ts", counter("fine3", "", "s.x < 3"));
+  const r = run(["compare", stuck, fine, "--timeout", "1", "--json"]);
+  assert.equal(r.code, 3, r.err);
+  const vs = (JSON.parse(r.out) as unknown[]).map((x) => Verdict.parse(x));
+  assert.deepEqual(vs.map((v) => [v.spec, v.complete]), [["tmp/hang3", false], ["tmp/fine3", true]]);
+  assert.equal(vs[1].stats.distinctStates, 4);
+});
+
 test("--timeout is honoured by elapsed time on one thread, even when each state is slow", () => {
   // Every guard call busy-waits 15 ms: a state-count check would overshoot many times.
   const f = specFile("slow.ts", counter("slow", "", "{ const t = Date.now() + 15; while (Date.now() < t); return true; }", "s.x = (s.x + 1) % 1001;").replace("min(0).max(3)", "min(0).max(1000)"));
