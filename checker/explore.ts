@@ -17,7 +17,7 @@ import { Inserter } from "./inserter.ts";
 import { STOP_INTERRUPT, STOP_TIMEOUT } from "./spec-calls.ts";
 import type { OrderEdge } from "./lockdep.ts";
 import { makePor } from "./por.ts";
-import { GrowU32, NO_PARENT, type TraceLinks, type VisitedSet } from "./store.ts";
+import { Level, NO_PARENT, type TraceLinks, type VisitedSet } from "./store.ts";
 import type { StopReason } from "./verdict.ts";
 
 export interface ExploreOptions {
@@ -250,8 +250,21 @@ export class LocalSearch {
     this.flush();
   }
 
-  /** Expands `count` frontier states (words + id each); returns why it stopped early, if it did. */
-  level(frontier: Uint32Array, count: number, depth: number, atBound: boolean): StopReason | undefined {
+  /**
+   * Expands the states of a BFS level (words + id + guard carry each), giving each block back
+   * to the pool once expanded; returns why it stopped early, if it did.
+   */
+  level(frontier: Level, depth: number, atBound: boolean): StopReason | undefined {
+    for (let b = 0; b < frontier.blocks.length; b++) {
+      const why = this.block(frontier.blocks[b], frontier.count(b), depth, atBound);
+      frontier.release(b);
+      if (why) return why;
+    }
+    return undefined;
+  }
+
+  /** Expands `count` states of one block. */
+  private block(block: Uint32Array, count: number, depth: number, atBound: boolean): StopReason | undefined {
     const W = this.model.words, stride = frontierStride(this.model), opts = this.opts;
     for (let k = 0; k < count; k++) {
       if (opts.stopAtFirst && this.failed()) return "first-violation";
@@ -269,7 +282,7 @@ export class LocalSearch {
         this.nextCheck = this.expanded + this.every;
       }
       const off = k * stride;
-      this.ex.expand(frontier, off, frontier[off + W], this.emit, atBound ? this.ins.visited : undefined);
+      this.ex.expand(block, off, block[off + W], this.emit, atBound ? this.ins.visited : undefined);
     }
     this.flush();
     return undefined;
@@ -287,20 +300,20 @@ export function explore(model: Model, opts: ExploreOptions = {}): ExploreResult 
   local.initial();
 
   let stoppedBy: StopReason | undefined;
-  let frontier = new GrowU32(1 << 12);
+  let frontier = new Level(ins.next.pool);
   let depth = 0;
-  while (ins.next.n > 0) {
+  while (ins.next.size > 0) {
     [frontier, ins.next] = [ins.next, frontier];
-    ins.next.n = 0;
     const atBound = depth >= maxDepth;
-    stoppedBy = local.level(frontier.a, frontier.n / frontierStride(model), depth, atBound);
+    stoppedBy = local.level(frontier, depth, atBound);
+    frontier.clear();
     if (stoppedBy) break;
     if (atBound) {
       if (ex.hidden) stoppedBy = "max-depth";
       break;
     }
     if (ins.stoppedBy) break;
-    if (ins.next.n > 0) depth++;
+    if (ins.next.size > 0) depth++;
   }
   local.flush();
   ex.recheck();

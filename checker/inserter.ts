@@ -3,11 +3,11 @@
 // Insertion order alone decides state ids, so any number of expanding threads gives the
 // same ids, traces and verdicts.
 import type { Model } from "./compile.ts";
-import { candidateStride } from "./expander.ts";
+import { candidateStride, frontierStride } from "./expander.ts";
 import type { Hit, Limits } from "./explore.ts";
 import type { Por, Track } from "./por.ts";
 import { holds, notDeterministic, RUN_INVARIANT, RUN_SHIFT, RUN_WITNESS, RUNNING, showState } from "./spec-calls.ts";
-import { GrowU32, RecentKeys, TraceLinks, VisitedSet } from "./store.ts";
+import { BlockPool, Level, RecentKeys, TraceLinks, VisitedSet } from "./store.ts";
 import type { StopReason } from "./verdict.ts";
 
 /**
@@ -19,7 +19,7 @@ export class Inserter {
   readonly visited: VisitedSet;
   readonly links: TraceLinks;
   /** Next BFS level (frontierStride per state); shared with the workers in a parallel search. */
-  next: GrowU32;
+  next: Level;
   distinct = 0;
   stoppedBy?: StopReason;
   readonly hits: Hit[] = [];
@@ -46,7 +46,7 @@ export class Inserter {
     private readonly limits?: Limits,
   ) {
     this.visited = new VisitedSet(model.words, model.codec.lastWordBits, 1 << 10, shared);
-    this.next = new GrowU32(1 << 12, shared);
+    this.next = new Level(new BlockPool(frontierStride(model), shared));
     this.links = new TraceLinks(Math.max(model.instances.length, model.inits.length));
     this.D = new Uint32Array(model.words);
     this.view = model.codec.view(this.D, { ro: true });
@@ -106,7 +106,7 @@ export class Inserter {
       if (!visited.addKey(k0, k1)) continue;
       const id = this.distinct++;
       this.links.push(c[off + W], c[off + W + 1]);
-      const at = this.next.reserve(W + 1 + cw);
+      const at = this.next.reserve();
       const na = this.next.a;
       for (let w = 0; w < W; w++) D[w] = na[at + w] = c[off + w];
       na[at + W] = id;

@@ -8,10 +8,9 @@
 import { Worker, type WorkerOptions } from "node:worker_threads";
 import type { Model } from "./compile.ts";
 import { SpecError } from "./spec.ts";
-import { frontierStride } from "./expander.ts";
 import { firstHits, Limits, LocalSearch, type ExploreOptions, type ExploreResult, type Hit, type StopReason } from "./explore.ts";
 import { Inserter } from "./inserter.ts";
-import { GrowU32, type VisitedShare } from "./store.ts";
+import { Level, type VisitedShare } from "./store.ts";
 import type { OrderEdge } from "./lockdep.ts";
 
 export interface ParallelOptions extends ExploreOptions {
@@ -154,24 +153,23 @@ export async function exploreParallel(model: Model, opts: ParallelOptions): Prom
 
     let stoppedBy: StopReason | undefined;
     let depth = 0;
-    const stride = frontierStride(model);
     // The level being expanded; it and ins.next swap roles each level (no copy for the workers).
-    let level = new GrowU32(1 << 12, true);
+    let level = new Level(ins.next.pool);
     const failed = () => local.failed() || exHits.some((h) => h.failure);
-    while (ins.next.n > 0) {
+    while (ins.next.size > 0) {
       if (opts.stopAtFirst && failed()) {
         stoppedBy = "first-violation";
         break;
       }
       stoppedBy = limits.check(() => ({ distinct: ins.distinct, generated: generated + local.ex.generated, depth }));
       if (stoppedBy) break;
-      const count = ins.next.n / stride;
+      const count = ins.next.size;
       const atBound = depth >= maxDepth;
       let hidden = false;
+      level.clear();
       [level, ins.next] = [ins.next, level];
-      ins.next.n = 0;
       if (count < (opts.parallelLevel ?? PARALLEL_LEVEL)) {
-        stoppedBy = local.level(level.a, count, depth, atBound);
+        stoppedBy = local.level(level, depth, atBound);
         hidden = local.ex.hidden;
         // Keep hits in search order: what this thread found so far comes first.
         firstHits(local.ex.hits, exHits);
@@ -180,24 +178,30 @@ export async function exploreParallel(model: Model, opts: ParallelOptions): Prom
           pool = new Pool(opts.workers, { specUrl: opts.specUrl, params: model.params, symmetry: !!opts.symmetry });
           await pool.ready();
         }
-        const frontier = level.a.buffer as SharedArrayBuffer;
-        const chunks = Math.min(count, opts.workers * 8);
+        // Tasks are pieces of the level's blocks, at least 8 per worker; a block goes back to
+        // the pool once the candidates of its last piece are inserted.
+        const pieces = Math.max(1, Math.ceil((opts.workers * 8) / level.blocks.length));
         const tasks: LevelTask[] = [];
+        const lastOfBlock: number[] = [];
         const table = ins.visited.share();
         const masks = local.ex.exportMasks();
-        for (let c = 0; c < chunks; c++) {
-          tasks.push({
-            type: "chunk",
-            chunk: c,
-            frontier,
-            from: Math.floor((c * count) / chunks),
-            to: Math.floor(((c + 1) * count) / chunks),
-            table,
-            masks,
-            atBound,
-            deadline,
-            stop: opts.stop,
-          });
+        for (let b = 0; b < level.blocks.length; b++) {
+          const n = level.count(b), parts = Math.min(n, pieces);
+          for (let c = 0; c < parts; c++) {
+            tasks.push({
+              type: "chunk",
+              chunk: tasks.length,
+              frontier: level.blocks[b].buffer as SharedArrayBuffer,
+              from: Math.floor((c * n) / parts),
+              to: Math.floor(((c + 1) * n) / parts),
+              table,
+              masks,
+              atBound,
+              deadline,
+              stop: opts.stop,
+            });
+            lastOfBlock.push(c === parts - 1 ? b : -1);
+          }
         }
         // Workers read the visited set while this thread inserts into it (or replaces it
         // when it grows): they may miss a state inserted meanwhile, never see one that is
@@ -212,6 +216,7 @@ export async function exploreParallel(model: Model, opts: ParallelOptions): Prom
           if (r.lockEdges) local.ex.lockOrder?.merge(r.lockEdges);
           local.ex.importMasks(r.masks);
           if (!atBound) ins.insert(r.candidates, r.n, true);
+          if (lastOfBlock[r.chunk] >= 0) level.release(lastOfBlock[r.chunk]);
         });
       }
       if (opts.progress) opts.progress({ distinct: ins.distinct, generated: generated + local.ex.generated, depth, seconds: (performance.now() - t0) / 1000 });
@@ -221,7 +226,7 @@ export async function exploreParallel(model: Model, opts: ParallelOptions): Prom
         break;
       }
       if (ins.stoppedBy) break;
-      if (ins.next.n > 0) depth++;
+      if (ins.next.size > 0) depth++;
     }
     local.ex.recheck();
     stoppedBy ??= ins.stoppedBy;

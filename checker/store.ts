@@ -60,6 +60,82 @@ export class GrowU32 {
   }
 }
 
+/** States per block of a BFS level (see Level). */
+export const LEVEL_BLOCK_STATES = 1 << 14;
+
+/**
+ * Blocks for BFS levels. The level being expanded gives each block back once its states are
+ * expanded, and the level being filled takes from here first, so the two levels together
+ * hold about what the larger of them needs; a growable array would copy itself as it
+ * doubles and keep up to twice its states' room, in each of the two levels (RefPin N = 7:
+ * 268 MB of buffers for a largest level of 102 MB).
+ */
+export class BlockPool {
+  private readonly free: Uint32Array[] = [];
+  readonly blockWords: number;
+  /** `shared`: blocks in SharedArrayBuffers, for worker threads to read. */
+  constructor(
+    readonly stride: number,
+    private readonly shared = false,
+  ) {
+    this.blockWords = stride * LEVEL_BLOCK_STATES;
+  }
+  take(): Uint32Array {
+    return this.free.pop() ?? (this.shared ? new Uint32Array(new SharedArrayBuffer(4 * this.blockWords)) : new Uint32Array(this.blockWords));
+  }
+  give(b: Uint32Array): void {
+    this.free.push(b);
+  }
+}
+
+const NO_BLOCK = new Uint32Array(0);
+
+/** A BFS level: queued states of `pool.stride` words each, LEVEL_BLOCK_STATES to a block. */
+export class Level {
+  readonly blocks: Uint32Array[] = [];
+  /** States queued. */
+  size = 0;
+  /** The block being filled: reserve() gives an offset in it. */
+  a: Uint32Array = NO_BLOCK;
+  private used = 0;
+  constructor(readonly pool: BlockPool) {}
+
+  /** Room for one more state: its offset in `a`. */
+  reserve(): number {
+    const stride = this.pool.stride;
+    if (this.used + stride > this.a.length) {
+      this.a = this.pool.take();
+      this.blocks.push(this.a);
+      this.used = 0;
+    }
+    const at = this.used;
+    this.used += stride;
+    this.size++;
+    return at;
+  }
+
+  /** States in block k. */
+  count(k: number): number {
+    return k < this.blocks.length - 1 ? LEVEL_BLOCK_STATES : this.size - (this.blocks.length - 1) * LEVEL_BLOCK_STATES;
+  }
+
+  /** Gives block k back to the pool: its states have been expanded. */
+  release(k: number): void {
+    if (this.blocks[k] === NO_BLOCK) return;
+    this.pool.give(this.blocks[k]);
+    this.blocks[k] = NO_BLOCK;
+  }
+
+  /** Gives every block back and empties the level. */
+  clear(): void {
+    for (let k = 0; k < this.blocks.length; k++) this.release(k);
+    this.blocks.length = 0;
+    this.size = 0;
+    this.a = NO_BLOCK;
+    this.used = 0;
+  }
+}
+
 export class GrowU16 {
   a: Uint16Array;
   n = 0;

@@ -22,6 +22,14 @@ for (const variant of ["active", "plain"] as const) {
   });
 }
 
+test("parallel: RefPin N=5 (levels of several blocks, each given back as its last piece is inserted) gives the single-threaded verdict and the known counts", async () => {
+  const one = check(refpin, { N: 5, variant: "active" });
+  assert.deepEqual([one.stats.distinctStates, one.stats.generatedStates, one.stats.depth], [235_662, 2_454_116, 17]);
+  const two = await checkAsync(refpin, { N: 5, variant: "active" }, { workers: 2, specUrl, parallelLevel: 1000 });
+  assert.equal(two.stats.workers, 2);
+  assert.deepEqual(comparable(two), comparable(one));
+});
+
 test("parallel: symmetry and a depth bound agree with the single-threaded run", async () => {
   const opts = { symmetry: true, maxDepth: 9 };
   const one = check(refpin, { N: 4, variant: "plain" }, opts);

@@ -1,8 +1,9 @@
-// The visited store's pieces on their own: compact trace links against plain arrays.
+// The visited store's pieces on their own: compact trace links against plain arrays, BFS
+// levels in pooled blocks.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { NO_PARENT, TraceLinks } from "../checker/store.ts";
+import { BlockPool, Level, LEVEL_BLOCK_STATES, NO_PARENT, TraceLinks } from "../checker/store.ts";
 
 test("trace links: parents and instances read back as pushed, roots anywhere", () => {
   fc.assert(
@@ -78,4 +79,41 @@ test("visited set: wide and compact slots keep exactly the keys added, through e
     // 6-byte slots (a power of two of them) once compact.
     assert.equal(Math.log2(v.bytes / 6) % 1, 0, `${v.bytes} B`);
   }
+});
+
+test("levels: states read back in order across blocks, and a level being filled reuses the blocks the expanded one gave back", () => {
+  fc.assert(
+    fc.property(fc.nat({ max: 3 * LEVEL_BLOCK_STATES }), fc.nat({ max: 3 * LEVEL_BLOCK_STATES }), (n1, n2) => {
+      const pool = new BlockPool(3);
+      const fill = (l: Level, n: number, tag: number) => {
+        for (let i = 0; i < n; i++) {
+          const at = l.reserve();
+          l.a[at] = tag;
+          l.a[at + 1] = i;
+          l.a[at + 2] = i ^ tag;
+        }
+      };
+      const read = (l: Level) => {
+        const out: number[] = [];
+        l.blocks.forEach((b, k) => {
+          for (let j = 0; j < l.count(k); j++) out.push(b[3 * j + 1]);
+        });
+        return out;
+      };
+      const a = new Level(pool), b = new Level(pool);
+      fill(a, n1, 1);
+      assert.equal(a.size, n1);
+      assert.deepEqual(read(a), Array.from({ length: n1 }, (_, i) => i));
+      const blocksOfA = new Set(a.blocks);
+      // Expanding a block by block while b fills, as a search does.
+      for (let k = 0; k < a.blocks.length; k++) a.release(k);
+      fill(b, n2, 2);
+      assert.deepEqual(read(b), Array.from({ length: n2 }, (_, i) => i));
+      const fresh = b.blocks.filter((x) => !blocksOfA.has(x)).length;
+      assert.equal(fresh, Math.max(0, b.blocks.length - blocksOfA.size), "a released block is taken before a new one is made");
+      a.clear();
+      assert.equal(a.size, 0);
+    }),
+    { numRuns: 20 },
+  );
 });
