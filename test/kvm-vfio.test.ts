@@ -218,3 +218,14 @@ test("vm-pinning: every model stays small with two devices", () => {
     assert.ok(v.stats.distinctStates < 10_000, `${design}: ${v.stats.distinctStates} states`);
   }
 });
+
+test("vm-pinning: with two devices every design still reads as its spec expects (the liveness counterexamples grow by two steps a device)", () => {
+  for (const modules of ["one", "two"] as const) {
+    for (const era of ["v6.7+", "v5.18-v6.6"] as const) {
+      for (const design of designs) {
+        const v = check(vmPinning, { design, modules, era, devices: 2 });
+        assert.equal(v.expectation?.status, "as-expected", `${design} ${modules} ${era}: ${JSON.stringify(v.expectation)}`);
+      }
+    }
+  }
+});

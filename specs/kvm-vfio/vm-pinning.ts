@@ -108,7 +108,7 @@
 //   - KVM's own code (kvm_vfio_file_add/del, the releases) runs while a KVM file or struct kvm
 //     pins its module; only VFIO's calls into KVM check module text.
 import { z } from "zod";
-import { action, defineSpec, range } from "../../checker/spec.ts";
+import { action, defineSpec, range, type ExpectedEntry } from "../../checker/spec.ts";
 import { closeFd, fdInstalled, fdSchema, fileSchema, fput, freeFile, getFile, installedFd, isDying, isLive, newFile, reuseFile } from "../kernel/file.ts";
 import { kvmDestroyVm, kvmGetSafe, kvmIsFreed, kvmIsLive, kvmPut, kvmSchema, newKvm, kvmVmFileRelease, type KvmDestroyHooks } from "../kernel/kvm.ts";
 import { kvmDeviceFileRelease, kvmDeviceSchema } from "../kernel/kvm-device.ts";
@@ -619,66 +619,71 @@ export default defineSpec({
   // Designs 4a-4d fail in every configuration; the module-pinning designs only on v6.7+,
   // where struct kvm pins no module. Where VFIO's release faults, the run stops there with
   // the VM allocated: freedOnceClosed is violated though no state is quiescent with a leak.
-  expected: [
-    // v5.18-v6.6: struct kvm pins kvm.ko, and nothing holds kvm.ko across the return from
-    // kvm_destroy_vm's last module_put (5f6de5cbebee..ea61294befd3).
-    ...(["2-helpers", "3-no-patch1", "3-vfio-module", "3-put-swapped"] as const).flatMap((design) =>
-      (["one", "two"] as const).map((modules) => ({
-        when: { design, modules, era: "v5.18-v6.6" as const },
-        violated: {
-          noFault: {
-            steps: (design === "3-put-swapped" ? 12 : 11) + (modules === "two" ? 1 : 0),
-            message: "return from module_put(kvm_chardev_ops.owner) into kvm_destroy_vm calls into unloaded",
+  // The step counts are for one device; every further device adds its close and its
+  // deferred release before the run can reach "every fd closed" (`more`).
+  expected: (p): ExpectedEntry<z.infer<typeof params>>[] => {
+    const more = 2 * (p.devices - 1);
+    return [
+      // v5.18-v6.6: struct kvm pins kvm.ko, and nothing holds kvm.ko across the return from
+      // kvm_destroy_vm's last module_put (5f6de5cbebee..ea61294befd3).
+      ...(["2-helpers", "3-no-patch1", "3-vfio-module", "3-put-swapped"] as const).flatMap((design) =>
+        (["one", "two"] as const).map((modules) => ({
+          when: { design, modules, era: "v5.18-v6.6" as const },
+          violated: {
+            noFault: {
+              steps: (design === "3-put-swapped" ? 12 : 11) + (modules === "two" ? 1 : 0),
+              message: "return from module_put(kvm_chardev_ops.owner) into kvm_destroy_vm calls into unloaded",
+            },
+            freedOnceClosed: { steps: (design === "3-put-swapped" ? 12 : 11) + (modules === "two" ? 1 : 0) + more, message: releaseFaults },
           },
-          freedOnceClosed: { steps: (design === "3-put-swapped" ? 12 : 11) + (modules === "two" ? 1 : 0), message: releaseFaults },
+          doc: "on v5.18-v6.6 the final kvm_put_kvm returns into kvm.ko after dropping its last reference",
+        })),
+      ),
+      {
+        when: { design: "4a-get_file" },
+        violated: { noFault: { steps: 2, message: "get_file on dying VM file (kvm->_file)" } },
+        doc: "plain get_file(kvm->_file) revives a dying VM file",
+      },
+      {
+        when: { design: "4b-uncleared" },
+        violated: { rightVmFile: { steps: 4 }, kvmFreedUnreferenced: { steps: 7 } },
+        doc: "kvm->_file is never cleared: after slab reuse it names an unrelated file",
+      },
+      {
+        when: { design: "4c-strong" },
+        violated: { noLeak: { steps: 6 + more }, freedOnceClosed: { steps: 6 + more, message: `the run stops at step ${6 + more} (no action can run)` } },
+        doc: "a strong kvm->_file pins the VM file from struct kvm, which the file itself pins: a cycle nothing breaks",
+      },
+      {
+        when: { design: "4d-unlocked-read" },
+        violated: {
+          noFault: { steps: 5, message: "df->kvm_file loaded before the lock was dropped" },
+          rightVmFile: { steps: 7 },
+          kvmFreedUnreferenced: { steps: 8 },
         },
-        doc: "on v5.18-v6.6 the final kvm_put_kvm returns into kvm.ko after dropping its last reference",
+        doc: "bind loads df->kvm_file under kvm_ref_lock but calls get_file after dropping it",
+      },
+      // v6.7+: VFIO's last put runs kvm_destroy_vm after a module it calls into was unloaded:
+      // [design, modules, noFault steps, message, vfioPointersIntoLoadedModules steps, why, freedOnceClosed steps].
+      ...([
+        ["2-helpers", "one", 10, "device->put_kvm (kvm_put_kvm) calls into unloaded module kvm", 8, "the kept put_kvm pointer pins no module: kvm.ko unloads under it", 10],
+        ["3-no-patch1", "one", 10, "vfio_device_put_kvm -> rc->destroy calls into unloaded module kvm", 8, "without patch 1 nothing pins kvm.ko while VFIO holds the VM", 10],
+        ["3-vfio-module", "one", 10, "vfio_device_put_kvm -> rc->destroy calls into unloaded module kvm", 8, "the module reference is vfio.ko's (the VFIO file's owner), so kvm.ko is not pinned", 10],
+        ["3-put-swapped", "one", 11, "vfio_device_put_kvm -> rc->destroy calls into unloaded module kvm", 10, "module_put before the kvm put: kvm.ko can unload before rc->destroy runs", 11],
+        ["1-symbol_get", "two", 10, "vfio_device_put_kvm -> kvm_put_kvm -> kvm_destroy_vm -> kvm_arch_destroy_vm calls into unloaded module kvm_intel", 0, "symbol_get pins kvm.ko only; on v6.7+ nothing pins kvm_intel while the VM lives only through VFIO", 10],
+        ["2-helpers", "two", 10, "vfio_device_put_kvm -> kvm_put_kvm -> kvm_destroy_vm -> kvm_arch_destroy_vm calls into unloaded module kvm_intel", 9, "the helpers pin no module: kvm_intel (and kvm.ko) can unload under VFIO's last put", 11],
+        ["3-module_get", "two", 10, "rc->destroy -> kvm_destroy_vm -> kvm_arch_destroy_vm calls into unloaded module kvm_intel", 0, "THIS_MODULE of virt/kvm/vfio.c is kvm.ko: the vendor module kvm_destroy_vm calls into is not pinned", 10],
+        ["3-no-patch1", "two", 10, "rc->destroy -> kvm_destroy_vm -> kvm_arch_destroy_vm calls into unloaded module kvm_intel", 9, "without patch 1 no KVM module is pinned while VFIO holds the VM", 11],
+        ["3-vfio-module", "two", 10, "rc->destroy -> kvm_destroy_vm -> kvm_arch_destroy_vm calls into unloaded module kvm_intel", 9, "the module reference is vfio.ko's, so no KVM module is pinned", 11],
+        ["3-put-swapped", "two", 11, "rc->destroy -> kvm_destroy_vm -> kvm_arch_destroy_vm calls into unloaded module kvm_intel", 11, "module_put before the kvm put, and the vendor module is not pinned at all", 12],
+      ] as const).map(([design, modules, steps, message, pointers, doc, live]) => ({
+        when: { design, modules, era: "v6.7+" as const },
+        violated: {
+          noFault: { steps, message }, ...(pointers ? { vfioPointersIntoLoadedModules: { steps: pointers } } : {}),
+          freedOnceClosed: { steps: live + more, message: releaseFaults },
+        },
+        doc,
       })),
-    ),
-    {
-      when: { design: "4a-get_file" },
-      violated: { noFault: { steps: 2, message: "get_file on dying VM file (kvm->_file)" } },
-      doc: "plain get_file(kvm->_file) revives a dying VM file",
-    },
-    {
-      when: { design: "4b-uncleared" },
-      violated: { rightVmFile: { steps: 4 }, kvmFreedUnreferenced: { steps: 7 } },
-      doc: "kvm->_file is never cleared: after slab reuse it names an unrelated file",
-    },
-    {
-      when: { design: "4c-strong" },
-      violated: { noLeak: { steps: 6 }, freedOnceClosed: { steps: 6, message: "the run stops at step 6 (no action can run)" } },
-      doc: "a strong kvm->_file pins the VM file from struct kvm, which the file itself pins: a cycle nothing breaks",
-    },
-    {
-      when: { design: "4d-unlocked-read" },
-      violated: {
-        noFault: { steps: 5, message: "df->kvm_file loaded before the lock was dropped" },
-        rightVmFile: { steps: 7 },
-        kvmFreedUnreferenced: { steps: 8 },
-      },
-      doc: "bind loads df->kvm_file under kvm_ref_lock but calls get_file after dropping it",
-    },
-    // v6.7+: VFIO's last put runs kvm_destroy_vm after a module it calls into was unloaded:
-    // [design, modules, noFault steps, message, vfioPointersIntoLoadedModules steps, why, freedOnceClosed steps].
-    ...([
-      ["2-helpers", "one", 10, "device->put_kvm (kvm_put_kvm) calls into unloaded module kvm", 8, "the kept put_kvm pointer pins no module: kvm.ko unloads under it", 10],
-      ["3-no-patch1", "one", 10, "vfio_device_put_kvm -> rc->destroy calls into unloaded module kvm", 8, "without patch 1 nothing pins kvm.ko while VFIO holds the VM", 10],
-      ["3-vfio-module", "one", 10, "vfio_device_put_kvm -> rc->destroy calls into unloaded module kvm", 8, "the module reference is vfio.ko's (the VFIO file's owner), so kvm.ko is not pinned", 10],
-      ["3-put-swapped", "one", 11, "vfio_device_put_kvm -> rc->destroy calls into unloaded module kvm", 10, "module_put before the kvm put: kvm.ko can unload before rc->destroy runs", 11],
-      ["1-symbol_get", "two", 10, "vfio_device_put_kvm -> kvm_put_kvm -> kvm_destroy_vm -> kvm_arch_destroy_vm calls into unloaded module kvm_intel", 0, "symbol_get pins kvm.ko only; on v6.7+ nothing pins kvm_intel while the VM lives only through VFIO", 10],
-      ["2-helpers", "two", 10, "vfio_device_put_kvm -> kvm_put_kvm -> kvm_destroy_vm -> kvm_arch_destroy_vm calls into unloaded module kvm_intel", 9, "the helpers pin no module: kvm_intel (and kvm.ko) can unload under VFIO's last put", 11],
-      ["3-module_get", "two", 10, "rc->destroy -> kvm_destroy_vm -> kvm_arch_destroy_vm calls into unloaded module kvm_intel", 0, "THIS_MODULE of virt/kvm/vfio.c is kvm.ko: the vendor module kvm_destroy_vm calls into is not pinned", 10],
-      ["3-no-patch1", "two", 10, "rc->destroy -> kvm_destroy_vm -> kvm_arch_destroy_vm calls into unloaded module kvm_intel", 9, "without patch 1 no KVM module is pinned while VFIO holds the VM", 11],
-      ["3-vfio-module", "two", 10, "rc->destroy -> kvm_destroy_vm -> kvm_arch_destroy_vm calls into unloaded module kvm_intel", 9, "the module reference is vfio.ko's, so no KVM module is pinned", 11],
-      ["3-put-swapped", "two", 11, "rc->destroy -> kvm_destroy_vm -> kvm_arch_destroy_vm calls into unloaded module kvm_intel", 11, "module_put before the kvm put, and the vendor module is not pinned at all", 12],
-    ] as const).map(([design, modules, steps, message, pointers, doc, live]) => ({
-      when: { design, modules, era: "v6.7+" as const },
-      violated: {
-        noFault: { steps, message }, ...(pointers ? { vfioPointersIntoLoadedModules: { steps: pointers } } : {}),
-        freedOnceClosed: { steps: live, message: releaseFaults },
-      },
-      doc,
-    })),
-  ],
+    ];
+  },
 });
