@@ -580,22 +580,14 @@ export class Expander {
 
   /** At the depth bound: does instance i lead to something the bound hides? */
   private beyondBound(i: number, seen: VisitedSet, id: number): void {
-    const { model, A, D, cur, draft, draftCtx, canon } = this;
+    const { model, D, cur, draft, draftCtx, canon } = this;
     const inst = model.instances[i];
     const actionProperties = model.actionProperties;
-    for (let w = 0; w < model.words; w++) D[w] = A[w];
-    draftCtx.ro = false;
-    if (this.track !== null) this.untracked();
-    try {
-      const ret = inst.effect(draft, inst.args);
-      if (ret !== undefined) throw effectReturned(ret);
-    } catch (e) {
-      if (this.track !== null) this.por!.checkAction(i, this.track);
-      if (!(e instanceof Fault)) throw specFailure(model, `action ${inst.label}`, e);
+    // A faulting step past the bound is hidden: it would be a violation.
+    if (this.runEffect(i, draft) !== null) {
       this.hidden = true;
       return;
     }
-    if (this.track !== null) this.por!.checkAction(i, this.track);
     // The step leaves a reachable state: its lock dependencies are real.
     if (this.lockOrder !== null) this.lockOrder.observe(cur, draft, id, i);
     // A step past the bound that breaks an action property is hidden too, even when it
