@@ -391,8 +391,8 @@ async function finishOutputs(verdicts: Verdict[], plan: OutputPlan): Promise<num
 async function typecheck(paths: string[], skip: boolean | undefined): Promise<void> {
   for (const p of paths) if (!existsSync(p)) throw new SpecError(`${p}: no such file or folder (expected a spec file or a folder of specs)`);
   if (skip) return;
-  const { typecheckSpecs } = await import("./typecheck.ts");
-  const r = await typecheckSpecs(paths);
+  const { typecheckSpecsIsolated } = await import("./typecheck.ts");
+  const r = await typecheckSpecsIsolated(paths);
   if (!r.ok) throw new SpecError(`the spec files do not type-check (--skip-typecheck runs them anyway):\n${r.diagnostics.join("\n")}`);
 }
 

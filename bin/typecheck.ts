@@ -8,6 +8,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type * as TS from "typescript";
 import { cacheDir, hash, hashFile, readCacheFile, writeCacheEntry } from "./startup.mjs";
+import { once, startModuleWorker } from "../checker/parallel.ts";
 
 export type TypecheckResult = { ok: true; cached: boolean; ms: number } | { ok: false; diagnostics: string[] };
 
@@ -91,15 +92,18 @@ function fresh(e: CacheEntry | undefined, version: string, options: string): boo
  * the nearest tsconfig.json (refcheck's strict defaults when there is none). Errors come
  * as "file:line:col - error TSxxxx: message", the first few with a code frame.
  */
-export async function typecheckSpecs(files: string[], opts: TypecheckOptions = {}): Promise<TypecheckResult> {
+/** What is left to check: the groups the cache does not vouch for, or the answer already. */
+type Plan = { done: TypecheckResult } | { todo: [config: string, roots: string[]][]; cacheFile: string; version: string; t0: number };
+
+function plan(files: string[], opts: TypecheckOptions): Plan {
   const t0 = performance.now();
   const missing = files.filter((f) => !existsSync(f));
   if (missing.length > 0) {
-    return { ok: false, diagnostics: missing.map((f) => `${f}: no such file or folder (expected a spec file or a folder of specs)`) };
+    return { done: { ok: false, diagnostics: missing.map((f) => `${f}: no such file or folder (expected a spec file or a folder of specs)`) } };
   }
   const roots = [...new Set(files.flatMap((f) => tsFiles(path.resolve(f))))].sort();
   const version = tsVersion();
-  if (version === undefined) return { ok: false, diagnostics: ["cannot type-check the specs: the typescript package is not installed"] };
+  if (version === undefined) return { done: { ok: false, diagnostics: ["cannot type-check the specs: the typescript package is not installed"] } };
 
   // Specs under different tsconfig.json files are checked as separate programs.
   const groups = new Map<string, string[]>();
@@ -114,18 +118,41 @@ export async function typecheckSpecs(files: string[], opts: TypecheckOptions = {
     const key = rs.join("\n");
     return !fresh(cache.entries.find((e) => e.roots.join("\n") === key), version, optionsKey(config));
   });
-  if (todo.length === 0) return { ok: true, cached: true, ms: performance.now() - t0 };
+  if (todo.length === 0) return { done: { ok: true, cached: true, ms: performance.now() - t0 } };
+  return { todo, cacheFile, version, t0 };
+}
 
+export async function typecheckSpecs(files: string[], opts: TypecheckOptions = {}): Promise<TypecheckResult> {
+  const p = plan(files, opts);
+  if ("done" in p) return p.done;
   // require, not import(): the ESM loader would scan the whole 9 MB compiler for named exports.
   const ts = require("typescript") as typeof TS;
   const diagnostics: string[] = [];
-  for (const [config, rs] of todo) {
+  for (const [config, rs] of p.todo) {
     const r = checkProgram(ts, rs, config);
     if (r.diagnostics.length > 0) diagnostics.push(...r.diagnostics);
-    else writeCache(cacheFile, { roots: rs, ts: version, options: optionsKey(config), files: r.files });
+    else writeCache(p.cacheFile, { roots: rs, ts: p.version, options: optionsKey(config), files: r.files });
   }
   if (diagnostics.length > 0) return { ok: false, diagnostics };
-  return { ok: true, cached: false, ms: performance.now() - t0 };
+  return { ok: true, cached: false, ms: performance.now() - p.t0 };
+}
+
+/**
+ * typecheckSpecs, with the compiler on a thread of its own when the cache does not answer.
+ * On the command's thread its heap (over 100 MB for the shipped specs) would stay for the
+ * whole run: the search runs on another thread, and nothing here allocates enough to make
+ * V8 collect it, so it would count against --max-memory and the peak. With the thread it goes.
+ */
+export async function typecheckSpecsIsolated(files: string[], opts: TypecheckOptions = {}): Promise<TypecheckResult> {
+  const p = plan(files, opts);
+  if ("done" in p) return p.done;
+  const here = import.meta.url;
+  const w = startModuleWorker(new URL(`./typecheck-worker.${here.endsWith(".ts") ? "ts" : "js"}`, here), { workerData: { files, opts } });
+  try {
+    return (await once(w)) as TypecheckResult;
+  } finally {
+    await w.terminate();
+  }
 }
 
 /** What decides the compiler options besides the tsconfig files' content (recorded as files). */

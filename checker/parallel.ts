@@ -55,13 +55,18 @@ export interface LevelTask {
 }
 
 /**
- * Starts a worker thread. Compiled, the worker's own .js file; from the sources, ts-entry.mjs,
- * which registers the TypeScript loader first (a worker thread starts without it) and then
- * imports the module the thread's argv names.
+ * Starts a worker thread running one of refcheck's modules. Compiled, the module's own .js
+ * file; from the sources, ts-entry.mjs, which registers the TypeScript loader first (a worker
+ * thread starts without it) and then imports the module the thread's argv names.
  */
+export function startModuleWorker(module: URL, options: WorkerOptions): Worker {
+  if (!module.pathname.endsWith(".ts")) return new Worker(module, options);
+  return new Worker(new URL("./ts-entry.mjs", import.meta.url), { ...options, argv: [module.href] });
+}
+
+/** Starts one of the search's worker threads (see startModuleWorker). */
 export function startWorker(name: "worker" | "search-worker" | "sim-worker", options: WorkerOptions): Worker {
-  if (!import.meta.url.endsWith(".ts")) return new Worker(new URL(`./${name}.js`, import.meta.url), options);
-  return new Worker(new URL("./ts-entry.mjs", import.meta.url), { ...options, argv: [name] });
+  return startModuleWorker(new URL(`./${name}.${import.meta.url.endsWith(".ts") ? "ts" : "js"}`, import.meta.url), options);
 }
 
 class Pool {

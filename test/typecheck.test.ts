@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { syntaxLocation, typecheckSpecs } from "../bin/typecheck.ts";
+import { syntaxLocation, typecheckSpecs, typecheckSpecsIsolated } from "../bin/typecheck.ts";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.join(here, "..");
@@ -100,6 +100,34 @@ test("a cached pass does not load the compiler", () => {
   };
   assert.deepEqual(run(), { cached: false, loaded: true });
   assert.deepEqual(run(), { cached: true, loaded: false });
+});
+
+test("the command's check runs the compiler on a thread of its own: this thread never loads it, cold or cached", () => {
+  const cacheDir = tempDir();
+  const spec = path.join(root, "specs", "conformance", "refpin.ts");
+  const script = [
+    `import { createRequire } from "node:module";`,
+    `import { typecheckSpecsIsolated } from ${JSON.stringify(pathToFileURL(path.join(root, "bin", "typecheck.ts")).href)};`,
+    `const r = await typecheckSpecsIsolated([${JSON.stringify(spec)}], { cacheDir: ${JSON.stringify(cacheDir)} });`,
+    `const loaded = Object.keys(createRequire(import.meta.url).cache).some((k) => /[\\\\/]typescript[\\\\/]lib[\\\\/]/.test(k));`,
+    `console.log(JSON.stringify({ ok: r.ok, cached: r.ok && r.cached, loaded }));`,
+  ].join("\n");
+  // A file, not -e: a worker thread inherits --input-type, which only -e allows.
+  const file = path.join(tempDir(), "isolated.mjs");
+  writeFileSync(file, script);
+  const run = () => {
+    const c = spawnSync(process.execPath, ["--import", "tsx", file], { cwd: root, encoding: "utf8" });
+    assert.equal(c.status, 0, c.stderr);
+    return JSON.parse(c.stdout) as { ok: boolean; cached: boolean; loaded: boolean };
+  };
+  assert.deepEqual(run(), { ok: true, cached: false, loaded: false });
+  assert.deepEqual(run(), { ok: true, cached: true, loaded: false });
+});
+
+test("the check on its own thread reports what the check on this one does", async () => {
+  for (const f of ["misspelt-field.ts", "syntax-error.ts"]) {
+    assert.deepEqual(await typecheckSpecsIsolated([fixture(f)], { cacheDir: tempDir() }), await typecheckSpecs([fixture(f)], { cacheDir: tempDir() }), f);
+  }
 });
 
 test("syntaxLocation names file:line:col of a spec tsx cannot parse", async () => {
