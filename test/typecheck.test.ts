@@ -83,45 +83,38 @@ test("changing an imported file invalidates the cache", async () => {
   if (!broken.ok) assert.match(broken.diagnostics[0]!, new RegExp(`^${rel(main)}:2:32 - error TS2362`));
 });
 
-test("a cached pass does not load the compiler", () => {
-  const cacheDir = tempDir();
+/**
+ * A fresh process type-checks RefPin with `fn` against `cacheDir`: the result, and whether
+ * the compiler was loaded on its main thread. The script is a file, not -e: a worker thread
+ * inherits --input-type, which only -e allows.
+ */
+function checkInFreshProcess(fn: "typecheckSpecs" | "typecheckSpecsIsolated", cacheDir: string): { cached: boolean; loaded: boolean } {
   const spec = path.join(root, "specs", "conformance", "refpin.ts");
   const script = [
     `import { createRequire } from "node:module";`,
-    `import { typecheckSpecs } from ${JSON.stringify(pathToFileURL(path.join(root, "bin", "typecheck.ts")).href)};`,
-    `const r = await typecheckSpecs([${JSON.stringify(spec)}], { cacheDir: ${JSON.stringify(cacheDir)} });`,
+    `import { ${fn} } from ${JSON.stringify(pathToFileURL(path.join(root, "bin", "typecheck.ts")).href)};`,
+    `const r = await ${fn}([${JSON.stringify(spec)}], { cacheDir: ${JSON.stringify(cacheDir)} });`,
+    `if (!r.ok) throw new Error(r.diagnostics.join("\\n"));`,
     `const loaded = Object.keys(createRequire(import.meta.url).cache).some((k) => /[\\\\/]typescript[\\\\/]lib[\\\\/]/.test(k));`,
-    `console.log(JSON.stringify({ cached: r.ok && r.cached, loaded }));`,
+    `console.log(JSON.stringify({ cached: r.cached, loaded }));`,
   ].join("\n");
-  const run = () => {
-    const c = spawnSync(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], { cwd: root, encoding: "utf8" });
-    assert.equal(c.status, 0, c.stderr);
-    return JSON.parse(c.stdout) as { cached: boolean; loaded: boolean };
-  };
-  assert.deepEqual(run(), { cached: false, loaded: true });
-  assert.deepEqual(run(), { cached: true, loaded: false });
+  const file = path.join(tempDir(), "check.mjs");
+  writeFileSync(file, script);
+  const c = spawnSync(process.execPath, ["--import", "tsx", file], { cwd: root, encoding: "utf8" });
+  assert.equal(c.status, 0, c.stderr);
+  return JSON.parse(c.stdout) as { cached: boolean; loaded: boolean };
+}
+
+test("a cached pass does not load the compiler", () => {
+  const cacheDir = tempDir();
+  assert.deepEqual(checkInFreshProcess("typecheckSpecs", cacheDir), { cached: false, loaded: true });
+  assert.deepEqual(checkInFreshProcess("typecheckSpecs", cacheDir), { cached: true, loaded: false });
 });
 
 test("the command's check runs the compiler on a thread of its own: this thread never loads it, cold or cached", () => {
   const cacheDir = tempDir();
-  const spec = path.join(root, "specs", "conformance", "refpin.ts");
-  const script = [
-    `import { createRequire } from "node:module";`,
-    `import { typecheckSpecsIsolated } from ${JSON.stringify(pathToFileURL(path.join(root, "bin", "typecheck.ts")).href)};`,
-    `const r = await typecheckSpecsIsolated([${JSON.stringify(spec)}], { cacheDir: ${JSON.stringify(cacheDir)} });`,
-    `const loaded = Object.keys(createRequire(import.meta.url).cache).some((k) => /[\\\\/]typescript[\\\\/]lib[\\\\/]/.test(k));`,
-    `console.log(JSON.stringify({ ok: r.ok, cached: r.ok && r.cached, loaded }));`,
-  ].join("\n");
-  // A file, not -e: a worker thread inherits --input-type, which only -e allows.
-  const file = path.join(tempDir(), "isolated.mjs");
-  writeFileSync(file, script);
-  const run = () => {
-    const c = spawnSync(process.execPath, ["--import", "tsx", file], { cwd: root, encoding: "utf8" });
-    assert.equal(c.status, 0, c.stderr);
-    return JSON.parse(c.stdout) as { ok: boolean; cached: boolean; loaded: boolean };
-  };
-  assert.deepEqual(run(), { ok: true, cached: false, loaded: false });
-  assert.deepEqual(run(), { ok: true, cached: true, loaded: false });
+  assert.deepEqual(checkInFreshProcess("typecheckSpecsIsolated", cacheDir), { cached: false, loaded: false });
+  assert.deepEqual(checkInFreshProcess("typecheckSpecsIsolated", cacheDir), { cached: true, loaded: false });
 });
 
 test("the check on its own thread reports what the check on this one does", async () => {
