@@ -135,6 +135,11 @@ export class Expander {
   private readonly always: Uint32Array;
   /** Guards run (the others were reused). */
   guardRuns = 0;
+  /**
+   * Asked about each successor before it is emitted (not with --por, whose proviso sees
+   * every successor): false drops it as a known duplicate before any more work is spent on it.
+   */
+  accept: ((D: Uint32Array) => boolean) | null = null;
   /** With guard reuse: cached transitions, and the draft that records what an effect touches. */
   readonly cache: TransitionCache | null;
   private readonly recorder: any;
@@ -452,7 +457,7 @@ export class Expander {
       for (let x = en[g]; x !== 0; x &= x - 1) {
         const i = g * 32 + 31 - Math.clz32(x & -x);
         if (seen) this.beyondBound(i, seen, id);
-        else if (this.fire(i, id)) {
+        else if (this.fire(i, id) && (this.accept === null || this.accept(this.D))) {
           this.carryOut(i);
           emit(id, i);
         }
@@ -484,7 +489,7 @@ export class Expander {
       any = true;
       if (seen) this.beyondBound(i, seen, id);
       else if (this.por) enabled.push(i);
-      else if (this.fire(i, id)) emit(id, i);
+      else if (this.fire(i, id) && (this.accept === null || this.accept(this.D))) emit(id, i);
     }
     if (!any) this.terminal(id);
     else if (this.por && !seen) this.expandReduced(id, emit);

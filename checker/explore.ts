@@ -213,7 +213,13 @@ export class LocalSearch {
     if (opts.running) this.ex.running = ins.running = opts.running;
     this.cs = candidateStride(model);
     this.batch = new Uint32Array(LocalSearch.BATCH * this.cs);
+    // Successors whose key is a recent one are dropped as they are made, before their guard
+    // carry is computed and they are copied into the batch (about half of RefPin's).
+    if (this.ex.por === null) this.ex.accept = (D) => ins.offer(D, this.key);
   }
+
+  /** The key of the successor being emitted (see Inserter.offer). */
+  private readonly key = new Uint32Array(2);
 
   private readonly emit = (parentId: number, inst: number): void => {
     const W = this.model.words, D = this.ex.D, batch = this.batch, carry = this.ex.carry;
@@ -221,12 +227,15 @@ export class LocalSearch {
     for (let w = 0; w < W; w++) batch[off + w] = D[w];
     batch[off + W] = parentId;
     batch[off + W + 1] = inst;
+    batch[off + W + 2] = this.key[0];
+    batch[off + W + 3] = this.key[1];
     for (let k = 0; k < carry.length; k++) batch[off + W + 4 + k] = carry[k];
     if (++this.nb === LocalSearch.BATCH) this.flush();
   };
 
   flush(): void {
-    this.ins.insert(this.batch, this.nb, false);
+    const offered = this.ex.accept !== null;
+    this.ins.insert(this.batch, this.nb, offered, offered);
     this.nb = 0;
   }
 
@@ -245,7 +254,7 @@ export class LocalSearch {
       this.ex.generated++;
       this.ex.D.set(this.model.inits[i]);
       if (canon) canon(this.ex.D);
-      this.emit(NO_PARENT, i);
+      if (this.ex.accept === null || this.ex.accept(this.ex.D)) this.emit(NO_PARENT, i);
     }
     this.flush();
   }

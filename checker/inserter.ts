@@ -71,8 +71,22 @@ export class Inserter {
     return v;
   }
 
-  /** Inserts `n` candidates (layout `candidateStride`); keys are computed unless `keyed`. */
-  insert(c: Uint32Array, n: number, keyed: boolean): void {
+  /**
+   * The key of the successor in `D` into key[0..1]; false when it is a recent key (a
+   * duplicate: see insert), which `insert(..., offered)` then need not look at again.
+   */
+  offer(D: Uint32Array, key: Uint32Array): boolean {
+    this.visited.keyInto(D, 0, key, 0);
+    if (this.recent.has(key[0], key[1])) return false;
+    this.recent.add(key[0], key[1]);
+    return true;
+  }
+
+  /**
+   * Inserts `n` candidates (layout `candidateStride`); keys are computed unless `keyed`, and
+   * recent keys dropped unless every candidate was `offered` (and taken) already.
+   */
+  insert(c: Uint32Array, n: number, keyed: boolean, offered = false): void {
     const W = this.model.words;
     const cs = candidateStride(this.model), cw = cs - W - 4;
     const visited = this.visited;
@@ -81,11 +95,14 @@ export class Inserter {
     const dup = this.dup, recent = this.recent;
     // A key seen recently is in the set, or is an earlier candidate of this batch that the
     // loop below takes first: either way the candidate is a duplicate.
-    for (let j = 0, o = W + 2; j < n; j++, o += cs) {
-      if (recent.has(c[o], c[o + 1])) dup[j] = 1;
-      else {
-        dup[j] = 0;
-        recent.add(c[o], c[o + 1]);
+    if (offered) dup.fill(0, 0, n);
+    else {
+      for (let j = 0, o = W + 2; j < n; j++, o += cs) {
+        if (recent.has(c[o], c[o + 1])) dup[j] = 1;
+        else {
+          dup[j] = 0;
+          recent.add(c[o], c[o + 1]);
+        }
       }
     }
     this.sink ^= visited.touch(c, n, cs, W + 2, dup);
