@@ -29,9 +29,20 @@ try {
   // Keys this worker found in the shared set or kept earlier (the main thread inserts every
   // kept candidate, in frontier order, before any later chunk's): a hit is a duplicate.
   const recent = new RecentKeys();
+  // A successor with a recent key is dropped as it is made (see LocalSearch); `key` holds the
+  // key of the one being emitted.
+  const key = new Uint32Array(2);
+  let keyOf: VisitedSet | undefined;
+  ex.accept = (d) => {
+    keyOf!.keyInto(d, 0, key, 0);
+    if (recent.has(key[0], key[1])) return false;
+    recent.add(key[0], key[1]);
+    return true;
+  };
   port.on("message", (t: LevelTask) => {
     try {
       const seen = VisitedSet.attach(t.table);
+      keyOf = seen;
       const frontier = new Uint32Array(t.frontier);
       const out = new GrowU32(Math.max(1024, (t.to - t.from) * cs));
       // Successors repeated within this chunk: only the first is kept (the main thread
@@ -39,24 +50,19 @@ try {
       const local = new VisitedSet(W, model.codec.lastWordBits, Math.max(1024, (t.to - t.from) * 2));
       let pending = 0;
       let dup = new Uint8Array(0);
-      // Drops the pending candidates known from earlier levels or earlier in this chunk:
-      // touch their home slots first so that the cache misses overlap, then compact.
+      // Drops the pending candidates known from earlier levels or earlier in this chunk (the
+      // recent keys are gone already): touch their home slots first so that the cache misses
+      // overlap, then compact.
       const filter = () => {
         const a = out.a;
         const n = (out.n - pending) / cs;
         if (dup.length < n) dup = new Uint8Array(n);
-        for (let j = 0, o = pending + W + 2; j < n; j++, o += cs) {
-          if (recent.has(a[o], a[o + 1])) dup[j] = 1;
-          else {
-            dup[j] = 0;
-            recent.add(a[o], a[o + 1]);
-          }
-        }
+        dup.fill(0, 0, n);
         seen.touch(a.subarray(pending), n, cs, W + 2, dup);
         let to = pending;
         for (let from = pending, j = 0; from < out.n; from += cs, j++) {
           const k0 = a[from + W + 2], k1 = a[from + W + 3];
-          if (dup[j] === 1 || seen.hasKey(k0, k1) || !local.addKey(k0, k1)) continue;
+          if (seen.hasKey(k0, k1) || !local.addKey(k0, k1)) continue;
           if (to !== from) a.copyWithin(to, from, from + cs);
           to += cs;
         }
@@ -69,8 +75,9 @@ try {
         for (let w = 0; w < W; w++) a[at + w] = D[w];
         a[at + W] = parentId;
         a[at + W + 1] = inst;
+        a[at + W + 2] = key[0];
+        a[at + W + 3] = key[1];
         for (let k = 0; k < carry.length; k++) a[at + W + 4 + k] = carry[k];
-        seen.keyInto(a, at, a, at + W + 2);
         if (out.n - pending >= 512 * cs) filter();
       };
       ex.importMasks(t.masks);
