@@ -76,10 +76,7 @@ export class Inserter {
    * duplicate: see insert), which `insert(..., offered)` then need not look at again.
    */
   offer(D: Uint32Array, key: Uint32Array): boolean {
-    this.visited.keyInto(D, 0, key, 0);
-    if (this.recent.has(key[0], key[1])) return false;
-    this.recent.add(key[0], key[1]);
-    return true;
+    return this.recent.takeState(this.visited, D, key);
   }
 
   /**
@@ -91,24 +88,18 @@ export class Inserter {
     const cs = candidateStride(this.model), cw = cs - W - 4;
     const visited = this.visited;
     if (!keyed) for (let j = 0; j < n; j++) visited.keyInto(c, j * cs, c, j * cs + W + 2);
-    if (this.dup.length < n) this.dup = new Uint8Array(n);
-    const dup = this.dup, recent = this.recent;
     // A key seen recently is in the set, or is an earlier candidate of this batch that the
     // loop below takes first: either way the candidate is a duplicate.
-    if (offered) dup.fill(0, 0, n);
-    else {
-      for (let j = 0, o = W + 2; j < n; j++, o += cs) {
-        if (recent.has(c[o], c[o + 1])) dup[j] = 1;
-        else {
-          dup[j] = 0;
-          recent.add(c[o], c[o + 1]);
-        }
-      }
+    let dup: Uint8Array | undefined;
+    if (!offered) {
+      if (this.dup.length < n) this.dup = new Uint8Array(n);
+      dup = this.dup;
+      for (let j = 0, o = W + 2; j < n; j++, o += cs) dup[j] = this.recent.take(c[o], c[o + 1]) ? 0 : 1;
     }
     this.sink ^= visited.touch(c, n, cs, W + 2, dup);
     const D = this.D;
     for (let j = 0; j < n; j++) {
-      if (dup[j] === 1) continue;
+      if (dup !== undefined && dup[j] === 1) continue;
       const off = j * cs;
       const k0 = c[off + W + 2], k1 = c[off + W + 3];
       if (this.distinct >= this.maxStates || this.stoppedBy === "max-memory") {

@@ -174,15 +174,22 @@ export class RecentKeys {
   private slot(k0: number, k1: number): number {
     return 2 * (fmix(k0 ^ Math.imul(k1, 0x85ebca6b)) & this.mask);
   }
-  has(k0: number, k1: number): boolean {
+  /**
+   * False for a recent key (a duplicate); otherwise remembers it, as a key that is in the
+   * visited set or about to be (keys are never (0, 0)), and gives true.
+   */
+  take(k0: number, k1: number): boolean {
     const i = this.slot(k0, k1);
-    return this.t[i] === k0 && this.t[i + 1] === k1;
-  }
-  /** Remembers a key known to be in the visited set (keys are never (0, 0)). */
-  add(k0: number, k1: number): void {
-    const i = this.slot(k0, k1);
+    if (this.t[i] === k0 && this.t[i + 1] === k1) return false;
     this.t[i] = k0;
     this.t[i + 1] = k1;
+    return true;
+  }
+
+  /** `take` for the state in D, whose key (as `set` keys it) is written into key[0..1]. */
+  takeState(set: VisitedSet, D: Uint32Array, key: Uint32Array): boolean {
+    set.keyInto(D, 0, key, 0);
+    return this.take(key[0], key[1]);
   }
 }
 

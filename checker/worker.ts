@@ -33,12 +33,7 @@ try {
   // key of the one being emitted.
   const key = new Uint32Array(2);
   let keyOf: VisitedSet | undefined;
-  ex.accept = (d) => {
-    keyOf!.keyInto(d, 0, key, 0);
-    if (recent.has(key[0], key[1])) return false;
-    recent.add(key[0], key[1]);
-    return true;
-  };
+  ex.accept = (d) => recent.takeState(keyOf!, d, key);
   port.on("message", (t: LevelTask) => {
     try {
       const seen = VisitedSet.attach(t.table);
@@ -49,16 +44,13 @@ try {
       // would drop the others anyway, in the same order).
       const local = new VisitedSet(W, model.codec.lastWordBits, Math.max(1024, (t.to - t.from) * 2));
       let pending = 0;
-      let dup = new Uint8Array(0);
       // Drops the pending candidates known from earlier levels or earlier in this chunk (the
       // recent keys are gone already): touch their home slots first so that the cache misses
       // overlap, then compact.
       const filter = () => {
         const a = out.a;
         const n = (out.n - pending) / cs;
-        if (dup.length < n) dup = new Uint8Array(n);
-        dup.fill(0, 0, n);
-        seen.touch(a.subarray(pending), n, cs, W + 2, dup);
+        seen.touch(a.subarray(pending), n, cs, W + 2);
         let to = pending;
         for (let from = pending, j = 0; from < out.n; from += cs, j++) {
           const k0 = a[from + W + 2], k1 = a[from + W + 3];
