@@ -145,7 +145,6 @@ export class Expander {
   private readonly recorder: any;
   /** In the purity probe's window: cached transitions are run anyway and compared. */
   private probing = false;
-
   private readonly probeD: Uint32Array;
 
   constructor(
@@ -558,16 +557,10 @@ export class Expander {
   /** Instance i's transition from the cache, or run on the recording draft and kept. */
   private cachedEffect(i: number): string | null {
     const cache = this.cache!, A = this.A, D = this.D;
-    if (!this.probing) {
-      const r = cache.lookup(i, A, D);
-      if (r !== 0) return r === 2 ? cache.fault : null;
-      cache.begin();
-      const fault = this.runEffect(i, this.recorder);
-      cache.store(i, A, D, fault);
-      return fault;
-    }
-    // Probe window: the cached transition (if any) must be what the effect gives when it runs.
-    const r = cache.lookup(i, A, this.probeD);
+    // In the probe window a cached transition is looked up aside and the effect runs anyway:
+    // the two must agree.
+    const r = cache.lookup(i, A, this.probing ? this.probeD : D);
+    if (r !== 0 && !this.probing) return r === 2 ? cache.fault : null;
     const cachedFault = r === 2 ? cache.fault : null;
     cache.begin();
     const fault = this.runEffect(i, this.recorder);

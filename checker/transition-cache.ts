@@ -40,10 +40,8 @@ export class TransitionCache {
   private readonly slotMask: number;
   private readonly faults: string[] = [];
   private readonly faultIndex = new Map<string, number>();
-  /** The message of the last lookup that returned FAULTED. */
+  /** The message of the last lookup that gave 2 (a fault). */
   fault = "";
-  hits = 0;
-  misses = 0;
 
   constructor(
     instances: number,
@@ -81,11 +79,7 @@ export class TransitionCache {
     let hit = t[s] === i + 1 && t[s + 1] === this.gen[i];
     for (let w = 0; hit && w < W; w++) hit = t[s + 2 + w] === (A[w] & masks[base + w]);
     if (this.lookups[i] < JUDGE_AFTER) this.judge(i, hit);
-    if (!hit) {
-      this.misses++;
-      return 0;
-    }
-    this.hits++;
+    if (!hit) return 0;
     const f = t[s + 2 + 2 * W];
     if (f !== 0) {
       this.fault = this.faults[f - 1];
@@ -134,9 +128,5 @@ export class TransitionCache {
       t[s + 2 + W + w] = D[w] & masks[at];
     }
     t[s + 2 + 2 * W] = f;
-  }
-
-  get bytes(): number {
-    return this.t.byteLength + this.masks.byteLength;
   }
 }
