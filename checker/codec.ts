@@ -153,7 +153,7 @@ export interface ViewContext {
    */
   track?: { r: Uint32Array; w: Uint32Array };
   /**
-   * Read masks in packed-word space (guard reuse and the transition cache, see explore.ts):
+   * Read masks in packed-word space (guard reuse and the transition cache, see expander.ts):
    * a getter, and a setter that is allowed to run, ORs the bits of its leaf into
    * readMask[word]. Also separate generated classes; the engine clears the array between calls.
    */

@@ -1,7 +1,7 @@
 // The worker side of a supervised search (supervise.ts): runs each check it is sent and
-// answers with the verdict, importing each spec file the first time a check names it. The stop request and the progress
-// counts live in shared memory, so the supervising thread reads and writes them while this
-// thread is busy.
+// answers with the verdict, importing each spec file the first time a check names it. The
+// stop request and the progress counts live in shared memory, so the supervising thread
+// reads and writes them while this thread is busy.
 import { parentPort, workerData } from "node:worker_threads";
 import { checkAsync } from "./index.ts";
 import { importSpecModule } from "./import-spec.ts";

@@ -38,7 +38,6 @@ export class SearchHost {
   /** A stop request is kept: one that comes while the worker starts must not be lost. */
   private interrupted = false;
 
-
   /** The running counts of the search in progress (zeros before the first report). */
   progress(): Progress {
     const c = this.counts;
@@ -128,7 +127,7 @@ export class SearchHost {
       workerData: { control: this.control, counts: this.counts },
     });
     this.worker = w;
-    // Its first message: "ready", or the error that kept it from loading the spec.
+    // Its first message: "ready" (it imports the spec files later, as checks name them).
     this.ready = once(w).then((m: any) => {
       if (m?.type !== "ready") throw new Error("the search worker did not start");
     });
