@@ -456,7 +456,7 @@ const runOptions = (reports: ReportOptions) => ({
   "shard-costs": { type: "string", describe: "balance the shards by the seconds each job took in a previous run's --json output (default: a stable hash of each job's name)" },
   "failures-only": { type: "boolean", describe: "print only the runs and properties that failed (a passing run is one line)" },
   witnesses: { type: "boolean", describe: "print the witness traces of passing runs in full (default: one line each)" },
-  workers: { type: "string", describe: `worker threads for BFS levels of 100,000 states or more (at most, and by default, the number of cores: ${availableParallelism()} here)` },
+  workers: { type: "string", describe: `threads that expand BFS levels of 100,000 states or more, the search's own included (at most, and by default, the number of cores: ${availableParallelism()} here)` },
   ...reports,
 }) as const;
 

@@ -1,13 +1,15 @@
 // Parallel breadth-first search with worker_threads, level by level.
 //
-// Each level's frontier is cut into chunks that workers expand (guards, effects,
-// canonicalization, hashing) and filter against the visited set of earlier levels, read
-// from shared memory. The main thread then inserts the surviving candidates chunk by chunk,
-// in frontier order. That is exactly the order the single-threaded search inserts them in,
-// so ids, counts, traces and verdicts are identical to a run with one worker.
+// Each level's frontier is cut into chunks. `workers` threads expand them (see chunk.ts):
+// workers - 1 worker threads, which also drop the candidates they find in the visited set
+// (read from shared memory), and this thread, which expands a chunk itself whenever no
+// result is ready to insert. This thread inserts the candidates chunk by chunk, in frontier
+// order. That is exactly the order the single-threaded search inserts them in, so ids,
+// counts, traces and verdicts are identical to a run with one thread.
 import { Worker, type WorkerOptions } from "node:worker_threads";
 import type { Model } from "./compile.ts";
 import { SpecError } from "./spec.ts";
+import { ChunkExpander } from "./chunk.ts";
 import { firstHits, Limits, LocalSearch, type ExploreOptions, type ExploreResult, type Hit, type StopReason } from "./explore.ts";
 import { Inserter } from "./inserter.ts";
 import { Level, type VisitedShare } from "./store.ts";
@@ -52,6 +54,8 @@ export interface LevelTask {
   masks: Uint32Array;
   /** The search's stop request (ExploreOptions.stop), shared with every worker. */
   stop?: Int32Array;
+  /** The candidate buffer of an earlier chunk, inserted already, to write into. */
+  out?: ArrayBuffer;
 }
 
 /**
@@ -82,32 +86,72 @@ class Pool {
   }
 
   /**
-   * Runs the tasks on the workers, handing the next task to whichever worker is free, and
-   * passes each result to `take` in task order as soon as it and all before it are in, so
-   * the main thread inserts while the workers still expand.
+   * Runs the tasks on the workers and on this thread, and passes each result to `take` in
+   * task order as soon as it and all before it are in. This thread inserts whatever is ready
+   * and expands the next task itself (`local`) only when nothing is; each worker keeps two
+   * tasks queued, so it does not wait while this thread is busy.
    */
-  async run(tasks: LevelTask[], take: (r: ChunkResult) => void): Promise<void> {
+  async run(tasks: LevelTask[], take: (r: ChunkResult) => void, local: (t: LevelTask) => ChunkResult): Promise<void> {
     const results: (ChunkResult | undefined)[] = new Array(tasks.length);
     let next = 0;
     let taken = 0;
-    await Promise.all(
-      this.workers.map(async (w) => {
-        // Each worker has its next task before this thread inserts what it sent, so the
-        // insertion overlaps the expansion even with one worker.
-        let t = next < tasks.length ? tasks[next++] : undefined;
-        if (t) w.postMessage(t);
-        while (t) {
-          const r = (await once(w)) as ChunkResult;
-          t = next < tasks.length ? tasks[next++] : undefined;
-          if (t) w.postMessage(t);
-          results[r.chunk] = r;
-          while (taken < tasks.length && results[taken]) {
-            take(results[taken]!);
-            results[taken++] = undefined;
-          }
+    let failure: Error | undefined;
+    let wake: (() => void) | undefined;
+    // Candidate buffers that were inserted go back out with later tasks: a fresh one for every
+    // task made the garbage collector run all the time (each counts as external memory).
+    const spare: ArrayBuffer[] = [];
+    const withSpare = (t: LevelTask): LevelTask => (spare.length > 0 ? { ...t, out: spare.pop() } : t);
+    const feed = (w: Worker) => {
+      if (next >= tasks.length) return;
+      const t = withSpare(tasks[next++]);
+      w.postMessage(t, t.out ? [t.out] : []);
+    };
+    const off = this.workers.map((w) => {
+      const onMessage = (m: any) => {
+        if (m && m.type === "error") failure ??= m.spec ? new SpecError(m.message) : new Error(m.message);
+        else {
+          results[(m as ChunkResult).chunk] = m as ChunkResult;
+          feed(w);
         }
-      }),
-    );
+        wake?.();
+      };
+      const onError = (e: Error) => {
+        failure ??= e;
+        wake?.();
+      };
+      w.on("message", onMessage);
+      w.on("error", onError);
+      return () => {
+        w.off("message", onMessage);
+        w.off("error", onError);
+      };
+    });
+    try {
+      for (const w of this.workers) {
+        feed(w);
+        feed(w);
+      }
+      while (taken < tasks.length) {
+        if (failure) throw failure;
+        const r = results[taken];
+        if (r) {
+          results[taken++] = undefined;
+          take(r);
+          spare.push(r.candidates.buffer as ArrayBuffer);
+        } else if (next < tasks.length) {
+          results[next] = local(withSpare(tasks[next]));
+          next++;
+        } else {
+          await new Promise<void>((resolve) => (wake = resolve));
+          wake = undefined;
+          continue;
+        }
+        // Let the workers' messages in: each one that is read hands its worker a new task.
+        await new Promise<void>((resolve) => setImmediate(resolve));
+      }
+    } finally {
+      for (const f of off) f();
+    }
   }
 
   async close(): Promise<void> {
@@ -149,6 +193,7 @@ export async function exploreParallel(model: Model, opts: ParallelOptions): Prom
   const ins = new Inserter(model, opts.maxStates ?? Infinity, true, limits);
   const local = new LocalSearch(model, ins, opts, limits);
   let pool: Pool | undefined;
+  let chunks: ChunkExpander | undefined;
   try {
     const fired = new Float64Array(model.instances.length);
     const changed = new Float64Array(model.instances.length);
@@ -180,9 +225,13 @@ export async function exploreParallel(model: Model, opts: ParallelOptions): Prom
         firstHits(local.ex.hits, exHits);
       } else {
         if (!pool) {
-          pool = new Pool(opts.workers, { specUrl: opts.specUrl, params: model.params, symmetry: !!opts.symmetry });
+          // This thread is one of the `workers` threads that expand.
+          pool = new Pool(opts.workers - 1, { specUrl: opts.specUrl, params: model.params, symmetry: !!opts.symmetry });
+          chunks = new ChunkExpander(model, !!opts.symmetry);
+          if (opts.running) chunks.ex.running = opts.running;
           await pool.ready();
         }
+        const here = chunks!;
         // Tasks are pieces of the level's blocks, at least 8 per worker; a block goes back to
         // the pool once the candidates of its last piece are inserted.
         const pieces = Math.max(1, Math.ceil((opts.workers * 8) / level.blocks.length));
@@ -222,7 +271,7 @@ export async function exploreParallel(model: Model, opts: ParallelOptions): Prom
           local.ex.importMasks(r.masks);
           if (!atBound) ins.insert(r.candidates, r.n, true);
           if (lastOfBlock[r.chunk] >= 0) level.release(lastOfBlock[r.chunk]);
-        });
+        }, (t) => here.run({ ...t, frontier: new Uint32Array(t.frontier) }, ins.visited, false));
       }
       if (opts.progress) opts.progress({ distinct: ins.distinct, generated: generated + local.ex.generated, depth, seconds: (performance.now() - t0) / 1000 });
       if (stoppedBy) break;

@@ -37,6 +37,11 @@ export class GrowU32 {
   private alloc(n: number): Uint32Array {
     return this.shared ? new Uint32Array(new SharedArrayBuffer(4 * n)) : new Uint32Array(n);
   }
+  /** Starts empty over `a` (a buffer given back for reuse). */
+  adopt(a: Uint32Array): void {
+    this.a = a;
+    this.n = 0;
+  }
   push(v: number): void {
     if (this.n === this.a.length) this.grow(this.n + 1);
     this.a[this.n++] = v;
