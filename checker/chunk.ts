@@ -109,16 +109,9 @@ export class ChunkExpander {
   }
 
   private readonly emit = (parentId: number, inst: number): void => {
-    const { W, cs, out, key } = this;
-    const D = this.ex.D, carry = this.ex.carry;
+    const { cs, out } = this;
     const at = out.reserve(cs);
-    const a = out.a;
-    for (let w = 0; w < W; w++) a[at + w] = D[w];
-    a[at + W] = parentId;
-    a[at + W + 1] = inst;
-    a[at + W + 2] = key[0];
-    a[at + W + 3] = key[1];
-    for (let k = 0; k < carry.length; k++) a[at + W + 4 + k] = carry[k];
+    this.ex.writeCandidate(out.a, at, parentId, inst, this.key);
     if (this.filtering && out.n - this.pending >= FILTER_BATCH * cs) this.filter();
   };
 

@@ -17,7 +17,7 @@ import {
   effectReturned, holds, notDeterministic, RUN_ACTION_PROPERTY, RUN_BUSY, RUN_EFFECT, RUN_GUARD, RUN_QUIESCENT, RUN_SHIFT, RUNNING, showState,
   specFailure, stateDiff,
 } from "./spec-calls.ts";
-import type { VisitedSet } from "./store.ts";
+import { NO_PARENT, type VisitedSet } from "./store.ts";
 import { makeCanonicalizer, type Canonicalizer } from "./symmetry.ts";
 import { TransitionCache } from "./transition-cache.ts";
 
@@ -57,8 +57,12 @@ const MAX_REUSE_INSTANCES = 256;
 export const carryWords = (model: Model) =>
   model.instances.length > MAX_REUSE_INSTANCES ? 0 : 2 * Math.ceil(model.instances.length / 32);
 
-/** Candidate layout: packed words, parent id, action instance, key (2 words), guard carry. */
-export const candidateStride = (model: Model) => model.words + 4 + carryWords(model);
+/**
+ * Candidate layout: packed words, parent id, action instance, key (2 words), guard carry,
+ * then the bits where the state differs from its parent (all ones for an initial state),
+ * which tell the Inserter which properties could have changed (see Inserter.checkNew).
+ */
+export const candidateStride = (model: Model) => 2 * model.words + 4 + carryWords(model);
 
 /** Frontier layout: packed words, state id, guard carry. */
 export const frontierStride = (model: Model) => model.words + 1 + carryWords(model);
@@ -419,6 +423,21 @@ export class Expander {
       carry[g] = ~affected[at];
       carry[gw + g] = en[g] & ~affected[at];
     }
+  }
+
+  /** Writes the successor in D as a candidate at a[at..] (layout candidateStride), its key given. */
+  writeCandidate(a: Uint32Array, at: number, parentId: number, inst: number, key: Uint32Array): void {
+    const { A, D, carry } = this;
+    const W = this.model.words;
+    for (let w = 0; w < W; w++) a[at + w] = D[w];
+    a[at + W] = parentId;
+    a[at + W + 1] = inst;
+    a[at + W + 2] = key[0];
+    a[at + W + 3] = key[1];
+    let o = at + W + 4;
+    for (let k = 0; k < carry.length; k++) a[o++] = carry[k];
+    if (parentId === NO_PARENT) for (let w = 0; w < W; w++) a[o + w] = 0xffffffff;
+    else for (let w = 0; w < W; w++) a[o + w] = A[w] ^ D[w];
   }
 
   /** The guards that read a bit instance i has changed. */

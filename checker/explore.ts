@@ -222,14 +222,7 @@ export class LocalSearch {
   private readonly key = new Uint32Array(2);
 
   private readonly emit = (parentId: number, inst: number): void => {
-    const W = this.model.words, D = this.ex.D, batch = this.batch, carry = this.ex.carry;
-    const off = this.nb * this.cs;
-    for (let w = 0; w < W; w++) batch[off + w] = D[w];
-    batch[off + W] = parentId;
-    batch[off + W + 1] = inst;
-    batch[off + W + 2] = this.key[0];
-    batch[off + W + 3] = this.key[1];
-    for (let k = 0; k < carry.length; k++) batch[off + W + 4 + k] = carry[k];
+    this.ex.writeCandidate(this.batch, this.nb * this.cs, parentId, inst, this.key);
     if (++this.nb === LocalSearch.BATCH) this.flush();
   };
 
@@ -326,6 +319,7 @@ export function explore(model: Model, opts: ExploreOptions = {}): ExploreResult 
   }
   local.flush();
   ex.recheck();
+  if (process.env.RC_STATS) console.error("propertyRuns", ins.propertyRuns, "per state", (ins.propertyRuns / ins.distinct).toFixed(2));
   stoppedBy ??= ins.stoppedBy;
   if (!stoppedBy && opts.stopAtFirst && local.failed()) stoppedBy = "first-violation";
   return {

@@ -3,11 +3,11 @@
 // Insertion order alone decides state ids, so any number of expanding threads gives the
 // same ids, traces and verdicts.
 import type { Model } from "./compile.ts";
-import { candidateStride, frontierStride } from "./expander.ts";
+import { carryWords, candidateStride, frontierStride } from "./expander.ts";
 import type { Hit, Limits } from "./explore.ts";
 import type { Por, Track } from "./por.ts";
 import { holds, notDeterministic, RUN_INVARIANT, RUN_SHIFT, RUN_WITNESS, RUNNING, showState } from "./spec-calls.ts";
-import { BlockPool, Level, RecentKeys, TraceLinks, VisitedSet } from "./store.ts";
+import { BlockPool, Level, NO_PARENT, RecentKeys, TraceLinks, VisitedSet } from "./store.ts";
 import type { StopReason } from "./verdict.ts";
 
 /**
@@ -38,6 +38,17 @@ export class Inserter {
   running: Int32Array<ArrayBufferLike> = new Int32Array(2);
   /** New states left in the purity probe window (properties run twice on them). */
   probeLeft = 2000;
+  /**
+   * Property reuse (not with --por): per invariant, then per witness (W words each), the
+   * packed bits it has read so far, learnt through the view's read mask. Every state inserted
+   * so far satisfies each invariant not yet violated (and no witness not yet found), so on a
+   * new state that differs from its parent only in bits its property never read, the property
+   * gives what it gave on the parent: it is not run. Same argument as guard reuse (see Expander).
+   */
+  private propMasks: Uint32Array;
+  private readonly readMask: Uint32Array;
+  /** Properties run (the others were reused). */
+  propertyRuns = 0;
 
   constructor(
     private readonly model: Model,
@@ -49,7 +60,9 @@ export class Inserter {
     this.next = new Level(new BlockPool(frontierStride(model), shared));
     this.links = new TraceLinks(Math.max(model.instances.length, model.inits.length));
     this.D = new Uint32Array(model.words);
-    this.view = model.codec.view(this.D, { ro: true });
+    this.readMask = new Uint32Array(model.words);
+    this.propMasks = new Uint32Array((model.invariants.length + model.witnesses.length) * model.words);
+    this.view = model.codec.view(this.D, { ro: true, readMask: this.readMask });
     this.invHit = new Array<boolean>(model.invariants.length).fill(false);
     this.witHit = new Array<boolean>(model.witnesses.length).fill(false);
   }
@@ -57,14 +70,39 @@ export class Inserter {
   /** Tracked views for the properties, whose reads the reduction relies on. */
   usePor(por: Por): void {
     this.por = por;
+    this.propMasks = new Uint32Array(0);
     const bits = new Uint32Array(Math.ceil(this.model.codec.leaves / 32));
     this.track = { r: bits, w: bits.slice() };
     this.view = this.model.codec.view(this.D, { ro: true, track: this.track });
   }
 
-  /** A property on the new state; with --por, its reads are checked. */
-  private prop(kind: string, p: number, q: { name: string; fn: (...a: any[]) => boolean }): boolean {
-    if (this.track === null) return holds(this.model, kind, q.name, q.fn, this.view);
+  /**
+   * Property p (invariants first, then witnesses) on the new state, whose bits that differ
+   * from its parent's are c[d..d+W) (d < 0: it has none): true or false as it evaluates, or null when it was not
+   * run because it read none of them (it gives what it gave on the parent). With --por,
+   * every property runs and its reads are checked.
+   */
+  private prop(kind: string, p: number, q: { name: string; fn: (...a: any[]) => boolean }, c: Uint32Array, d: number): boolean | null {
+    if (this.track === null) {
+      const W = this.model.words, masks = this.propMasks, readMask = this.readMask;
+      let reused = d >= 0;
+      for (let w = 0, at = p * W; reused && w < W; w++, at++) if ((c[d + w] & masks[at]) !== 0) reused = false;
+      // In the probe window a reusable property runs anyway, and must agree with its parent.
+      if (reused && this.probeLeft === 0) return null;
+      for (let w = 0; w < W; w++) readMask[w] = 0;
+      this.propertyRuns++;
+      const v = !!holds(this.model, kind, q.name, q.fn, this.view);
+      for (let w = 0, at = p * W; w < W; w++, at++) masks[at] |= readMask[w];
+      const parentGave = kind === "invariant";
+      if (reused && v !== parentGave) {
+        const model = this.model;
+        throw notDeterministic(
+          model,
+          `${kind} "${q.name}" gave ${v} on the state ${showState(model, this.D)}, but ${!v} on its parent, which differs from it only in fields the ${kind} did not read`,
+        );
+      }
+      return v;
+    }
     this.track.r.fill(0);
     const v = holds(this.model, kind, q.name, q.fn, this.view);
     this.por!.checkProperty(p, this.track);
@@ -85,7 +123,7 @@ export class Inserter {
    */
   insert(c: Uint32Array, n: number, keyed: boolean, offered = false): void {
     const W = this.model.words;
-    const cs = candidateStride(this.model), cw = cs - W - 4;
+    const cs = candidateStride(this.model), cw = carryWords(this.model);
     const visited = this.visited;
     if (!keyed) for (let j = 0; j < n; j++) visited.keyInto(c, j * cs, c, j * cs + W + 2);
     // A key seen recently is in the set, or is an earlier candidate of this batch that the
@@ -119,11 +157,13 @@ export class Inserter {
       for (let w = 0; w < W; w++) D[w] = na[at + w] = c[off + w];
       na[at + W] = id;
       for (let k = 0; k < cw; k++) na[at + W + 1 + k] = c[off + W + 4 + k];
-      this.checkNew(id);
+      // An initial state has no parent to take a result from: every property runs on it.
+      this.checkNew(id, c, c[off + W] === NO_PARENT ? -1 : off + W + 4 + cw);
     }
   }
 
-  private checkNew(id: number): void {
+  /** Checks the properties on the new state in D (c[d..d+W): where it differs from its parent; d < 0: no parent). */
+  private checkNew(id: number, c: Uint32Array, d: number): void {
     const { model, view } = this;
     const invariants = model.invariants, witnesses = model.witnesses;
     if (this.probeLeft > 0) {
@@ -139,7 +179,7 @@ export class Inserter {
     for (let p = 0; p < invariants.length; p++) {
       if (this.invHit[p]) continue;
       this.running[RUNNING] = RUN_INVARIANT * RUN_SHIFT + p;
-      if (!this.prop("invariant", p, invariants[p])) {
+      if (this.prop("invariant", p, invariants[p], c, d) === false) {
         this.invHit[p] = true;
         this.hits.push({ property: { kind: "invariant", index: p }, state: id, failure: true });
       }
@@ -147,7 +187,7 @@ export class Inserter {
     for (let p = 0; p < witnesses.length; p++) {
       if (this.witHit[p]) continue;
       this.running[RUNNING] = RUN_WITNESS * RUN_SHIFT + p;
-      if (this.prop("witness", invariants.length + p, witnesses[p])) {
+      if (this.prop("witness", invariants.length + p, witnesses[p], c, d) === true) {
         this.witHit[p] = true;
         this.hits.push({ property: { kind: "reachable", index: p }, state: id, failure: witnesses[p].expect === "unreachable" });
       }

@@ -259,3 +259,28 @@ test("an action parameter not declared in `each` is a spec error naming it, neve
   // Declared parameters, and what JSON, spread and inspection ask of an object, still work.
   assert.equal(check(paramSlip((s, a) => s.x[a.i] === 0 && JSON.stringify({ ...a }) !== "" && String(a) !== "", { i: [0, 1] })).outcome, "fail");
 });
+
+// Property reuse (Inserter): an invariant is not run again on a successor that changes none of
+// the fields it has read. One that reads only a module variable an effect sets reads no field
+// at all, so it would never run again: in the purity probe's window it runs anyway and is
+// compared with its parent's result. Before property reuse this read as a plain violation.
+test("an invariant that reads a module variable set by an effect is not deterministic (property reuse would freeze it)", () => {
+  let armed = false;
+  const armedFlag = defineSpec({
+    name: "bad/armed-flag",
+    params: z.object({}),
+    state: () => z.object({ n: z.number().int().min(0).max(9), b: z.boolean() }),
+    init: () => ({ n: 0, b: false }),
+    actions: () => ({
+      Arm: { when: (s) => s.n === 5, then: (s) => { armed = true; s.n = 6; } },
+      Inc: { when: (s) => s.n < 9 && s.n !== 5, then: (s) => { s.n = s.n + 1; } },
+      Toggle: { then: (s) => { s.b = !s.b; } },
+    }),
+    invariants: { notArmed: () => !armed },
+  });
+  throwsSpecError(
+    () => check(armedFlag),
+    /bad\/armed-flag" is not deterministic/,
+    /invariant "notArmed" gave false on the state .*, but true on its parent, which differs from it only in fields the invariant did not read/,
+  );
+});
