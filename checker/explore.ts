@@ -319,7 +319,6 @@ export function explore(model: Model, opts: ExploreOptions = {}): ExploreResult 
   }
   local.flush();
   ex.recheck();
-  if (process.env.RC_STATS) console.error("propertyRuns", ins.propertyRuns, "per state", (ins.propertyRuns / ins.distinct).toFixed(2));
   stoppedBy ??= ins.stoppedBy;
   if (!stoppedBy && opts.stopAtFirst && local.failed()) stoppedBy = "first-violation";
   return {
