@@ -176,15 +176,16 @@ export class RecentKeys {
     this.t = new Uint32Array(2 << bits);
     this.mask = (1 << bits) - 1;
   }
-  private slot(k0: number, k1: number): number {
-    return 2 * (fmix(k0 ^ Math.imul(k1, 0x85ebca6b)) & this.mask);
+  /** Keys are hashes already (an exact key's h0 is a bijective mix of the state): no rehash. */
+  private slot(k0: number): number {
+    return 2 * (k0 & this.mask);
   }
   /**
    * False for a recent key (a duplicate); otherwise remembers it, as a key that is in the
    * visited set or about to be (keys are never (0, 0)), and gives true.
    */
   take(k0: number, k1: number): boolean {
-    const i = this.slot(k0, k1);
+    const i = this.slot(k0);
     if (this.t[i] === k0 && this.t[i + 1] === k1) return false;
     this.t[i] = k0;
     this.t[i + 1] = k1;
