@@ -49,6 +49,13 @@ export class Inserter {
   private readonly readMask: Uint32Array;
   /** Properties run (the others were reused). */
   propertyRuns = 0;
+  /**
+   * The next new state on which every property runs, reusable or not, and is compared with
+   * its parent (doubling: 4096, 8192, ...): a property that reads hidden state and changes
+   * after the purity probe's window is still caught, within twice the states it took.
+   */
+  private nextRecheck = 4096;
+  private rechecking = false;
 
   constructor(
     private readonly model: Model,
@@ -87,8 +94,9 @@ export class Inserter {
       const W = this.model.words, masks = this.propMasks, readMask = this.readMask;
       let reused = d >= 0;
       for (let w = 0, at = p * W; reused && w < W; w++, at++) if ((c[d + w] & masks[at]) !== 0) reused = false;
-      // In the probe window a reusable property runs anyway, and must agree with its parent.
-      if (reused && this.probeLeft === 0) return null;
+      // In the probe window, and on the recheck states, a reusable property runs anyway and
+      // must agree with its parent.
+      if (reused && this.probeLeft === 0 && !this.rechecking) return null;
       for (let w = 0; w < W; w++) readMask[w] = 0;
       this.propertyRuns++;
       const v = !!holds(this.model, kind, q.name, q.fn, this.view);
@@ -166,6 +174,8 @@ export class Inserter {
   private checkNew(id: number, c: Uint32Array, d: number): void {
     const { model, view } = this;
     const invariants = model.invariants, witnesses = model.witnesses;
+    this.rechecking = id === this.nextRecheck;
+    if (this.rechecking) this.nextRecheck *= 2;
     if (this.probeLeft > 0) {
       this.probeLeft--;
       for (const [kind, ps] of [["invariant", invariants], ["witness", witnesses]] as const) {

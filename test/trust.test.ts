@@ -283,4 +283,16 @@ test("an invariant that reads a module variable set by an effect is not determin
     /bad\/armed-flag" is not deterministic/,
     /invariant "notArmed" gave false on the state .*, but true on its parent, which differs from it only in fields the invariant did not read/,
   );
+  // Past the probe's window: armed only after 6,000 states, where every new state violates
+  // it. The properties run anyway on new state 8,192 (the rechecks double from 4,096).
+  armed = false;
+  const late = defineSpec({
+    name: "bad/armed-late",
+    params: z.object({}),
+    state: () => z.object({ n: z.number().int().min(0).max(20000) }),
+    init: () => ({ n: 0 }),
+    actions: () => ({ Inc: { when: (s) => s.n < 20000, then: (s) => { if (s.n === 6000) armed = true; s.n = s.n + 1; } } }),
+    invariants: { notArmed: () => !armed },
+  });
+  throwsSpecError(() => check(late), /bad\/armed-late" is not deterministic/, /invariant "notArmed" gave false on the state \{"n":8192\}/);
 });
