@@ -184,6 +184,9 @@ export function once(w: Worker): Promise<unknown> {
  * shipping candidates would cost more than they save. */
 const PARALLEL_LEVEL = 100_000;
 
+/** Tasks are at most a quarter of a block (4,096 states): each holds a candidate buffer until it is inserted. */
+const PIECES_PER_BLOCK = 4;
+
 export async function exploreParallel(model: Model, opts: ParallelOptions): Promise<ExploreResult> {
   const t0 = performance.now();
   const W = model.words;
@@ -234,7 +237,7 @@ export async function exploreParallel(model: Model, opts: ParallelOptions): Prom
         const here = chunks!;
         // Tasks are pieces of the level's blocks, at least 8 per worker; a block goes back to
         // the pool once the candidates of its last piece are inserted.
-        const pieces = Math.max(1, Math.ceil((opts.workers * 8) / level.blocks.length));
+        const pieces = Math.max(PIECES_PER_BLOCK, Math.ceil((opts.workers * 8) / level.blocks.length));
         const tasks: LevelTask[] = [];
         const lastOfBlock: number[] = [];
         const table = ins.visited.share();
