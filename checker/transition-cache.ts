@@ -77,7 +77,9 @@ export class TransitionCache {
     const { W, t, masks } = this;
     const s = this.slot(i, A), base = i * W;
     let hit = t[s] === i + 1 && t[s + 1] === this.gen[i];
-    for (let w = 0; hit && w < W; w++) hit = t[s + 2 + w] === (A[w] & masks[base + w]);
+    // >>> 0: `&` gives a signed 32-bit number, the table holds unsigned ones (bit 31 set
+    // would never compare equal).
+    for (let w = 0; hit && w < W; w++) hit = t[s + 2 + w] === (A[w] & masks[base + w]) >>> 0;
     if (this.lookups[i] < JUDGE_AFTER) this.judge(i, hit);
     if (!hit) return 0;
     const f = t[s + 2 + 2 * W];

@@ -70,3 +70,23 @@ test("transition cache: in the purity probe's window a cached transition is run 
     (e: unknown) => e instanceof SpecError && /action Late gave .* from an earlier state that differs from it only in fields the action did not read or write/.test(e.message),
   );
 });
+
+// A projection with bit 31 set is a negative number once masked with `&`; the table holds
+// unsigned words. Before the comparison made both unsigned, such an entry never hit again:
+// RefPin N = 6's FileDel(i=3), whose mask reaches bit 31 of word 0, missed every lookup.
+test("transition cache: an entry whose projection has bit 31 set is found again", async () => {
+  const { TransitionCache } = await import("../checker/transition-cache.ts");
+  const cache = new TransitionCache(1, 2);
+  const A = new Uint32Array([0x80000005, 0x80000000]), D = new Uint32Array([0x80000001, 0x00000000]);
+  cache.begin();
+  cache.touched.set([0x80000007, 0x80000000]);
+  cache.store(0, A, D, null);
+  const out = new Uint32Array(2);
+  assert.equal(cache.lookup(0, A, out), 1, "the transition just stored is found");
+  assert.deepEqual([...out], [...D]);
+  // Outside the mask the state may differ; inside it may not.
+  const B = new Uint32Array([0x80000005 | 0x100, 0x80000000 | 0x2]);
+  assert.equal(cache.lookup(0, B, out), 1);
+  assert.deepEqual([...out], [0x80000101, 0x00000002]);
+  assert.equal(cache.lookup(0, new Uint32Array([0x00000005, 0x80000000]), out), 0);
+});
