@@ -2,25 +2,9 @@
 // search's worker threads, and of the search's own thread between its insertions.
 import type { Model } from "./compile.ts";
 import { candidateStride, canonicalizerFor, Expander, frontierStride } from "./expander.ts";
-import type { ChunkResult } from "./parallel.ts";
+import type { ChunkResult, LevelTask } from "./parallel.ts";
 import { STOP_INTERRUPT, STOP_TIMEOUT } from "./spec-calls.ts";
 import { GrowU32, RecentKeys, VisitedSet } from "./store.ts";
-
-/** A piece of a level: states [from, to) of a frontier block, and the level's context. */
-export interface Chunk {
-  chunk: number;
-  frontier: Uint32Array;
-  from: number;
-  to: number;
-  atBound: boolean;
-  deadline: number;
-  /** Every thread's guard read masks as of the level's start. */
-  masks: Uint32Array;
-  /** The search's stop request, shared with every thread. */
-  stop?: Int32Array;
-  /** A buffer to write the candidates into (one given back by the search), if any. */
-  out?: ArrayBuffer;
-}
 
 /** Candidates checked against the visited set at a time (their home slots touched first). */
 const FILTER_BATCH = 512;
@@ -58,7 +42,7 @@ export class ChunkExpander {
    * `filter`: drop the candidates found in `seen` or repeated in the chunk. The search's own
    * thread does not: it inserts the candidates itself, which looks each one up anyway.
    */
-  run(t: Chunk, seen: VisitedSet, filter = true): ChunkResult {
+  run(t: LevelTask, seen: VisitedSet, filter = true): ChunkResult {
     const { ex, W, cs, fs } = this;
     this.seen = seen;
     const states = t.to - t.from;
@@ -76,7 +60,7 @@ export class ChunkExpander {
     ex.hidden = false;
     const hitsBefore = ex.hits.length;
     let stoppedBy: ChunkResult["stoppedBy"];
-    const frontier = t.frontier;
+    const frontier = new Uint32Array(t.frontier);
     for (let k = t.from; k < t.to; k++) {
       if (((k - t.from) & 15) === 15) {
         const r = t.stop ? Atomics.load(t.stop, 0) : 0;

@@ -17,7 +17,7 @@ import {
   effectReturned, holds, notDeterministic, RUN_ACTION_PROPERTY, RUN_BUSY, RUN_EFFECT, RUN_GUARD, RUN_QUIESCENT, RUN_SHIFT, RUNNING, showState,
   specFailure, stateDiff,
 } from "./spec-calls.ts";
-import { NO_PARENT, type VisitedSet } from "./store.ts";
+import type { VisitedSet } from "./store.ts";
 import { makeCanonicalizer, type Canonicalizer } from "./symmetry.ts";
 import { TransitionCache } from "./transition-cache.ts";
 
@@ -59,8 +59,9 @@ export const carryWords = (model: Model) =>
 
 /**
  * Candidate layout: packed words, parent id, action instance, key (2 words), guard carry,
- * then the bits where the state differs from its parent (all ones for an initial state),
- * which tell the Inserter which properties could have changed (see Inserter.checkNew).
+ * then the bits where the state differs from its parent, which tell the Inserter which
+ * properties could have changed (see Inserter.checkNew; an initial state has no parent, and
+ * the Inserter, seeing NO_PARENT, reads none of them).
  */
 export const candidateStride = (model: Model) => 2 * model.words + 4 + carryWords(model);
 
@@ -436,8 +437,7 @@ export class Expander {
     a[at + W + 3] = key[1];
     let o = at + W + 4;
     for (let k = 0; k < carry.length; k++) a[o++] = carry[k];
-    if (parentId === NO_PARENT) for (let w = 0; w < W; w++) a[o + w] = 0xffffffff;
-    else for (let w = 0; w < W; w++) a[o + w] = A[w] ^ D[w];
+    for (let w = 0; w < W; w++) a[o + w] = A[w] ^ D[w];
   }
 
   /** The guards that read a bit instance i has changed. */

@@ -108,7 +108,8 @@ class Pool {
     };
     const off = this.workers.map((w) => {
       const onMessage = (m: any) => {
-        if (m && m.type === "error") failure ??= m.spec ? new SpecError(m.message) : new Error(m.message);
+        const e = workerError(m);
+        if (e) failure ??= e;
         else {
           results[(m as ChunkResult).chunk] = m as ChunkResult;
           feed(w);
@@ -159,12 +160,19 @@ class Pool {
   }
 }
 
+/** The error a worker's message reports (a SpecError when it is the spec's), or undefined. */
+function workerError(m: any): Error | undefined {
+  if (!m || m.type !== "error") return undefined;
+  return m.spec ? new SpecError(m.message) : new Error(m.message);
+}
+
 /** The next message of a worker; a worker error becomes a SpecError or is rethrown. */
 export function once(w: Worker): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const onMessage = (m: any) => {
       cleanup();
-      if (m && m.type === "error") reject(m.spec ? new SpecError(m.message) : new Error(m.message));
+      const e = workerError(m);
+      if (e) reject(e);
       else resolve(m);
     };
     const onError = (e: Error) => {
@@ -274,7 +282,7 @@ export async function exploreParallel(model: Model, opts: ParallelOptions): Prom
           local.ex.importMasks(r.masks);
           if (!atBound) ins.insert(r.candidates, r.n, true);
           if (lastOfBlock[r.chunk] >= 0) level.release(lastOfBlock[r.chunk]);
-        }, (t) => here.run({ ...t, frontier: new Uint32Array(t.frontier) }, ins.visited, false));
+        }, (t) => here.run(t, ins.visited, false));
       }
       if (opts.progress) opts.progress({ distinct: ins.distinct, generated: generated + local.ex.generated, depth, seconds: (performance.now() - t0) / 1000 });
       if (stoppedBy) break;
