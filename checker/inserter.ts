@@ -10,6 +10,9 @@ import { holds, notDeterministic, RUN_INVARIANT, RUN_SHIFT, RUN_WITNESS, RUNNING
 import { BlockPool, Level, NO_PARENT, RecentKeys, TraceLinks, VisitedSet } from "./store.ts";
 import type { StopReason } from "./verdict.ts";
 
+/** Candidates inserted at a time (see Inserter.insert). */
+const INSERT_PIECE = 512;
+
 /**
  * Takes candidate successors in order and keeps the new ones: hash, touch the home slots
  * of the whole batch, then insert in order (the cache misses of a batch overlap). Order is
@@ -130,6 +133,13 @@ export class Inserter {
    * recent keys dropped unless every candidate was `offered` (and taken) already.
    */
   insert(c: Uint32Array, n: number, keyed: boolean, offered = false): void {
+    // In pieces: the home slots touched for a piece must still be in the cache when the
+    // piece is inserted (a parallel chunk brings tens of thousands of candidates).
+    const cs = candidateStride(this.model);
+    for (let j = 0; j < n; j += INSERT_PIECE) this.insertPiece(j === 0 ? c : c.subarray(j * cs), Math.min(INSERT_PIECE, n - j), keyed, offered);
+  }
+
+  private insertPiece(c: Uint32Array, n: number, keyed: boolean, offered: boolean): void {
     const W = this.model.words;
     const cs = candidateStride(this.model), cw = carryWords(this.model);
     const visited = this.visited;
