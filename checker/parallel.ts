@@ -47,7 +47,8 @@ export interface LevelTask {
   frontier: SharedArrayBuffer;
   from: number;
   to: number;
-  table: VisitedShare;
+  /** The visited set as it is when the task is sent (set by Pool.run). */
+  table?: VisitedShare;
   atBound: boolean;
   deadline: number;
   /** Every thread's guard read masks as of the level's start. */
@@ -89,9 +90,11 @@ class Pool {
    * Runs the tasks on the workers and on this thread, and passes each result to `take` in
    * task order as soon as it and all before it are in. This thread inserts whatever is ready
    * and expands the next task itself (`local`) only when nothing is; each worker keeps two
-   * tasks queued, so it does not wait while this thread is busy.
+   * tasks queued, so it does not wait while this thread is busy. A task goes out with the
+   * visited set as `table()` gives it then: a worker filters against what is inserted so
+   * far, and lets go of a table that has been replaced by a larger one.
    */
-  async run(tasks: LevelTask[], take: (r: ChunkResult) => void, local: (t: LevelTask) => ChunkResult): Promise<void> {
+  async run(tasks: LevelTask[], take: (r: ChunkResult) => void, local: (t: LevelTask) => ChunkResult, table: () => VisitedShare): Promise<void> {
     const results: (ChunkResult | undefined)[] = new Array(tasks.length);
     let next = 0;
     let taken = 0;
@@ -103,7 +106,7 @@ class Pool {
     const withSpare = (t: LevelTask): LevelTask => (spare.length > 0 ? { ...t, out: spare.pop() } : t);
     const feed = (w: Worker) => {
       if (next >= tasks.length) return;
-      const t = withSpare(tasks[next++]);
+      const t = { ...withSpare(tasks[next++]), table: table() };
       w.postMessage(t, t.out ? [t.out] : []);
     };
     const off = this.workers.map((w) => {
@@ -248,7 +251,6 @@ export async function exploreParallel(model: Model, opts: ParallelOptions): Prom
         const pieces = Math.max(PIECES_PER_BLOCK, Math.ceil((opts.workers * 8) / level.blocks.length));
         const tasks: LevelTask[] = [];
         const lastOfBlock: number[] = [];
-        const table = ins.visited.share();
         const masks = local.ex.exportMasks();
         for (let b = 0; b < level.blocks.length; b++) {
           const n = level.count(b), parts = Math.min(n, pieces);
@@ -259,7 +261,6 @@ export async function exploreParallel(model: Model, opts: ParallelOptions): Prom
               frontier: level.blocks[b].buffer as SharedArrayBuffer,
               from: Math.floor((c * n) / parts),
               to: Math.floor(((c + 1) * n) / parts),
-              table,
               masks,
               atBound,
               deadline,
@@ -282,7 +283,7 @@ export async function exploreParallel(model: Model, opts: ParallelOptions): Prom
           local.ex.importMasks(r.masks);
           if (!atBound) ins.insert(r.candidates, r.n, true);
           if (lastOfBlock[r.chunk] >= 0) level.release(lastOfBlock[r.chunk]);
-        }, (t) => here.run(t, ins.visited, false));
+        }, (t) => here.run(t, ins.visited, false), () => ins.visited.share());
       }
       if (opts.progress) opts.progress({ distinct: ins.distinct, generated: generated + local.ex.generated, depth, seconds: (performance.now() - t0) / 1000 });
       if (stoppedBy) break;
