@@ -53,6 +53,9 @@ export function canonicalizerFor(model: Model, symmetry: boolean | undefined): C
  */
 const MAX_REUSE_INSTANCES = 256;
 
+/** log2 of the guard memo's slots (see Expander.memo). */
+const GUARD_MEMO_BITS = 12;
+
 /** Words of the guard carry (known bits, then enabled bits) of a queued state. */
 export const carryWords = (model: Model) =>
   model.instances.length > MAX_REUSE_INSTANCES ? 0 : 2 * Math.ceil(model.instances.length / 32);
@@ -133,6 +136,17 @@ export class Expander {
   private readonly affectedAt: Int32Array;
   /** Bumped whenever a guard's mask grows: every `affected` set is stale then. */
   private epoch = 0;
+  /**
+   * Guard memo: a guard whose result is not carried may still have run on a state that agrees
+   * with this one on every bit it reads (a guard of one device, after a step on another's
+   * shared count). Direct-mapped slots: instance + 1, the generation of its mask (bumped when
+   * the mask grows), the state on the mask (W words), the result. Same argument as guard
+   * reuse; in the purity probe's window the guard runs anyway and must agree.
+   */
+  private readonly memo: Uint32Array;
+  private readonly memoGen: Uint32Array;
+  /** Guard results taken from the memo. */
+  guardMemoHits = 0;
   /** The guard carry of the successor in D: known bits, then enabled bits (carryWords). */
   readonly carry: Uint32Array;
   /** Per bitset word: the instances that exist, and those without a guard (always enabled). */
@@ -174,6 +188,8 @@ export class Expander {
     this.writes = new Uint32Array(this.masks.length);
     this.affected = new Uint32Array(this.gw * model.instances.length);
     this.affectedAt = new Int32Array(model.instances.length).fill(-1);
+    this.memo = new Uint32Array(this.gw > 0 ? (W + 3) << GUARD_MEMO_BITS : 0);
+    this.memoGen = new Uint32Array(model.instances.length);
     this.valid = new Uint32Array(this.gw);
     this.always = new Uint32Array(this.gw);
     model.instances.forEach((x, i) => {
@@ -355,6 +371,50 @@ export class Expander {
     }
   }
 
+  /** Guard i on A: from the memo, or run (and kept). */
+  private guard(i: number): boolean {
+    const { A, masks, memo } = this;
+    const W = this.model.words;
+    let s = this.memoSlot(i);
+    let hit = memo[s] === i + 1 && memo[s + 1] === this.memoGen[i];
+    // >>> 0: `&` gives a signed number, the memo holds unsigned ones.
+    for (let w = 0, at = i * W; hit && w < W; w++, at++) hit = memo[s + 2 + w] === (A[w] & masks[at]) >>> 0;
+    if (hit && !this.probing) {
+      this.guardMemoHits++;
+      return memo[s + 2 + W] === 1;
+    }
+    const g = this.evalGuard(i);
+    if (hit && g !== (memo[s + 2 + W] === 1)) {
+      const { model } = this;
+      throw notDeterministic(
+        model,
+        `the guard of action ${model.instances[i].label} gave ${g} on the state ${showState(model, A)}, ` +
+          `but ${!g} on an earlier state that differs from it only in fields the guard did not read`,
+      );
+    }
+    // The run may have read new bits (its mask grew): key the result under the mask as it is now.
+    s = this.memoSlot(i);
+    memo[s] = i + 1;
+    memo[s + 1] = this.memoGen[i];
+    for (let w = 0, at = i * W; w < W; w++, at++) memo[s + 2 + w] = A[w] & masks[at];
+    memo[s + 2 + W] = g ? 1 : 0;
+    return g;
+  }
+
+  /** The memo slot of guard i for A (A on the guard's mask). */
+  private memoSlot(i: number): number {
+    const { A, masks } = this;
+    const W = this.model.words;
+    let h = Math.imul(i + 1, 0x9e3779b1) ^ this.memoGen[i];
+    for (let w = 0, at = i * W; w < W; w++, at++) {
+      h = Math.imul(h ^ (A[w] & masks[at]), 0x85ebca6b);
+      h ^= h >>> 15;
+    }
+    h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+    h ^= h >>> 16;
+    return (h & ((1 << 12) - 1)) * (W + 3);
+  }
+
   /** Runs guard i on A, learning the bits it reads. */
   private evalGuard(i: number): boolean {
     const { model, readMask, masks } = this;
@@ -398,6 +458,7 @@ export class Expander {
   private learn(i: number, w: number, fresh: number): void {
     const gw = this.gw;
     this.epoch++;
+    this.memoGen[i]++;
     this.masks[i * this.model.words + w] |= fresh;
     for (let x = fresh; x !== 0; x &= x - 1) {
       const b = 31 - Math.clz32(x & -x);
@@ -465,7 +526,7 @@ export class Expander {
       let e = (inEnabled[g] & known[g]) | always[g];
       for (let todo = valid[g] & ~known[g] & ~always[g]; todo !== 0; todo &= todo - 1) {
         const low = todo & -todo;
-        if (this.evalGuard(g * 32 + 31 - Math.clz32(low))) e |= low;
+        if (this.guard(g * 32 + 31 - Math.clz32(low))) e |= low;
       }
       en[g] = e;
       if (e !== 0) any = true;

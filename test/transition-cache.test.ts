@@ -90,3 +90,52 @@ test("transition cache: an entry whose projection has bit 31 set is found again"
   assert.deepEqual([...out], [0x80000101, 0x00000002]);
   assert.equal(cache.lookup(0, new Uint32Array([0x00000005, 0x80000000]), out), 0);
 });
+
+// The guard of Late reads `a` and a count kept outside the state. Every step changes `a`, so
+// guard reuse never carries Late's result: only the guard memo, which remembers it from an
+// earlier state with the same `a`, could freeze it, and in the purity probe's window the
+// memo's result is run again and compared. (Without the memo the search's last recheck
+// reports it, in other words.)
+let looked = 0;
+const frozenGuard = defineSpec({
+  name: "test/guard-memo-impure",
+  params: z.object({}),
+  state: () => z.object({ a: z.number().int().min(0).max(3), n: z.number().int().min(0).max(63) }),
+  init: () => ({ a: 0, n: 0 }),
+  actions: () => ({
+    Inc: { when: (s) => s.n < 63, then: (s) => { s.a = (s.a + 1) % 4; s.n = s.n + 1; } },
+    Late: { when: (s) => s.a >= 0 && looked > 40, then: (s) => { s.a = (s.a + 1) % 4; } },
+  }),
+  invariants: { counted: () => (looked++, true) },
+});
+
+test("guard memo: in the purity probe's window a remembered guard result is run again and compared", () => {
+  looked = 0;
+  assert.throws(
+    () => check(frozenGuard, {}),
+    (e: unknown) => e instanceof SpecError && /the guard of action Late gave true on the state .*, but false on an earlier state that differs from it only in fields the guard did not read/.test(e.message),
+  );
+});
+
+test("guard memo: RefPin's per-device guards, re-run after a step on the shared count, come from the memo", async () => {
+  const { compile } = await import("../checker/compile.ts");
+  const { LocalSearch, Limits } = await import("../checker/explore.ts");
+  const { Inserter } = await import("../checker/inserter.ts");
+  const { Level } = await import("../checker/store.ts");
+  const refpin = (await import("../specs/conformance/refpin.ts")).default;
+  const model = compile(refpin, { N: 4, variant: "active" });
+  const limits = new Limits({}, performance.now(), Infinity);
+  const ins = new Inserter(model, Infinity, false, limits);
+  const search = new LocalSearch(model, ins, {}, limits);
+  search.initial();
+  let level = new Level(ins.next.pool);
+  for (let depth = 0; ins.next.size > 0; depth++) {
+    level.clear();
+    [level, ins.next] = [ins.next, level];
+    search.level(level, depth, false);
+  }
+  assert.equal(ins.distinct, 25_314);
+  const { guardRuns, guardMemoHits } = search.ex;
+  // Without the memo every one of these would be a run (about 5.8 a state).
+  assert.ok(guardMemoHits > 100_000 && guardRuns < guardMemoHits / 10, `${guardRuns} runs, ${guardMemoHits} from the memo`);
+});
