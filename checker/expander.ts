@@ -19,7 +19,7 @@ import {
 } from "./spec-calls.ts";
 import type { VisitedSet } from "./store.ts";
 import { makeCanonicalizer, type Canonicalizer } from "./symmetry.ts";
-import { TransitionCache } from "./transition-cache.ts";
+import { projectionHash, TransitionCache } from "./transition-cache.ts";
 
 /** Extra runs of every guard and effect on each of the purity probe's first states: a fair coin agrees with itself 16 times in a row once in 2^15. */
 const PROBE_RUNS = 15;
@@ -145,6 +145,8 @@ export class Expander {
    */
   private readonly memo: Uint32Array;
   private readonly memoGen: Uint32Array;
+  /** The memo's slot count less one. */
+  private readonly memoSlots = (1 << GUARD_MEMO_BITS) - 1;
   /** Guard results taken from the memo. */
   guardMemoHits = 0;
   /** The guard carry of the successor in D: known bits, then enabled bits (carryWords). */
@@ -403,16 +405,8 @@ export class Expander {
 
   /** The memo slot of guard i for A (A on the guard's mask). */
   private memoSlot(i: number): number {
-    const { A, masks } = this;
     const W = this.model.words;
-    let h = Math.imul(i + 1, 0x9e3779b1) ^ this.memoGen[i];
-    for (let w = 0, at = i * W; w < W; w++, at++) {
-      h = Math.imul(h ^ (A[w] & masks[at]), 0x85ebca6b);
-      h ^= h >>> 15;
-    }
-    h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
-    h ^= h >>> 16;
-    return (h & ((1 << 12) - 1)) * (W + 3);
+    return (projectionHash(i, this.memoGen[i], this.A, this.masks, W) & this.memoSlots) * (W + 3);
   }
 
   /** Runs guard i on A, learning the bits it reads. */

@@ -23,6 +23,20 @@ const MIN_HIT_RATE = 4;
 /** Distinct fault messages kept (a fault past them is run every time, never cached). */
 const MAX_FAULTS = 1024;
 
+/**
+ * A hash of instance i, the generation of its mask and the state A projected on the mask
+ * (masks[i*W .. i*W+W)): the slot key of the transition cache and of the guard memo.
+ */
+export function projectionHash(i: number, gen: number, A: Uint32Array, masks: Uint32Array, W: number): number {
+  let h = Math.imul(i + 1, 0x9e3779b1) ^ gen;
+  for (let w = 0, at = i * W; w < W; w++, at++) {
+    h = Math.imul(h ^ (A[w] & masks[at]), 0x85ebca6b);
+    h ^= h >>> 15;
+  }
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return h ^ (h >>> 16);
+}
+
 export class TransitionCache {
   /** The bits the effect running now has read or written (the recording draft view's mask). */
   readonly touched: Uint32Array;
@@ -61,15 +75,7 @@ export class TransitionCache {
 
   /** The slot of instance i's entry for A (A projected on its mask). */
   private slot(i: number, A: Uint32Array): number {
-    const { W, masks } = this;
-    let h = Math.imul(i + 1, 0x9e3779b1) ^ this.gen[i];
-    for (let w = 0, at = i * W; w < W; w++, at++) {
-      h = Math.imul(h ^ (A[w] & masks[at]), 0x85ebca6b);
-      h ^= h >>> 15;
-    }
-    h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
-    h ^= h >>> 16;
-    return (h & this.slotMask) * this.stride;
+    return (projectionHash(i, this.gen[i], A, this.masks, this.W) & this.slotMask) * this.stride;
   }
 
   /** Instance i's cached transition from A: 0 (none), 1 (the successor, in D) or 2 (a fault). */
