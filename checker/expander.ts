@@ -3,9 +3,10 @@
 // one-thread search (explore.ts) and the parallel search's workers (worker.ts) both use it.
 //
 // What makes it fast without changing a result: guard reuse (guards that read nothing the
-// last step could change keep their result, carried with the queued state) and the
-// transition cache (transition-cache.ts). What keeps it honest: the purity probe, which runs
-// every guard and effect again on the first states and compares, reused and cached results
+// last step could change keep their result, carried with the queued state), the guard memo
+// (a guard's result on an earlier state that agrees on the bits it reads) and the transition
+// cache (transition-cache.ts). What keeps it honest: the purity probe, which runs every guard
+// and effect again on the first states and compares, reused, remembered and cached results
 // included.
 import type { Model } from "./compile.ts";
 import { READ_ONLY } from "./codec.ts";
