@@ -9,6 +9,7 @@ import { closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, 
 import { availableParallelism, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
+import { goals } from "./goals.ts";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, "..", "..");
@@ -600,6 +601,11 @@ function main(): void {
     console.log(table(["RefPin", "states stored", "transitions", "= refcheck", "pan s", "wall s", "RSS MB"], sRows, [false, true, true, false, true, true, true]));
   }
   if (body.length) console.log(`\n"search s": the verdict's search time (SPIN: pan's elapsed time); "wall s": the whole child process.`);
+  if (!only) {
+    const g = goals(rows, spin);
+    console.log("\nissue 14's goals, read off this run (a goal whose rows did not run is not measured)");
+    console.log(table(["goal", "this run", "met"], g.map((x) => [x.goal, x.value, x.met === null ? "not measured" : x.met ? "yes" : "no"]), [false, false, false]));
+  }
 }
 
 main();
