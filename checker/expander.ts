@@ -286,14 +286,18 @@ export class Expander {
       const bit = 1 << (i & 31);
       if (!(known[i >>> 5] & bit)) continue;
       const reused = (en[i >>> 5] & bit) !== 0;
-      if (reused !== (o.enabled[i] === 1)) {
-        throw notDeterministic(
-          model,
-          `the guard of action ${model.instances[i].label} gave ${!reused} on the state ${showState(model, o.state)}, ` +
-            `but ${reused} on an earlier state that differs from it only in fields the guard did not read`,
-        );
-      }
+      if (reused !== (o.enabled[i] === 1)) throw this.guardDisagrees(i, o.state, !reused);
     }
+  }
+
+  /** Guard i ran on `state` and gave `fresh`, not what it gave on an earlier state (carried or remembered). */
+  private guardDisagrees(i: number, state: Uint32Array, fresh: boolean): SpecError {
+    const { model } = this;
+    return notDeterministic(
+      model,
+      `the guard of action ${model.instances[i].label} gave ${fresh} on the state ${showState(model, state)}, ` +
+        `but ${!fresh} on an earlier state that differs from it only in fields the guard did not read`,
+    );
   }
 
   /** Runs up to `n` probed states again (all of them by default) and compares. */
@@ -387,14 +391,7 @@ export class Expander {
       return memo[s + 2 + W] === 1;
     }
     const g = this.evalGuard(i);
-    if (hit && g !== (memo[s + 2 + W] === 1)) {
-      const { model } = this;
-      throw notDeterministic(
-        model,
-        `the guard of action ${model.instances[i].label} gave ${g} on the state ${showState(model, A)}, ` +
-          `but ${!g} on an earlier state that differs from it only in fields the guard did not read`,
-      );
-    }
+    if (hit && g !== (memo[s + 2 + W] === 1)) throw this.guardDisagrees(i, A, g);
     // The run may have read new bits (its mask grew): key the result under the mask as it is now.
     s = this.memoSlot(i);
     memo[s] = i + 1;
