@@ -47,8 +47,6 @@ export interface LevelTask {
   frontier: SharedArrayBuffer;
   from: number;
   to: number;
-  /** The visited set as it is when the task is sent (set by Pool.run). */
-  table?: VisitedShare;
   atBound: boolean;
   deadline: number;
   /** Every thread's guard read masks as of the level's start. */
@@ -57,6 +55,11 @@ export interface LevelTask {
   stop?: Int32Array;
   /** The candidate buffer of an earlier chunk, inserted already, to write into. */
   out?: ArrayBuffer;
+}
+
+/** What a worker is sent: a task, and the visited set as it is when the task is sent. */
+export interface WorkerTask extends LevelTask {
+  table: VisitedShare;
 }
 
 /**
@@ -106,7 +109,7 @@ class Pool {
     const withSpare = (t: LevelTask): LevelTask => (spare.length > 0 ? { ...t, out: spare.pop() } : t);
     const feed = (w: Worker) => {
       if (next >= tasks.length) return;
-      const t = { ...withSpare(tasks[next++]), table: table() };
+      const t: WorkerTask = { ...withSpare(tasks[next++]), table: table() };
       w.postMessage(t, t.out ? [t.out] : []);
     };
     const off = this.workers.map((w) => {

@@ -3,7 +3,7 @@
 import { parentPort, workerData } from "node:worker_threads";
 import { ChunkExpander } from "./chunk.ts";
 import { compile } from "./compile.ts";
-import type { LevelTask } from "./parallel.ts";
+import type { WorkerTask } from "./parallel.ts";
 import { importSpecModule } from "./import-spec.ts";
 import { isSpec, SpecError } from "./spec.ts";
 import { VisitedSet } from "./store.ts";
@@ -21,9 +21,9 @@ try {
   const mod = await importSpecModule(specUrl);
   if (!isSpec(mod.default)) throw new SpecError(`${specUrl}: does not default-export a spec`);
   const chunks = new ChunkExpander(compile(mod.default, params), symmetry);
-  port.on("message", (t: LevelTask) => {
+  port.on("message", (t: WorkerTask) => {
     try {
-      const r = chunks.run(t, VisitedSet.attach(t.table!));
+      const r = chunks.run(t, VisitedSet.attach(t.table));
       // Hand over the buffers themselves (no copy); the search reads only the first n candidates.
       port.postMessage(r, [r.candidates.buffer as ArrayBuffer, r.fired.buffer as ArrayBuffer, r.changed.buffer as ArrayBuffer, r.masks.buffer as ArrayBuffer]);
     } catch (e) {
