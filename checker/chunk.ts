@@ -28,6 +28,10 @@ export class ChunkExpander {
   /** Successors repeated within the chunk: only the first is kept (the search would drop the others). */
   private local: VisitedSet | null = null;
   private filtering = true;
+  /** Per pending candidate: found in `seen`. */
+  private found = new Uint8Array(0);
+  /** The lookups in `seen` count (see filter). */
+  private seenStable = true;
 
   constructor(private readonly model: Model, symmetry: boolean) {
     this.W = model.words;
@@ -52,7 +56,8 @@ export class ChunkExpander {
     else this.out = new GrowU32(want);
     this.pending = 0;
     this.filtering = filter;
-    if (filter) this.local = new VisitedSet(W, this.model.codec.lastWordBits, Math.max(1024, states * 2));
+    this.seenStable = true;
+    if (filter) this.local = new VisitedSet(W, this.model.codec.lastWordBits, Math.max(1024, states * 2), false, undefined, false);
     ex.importMasks(t.masks);
     ex.fired.fill(0);
     ex.changed.fill(0);
@@ -107,11 +112,22 @@ export class ChunkExpander {
     const { W, cs, out } = this;
     const seen = this.seen!, local = this.local!;
     const a = out.a;
-    seen.touch(a.subarray(this.pending), (out.n - this.pending) / cs, cs, W + 2);
+    const n = (out.n - this.pending) / cs;
+    if (this.found.length < n) this.found = new Uint8Array(2 * n);
+    const found = this.found;
+    // Look up first, then see whether the lookups count: the search may have doubled the
+    // table in place under them (see VisitedSet.stable), and then, for the rest of the chunk,
+    // nothing is dropped as seen.
+    if (this.seenStable) {
+      seen.touch(a.subarray(this.pending), n, cs, W + 2);
+      for (let j = 0, o = this.pending + W + 2; j < n; j++, o += cs) found[j] = seen.hasKey(a[o], a[o + 1]) ? 1 : 0;
+      this.seenStable = seen.stable();
+    }
+    const stable = this.seenStable;
     let to = this.pending;
-    for (let from = to; from < out.n; from += cs) {
+    for (let j = 0, from = to; j < n; j++, from += cs) {
       const k0 = a[from + W + 2], k1 = a[from + W + 3];
-      if (seen.hasKey(k0, k1) || !local.addKey(k0, k1)) continue;
+      if ((stable && found[j] === 1) || !local.addKey(k0, k1)) continue;
       // A loop, not copyWithin: a builtin call costs more than these few words.
       if (to !== from) for (let w = 0; w < cs; w++) a[to + w] = a[from + w];
       to += cs;

@@ -44,6 +44,11 @@ export interface ExploreOptions {
   maxMemoryBytes?: number;
   /** Where to record the spec code running now (slot RUNNING), for a supervisor. */
   running?: Int32Array;
+  /**
+   * log2 of the slot count from which the visited table is compact (default 24). Lower only
+   * in tests: it brings the compact table's in-place doubling within a small model's reach.
+   */
+  compactSlotsFrom?: number;
 }
 
 
@@ -296,7 +301,7 @@ export function explore(model: Model, opts: ExploreOptions = {}): ExploreResult 
   const maxDepth = opts.maxDepth ?? Infinity;
   const deadline = opts.timeoutSeconds !== undefined ? t0 + opts.timeoutSeconds * 1000 : Infinity;
   const limits = new Limits(opts, t0, deadline);
-  const ins = new Inserter(model, opts.maxStates ?? Infinity, false, limits);
+  const ins = new Inserter(model, opts.maxStates ?? Infinity, false, limits, opts.compactSlotsFrom);
   const local = new LocalSearch(model, ins, opts, limits);
   const ex = local.ex;
   local.initial();

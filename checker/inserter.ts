@@ -65,8 +65,9 @@ export class Inserter {
     private readonly maxStates: number,
     shared = false,
     private readonly limits?: Limits,
+    compactSlotsFrom?: number,
   ) {
-    this.visited = new VisitedSet(model.words, model.codec.lastWordBits, 1 << 10, shared);
+    this.visited = new VisitedSet(model.words, model.codec.lastWordBits, 1 << 10, shared, compactSlotsFrom);
     this.next = new Level(new BlockPool(frontierStride(model), shared));
     this.links = new TraceLinks(Math.max(model.instances.length, model.inits.length));
     this.D = new Uint32Array(model.words);
@@ -163,7 +164,7 @@ export class Inserter {
         continue;
       }
       // The table doubles on this insert: stop instead if that would pass --max-memory.
-      if (visited.growsOnNextAdd && this.limits?.wouldExceed(2 * visited.bytes) && !visited.hasKey(k0, k1)) {
+      if (visited.growsOnNextAdd && this.limits?.wouldExceed(visited.growthBytes) && !visited.hasKey(k0, k1)) {
         this.stoppedBy = "max-memory";
         continue;
       }

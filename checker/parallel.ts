@@ -207,7 +207,7 @@ export async function exploreParallel(model: Model, opts: ParallelOptions): Prom
   const maxDepth = opts.maxDepth ?? Infinity;
   const deadline = opts.timeoutSeconds !== undefined ? t0 + opts.timeoutSeconds * 1000 : Infinity;
   const limits = new Limits(opts, t0, deadline);
-  const ins = new Inserter(model, opts.maxStates ?? Infinity, true, limits);
+  const ins = new Inserter(model, opts.maxStates ?? Infinity, true, limits, opts.compactSlotsFrom);
   const local = new LocalSearch(model, ins, opts, limits);
   let pool: Pool | undefined;
   let chunks: ChunkExpander | undefined;

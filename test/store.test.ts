@@ -117,3 +117,52 @@ test("levels: states read back in order across blocks, and a level being filled 
     { numRuns: 20 },
   );
 });
+
+test("visited set: a compact table doubles in place, keeping exactly the keys added, a cluster that wraps round the top included", async () => {
+  const { VisitedSet, fmix } = await import("../checker/store.ts");
+  // Fingerprint keys (W = 3) given directly: 12 keys whose home is one of the top 8 slots of
+  // every table up to 2^24 slots (a cluster that wraps round to slot 0), then 1.7 M spread keys.
+  const v = new VisitedSet(3, 5, 1 << 10, false, 17);
+  const top = (t: number) => [((t << 24) | 0x00fffff8 | (t & 7)) >>> 0, (0x80000000 | t) >>> 0];
+  const spread = (i: number) => [fmix(i), (fmix(i ^ 0x5bd1e995) & 0x7fffffff) | 1];
+  const n = 1_700_000;
+  for (let t = 0; t < 12; t++) assert.ok(v.addKey(top(t)[0], top(t)[1]));
+  for (let i = 0; i < n; i++) {
+    const [a, b] = spread(i);
+    if (!v.addKey(a, b)) assert.fail(`key ${i} taken as added already`);
+  }
+  assert.ok(v.growths.inPlace >= 2, JSON.stringify(v.growths));
+  assert.equal(v.size, n + 12);
+  for (let t = 0; t < 12; t++) assert.ok(v.hasKey(top(t)[0], top(t)[1]), `top key ${t}`);
+  for (let i = 0; i < n; i++) {
+    const [a, b] = spread(i);
+    if (!v.hasKey(a, b)) assert.fail(`key ${i} lost`);
+  }
+  for (let i = n; i < n + 100_000; i++) {
+    const [a, b] = spread(i);
+    if (v.hasKey(a, b)) assert.fail(`key ${i} found, never added`);
+  }
+});
+
+test("visited set: a reader's lookups stop counting once the owner doubles the table in place", async () => {
+  const { VisitedSet, fmix } = await import("../checker/store.ts");
+  const owner = new VisitedSet(3, 5, 1 << 10, true, 17);
+  let i = 0;
+  const add = () => owner.addKey(fmix(i), (fmix(~i++) & 0x7fffffff) | 1);
+  // Wide tables double into a new buffer, the first compact one (2^17 slots) too.
+  assert.equal(owner.growthBytes, 2 * owner.bytes);
+  while (owner.growths.copied < 6) add();
+  assert.equal(owner.growthBytes, 6 * 2 ** 17);
+  while (owner.growths.copied < 7) add();
+  const reader = VisitedSet.attach(owner.share());
+  assert.ok(reader.hasKey(fmix(0), (fmix(~0) & 0x7fffffff) | 1));
+  assert.equal(reader.stable(), true);
+  // What a doubling allocates (--max-memory looks at it first): the added half, in place.
+  assert.equal(owner.growthBytes, owner.bytes);
+  while (owner.growths.inPlace === 0) add();
+  assert.equal(reader.stable(), false);
+  // A share made after the doubling sees the doubled table.
+  const again = VisitedSet.attach(owner.share());
+  assert.equal(again.stable(), true);
+  for (let j = 0; j < i; j += 97) assert.ok(again.hasKey(fmix(j), (fmix(~j) & 0x7fffffff) | 1), `key ${j}`);
+});
