@@ -222,6 +222,7 @@ const MAX_COMPACT_K = 29;
 /** ES2024's growable SharedArrayBuffer (in Node 20; not in the ES2023 library types). */
 interface GrowableBuffer extends SharedArrayBuffer {
   readonly growable: boolean;
+  readonly maxByteLength: number;
   grow(bytes: number): void;
 }
 const GrowableBuffer = SharedArrayBuffer as unknown as new (bytes: number, options?: { maxByteLength: number }) => GrowableBuffer;
@@ -284,6 +285,9 @@ export class VisitedSet {
 
   /** How the table grew: doublings in place, copies into a new buffer, and keys an in-place doubling deferred or could not place (tests look at these). */
   readonly growths = { inPlace: 0, copied: 0, deferred: 0, homeless: 0 };
+
+  /** Bytes a compact table's buffer reserves (a test sets more than can be reserved). */
+  static reserve = 6 * 2 ** MAX_COMPACT_K;
 
   /** Tables of 2^compactBits slots and more are compact (a parameter for tests only). */
   private readonly compactBits: number;
@@ -356,7 +360,14 @@ export class VisitedSet {
   private compact(k: number): Uint16Array {
     const n = 3 * 2 ** k;
     // A view of fixed length: one that tracks a growable buffer's length is slower to index.
-    if (this.inPlace && k < MAX_COMPACT_K) return new Uint16Array(new GrowableBuffer(2 * n, { maxByteLength: 6 * 2 ** MAX_COMPACT_K }), 0, n);
+    if (this.inPlace && k < MAX_COMPACT_K) {
+      try {
+        return new Uint16Array(new GrowableBuffer(2 * n, { maxByteLength: VisitedSet.reserve }), 0, n);
+      } catch (e) {
+        // No room to reserve (a `ulimit -v` below about 4 GB): a table that is copied as it grows.
+        if (!(e instanceof RangeError)) throw e;
+      }
+    }
     return this.shared ? new Uint16Array(new SharedArrayBuffer(2 * n)) : new Uint16Array(n);
   }
 
@@ -410,7 +421,7 @@ export class VisitedSet {
   /** The next doubling can be done in place (the wide-to-compact change cannot). */
   private canGrowInPlace(): boolean {
     const buf = (this.c ?? this.t).buffer as GrowableBuffer;
-    return this.c !== null && buf.growable && this.k + 1 <= MAX_COMPACT_K;
+    return this.c !== null && buf.growable && 6 * 2 ** (this.k + 1) <= buf.maxByteLength;
   }
 
   /** Bytes the next doubling allocates: the added half in place, else the whole new table. */

@@ -166,3 +166,20 @@ test("visited set: a reader's lookups stop counting once the owner doubles the t
   assert.equal(again.stable(), true);
   for (let j = 0; j < i; j += 97) assert.ok(again.hasKey(fmix(j), (fmix(~j) & 0x7fffffff) | 1), `key ${j}`);
 });
+
+test("visited set: a compact table that cannot reserve its growth (a tight ulimit -v) is copied as it grows, keys kept exactly", async () => {
+  const { VisitedSet, fmix } = await import("../checker/store.ts");
+  const reserve = VisitedSet.reserve;
+  // More than any buffer can reserve: the allocation fails as it does under `ulimit -v 3000000`.
+  VisitedSet.reserve = 2 ** 40;
+  try {
+    const v = new VisitedSet(3, 5, 1 << 10, false, 17);
+    const key = (i: number) => [fmix(i), (fmix(~i) & 0x7fffffff) | 1];
+    for (let i = 0; i < 300_000; i++) assert.ok(v.addKey(key(i)[0], key(i)[1]));
+    assert.equal(v.growths.inPlace, 0);
+    assert.ok(v.growths.copied >= 8, JSON.stringify(v.growths));
+    for (let i = 0; i < 300_000; i++) if (!v.hasKey(key(i)[0], key(i)[1])) assert.fail(`key ${i} lost`);
+  } finally {
+    VisitedSet.reserve = reserve;
+  }
+});
