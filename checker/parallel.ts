@@ -284,7 +284,7 @@ export async function exploreParallel(model: Model, opts: ParallelOptions): Prom
           if (r.stoppedBy) stoppedBy ??= r.stoppedBy;
           if (r.lockEdges) local.ex.lockOrder?.merge(r.lockEdges);
           local.ex.importMasks(r.masks);
-          if (!atBound) ins.insert(r.candidates, r.n, true);
+          if (!atBound) ins.insert(r.candidates, r.n, true, true);
           if (lastOfBlock[r.chunk] >= 0) level.release(lastOfBlock[r.chunk]);
         }, (t) => here.run(t, ins.visited, false), () => ins.visited.share());
       }
