@@ -45,8 +45,9 @@ export interface ExploreOptions {
   /** Where to record the spec code running now (slot RUNNING), for a supervisor. */
   running?: Int32Array;
   /**
-   * log2 of the slot count from which the visited table is compact (default 24). Lower only
-   * in tests: it brings the compact table's in-place doubling within a small model's reach.
+   * @internal log2 of the slot count from which the visited table is compact (default 24; 17
+   * to 24). Lower only in tests: it brings the compact table's in-place doubling within a
+   * small model's reach.
    */
   compactSlotsFrom?: number;
 }

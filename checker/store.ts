@@ -297,7 +297,9 @@ export class VisitedSet {
     this.shared = shared;
     this.inPlace = inPlace;
     this.epoch = new Int32Array(shared ? new SharedArrayBuffer(4) : new ArrayBuffer(4));
-    this.compactBits = Math.max(17, compactBits);
+    // 17 to 24: a compact slot's distance field needs k - 16 >= 1 bits, and wide slots are
+    // sized for tables of up to 2^23 slots (8 << k bytes).
+    this.compactBits = Math.min(COMPACT_BITS, Math.max(17, compactBits));
     this.exact = W === 1 || (W === 2 && stateBitsInLastWord < 32);
     let k = 1;
     while (1 << k < initialCapacity) k++;

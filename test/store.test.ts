@@ -183,3 +183,9 @@ test("visited set: a compact table that cannot reserve its growth (a tight ulimi
     VisitedSet.reserve = reserve;
   }
 });
+
+test("visited set: the compact threshold a test may set is clamped to 2^17..2^24 slots", async () => {
+  const { VisitedSet } = await import("../checker/store.ts");
+  const bits = (x: number) => (new VisitedSet(3, 5, 1 << 10, false, x) as unknown as { compactBits: number }).compactBits;
+  assert.deepEqual([bits(5), bits(17), bits(20), bits(24), bits(40)], [17, 17, 20, 24, 24]);
+});
