@@ -283,8 +283,8 @@ export class VisitedSet {
   private readonly reader: boolean = false;
   private readonly kk = new Uint32Array(2);
 
-  /** How the table grew: doublings in place, copies into a new buffer, and keys an in-place doubling deferred or could not place (tests look at these). */
-  readonly growths = { inPlace: 0, copied: 0, deferred: 0, homeless: 0 };
+  /** How the table grew: doublings in place, and copies into a new buffer (tests look at these). */
+  readonly growths = { inPlace: 0, copied: 0 };
 
   /** Bytes a compact table's buffer reserves (a test sets more than can be reserved). */
   static reserve = 6 * 2 ** MAX_COMPACT_K;
@@ -348,9 +348,14 @@ export class VisitedSet {
     return !this.reader || Atomics.load(this.epoch, 0) === this.epochAt;
   }
 
+  /** A buffer of `bytes` that cannot grow: shared when the set is. */
+  private fixed(bytes: number): ArrayBuffer | SharedArrayBuffer {
+    return this.shared ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes);
+  }
+
   /** A wide table of 2^k slots (never over 2^23: bigger tables are compact). */
   private wide(k: number): Uint32Array {
-    return this.shared ? new Uint32Array(new SharedArrayBuffer(8 << k)) : new Uint32Array(2 << k);
+    return new Uint32Array(this.fixed(8 << k));
   }
 
   /**
@@ -362,7 +367,7 @@ export class VisitedSet {
   private compact(k: number): Uint16Array {
     const n = 3 * 2 ** k;
     // A view of fixed length: one that tracks a growable buffer's length is slower to index.
-    if (this.inPlace && k < MAX_COMPACT_K) {
+    if (this.inPlace && 2 * n < VisitedSet.reserve) {
       try {
         return new Uint16Array(new GrowableBuffer(2 * n, { maxByteLength: VisitedSet.reserve }), 0, n);
       } catch (e) {
@@ -370,7 +375,7 @@ export class VisitedSet {
         if (!(e instanceof RangeError)) throw e;
       }
     }
-    return this.shared ? new Uint16Array(new SharedArrayBuffer(2 * n)) : new Uint16Array(n);
+    return new Uint16Array(this.fixed(2 * n));
   }
 
   get fingerprintBits(): number {
@@ -572,8 +577,6 @@ export class VisitedSet {
       else this.put(at, deferred[x], deferred[x + 1]);
     }
     this.growths.inPlace++;
-    this.growths.deferred += deferred.length / 2;
-    this.growths.homeless += homeless.length / 2;
     // A key too far from home for a compact slot (rare): a larger table, in a new buffer.
     if (homeless.length > 0) for (let kk = k + 1; !this.rebuild(this.t, this.c, k, mask, kk, homeless); kk++);
     return true;
