@@ -74,7 +74,7 @@ export class ChunkExpander {
         if (stoppedBy) break;
       }
       const off = k * fs;
-      ex.expand(frontier, off, frontier[off + W], this.emit, t.atBound ? seen : undefined);
+      ex.expand(frontier, off, t.first + k, this.emit, t.atBound ? seen : undefined);
     }
     if (filter) this.filter();
     else this.pending = this.out.n;

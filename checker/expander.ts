@@ -48,29 +48,57 @@ export function canonicalizerFor(model: Model, symmetry: boolean | undefined): C
 }
 
 /**
- * Guard reuse carries two bitsets over the action instances with each queued state: which
- * guards are known on it and which of those are enabled (see Expander). Beyond this many
- * instances the carry would cost more memory than the guards cost time: no reuse.
+ * Guard reuse carries a bitset over the action instances with each queued state (see
+ * CarryLayout). Beyond this many instances the carry would cost more memory than the guards
+ * cost time: no reuse.
  */
 const MAX_REUSE_INSTANCES = 256;
 
 /** log2 of the guard memo's slots (see Expander.memo). */
 const GUARD_MEMO_BITS = 12;
 
-/** Words of the guard carry (known bits, then enabled bits) of a queued state. */
-export const carryWords = (model: Model) =>
-  model.instances.length > MAX_REUSE_INSTANCES ? 0 : 2 * Math.ceil(model.instances.length / 32);
+/**
+ * The guard carry of a queued state: its parent's enabled set (a bit per action instance,
+ * `enabledWords` words) and the instance that made it, plus one (0: an initial state), kept
+ * in the spare top bits of the last enabled word when they are enough, else in a word of
+ * its own. Which of the parent's guard results still hold is worked out from that instance
+ * when the state is expanded (see Expander.expand), so the carry holds no "known" set and
+ * a queued state no id (its level's first id plus its place): 16 bytes a queued state at
+ * RefPin N = 7 instead of 28.
+ */
+export interface CarryLayout {
+  /** Words of the enabled set (0: no guard reuse, and no carry). */
+  enabledWords: number;
+  /** Words of the whole carry. */
+  words: number;
+  /** The instance's bit shift in the last enabled word, or -1 when it has a word of its own. */
+  viaShift: number;
+}
+
+export function carryLayout(model: Model): CarryLayout {
+  const n = model.instances.length;
+  if (n > MAX_REUSE_INSTANCES) return { enabledWords: 0, words: 0, viaShift: -1 };
+  const gw = Math.ceil(n / 32);
+  // Values 0..n: 0 for no instance, i + 1 for instance i.
+  const viaBits = 32 - Math.clz32(n);
+  const usedInLast = n - 32 * (gw - 1);
+  return usedInLast + viaBits <= 32 ? { enabledWords: gw, words: gw, viaShift: 32 - viaBits } : { enabledWords: gw, words: gw + 1, viaShift: -1 };
+}
+
+/** Words of the guard carry of a queued state (see CarryLayout). */
+export const carryWords = (model: Model) => carryLayout(model).words;
 
 /**
- * Candidate layout: packed words, parent id, action instance, key (2 words), guard carry,
- * then the bits where the state differs from its parent, which tell the Inserter which
- * properties could have changed (see Inserter.checkNew; an initial state has no parent, and
- * the Inserter, seeing NO_PARENT, reads none of them).
+ * Candidate layout: packed words, parent id, action instance, key (2 words), the parent's
+ * enabled set (CarryLayout.enabledWords), then the bits where the state differs from its
+ * parent, which tell the Inserter which properties could have changed (see
+ * Inserter.checkNew; an initial state has no parent, and the Inserter, seeing NO_PARENT,
+ * reads none of them).
  */
-export const candidateStride = (model: Model) => 2 * model.words + 4 + carryWords(model);
+export const candidateStride = (model: Model) => 2 * model.words + 4 + carryLayout(model).enabledWords;
 
-/** Frontier layout: packed words, state id, guard carry. */
-export const frontierStride = (model: Model) => model.words + 1 + carryWords(model);
+/** Frontier layout: packed words, then the guard carry (CarryLayout); no id (see Level.first). */
+export const frontierStride = (model: Model) => model.words + carryWords(model);
 
 /**
  * Runs every action instance on one state. Successors go to `emit` (canonical, in
@@ -80,10 +108,12 @@ export const frontierStride = (model: Model) => model.words + 1 + carryWords(mod
  * that records which packed bits they read, and each instance keeps the union of the bits
  * its guard has ever read. A guard is a pure function of the bits it reads, so on a
  * successor that differs from the expanded state only in bits outside that union it gives
- * the same result: the successor carries those results (its "known" and "enabled" bits) and
- * its own expansion runs only the other guards. The union only grows, and a reused result
- * was computed (or itself reused) from bits inside it, so reuse never skips a read that
- * could change the answer. The purity probe compares every reused result with a fresh run.
+ * the same result: the successor carries the expanded state's enabled set and the instance
+ * that made it, and its own expansion reuses the result of every guard that reads no bit
+ * that instance's steps have ever changed (a superset of where the two states differ), and
+ * runs only the others. The unions only grow, and a reused result was computed (or itself
+ * reused) from bits inside them, so reuse never skips a read that could change the answer.
+ * The purity probe compares every reused result with a fresh run.
  */
 export class Expander {
   readonly A: Uint32Array;
@@ -124,10 +154,15 @@ export class Expander {
   private readonly dep: Uint32Array;
   /** The bits the guard running now reads (the guard view's read mask). */
   private readonly readMask: Uint32Array;
-  /** Of the state being expanded: its inherited known and enabled bits, then all enabled bits. */
+  /**
+   * Of the state being expanded: the guards whose result its parent's enabled set gives, that
+   * set, then all its enabled bits (also the carry of each of its successors).
+   */
   private readonly known: Uint32Array;
   private readonly inEnabled: Uint32Array;
   private readonly en: Uint32Array;
+  /** Where the instance that made a queued state is kept in its carry (see CarryLayout). */
+  private readonly viaShift: number;
   /**
    * Per instance: the packed bits its steps have changed so far (W words each), and the
    * guards that read any of them (gw words each), recomputed when either grows.
@@ -150,7 +185,7 @@ export class Expander {
   private readonly memoSlots = (1 << GUARD_MEMO_BITS) - 1;
   /** Guard results taken from the memo. */
   guardMemoHits = 0;
-  /** The guard carry of the successor in D: known bits, then enabled bits (carryWords). */
+  /** The enabled set of the state being expanded: the guard carry of each successor (zero before an initial state). */
   readonly carry: Uint32Array;
   /** Per bitset word: the instances that exist, and those without a guard (always enabled). */
   private readonly valid: Uint32Array;
@@ -179,15 +214,16 @@ export class Expander {
     const W = model.words;
     this.A = new Uint32Array(W);
     this.D = new Uint32Array(W);
-    const cw = carryWords(model);
-    this.gw = cw / 2;
-    this.carry = new Uint32Array(cw);
+    const layout = carryLayout(model);
+    this.gw = layout.enabledWords;
+    this.viaShift = layout.viaShift;
     this.masks = new Uint32Array(this.gw > 0 ? model.instances.length * W : 0);
     this.dep = new Uint32Array(W * 32 * this.gw);
     this.readMask = new Uint32Array(W);
     this.known = new Uint32Array(this.gw);
     this.inEnabled = new Uint32Array(this.gw);
     this.en = new Uint32Array(this.gw);
+    this.carry = this.en;
     this.writes = new Uint32Array(this.masks.length);
     this.affected = new Uint32Array(this.gw * model.instances.length);
     this.affectedAt = new Int32Array(model.instances.length).fill(-1);
@@ -249,10 +285,7 @@ export class Expander {
   expand(words: Uint32Array, off: number, id: number, emit: (parentId: number, inst: number) => void, seen?: VisitedSet): void {
     const W = this.model.words, gw = this.gw;
     for (let w = 0; w < W; w++) this.A[w] = words[off + w];
-    for (let g = 0; g < gw; g++) {
-      this.known[g] = words[off + W + 1 + g];
-      this.inEnabled[g] = words[off + W + 1 + gw + g];
-    }
+    if (gw > 0) this.carryIn(words, off + W);
     if (this.probeLeft > 0) {
       // Purity probe: every guard and effect once before the expansion and once after it;
       // an effect that changes hidden state (a module variable) shows up as a difference.
@@ -429,20 +462,33 @@ export class Expander {
   }
 
   /**
-   * The read masks learnt so far. A carry is only as good as the masks of the thread that
-   * computed it, so the parallel search merges every thread's masks into every other's
-   * between levels (the carries of a level were all computed during the level before).
+   * The footprints learnt so far: each guard's read mask, then the bits each instance's steps
+   * have changed. A carry is only as good as the footprints of the thread that expands the
+   * state, which may not be the one that made it, so the parallel search merges every
+   * thread's footprints into every other's between levels (the carries of a level were all
+   * made during the level before).
    */
   exportMasks(): Uint32Array {
-    return this.masks.slice();
+    const out = new Uint32Array(this.masks.length + this.writes.length);
+    out.set(this.masks);
+    out.set(this.writes, this.masks.length);
+    return out;
   }
 
   importMasks(m: Uint32Array): void {
     if (this.gw === 0) return;
-    const W = this.model.words;
-    for (let at = 0; at < m.length; at++) {
+    const W = this.model.words, n = this.masks.length;
+    for (let at = 0; at < n && at < m.length; at++) {
       const fresh = m[at] & ~this.masks[at];
       if (fresh !== 0) this.learn((at / W) | 0, at % W, fresh);
+    }
+    const writes = this.writes;
+    for (let at = 0; at < n && n + at < m.length; at++) {
+      const fresh = m[n + at] & ~writes[at];
+      if (fresh !== 0) {
+        writes[at] |= fresh;
+        this.affectedAt[(at / W) | 0] = -1;
+      }
     }
   }
 
@@ -459,23 +505,41 @@ export class Expander {
   }
 
   /**
-   * The carry of the successor in D, reached by instance i: the guards that read none of the
-   * bits i's steps have ever changed (a superset of where D differs from A) keep their result.
+   * The known guards of the state whose carry is at words[at..] (see CarryLayout): those
+   * that read none of the bits the instance that made it has ever changed. An initial state
+   * has none.
    */
-  private carryOut(i: number): void {
-    const { A, D, writes, affected, en, carry } = this;
-    const gw = this.gw, W = this.model.words;
+  private carryIn(words: Uint32Array, at: number): void {
+    const { known, inEnabled, affected } = this;
+    const gw = this.gw;
+    for (let g = 0; g < gw; g++) inEnabled[g] = words[at + g];
+    let via: number;
+    if (this.viaShift >= 0) {
+      via = inEnabled[gw - 1] >>> this.viaShift;
+      inEnabled[gw - 1] &= (1 << this.viaShift) - 1;
+    } else via = words[at + gw];
+    if (via === 0) {
+      for (let g = 0; g < gw; g++) known[g] = 0;
+      return;
+    }
+    const i = via - 1;
+    if (this.affectedAt[i] !== this.epoch) this.affectedBy(i);
+    for (let g = 0, a = i * gw; g < gw; g++, a++) known[g] = ~affected[a];
+  }
+
+  /**
+   * Instance i made the successor in D: the bits where it differs from A join the bits i's
+   * steps have changed, which the successor's expansion takes its known guards from.
+   */
+  private noteWrites(i: number): void {
+    const { A, D, writes } = this;
+    const W = this.model.words;
     for (let w = 0, at = i * W; w < W; w++, at++) {
       const x = A[w] ^ D[w];
       if ((x & ~writes[at]) !== 0) {
         writes[at] |= x;
         this.affectedAt[i] = -1;
       }
-    }
-    if (this.affectedAt[i] !== this.epoch) this.affectedBy(i);
-    for (let g = 0, at = i * gw; g < gw; g++, at++) {
-      carry[g] = ~affected[at];
-      carry[gw + g] = en[g] & ~affected[at];
     }
   }
 
@@ -529,7 +593,7 @@ export class Expander {
         const i = g * 32 + 31 - Math.clz32(x & -x);
         if (seen) this.beyondBound(i, seen, id);
         else if (this.fire(i, id) && (this.accept === null || this.accept(this.D))) {
-          this.carryOut(i);
+          this.noteWrites(i);
           emit(id, i);
         }
       }

@@ -264,15 +264,15 @@ export class LocalSearch {
    */
   level(frontier: Level, depth: number, atBound: boolean): StopReason | undefined {
     for (let b = 0; b < frontier.blocks.length; b++) {
-      const why = this.block(frontier.blocks[b], frontier.count(b), depth, atBound);
+      const why = this.block(frontier.blocks[b], frontier.count(b), frontier.idOf(b, 0), depth, atBound);
       frontier.release(b);
       if (why) return why;
     }
     return undefined;
   }
 
-  /** Expands `count` states of one block. */
-  private block(block: Uint32Array, count: number, depth: number, atBound: boolean): StopReason | undefined {
+  /** Expands `count` states of one block, the first of them with id `first`. */
+  private block(block: Uint32Array, count: number, first: number, depth: number, atBound: boolean): StopReason | undefined {
     const W = this.model.words, stride = frontierStride(this.model), opts = this.opts;
     for (let k = 0; k < count; k++) {
       if (opts.stopAtFirst && this.failed()) return "first-violation";
@@ -290,7 +290,7 @@ export class LocalSearch {
         this.nextCheck = this.expanded + this.every;
       }
       const off = k * stride;
-      this.ex.expand(block, off, block[off + W], this.emit, atBound ? this.ins.visited : undefined);
+      this.ex.expand(block, off, first + k, this.emit, atBound ? this.ins.visited : undefined);
     }
     this.flush();
     return undefined;

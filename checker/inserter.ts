@@ -3,7 +3,7 @@
 // Insertion order alone decides state ids, so any number of expanding threads gives the
 // same ids, traces and verdicts.
 import type { Model } from "./compile.ts";
-import { carryWords, candidateStride, frontierStride } from "./expander.ts";
+import { carryLayout, candidateStride, frontierStride } from "./expander.ts";
 import type { Hit, Limits } from "./explore.ts";
 import type { Por, Track } from "./por.ts";
 import { holds, notDeterministic, RUN_INVARIANT, RUN_SHIFT, RUN_WITNESS, RUNNING, showState } from "./spec-calls.ts";
@@ -27,6 +27,7 @@ export class Inserter {
   stoppedBy?: StopReason;
   readonly hits: Hit[] = [];
   private readonly D: Uint32Array;
+  private readonly carry: ReturnType<typeof carryLayout>;
   private view: any;
   /** With --por: what each property call read, checked against its declared reads. */
   private track: Track | null = null;
@@ -71,6 +72,7 @@ export class Inserter {
     this.next = new Level(new BlockPool(frontierStride(model), shared));
     this.links = new TraceLinks(Math.max(model.instances.length, model.inits.length));
     this.D = new Uint32Array(model.words);
+    this.carry = carryLayout(model);
     this.readMask = new Uint32Array(model.words);
     this.propMasks = new Uint32Array((model.invariants.length + model.witnesses.length) * model.words);
     this.view = model.codec.view(this.D, { ro: true, readMask: this.readMask });
@@ -146,7 +148,8 @@ export class Inserter {
 
   private insertPiece(c: Uint32Array, n: number, keyed: boolean, deduped: boolean): void {
     const W = this.model.words;
-    const cs = candidateStride(this.model), cw = carryWords(this.model);
+    const cs = candidateStride(this.model);
+    const { enabledWords: gw, viaShift } = this.carry;
     const visited = this.visited;
     if (!keyed) for (let j = 0; j < n; j++) visited.keyInto(c, j * cs, c, j * cs + W + 2);
     // A key seen recently is in the set, or is an earlier candidate of this batch that the
@@ -174,14 +177,21 @@ export class Inserter {
       }
       if (!visited.addKey(k0, k1)) continue;
       const id = this.distinct++;
-      this.links.push(c[off + W], c[off + W + 1]);
+      const parent = c[off + W];
+      this.links.push(parent, c[off + W + 1]);
+      if (this.next.size === 0) this.next.first = id;
       const at = this.next.reserve();
       const na = this.next.a;
       for (let w = 0; w < W; w++) D[w] = na[at + w] = c[off + w];
-      na[at + W] = id;
-      for (let k = 0; k < cw; k++) na[at + W + 1 + k] = c[off + W + 4 + k];
+      if (gw > 0) {
+        // The guard carry (see CarryLayout): the parent's enabled set, and the instance that made the state.
+        for (let k = 0; k < gw; k++) na[at + W + k] = c[off + W + 4 + k];
+        const via = parent === NO_PARENT ? 0 : c[off + W + 1] + 1;
+        if (viaShift >= 0) na[at + W + gw - 1] |= via << viaShift;
+        else na[at + W + gw] = via;
+      }
       // An initial state has no parent to take a result from: every property runs on it.
-      this.checkNew(id, c, c[off + W] === NO_PARENT ? -1 : off + W + 4 + cw);
+      this.checkNew(id, c, parent === NO_PARENT ? -1 : off + W + 4 + gw);
     }
   }
 

@@ -45,11 +45,13 @@ export interface LevelTask {
   type: "chunk";
   chunk: number;
   frontier: SharedArrayBuffer;
+  /** The id of the frontier's state 0. */
+  first: number;
   from: number;
   to: number;
   atBound: boolean;
   deadline: number;
-  /** Every thread's guard read masks as of the level's start. */
+  /** Every thread's footprints as of the level's start (see Expander.exportMasks). */
   masks: Uint32Array;
   /** The search's stop request (ExploreOptions.stop), shared with every worker. */
   stop?: Int32Array;
@@ -262,6 +264,7 @@ export async function exploreParallel(model: Model, opts: ParallelOptions): Prom
               type: "chunk",
               chunk: tasks.length,
               frontier: level.blocks[b].buffer as SharedArrayBuffer,
+              first: level.idOf(b, 0),
               from: Math.floor((c * n) / parts),
               to: Math.floor(((c + 1) * n) / parts),
               masks,

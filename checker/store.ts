@@ -100,6 +100,8 @@ export class Level {
   readonly blocks: Uint32Array[] = [];
   /** States queued. */
   size = 0;
+  /** The id of its first state: the others follow in order (a queued state holds no id). */
+  first = 0;
   /** The block being filled: reserve() gives an offset in it. */
   a: Uint32Array = NO_BLOCK;
   private used = 0;
@@ -117,6 +119,11 @@ export class Level {
     this.used += stride;
     this.size++;
     return at;
+  }
+
+  /** The id of state k of block b. */
+  idOf(b: number, k: number): number {
+    return this.first + b * LEVEL_BLOCK_STATES + k;
   }
 
   /** States in block k. */

@@ -79,6 +79,49 @@ test("explorer: guard reuse without the purity probe gives the naive explorer's 
   }
 });
 
+// The guard carry keeps the instance that made a queued state in the spare top bits of its
+// enabled set when they are enough, else in a word of its own (CarryLayout): instance counts
+// on both sides of each boundary, with reuse alone deciding (no purity probe).
+test("explorer: guard reuse keeps the naive explorer's results with the carry's instance packed or in its own word", async () => {
+  const { carryLayout } = await import("../checker/expander.ts");
+  const { compile } = await import("../checker/compile.ts");
+  const K = 4;
+  const many = defineSpec({
+    name: "test/many-instances",
+    params: z.object({ n: z.number().int().min(1).max(300) }),
+    state: () => z.object({ v: z.array(z.number().int().min(0).max(3)).length(K), last: z.number().int().min(0).max(K - 1) }),
+    init: () => ({ v: [0, 0, 0, 0], last: 0 }),
+    actions: (p) => ({
+      // Instance i reads one counter and bumps another: which guards a step can change
+      // depends on which instance made it.
+      Step: {
+        each: { i: range(p.n) },
+        when: (s, { i }) => s.v[i % K] < 3 && (i % 3 !== 0 || s.last !== (i >> 2) % K),
+        then: (s, { i }) => {
+          const j = (i * 7 + 1) % K;
+          s.v[j] = (s.v[j] + 1) % 4;
+          s.last = j;
+        },
+      },
+      Drain: { when: (s) => s.v[0] === 3, then: (s) => { s.v[0] = 0; s.v[1] = s.v[1] > 0 ? s.v[1] - 1 : 0; } },
+    }),
+    invariants: { notAllFull: (s) => s.v.some((x) => x < 3) },
+  });
+  const own: number[] = [], packed: number[] = [];
+  for (const n of [25, 26, 27, 31, 32, 40, 59, 60, 255]) {
+    const layout = carryLayout(compile(many, { n }));
+    (layout.viaShift < 0 ? own : packed).push(n + 1);
+    const want = naiveCheck(many, { n });
+    const v = check(many, { n }, { purityProbe: 0 });
+    assert.equal(v.stats.distinctStates, want.distinct, `n = ${n}: distinct`);
+    assert.equal(v.stats.generatedStates, want.generated, `n = ${n}: generated`);
+    assert.deepEqual(summary(v), naiveSummary(want), `n = ${n}`);
+  }
+  // Instances are n + 1 (Drain): 27 of them and 5 bits fill one word, 28 do not fit; 33 take
+  // 1 bit of a second word and 6 for the instance, 60 take 28 and 6.
+  assert.deepEqual({ own, packed }, { own: [28, 32, 60, 61, 256], packed: [26, 27, 33, 41] });
+});
+
 test("explorer: symmetry reduction keeps verdicts and shortest traces, never adds states", () => {
   fc.assert(
     fc.property(specArb(true), (ast) => {

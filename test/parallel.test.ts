@@ -79,7 +79,7 @@ test("parallel: a worker drops no candidate as seen on lookups made while the ta
   const frontier = new SharedArrayBuffer(4 * fs * model.inits.length);
   model.inits.forEach((s, k) => new Uint32Array(frontier).set(s, k * fs));
   const task = {
-    type: "chunk" as const, chunk: 0, frontier, from: 0, to: model.inits.length, atBound: false,
+    type: "chunk" as const, chunk: 0, frontier, first: 0, from: 0, to: model.inits.length, atBound: false,
     deadline: Infinity, masks: new Uint32Array(model.instances.length * W),
   };
   // A table that has every key, as its reader sees it: stable, or doubled in place meanwhile.
