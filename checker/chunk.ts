@@ -1,7 +1,8 @@
 // One piece of a BFS level expanded into candidates for the Inserter: the work of a parallel
 // search's worker threads, and of the search's own thread between its insertions.
 import type { Model } from "./compile.ts";
-import { candidateStride, canonicalizerFor, Expander, frontierStride } from "./expander.ts";
+import { canonicalizerFor, Expander } from "./expander.ts";
+import { layoutOf } from "./layout.ts";
 import type { ChunkResult, LevelTask } from "./parallel.ts";
 import { STOP_INTERRUPT, STOP_TIMEOUT } from "./spec-calls.ts";
 import { GrowU32, RecentKeys, VisitedSet } from "./store.ts";
@@ -14,6 +15,8 @@ export class ChunkExpander {
   private readonly W: number;
   private readonly cs: number;
   private readonly fs: number;
+  /** A candidate's key offset (see Layout). */
+  private readonly keyAt: number;
   /**
    * Keys found in the visited set or kept earlier by this thread. The search inserts every
    * kept candidate, in frontier order, before any later chunk's, so a hit is a duplicate.
@@ -35,8 +38,10 @@ export class ChunkExpander {
 
   constructor(private readonly model: Model, symmetry: boolean) {
     this.W = model.words;
-    this.cs = candidateStride(model);
-    this.fs = frontierStride(model);
+    const layout = layoutOf(model);
+    this.cs = layout.candidateStride;
+    this.fs = layout.frontierStride;
+    this.keyAt = layout.key;
     this.ex = new Expander(model, canonicalizerFor(model, symmetry));
     this.ex.accept = (d) => this.recent.takeState(this.seen!, d, this.key);
   }
@@ -109,7 +114,7 @@ export class ChunkExpander {
    * their home slots first so that the cache misses overlap, then compacts.
    */
   private filter(): void {
-    const { W, cs, out } = this;
+    const { cs, keyAt, out } = this;
     const seen = this.seen!, local = this.local!;
     const a = out.a;
     const n = (out.n - this.pending) / cs;
@@ -119,14 +124,14 @@ export class ChunkExpander {
     // table in place under them (see VisitedSet.stable), and then, for the rest of the chunk,
     // nothing is dropped as seen.
     if (this.seenStable) {
-      seen.touch(a.subarray(this.pending), n, cs, W + 2);
-      for (let j = 0, o = this.pending + W + 2; j < n; j++, o += cs) found[j] = seen.hasKey(a[o], a[o + 1]) ? 1 : 0;
+      seen.touch(a.subarray(this.pending), n, cs, keyAt);
+      for (let j = 0, o = this.pending + keyAt; j < n; j++, o += cs) found[j] = seen.hasKey(a[o], a[o + 1]) ? 1 : 0;
       this.seenStable = seen.stable();
     }
     const stable = this.seenStable;
     let to = this.pending;
     for (let j = 0, from = to; j < n; j++, from += cs) {
-      const k0 = a[from + W + 2], k1 = a[from + W + 3];
+      const k0 = a[from + keyAt], k1 = a[from + keyAt + 1];
       if ((stable && found[j] === 1) || !local.addKey(k0, k1)) continue;
       // A loop, not copyWithin: a builtin call costs more than these few words.
       if (to !== from) for (let w = 0; w < cs; w++) a[to + w] = a[from + w];

@@ -11,6 +11,7 @@
 import type { Model } from "./compile.ts";
 import { READ_ONLY } from "./codec.ts";
 import type { Hit } from "./explore.ts";
+import { layoutOf, type Layout } from "./layout.ts";
 import { LockOrder } from "./lockdep.ts";
 import type { Por, Track } from "./por.ts";
 import { Fault, SpecError } from "./spec.ts";
@@ -47,58 +48,8 @@ export function canonicalizerFor(model: Model, symmetry: boolean | undefined): C
   return symmetry && model.symmetryLeaves ? makeCanonicalizer(model.symmetryLeaves) : null;
 }
 
-/**
- * Guard reuse carries a bitset over the action instances with each queued state (see
- * CarryLayout). Beyond this many instances the carry would cost more memory than the guards
- * cost time: no reuse.
- */
-const MAX_REUSE_INSTANCES = 256;
-
 /** log2 of the guard memo's slots (see Expander.memo). */
 const GUARD_MEMO_BITS = 12;
-
-/**
- * The guard carry of a queued state: its parent's enabled set (a bit per action instance,
- * `enabledWords` words) and the instance that made it, plus one (0: an initial state), kept
- * in the spare top bits of the last enabled word when they are enough, else in a word of
- * its own. Which of the parent's guard results still hold is worked out from that instance
- * when the state is expanded (see Expander.expand), so the carry holds no "known" set and
- * a queued state no id (its level's first id plus its place): 16 bytes a queued state at
- * RefPin N = 7 instead of 28.
- */
-export interface CarryLayout {
-  /** Words of the enabled set (0: no guard reuse, and no carry). */
-  enabledWords: number;
-  /** Words of the whole carry. */
-  words: number;
-  /** The instance's bit shift in the last enabled word, or -1 when it has a word of its own. */
-  viaShift: number;
-}
-
-export function carryLayout(model: Model): CarryLayout {
-  const n = model.instances.length;
-  if (n > MAX_REUSE_INSTANCES) return { enabledWords: 0, words: 0, viaShift: -1 };
-  const gw = Math.ceil(n / 32);
-  // Values 0..n: 0 for no instance, i + 1 for instance i.
-  const viaBits = 32 - Math.clz32(n);
-  const usedInLast = n - 32 * (gw - 1);
-  return usedInLast + viaBits <= 32 ? { enabledWords: gw, words: gw, viaShift: 32 - viaBits } : { enabledWords: gw, words: gw + 1, viaShift: -1 };
-}
-
-/** Words of the guard carry of a queued state (see CarryLayout). */
-export const carryWords = (model: Model) => carryLayout(model).words;
-
-/**
- * Candidate layout: packed words, parent id, action instance, key (2 words), the parent's
- * enabled set (CarryLayout.enabledWords), then the bits where the state differs from its
- * parent, which tell the Inserter which properties could have changed (see
- * Inserter.checkNew; an initial state has no parent, and the Inserter, seeing NO_PARENT,
- * reads none of them).
- */
-export const candidateStride = (model: Model) => 2 * model.words + 4 + carryLayout(model).enabledWords;
-
-/** Frontier layout: packed words, then the guard carry (CarryLayout); no id (see Level.first). */
-export const frontierStride = (model: Model) => model.words + carryWords(model);
 
 /**
  * Runs every action instance on one state. Successors go to `emit` (canonical, in
@@ -161,8 +112,9 @@ export class Expander {
   private readonly known: Uint32Array;
   private readonly inEnabled: Uint32Array;
   private readonly en: Uint32Array;
-  /** Where the instance that made a queued state is kept in its carry (see CarryLayout). */
+  /** Where the instance that made a queued state is kept in its carry (see Layout). */
   private readonly viaShift: number;
+  private readonly layout: Layout;
   /**
    * Per instance: the packed bits its steps have changed so far (W words each), and the
    * guards that read any of them (gw words each), recomputed when either grows.
@@ -214,9 +166,9 @@ export class Expander {
     const W = model.words;
     this.A = new Uint32Array(W);
     this.D = new Uint32Array(W);
-    const layout = carryLayout(model);
-    this.gw = layout.enabledWords;
-    this.viaShift = layout.viaShift;
+    this.layout = layoutOf(model);
+    this.gw = this.layout.enabledWords;
+    this.viaShift = this.layout.viaShift;
     this.masks = new Uint32Array(this.gw > 0 ? model.instances.length * W : 0);
     this.dep = new Uint32Array(W * 32 * this.gw);
     this.readMask = new Uint32Array(W);
@@ -285,7 +237,7 @@ export class Expander {
   expand(words: Uint32Array, off: number, id: number, emit: (parentId: number, inst: number) => void, seen?: VisitedSet): void {
     const W = this.model.words, gw = this.gw;
     for (let w = 0; w < W; w++) this.A[w] = words[off + w];
-    if (gw > 0) this.carryIn(words, off + W);
+    if (gw > 0) this.carryIn(words, off + this.layout.carry);
     if (this.probeLeft > 0) {
       // Purity probe: every guard and effect once before the expansion and once after it;
       // an effect that changes hidden state (a module variable) shows up as a difference.
@@ -505,7 +457,7 @@ export class Expander {
   }
 
   /**
-   * The known guards of the state whose carry is at words[at..] (see CarryLayout): those
+   * The known guards of the state whose carry is at words[at..] (see Layout): those
    * that read none of the bits the instance that made it has ever changed. An initial state
    * has none.
    */
@@ -543,18 +495,17 @@ export class Expander {
     }
   }
 
-  /** Writes the successor in D as a candidate at a[at..] (layout candidateStride), its key given. */
+  /** Writes the successor in D as a candidate at a[at..] (see Layout), its key given. */
   writeCandidate(a: Uint32Array, at: number, parentId: number, inst: number, key: Uint32Array): void {
-    const { A, D, carry } = this;
-    const W = this.model.words;
+    const { A, D, carry, layout } = this;
+    const W = layout.words;
     for (let w = 0; w < W; w++) a[at + w] = D[w];
-    a[at + W] = parentId;
-    a[at + W + 1] = inst;
-    a[at + W + 2] = key[0];
-    a[at + W + 3] = key[1];
-    let o = at + W + 4;
-    for (let k = 0; k < carry.length; k++) a[o++] = carry[k];
-    for (let w = 0; w < W; w++) a[o + w] = A[w] ^ D[w];
+    a[at + layout.parent] = parentId;
+    a[at + layout.instance] = inst;
+    a[at + layout.key] = key[0];
+    a[at + layout.key + 1] = key[1];
+    for (let k = 0, o = at + layout.enabled; k < carry.length; k++) a[o + k] = carry[k];
+    for (let w = 0, o = at + layout.diff; w < W; w++) a[o + w] = A[w] ^ D[w];
   }
 
   /** The guards that read a bit instance i has changed. */

@@ -12,7 +12,8 @@
 // and witnesses on them. This file holds the search's options, limits and result, and the
 // one-thread search: LocalSearch drives the two over a BFS level.
 import type { Model } from "./compile.ts";
-import { canonicalizerFor, candidateStride, Expander, frontierStride } from "./expander.ts";
+import { canonicalizerFor, Expander } from "./expander.ts";
+import { candidateStride, frontierStride } from "./layout.ts";
 import { Inserter } from "./inserter.ts";
 import { STOP_INTERRUPT, STOP_TIMEOUT } from "./spec-calls.ts";
 import type { OrderEdge } from "./lockdep.ts";

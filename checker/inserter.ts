@@ -3,7 +3,7 @@
 // Insertion order alone decides state ids, so any number of expanding threads gives the
 // same ids, traces and verdicts.
 import type { Model } from "./compile.ts";
-import { carryLayout, candidateStride, frontierStride } from "./expander.ts";
+import { layoutOf, type Layout } from "./layout.ts";
 import type { Hit, Limits } from "./explore.ts";
 import type { Por, Track } from "./por.ts";
 import { holds, notDeterministic, RUN_INVARIANT, RUN_SHIFT, RUN_WITNESS, RUNNING, showState } from "./spec-calls.ts";
@@ -27,7 +27,7 @@ export class Inserter {
   stoppedBy?: StopReason;
   readonly hits: Hit[] = [];
   private readonly D: Uint32Array;
-  private readonly carry: ReturnType<typeof carryLayout>;
+  private readonly layout: Layout;
   private view: any;
   /** With --por: what each property call read, checked against its declared reads. */
   private track: Track | null = null;
@@ -69,10 +69,10 @@ export class Inserter {
     compactSlotsFrom?: number,
   ) {
     this.visited = new VisitedSet(model.words, model.codec.lastWordBits, 1 << 10, shared, compactSlotsFrom);
-    this.next = new Level(new BlockPool(frontierStride(model), shared));
+    this.layout = layoutOf(model);
+    this.next = new Level(new BlockPool(this.layout.frontierStride, shared));
     this.links = new TraceLinks(Math.max(model.instances.length, model.inits.length));
     this.D = new Uint32Array(model.words);
-    this.carry = carryLayout(model);
     this.readMask = new Uint32Array(model.words);
     this.propMasks = new Uint32Array((model.invariants.length + model.witnesses.length) * model.words);
     this.view = model.codec.view(this.D, { ro: true, readMask: this.readMask });
@@ -132,7 +132,7 @@ export class Inserter {
   }
 
   /**
-   * Inserts `n` candidates (layout `candidateStride`); keys are computed unless `keyed`, and
+   * Inserts `n` candidates (see Layout); keys are computed unless `keyed`, and
    * recent keys dropped unless the candidates are `deduped` already: each offered here and
    * taken, or kept by a chunk's own recent keys (see ChunkExpander). Looking a chunk's
    * candidates up again here found too few duplicates to pay for itself (RefPin N = 6 through
@@ -142,30 +142,29 @@ export class Inserter {
   insert(c: Uint32Array, n: number, keyed: boolean, deduped = false): void {
     // In pieces: the home slots touched for a piece must still be in the cache when the
     // piece is inserted (a parallel chunk brings tens of thousands of candidates).
-    const cs = candidateStride(this.model);
+    const cs = this.layout.candidateStride;
     for (let j = 0; j < n; j += INSERT_PIECE) this.insertPiece(j === 0 ? c : c.subarray(j * cs), Math.min(INSERT_PIECE, n - j), keyed, deduped);
   }
 
   private insertPiece(c: Uint32Array, n: number, keyed: boolean, deduped: boolean): void {
-    const W = this.model.words;
-    const cs = candidateStride(this.model);
-    const { enabledWords: gw, viaShift } = this.carry;
+    const L = this.layout;
+    const W = L.words, cs = L.candidateStride, K = L.key, gw = L.enabledWords, viaShift = L.viaShift;
     const visited = this.visited;
-    if (!keyed) for (let j = 0; j < n; j++) visited.keyInto(c, j * cs, c, j * cs + W + 2);
+    if (!keyed) for (let j = 0; j < n; j++) visited.keyInto(c, j * cs, c, j * cs + K);
     // A key seen recently is in the set, or is an earlier candidate of this batch that the
     // loop below takes first: either way the candidate is a duplicate.
     let dup: Uint8Array | undefined;
     if (!deduped) {
       if (this.dup.length < n) this.dup = new Uint8Array(n);
       dup = this.dup;
-      for (let j = 0, o = W + 2; j < n; j++, o += cs) dup[j] = this.recent.take(c[o], c[o + 1]) ? 0 : 1;
+      for (let j = 0, o = K; j < n; j++, o += cs) dup[j] = this.recent.take(c[o], c[o + 1]) ? 0 : 1;
     }
-    this.sink ^= visited.touch(c, n, cs, W + 2, dup);
+    this.sink ^= visited.touch(c, n, cs, K, dup);
     const D = this.D;
     for (let j = 0; j < n; j++) {
       if (dup !== undefined && dup[j] === 1) continue;
       const off = j * cs;
-      const k0 = c[off + W + 2], k1 = c[off + W + 3];
+      const k0 = c[off + K], k1 = c[off + K + 1];
       if (this.distinct >= this.maxStates || this.stoppedBy === "max-memory") {
         if (!visited.hasKey(k0, k1)) this.stoppedBy ??= "max-states";
         continue;
@@ -177,21 +176,22 @@ export class Inserter {
       }
       if (!visited.addKey(k0, k1)) continue;
       const id = this.distinct++;
-      const parent = c[off + W];
-      this.links.push(parent, c[off + W + 1]);
+      const parent = c[off + L.parent], inst = c[off + L.instance];
+      this.links.push(parent, inst);
       if (this.next.size === 0) this.next.first = id;
       const at = this.next.reserve();
       const na = this.next.a;
       for (let w = 0; w < W; w++) D[w] = na[at + w] = c[off + w];
       if (gw > 0) {
-        // The guard carry (see CarryLayout): the parent's enabled set, and the instance that made the state.
-        for (let k = 0; k < gw; k++) na[at + W + k] = c[off + W + 4 + k];
-        const via = parent === NO_PARENT ? 0 : c[off + W + 1] + 1;
-        if (viaShift >= 0) na[at + W + gw - 1] |= via << viaShift;
-        else na[at + W + gw] = via;
+        // The guard carry (see Layout): the parent's enabled set, and the instance that made the state.
+        const to = at + L.carry;
+        for (let k = 0; k < gw; k++) na[to + k] = c[off + L.enabled + k];
+        const via = parent === NO_PARENT ? 0 : inst + 1;
+        if (viaShift >= 0) na[to + gw - 1] |= via << viaShift;
+        else na[to + gw] = via;
       }
       // An initial state has no parent to take a result from: every property runs on it.
-      this.checkNew(id, c, parent === NO_PARENT ? -1 : off + W + 4 + gw);
+      this.checkNew(id, c, parent === NO_PARENT ? -1 : off + L.diff);
     }
   }
 

@@ -80,10 +80,10 @@ test("explorer: guard reuse without the purity probe gives the naive explorer's 
 });
 
 // The guard carry keeps the instance that made a queued state in the spare top bits of its
-// enabled set when they are enough, else in a word of its own (CarryLayout): instance counts
+// enabled set when they are enough, else in a word of its own (Layout): instance counts
 // on both sides of each boundary, with reuse alone deciding (no purity probe).
 test("explorer: guard reuse keeps the naive explorer's results with the carry's instance packed or in its own word", async () => {
-  const { carryLayout } = await import("../checker/expander.ts");
+  const { layoutOf } = await import("../checker/layout.ts");
   const { compile } = await import("../checker/compile.ts");
   const K = 4;
   const many = defineSpec({
@@ -109,7 +109,7 @@ test("explorer: guard reuse keeps the naive explorer's results with the carry's 
   });
   const own: number[] = [], packed: number[] = [];
   for (const n of [25, 26, 27, 31, 32, 40, 59, 60, 255]) {
-    const layout = carryLayout(compile(many, { n }));
+    const layout = layoutOf(compile(many, { n }));
     (layout.viaShift < 0 ? own : packed).push(n + 1);
     const want = naiveCheck(many, { n });
     const v = check(many, { n }, { purityProbe: 0 });

@@ -72,7 +72,7 @@ test("parallel: the visited table doubling in place while workers filter against
 test("parallel: a worker drops no candidate as seen on lookups made while the table was doubled in place", async () => {
   const { compile } = await import("../checker/compile.ts");
   const { ChunkExpander } = await import("../checker/chunk.ts");
-  const { frontierStride } = await import("../checker/expander.ts");
+  const { frontierStride } = await import("../checker/layout.ts");
   const { VisitedSet } = await import("../checker/store.ts");
   const model = compile(refpin, { N: 3, variant: "active" });
   const fs = frontierStride(model), W = model.words;
