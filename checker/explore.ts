@@ -9,8 +9,9 @@
 // Two pieces do the work, so that the parallel search (parallel.ts) reuses them:
 // the Expander (expander.ts) runs guards and effects on one state and emits successors; the
 // Inserter (inserter.ts) takes successors in order, keeps the new ones and checks invariants
-// and witnesses on them. This file holds the search's options, limits and result, and the
-// one-thread search: LocalSearch drives the two over a BFS level.
+// and witnesses on them. This file holds the search's options, limits and result, the BFS
+// level loop both searches run (LevelLoop), and the one-thread search: LocalSearch drives
+// the two over a BFS level.
 import type { Model } from "./compile.ts";
 import { canonicalizerFor, Expander } from "./expander.ts";
 import { candidateStride, frontierStride } from "./layout.ts";
@@ -298,54 +299,108 @@ export class LocalSearch {
   }
 }
 
-export function explore(model: Model, opts: ExploreOptions = {}): ExploreResult {
-  const t0 = performance.now();
-  const maxDepth = opts.maxDepth ?? Infinity;
-  const deadline = opts.timeoutSeconds !== undefined ? t0 + opts.timeoutSeconds * 1000 : Infinity;
-  const limits = new Limits(opts, t0, deadline);
-  const ins = new Inserter(model, opts.maxStates ?? Infinity, false, limits, opts.compactSlotsFrom);
-  const local = new LocalSearch(model, ins, opts, limits);
-  const ex = local.ex;
-  local.initial();
+/**
+ * The BFS level loop, one for both searches: the one-thread search expands every level with
+ * its LocalSearch, the parallel one (parallel.ts) the large levels in chunks on several
+ * threads. It holds the Inserter, the LocalSearch and the two levels, which swap roles each
+ * level (the one just filled is expanded next, into the other).
+ */
+export class LevelLoop {
+  readonly t0 = performance.now();
+  readonly deadline: number;
+  readonly limits: Limits;
+  readonly ins: Inserter;
+  readonly local: LocalSearch;
+  depth = 0;
+  private stoppedBy?: StopReason;
+  private over = false;
+  private level: Level;
+  private readonly maxDepth: number;
 
-  let stoppedBy: StopReason | undefined;
-  let frontier = new Level(ins.next.pool);
-  let depth = 0;
-  while (ins.next.size > 0) {
-    [frontier, ins.next] = [ins.next, frontier];
-    const atBound = depth >= maxDepth;
-    stoppedBy = local.level(frontier, depth, atBound);
-    frontier.clear();
-    if (stoppedBy) break;
-    if (atBound) {
-      if (ex.hidden) stoppedBy = "max-depth";
-      break;
-    }
-    if (ins.stoppedBy) break;
-    if (ins.next.size > 0) depth++;
+  constructor(
+    readonly model: Model,
+    private readonly opts: ExploreOptions,
+    shared: boolean,
+  ) {
+    this.maxDepth = opts.maxDepth ?? Infinity;
+    this.deadline = opts.timeoutSeconds !== undefined ? this.t0 + opts.timeoutSeconds * 1000 : Infinity;
+    this.limits = new Limits(opts, this.t0, this.deadline);
+    this.ins = new Inserter(model, opts.maxStates ?? Infinity, shared, this.limits, opts.compactSlotsFrom);
+    this.local = new LocalSearch(model, this.ins, opts, this.limits);
+    this.level = new Level(this.ins.next.pool);
+    this.local.initial();
   }
-  local.flush();
-  ex.recheck();
-  stoppedBy ??= ins.stoppedBy;
-  if (!stoppedBy && opts.stopAtFirst && local.failed()) stoppedBy = "first-violation";
-  return {
-    hits: [...ex.hits, ...ins.hits],
-    lockEdges: ex.lockOrder ? [...ex.lockOrder.edges.values()] : undefined,
-    distinct: ins.distinct,
-    generated: ex.generated,
-    depth,
-    seconds: (performance.now() - t0) / 1000,
-    complete: stoppedBy === undefined,
-    stoppedBy,
-    fired: ex.fired,
-    changed: ex.changed,
-    links: ins.links,
-    storeBytes: ins.visited.bytes,
-    traceBytes: ins.traceBytes,
-    fingerprintBits: ins.visited.fingerprintBits,
-    workers: 1,
-    por: ex.por !== null,
-    porOff: local.porOff,
-    visited: ins.visited,
-  };
+
+  /**
+   * The next level to expand, or null when the search is over: no state is queued, a bound
+   * stopped it, or (with --stop-at-first) `failed` says a property failed. `generated`: the
+   * successors generated so far, for the progress report.
+   */
+  next(failed: () => boolean, generated: () => number): { level: Level; depth: number; atBound: boolean } | null {
+    if (this.over || this.stoppedBy || this.ins.next.size === 0) return null;
+    if (this.opts.stopAtFirst && failed()) {
+      this.stoppedBy = "first-violation";
+      return null;
+    }
+    this.stoppedBy = this.limits.check(() => ({ distinct: this.ins.distinct, generated: generated(), depth: this.depth }));
+    if (this.stoppedBy) return null;
+    this.level.clear();
+    [this.level, this.ins.next] = [this.ins.next, this.level];
+    return { level: this.level, depth: this.depth, atBound: this.depth >= this.maxDepth };
+  }
+
+  /** After a level: why it stopped early, if it did, and whether it hid a successor past the depth bound. */
+  done(atBound: boolean, stoppedBy: StopReason | undefined, hidden: boolean): void {
+    if (stoppedBy) this.stoppedBy = stoppedBy;
+    else if (atBound) {
+      if (hidden) this.stoppedBy = "max-depth";
+      this.over = true;
+    } else if (this.ins.stoppedBy) this.over = true;
+    else if (this.ins.next.size > 0) this.depth++;
+  }
+
+  /** The search's result, from what the threads that expanded found (their hits first, in search order). */
+  result(found: Pick<ExploreResult, "hits" | "lockEdges" | "generated" | "fired" | "changed" | "workers" | "por" | "porOff">, failed: () => boolean): ExploreResult {
+    const ins = this.ins;
+    this.local.flush();
+    this.local.ex.recheck();
+    let stoppedBy = this.stoppedBy ?? ins.stoppedBy;
+    if (!stoppedBy && this.opts.stopAtFirst && failed()) stoppedBy = "first-violation";
+    return {
+      ...found,
+      hits: [...found.hits, ...ins.hits],
+      distinct: ins.distinct,
+      depth: this.depth,
+      seconds: (performance.now() - this.t0) / 1000,
+      complete: stoppedBy === undefined,
+      stoppedBy,
+      links: ins.links,
+      storeBytes: ins.visited.bytes,
+      traceBytes: ins.traceBytes,
+      fingerprintBits: ins.visited.fingerprintBits,
+      visited: ins.visited,
+    };
+  }
+}
+
+export function explore(model: Model, opts: ExploreOptions = {}): ExploreResult {
+  const loop = new LevelLoop(model, opts, false);
+  const { local } = loop, ex = local.ex;
+  const failed = () => local.failed(), generated = () => ex.generated;
+  for (let l = loop.next(failed, generated); l !== null; l = loop.next(failed, generated)) {
+    loop.done(l.atBound, local.level(l.level, l.depth, l.atBound), ex.hidden);
+  }
+  return loop.result(
+    {
+      hits: ex.hits,
+      lockEdges: ex.lockOrder ? [...ex.lockOrder.edges.values()] : undefined,
+      generated: ex.generated,
+      fired: ex.fired,
+      changed: ex.changed,
+      workers: 1,
+      por: ex.por !== null,
+      porOff: local.porOff,
+    },
+    failed,
+  );
 }

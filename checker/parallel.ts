@@ -5,14 +5,14 @@
 // (read from shared memory), and this thread, which expands a chunk itself whenever no
 // result is ready to insert. This thread inserts the candidates chunk by chunk, in frontier
 // order. That is exactly the order the single-threaded search inserts them in, so ids,
-// counts, traces and verdicts are identical to a run with one thread.
+// counts, traces and verdicts are identical to a run with one thread. The level loop itself
+// is the one-thread search's (LevelLoop, explore.ts); small levels run as there.
 import { Worker, type WorkerOptions } from "node:worker_threads";
 import type { Model } from "./compile.ts";
 import { SpecError } from "./spec.ts";
 import { ChunkExpander } from "./chunk.ts";
-import { firstHits, Limits, LocalSearch, type ExploreOptions, type ExploreResult, type Hit, type StopReason } from "./explore.ts";
-import { Inserter } from "./inserter.ts";
-import { Level, type VisitedShare } from "./store.ts";
+import { firstHits, LevelLoop, type ExploreOptions, type ExploreResult, type Hit, type StopReason } from "./explore.ts";
+import type { VisitedShare } from "./store.ts";
 import type { OrderEdge } from "./lockdep.ts";
 
 export interface ParallelOptions extends ExploreOptions {
@@ -204,13 +204,8 @@ const PARALLEL_LEVEL = 100_000;
 const PIECES_PER_BLOCK = 4;
 
 export async function exploreParallel(model: Model, opts: ParallelOptions): Promise<ExploreResult> {
-  const t0 = performance.now();
-  const W = model.words;
-  const maxDepth = opts.maxDepth ?? Infinity;
-  const deadline = opts.timeoutSeconds !== undefined ? t0 + opts.timeoutSeconds * 1000 : Infinity;
-  const limits = new Limits(opts, t0, deadline);
-  const ins = new Inserter(model, opts.maxStates ?? Infinity, true, limits, opts.compactSlotsFrom);
-  const local = new LocalSearch(model, ins, opts, limits);
+  const loop = new LevelLoop(model, opts, true);
+  const { ins, local, deadline } = loop;
   let pool: Pool | undefined;
   let chunks: ChunkExpander | undefined;
   try {
@@ -218,26 +213,13 @@ export async function exploreParallel(model: Model, opts: ParallelOptions): Prom
     const changed = new Float64Array(model.instances.length);
     const exHits: Hit[] = [];
     let generated = 0;
-    local.initial();
-
-    let stoppedBy: StopReason | undefined;
-    let depth = 0;
-    // The level being expanded; it and ins.next swap roles each level (no copy for the workers).
-    let level = new Level(ins.next.pool);
     const failed = () => local.failed() || exHits.some((h) => h.failure);
-    while (ins.next.size > 0) {
-      if (opts.stopAtFirst && failed()) {
-        stoppedBy = "first-violation";
-        break;
-      }
-      stoppedBy = limits.check(() => ({ distinct: ins.distinct, generated: generated + local.ex.generated, depth }));
-      if (stoppedBy) break;
-      const count = ins.next.size;
-      const atBound = depth >= maxDepth;
+    const generatedSoFar = () => generated + local.ex.generated;
+    for (let l = loop.next(failed, generatedSoFar); l !== null; l = loop.next(failed, generatedSoFar)) {
+      const { level, depth, atBound } = l;
+      let stoppedBy: StopReason | undefined;
       let hidden = false;
-      level.clear();
-      [level, ins.next] = [ins.next, level];
-      if (count < (opts.parallelLevel ?? PARALLEL_LEVEL)) {
+      if (level.size < (opts.parallelLevel ?? PARALLEL_LEVEL)) {
         stoppedBy = local.level(level, depth, atBound);
         hidden = local.ex.hidden;
         // Keep hits in search order: what this thread found so far comes first.
@@ -291,39 +273,23 @@ export async function exploreParallel(model: Model, opts: ParallelOptions): Prom
           if (lastOfBlock[r.chunk] >= 0) level.release(lastOfBlock[r.chunk]);
         }, (t) => here.run(t, ins.visited, false), () => ins.visited.share());
       }
-      if (opts.progress) opts.progress({ distinct: ins.distinct, generated: generated + local.ex.generated, depth, seconds: (performance.now() - t0) / 1000 });
-      if (stoppedBy) break;
-      if (atBound) {
-        if (hidden) stoppedBy = "max-depth";
-        break;
-      }
-      if (ins.stoppedBy) break;
-      if (ins.next.size > 0) depth++;
+      if (opts.progress) opts.progress({ distinct: ins.distinct, generated: generatedSoFar(), depth, seconds: (performance.now() - loop.t0) / 1000 });
+      loop.done(atBound, stoppedBy, hidden);
     }
-    local.ex.recheck();
-    stoppedBy ??= ins.stoppedBy;
-    if (!stoppedBy && opts.stopAtFirst && failed()) stoppedBy = "first-violation";
     for (let i = 0; i < fired.length; i++) fired[i] += local.ex.fired[i];
     for (let i = 0; i < changed.length; i++) changed[i] += local.ex.changed[i];
-    return {
-      hits: [...firstHits(local.ex.hits, exHits), ...ins.hits],
-      lockEdges: local.ex.lockOrder ? [...local.ex.lockOrder.edges.values()] : undefined,
-      distinct: ins.distinct,
-      generated: generated + local.ex.generated,
-      depth,
-      seconds: (performance.now() - t0) / 1000,
-      complete: stoppedBy === undefined,
-      stoppedBy,
-      fired,
-      changed,
-      links: ins.links,
-      storeBytes: ins.visited.bytes,
-      traceBytes: ins.traceBytes,
-      fingerprintBits: ins.visited.fingerprintBits,
-      workers: pool ? opts.workers : 1,
-      por: false,
-      visited: ins.visited,
-    };
+    return loop.result(
+      {
+        hits: firstHits(local.ex.hits, exHits),
+        lockEdges: local.ex.lockOrder ? [...local.ex.lockOrder.edges.values()] : undefined,
+        generated: generatedSoFar(),
+        fired,
+        changed,
+        workers: pool ? opts.workers : 1,
+        por: false,
+      },
+      failed,
+    );
   } finally {
     await pool?.close();
   }
