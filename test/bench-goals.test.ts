@@ -4,30 +4,32 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { goals, type GoalRow, type GoalSpin } from "./bench/goals.ts";
 
-// The rows of the --full run of 2026-12-02 in the README (SPIN 3.98 s at N = 6, 67.9 s at N = 7).
+// The rows of the --full run of 2026-12-02 in the README (SPIN 5.65 s at N = 6, 119.0 s at N = 7),
+// rounded as the README prints them (so N = 6 reads 0.92x here, 0.91x in the bench's own output).
 const run: GoalRow[] = [
-  { label: "refpin N=4 --workers 1", status: "ok", seconds: 0.15, statesPerSecond: 163_536 },
-  { label: "refpin N=5 --workers 1", status: "ok", seconds: 0.39, statesPerSecond: 607_430 },
-  { label: "refpin N=6 --workers 1", status: "ok", seconds: 3.28, statesPerSecond: 684_960 },
-  { label: "refpin N=7", status: "ok", seconds: 32.33, rssMB: 646, rssBytesPerState: 31.2, storeBytesPerState: 9.3, traceBytesPerState: 1.4, fingerprintBits: 64, collisionProbability: 1.3e-5 },
-  { label: "refpin N=7 --workers 1", status: "ok", seconds: 40.62, statesPerSecond: 533_740, rssBytesPerState: 26.7 },
-  { label: "refpin N=7 --workers 2", status: "ok", seconds: 29.02, rssBytesPerState: 31.3 },
+  { label: "refpin N=4 --workers 1", status: "ok", seconds: 0.19, statesPerSecond: 136_699 },
+  { label: "refpin N=5 --workers 1", status: "ok", seconds: 0.52, statesPerSecond: 452_043 },
+  { label: "refpin N=6 --workers 1", status: "ok", seconds: 5.17, statesPerSecond: 434_132 },
+  { label: "refpin N=7", status: "ok", seconds: 52.52, rssMB: 552, rssBytesPerState: 26.7, storeBytesPerState: 9.3, traceBytesPerState: 1.4, fingerprintBits: 64, collisionProbability: 1.3e-5 },
+  { label: "refpin N=7 --workers 1", status: "ok", seconds: 66.48, statesPerSecond: 326_119, rssBytesPerState: 21.5 },
+  { label: "refpin N=7 --workers 2", status: "ok", seconds: 53.63, rssBytesPerState: 26.7 },
   { label: "kvm-vfio/file-pinning devices=3", status: "ok", seed: true },
 ];
 const spin = new Map<number, GoalSpin>([
-  [6, { ok: true, seconds: 3.98 }],
-  [7, { ok: true, seconds: 67.9 }],
+  [6, { ok: true, seconds: 5.65 }],
+  [7, { ok: true, seconds: 119.0 }],
 ]);
 
-test("bench goals: the README's run meets goals 3 and 5 and no other", () => {
+test("bench goals: the README's run meets goals 3 and 5 and the memory part of 2, no other", () => {
   const g = goals(run, spin);
   assert.deepEqual(g.map((x) => [x.goal.slice(0, 2), x.met]), [
-    ["1.", false], ["2.", false], ["2.", false], ["2.", false], ["2.", false], ["3.", true], ["4.", false], ["5.", true],
+    ["1.", false], ["2.", false], ["2.", true], ["2.", false], ["2.", false], ["3.", true], ["4.", false], ["5.", true],
   ]);
-  assert.match(g[0].value, /3\.28 s against SPIN's 3\.98 s: 0\.82x/);
-  assert.match(g[3].value, /40\.62 s \/ 29\.02 s: 1\.40x/);
+  assert.match(g[0].value, /5\.17 s against SPIN's 5\.65 s: 0\.92x/);
+  assert.match(g[2].value, /552 MB/);
+  assert.match(g[3].value, /66\.48 s \/ 53\.63 s: 1\.24x/);
   assert.match(g[5].value, /9\.3 \+ 1\.4 = 10\.7 B\/state/);
-  assert.match(g[6].value, /lowest 24% of highest/);
+  assert.match(g[6].value, /lowest 30% of highest/);
 });
 
 test("bench goals: a run that meets them all says so", () => {
