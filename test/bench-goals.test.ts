@@ -52,3 +52,16 @@ test("bench goals: without --full or without SPIN a goal is not measured, never 
   const noEstimate = run.map((r) => (r.label === "refpin N=7" ? { ...r, collisionProbability: undefined } : r));
   assert.equal(goals(noEstimate, spin).find((x) => x.goal.startsWith("3."))!.met, false);
 });
+
+test("bench goals: goal 1 is read off the median of the alternating pairs when the bench ran them", () => {
+  // The single row says 0.92x; three pairs of which one was slow say 0.44x.
+  const pairs = { n: 6, refcheck: [2.0, 2.2, 4.0], spin: [5.0, 5.0, 5.0] };
+  const g = goals(run, spin, pairs);
+  assert.equal(g[0].met, true);
+  assert.equal(g[0].value, "median of 3 alternating pairs with SPIN: 0.44x (0.40x, 0.44x, 0.80x)");
+  // Two slow pairs out of three: the median is slow, and the goal is not met.
+  const slow = goals(run, spin, { n: 6, refcheck: [2.0, 4.2, 4.0], spin: [5.0, 5.0, 5.0] });
+  assert.equal(slow[0].met, false);
+  // No pair finished: the single row decides, as without pairs.
+  assert.deepEqual(goals(run, spin, { n: 6, refcheck: [], spin: [] })[0], goals(run, spin)[0]);
+});
