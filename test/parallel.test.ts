@@ -89,3 +89,32 @@ test("parallel: a worker drops no candidate as seen on lookups made while the ta
   assert.ok(kept > 0, "lookups across a doubling do not count");
   assert.equal(kept, new ChunkExpander(model, false).run(task, new VisitedSet(W, model.codec.lastWordBits)).n, "as against an empty table");
 });
+
+// A queued state's known guards are worked out, by whichever thread expands it, from what the
+// instance that made it has changed (Expander.carryIn): the changed bits travel with the read
+// masks between threads, or a thread would reuse guard results that no longer hold.
+test("parallel: the footprints a thread hands on carry each instance's changed bits as well as the read masks", async () => {
+  const { compile } = await import("../checker/compile.ts");
+  const { LocalSearch, Limits } = await import("../checker/explore.ts");
+  const { Expander } = await import("../checker/expander.ts");
+  const { Inserter } = await import("../checker/inserter.ts");
+  const { Level } = await import("../checker/store.ts");
+  const model = compile(refpin, { N: 3, variant: "active" });
+  const limits = new Limits({}, performance.now(), Infinity);
+  const ins = new Inserter(model, Infinity, false, limits);
+  const search = new LocalSearch(model, ins, {}, limits);
+  search.initial();
+  let level = new Level(ins.next.pool);
+  for (let depth = 0; depth < 3 && ins.next.size > 0; depth++) {
+    level.clear();
+    [level, ins.next] = [ins.next, level];
+    search.level(level, depth, false);
+  }
+  const handed = search.ex.exportMasks();
+  const n = model.instances.length * model.words;
+  assert.equal(handed.length, 2 * n, "read masks, then changed bits");
+  assert.ok(handed.subarray(n).some((x) => x !== 0), "some instance changed some bit");
+  const fresh = new Expander(model, null);
+  fresh.importMasks(handed);
+  assert.deepEqual(fresh.exportMasks(), handed, "a thread that takes them over knows both");
+});
