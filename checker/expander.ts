@@ -11,7 +11,7 @@
 import type { Model } from "./compile.ts";
 import { READ_ONLY } from "./codec.ts";
 import type { Hit } from "./explore.ts";
-import { layoutOf, type Layout } from "./layout.ts";
+import { layoutOf, readCarry, type Layout } from "./layout.ts";
 import { LockOrder } from "./lockdep.ts";
 import type { Por, Track } from "./por.ts";
 import { Fault, SpecError } from "./spec.ts";
@@ -112,8 +112,6 @@ export class Expander {
   private readonly known: Uint32Array;
   private readonly inEnabled: Uint32Array;
   private readonly en: Uint32Array;
-  /** Where the instance that made a queued state is kept in its carry (see Layout). */
-  private readonly viaShift: number;
   private readonly layout: Layout;
   /**
    * Per instance: the packed bits its steps have changed so far (W words each), and the
@@ -168,7 +166,6 @@ export class Expander {
     this.D = new Uint32Array(W);
     this.layout = layoutOf(model);
     this.gw = this.layout.enabledWords;
-    this.viaShift = this.layout.viaShift;
     this.masks = new Uint32Array(this.gw > 0 ? model.instances.length * W : 0);
     this.dep = new Uint32Array(W * 32 * this.gw);
     this.readMask = new Uint32Array(W);
@@ -462,14 +459,9 @@ export class Expander {
    * has none.
    */
   private carryIn(words: Uint32Array, at: number): void {
-    const { known, inEnabled, affected } = this;
+    const { known, affected } = this;
     const gw = this.gw;
-    for (let g = 0; g < gw; g++) inEnabled[g] = words[at + g];
-    let via: number;
-    if (this.viaShift >= 0) {
-      via = inEnabled[gw - 1] >>> this.viaShift;
-      inEnabled[gw - 1] &= (1 << this.viaShift) - 1;
-    } else via = words[at + gw];
+    const via = readCarry(this.layout, words, at, this.inEnabled);
     if (via === 0) {
       for (let g = 0; g < gw; g++) known[g] = 0;
       return;

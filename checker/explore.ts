@@ -14,7 +14,7 @@
 // the two over a BFS level.
 import type { Model } from "./compile.ts";
 import { canonicalizerFor, Expander } from "./expander.ts";
-import { candidateStride, frontierStride } from "./layout.ts";
+import { layoutOf } from "./layout.ts";
 import { Inserter } from "./inserter.ts";
 import { STOP_INTERRUPT, STOP_TIMEOUT } from "./spec-calls.ts";
 import type { OrderEdge } from "./lockdep.ts";
@@ -191,6 +191,7 @@ export function hitKey(h: Hit): string {
 export class LocalSearch {
   readonly ex: Expander;
   private readonly cs: number;
+  private readonly fs: number;
   private readonly batch: Uint32Array;
   private nb = 0;
   private expanded = 0;
@@ -219,7 +220,9 @@ export class LocalSearch {
       }
     }
     if (opts.running) this.ex.running = ins.running = opts.running;
-    this.cs = candidateStride(model);
+    const layout = layoutOf(model);
+    this.cs = layout.candidateStride;
+    this.fs = layout.frontierStride;
     this.batch = new Uint32Array(LocalSearch.BATCH * this.cs);
     // Successors whose key is a recent one are dropped as they are made, before their guard
     // carry is computed and they are copied into the batch (about half of RefPin's).
@@ -275,7 +278,7 @@ export class LocalSearch {
 
   /** Expands `count` states of one block, the first of them with id `first`. */
   private block(block: Uint32Array, count: number, first: number, depth: number, atBound: boolean): StopReason | undefined {
-    const W = this.model.words, stride = frontierStride(this.model), opts = this.opts;
+    const stride = this.fs, opts = this.opts;
     for (let k = 0; k < count; k++) {
       if (opts.stopAtFirst && this.failed()) return "first-violation";
       if (++this.expanded >= this.nextCheck) {
@@ -349,6 +352,15 @@ export class LevelLoop {
     return { level: this.level, depth: this.depth, atBound: this.depth >= this.maxDepth };
   }
 
+  /** Every level on this thread, with the LocalSearch: the one-thread search. */
+  runLocal(): void {
+    const { local } = this, ex = local.ex;
+    const failed = () => local.failed(), generated = () => ex.generated;
+    for (let l = this.next(failed, generated); l !== null; l = this.next(failed, generated)) {
+      this.done(l.atBound, local.level(l.level, l.depth, l.atBound), ex.hidden);
+    }
+  }
+
   /** After a level: why it stopped early, if it did, and whether it hid a successor past the depth bound. */
   done(atBound: boolean, stoppedBy: StopReason | undefined, hidden: boolean): void {
     if (stoppedBy) this.stoppedBy = stoppedBy;
@@ -386,10 +398,7 @@ export class LevelLoop {
 export function explore(model: Model, opts: ExploreOptions = {}): ExploreResult {
   const loop = new LevelLoop(model, opts, false);
   const { local } = loop, ex = local.ex;
-  const failed = () => local.failed(), generated = () => ex.generated;
-  for (let l = loop.next(failed, generated); l !== null; l = loop.next(failed, generated)) {
-    loop.done(l.atBound, local.level(l.level, l.depth, l.atBound), ex.hidden);
-  }
+  loop.runLocal();
   return loop.result(
     {
       hits: ex.hits,
@@ -401,6 +410,6 @@ export function explore(model: Model, opts: ExploreOptions = {}): ExploreResult 
       por: ex.por !== null,
       porOff: local.porOff,
     },
-    failed,
+    () => local.failed(),
   );
 }

@@ -3,7 +3,7 @@
 // Insertion order alone decides state ids, so any number of expanding threads gives the
 // same ids, traces and verdicts.
 import type { Model } from "./compile.ts";
-import { layoutOf, type Layout } from "./layout.ts";
+import { layoutOf, writeCarry, type Layout } from "./layout.ts";
 import type { Hit, Limits } from "./explore.ts";
 import type { Por, Track } from "./por.ts";
 import { holds, notDeterministic, RUN_INVARIANT, RUN_SHIFT, RUN_WITNESS, RUNNING, showState } from "./spec-calls.ts";
@@ -148,7 +148,7 @@ export class Inserter {
 
   private insertPiece(c: Uint32Array, n: number, keyed: boolean, deduped: boolean): void {
     const L = this.layout;
-    const W = L.words, cs = L.candidateStride, K = L.key, gw = L.enabledWords, viaShift = L.viaShift;
+    const W = L.words, cs = L.candidateStride, K = L.key;
     const visited = this.visited;
     if (!keyed) for (let j = 0; j < n; j++) visited.keyInto(c, j * cs, c, j * cs + K);
     // A key seen recently is in the set, or is an earlier candidate of this batch that the
@@ -182,14 +182,7 @@ export class Inserter {
       const at = this.next.reserve();
       const na = this.next.a;
       for (let w = 0; w < W; w++) D[w] = na[at + w] = c[off + w];
-      if (gw > 0) {
-        // The guard carry (see Layout): the parent's enabled set, and the instance that made the state.
-        const to = at + L.carry;
-        for (let k = 0; k < gw; k++) na[to + k] = c[off + L.enabled + k];
-        const via = parent === NO_PARENT ? 0 : inst + 1;
-        if (viaShift >= 0) na[to + gw - 1] |= via << viaShift;
-        else na[to + gw] = via;
-      }
+      if (L.enabledWords > 0) writeCarry(L, na, at + L.carry, c, off + L.enabled, parent === NO_PARENT ? 0 : inst + 1);
       // An initial state has no parent to take a result from: every property runs on it.
       this.checkNew(id, c, parent === NO_PARENT ? -1 : off + L.diff);
     }

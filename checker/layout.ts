@@ -62,5 +62,23 @@ export function layoutOf(model: Model): Layout {
   };
 }
 
-export const candidateStride = (model: Model) => layoutOf(model).candidateStride;
-export const frontierStride = (model: Model) => layoutOf(model).frontierStride;
+/**
+ * Writes a queued state's carry at q[at..]: its parent's enabled set, from e[from..], and
+ * `via`, the instance that made it plus one (0: an initial state).
+ */
+export function writeCarry(L: Layout, q: Uint32Array, at: number, e: Uint32Array, from: number, via: number): void {
+  const gw = L.enabledWords;
+  for (let k = 0; k < gw; k++) q[at + k] = e[from + k];
+  if (L.viaShift >= 0) q[at + gw - 1] |= via << L.viaShift;
+  else q[at + gw] = via;
+}
+
+/** Reads the carry at q[at..]: the parent's enabled set into `enabled`; gives `via` (see writeCarry). */
+export function readCarry(L: Layout, q: Uint32Array, at: number, enabled: Uint32Array): number {
+  const gw = L.enabledWords;
+  for (let g = 0; g < gw; g++) enabled[g] = q[at + g];
+  if (L.viaShift < 0) return q[at + gw];
+  const via = enabled[gw - 1] >>> L.viaShift;
+  enabled[gw - 1] &= (1 << L.viaShift) - 1;
+  return via;
+}

@@ -72,10 +72,10 @@ test("parallel: the visited table doubling in place while workers filter against
 test("parallel: a worker drops no candidate as seen on lookups made while the table was doubled in place", async () => {
   const { compile } = await import("../checker/compile.ts");
   const { ChunkExpander } = await import("../checker/chunk.ts");
-  const { frontierStride } = await import("../checker/layout.ts");
+  const { layoutOf } = await import("../checker/layout.ts");
   const { VisitedSet } = await import("../checker/store.ts");
   const model = compile(refpin, { N: 3, variant: "active" });
-  const fs = frontierStride(model), W = model.words;
+  const fs = layoutOf(model).frontierStride, W = model.words;
   const frontier = new SharedArrayBuffer(4 * fs * model.inits.length);
   model.inits.forEach((s, k) => new Uint32Array(frontier).set(s, k * fs));
   const task = {
@@ -95,22 +95,12 @@ test("parallel: a worker drops no candidate as seen on lookups made while the ta
 // masks between threads, or a thread would reuse guard results that no longer hold.
 test("parallel: the footprints a thread hands on carry each instance's changed bits as well as the read masks", async () => {
   const { compile } = await import("../checker/compile.ts");
-  const { LocalSearch, Limits } = await import("../checker/explore.ts");
+  const { LevelLoop } = await import("../checker/explore.ts");
   const { Expander } = await import("../checker/expander.ts");
-  const { Inserter } = await import("../checker/inserter.ts");
-  const { Level } = await import("../checker/store.ts");
   const model = compile(refpin, { N: 3, variant: "active" });
-  const limits = new Limits({}, performance.now(), Infinity);
-  const ins = new Inserter(model, Infinity, false, limits);
-  const search = new LocalSearch(model, ins, {}, limits);
-  search.initial();
-  let level = new Level(ins.next.pool);
-  for (let depth = 0; depth < 3 && ins.next.size > 0; depth++) {
-    level.clear();
-    [level, ins.next] = [ins.next, level];
-    search.level(level, depth, false);
-  }
-  const handed = search.ex.exportMasks();
+  const loop = new LevelLoop(model, { maxDepth: 3 }, false);
+  loop.runLocal();
+  const handed = loop.local.ex.exportMasks();
   const n = model.instances.length * model.words;
   assert.equal(handed.length, 2 * n, "read masks, then changed bits");
   assert.ok(handed.subarray(n).some((x) => x !== 0), "some instance changed some bit");

@@ -119,23 +119,13 @@ test("guard memo: in the purity probe's window a remembered guard result is run 
 
 test("guard memo: RefPin's per-device guards, re-run after a step on the shared count, come from the memo", async () => {
   const { compile } = await import("../checker/compile.ts");
-  const { LocalSearch, Limits } = await import("../checker/explore.ts");
-  const { Inserter } = await import("../checker/inserter.ts");
-  const { Level } = await import("../checker/store.ts");
+  const { LevelLoop } = await import("../checker/explore.ts");
   const refpin = (await import("../specs/conformance/refpin.ts")).default;
   const model = compile(refpin, { N: 4, variant: "active" });
-  const limits = new Limits({}, performance.now(), Infinity);
-  const ins = new Inserter(model, Infinity, false, limits);
-  const search = new LocalSearch(model, ins, {}, limits);
-  search.initial();
-  let level = new Level(ins.next.pool);
-  for (let depth = 0; ins.next.size > 0; depth++) {
-    level.clear();
-    [level, ins.next] = [ins.next, level];
-    search.level(level, depth, false);
-  }
-  assert.equal(ins.distinct, 25_314);
-  const { guardRuns, guardMemoHits } = search.ex;
+  const loop = new LevelLoop(model, {}, false);
+  loop.runLocal();
+  assert.equal(loop.ins.distinct, 25_314);
+  const { guardRuns, guardMemoHits } = loop.local.ex;
   // Without the memo every one of these would be a run (about 5.8 a state).
   assert.ok(guardMemoHits > 100_000 && guardRuns < guardMemoHits / 10, `${guardRuns} runs, ${guardMemoHits} from the memo`);
 });
