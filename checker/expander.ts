@@ -26,6 +26,7 @@ import { projectionHash, TransitionCache } from "./transition-cache.ts";
 /** Extra runs of every guard and effect on each of the purity probe's first states: a fair coin agrees with itself 16 times in a row once in 2^15. */
 const PROBE_RUNS = 15;
 const PROBE_RUNS_FIRST = 64;
+const PROBE_AGAIN = "run again on the same state during the search";
 
 function faultText(x: string | null | undefined): string {
   return x === null || x === undefined ? "no fault" : `the fault "${x}"`;
@@ -152,6 +153,8 @@ export class Expander {
   private readonly recorder: any;
   /** In the purity probe's window: cached transitions are run anyway and compared. */
   private probing = false;
+  /** The outcome a probed expansion compares its own guard results and steps with (see expand). */
+  private probeWith: Outcome | null = null;
   private readonly probeD: Uint32Array;
 
   constructor(
@@ -240,17 +243,26 @@ export class Expander {
       // an effect that changes hidden state (a module variable) shows up as a difference.
       this.probeLeft--;
       const before = this.outcome();
+      // With guard reuse, below the depth bound, the expansion itself runs every guard it
+      // does not reuse and every enabled effect afresh: it is compared with `before` as it
+      // goes, and counts as the second run.
+      const inline = gw > 0 && !seen;
       this.probing = true;
-      this.expandOnce(id, emit, seen);
-      this.probing = false;
+      if (inline) this.probeWith = before;
+      try {
+        this.expandOnce(id, emit, seen);
+      } finally {
+        this.probing = false;
+        this.probeWith = null;
+      }
       if (gw > 0) this.checkReused(before);
       // A coin-flip effect agrees with itself half the time: on the first states compare
       // several runs, so a model with few states cannot pass on luck; later states (where a
       // slow spec would pay most) get one.
-      const runs = this.expansions < PROBE_RUNS_FIRST ? PROBE_RUNS : 1;
+      const runs = this.expansions < PROBE_RUNS_FIRST ? PROBE_RUNS : inline ? 0 : 1;
       for (let k = 0; k < runs; k++) {
         this.A.set(before.state);
-        this.compare(before, this.outcome(), "run again on the same state during the search");
+        this.compare(before, this.outcome(), PROBE_AGAIN);
       }
       if (this.samples.length < 256) this.samples.push(before);
     } else this.expandOnce(id, emit, seen);
@@ -342,22 +354,38 @@ export class Expander {
   }
 
   private compare(a: Outcome, b: Outcome, how: string): void {
-    const { model } = this;
-    const W = model.words;
     // No closure or view is made here unless a message is: this runs on every probed state,
     // and under tsx every closure made costs a name-setting call.
-    for (let i = 0; i < model.instances.length; i++) {
-      if (a.enabled[i] !== b.enabled[i]) {
-        throw notDeterministic(model, `the guard of action ${model.instances[i].label}, ${how}, gave ${!!a.enabled[i]}, then ${!!b.enabled[i]} from the state ${showState(model, a.state)}`);
-      }
-      if (a.faults[i] !== b.faults[i]) {
-        throw notDeterministic(model, `action ${model.instances[i].label}, ${how}, gave ${faultText(a.faults[i])}, then ${faultText(b.faults[i])} from the state ${showState(model, a.state)}`);
-      }
-      if (!sameWords(a.words, i * W, b.words, i * W, W)) {
-        const x = a.words.subarray(i * W, i * W + W), y = b.words.subarray(i * W, i * W + W);
-        throw notDeterministic(model, `action ${model.instances[i].label}, ${how}, gave different states from the state ${showState(model, a.state)}${stateDiff(model, x, y)}`);
-      }
+    for (let i = 0; i < this.model.instances.length; i++) {
+      this.sameGuard(a, i, b.enabled[i] === 1, how);
+      this.sameStep(a, i, b.faults[i], b.words, i * this.model.words, how);
     }
+  }
+
+  /** Guard i gave `g` on a's state, as it did in a. */
+  private sameGuard(a: Outcome, i: number, g: boolean, how: string): void {
+    if ((a.enabled[i] === 1) !== g) {
+      throw notDeterministic(this.model, `the guard of action ${this.model.instances[i].label}, ${how}, gave ${a.enabled[i] === 1}, then ${g} from the state ${showState(this.model, a.state)}`);
+    }
+  }
+
+  /** Instance i's step from a's state gave `fault`, or the state at words[off..], as it did in a. */
+  private sameStep(a: Outcome, i: number, fault: string | undefined, words: Uint32Array, off: number, how: string): void {
+    const { model } = this;
+    const W = model.words;
+    if (a.faults[i] !== fault) {
+      throw notDeterministic(model, `action ${model.instances[i].label}, ${how}, gave ${faultText(a.faults[i])}, then ${faultText(fault)} from the state ${showState(model, a.state)}`);
+    }
+    if (fault === undefined && !sameWords(a.words, i * W, words, off, W)) {
+      const x = a.words.subarray(i * W, i * W + W), y = words.subarray(off, off + W);
+      throw notDeterministic(model, `action ${model.instances[i].label}, ${how}, gave different states from the state ${showState(model, a.state)}${stateDiff(model, x, y)}`);
+    }
+  }
+
+  /** The probed expansion's own guard results, compared with `probeWith`'s (see expand). */
+  private sameGuards(o: Outcome): void {
+    const en = this.en;
+    for (let i = 0; i < this.model.instances.length; i++) this.sameGuard(o, i, (en[i >>> 5] & (1 << (i & 31))) !== 0, PROBE_AGAIN);
   }
 
   /** Guard i on A: from the memo, or run (and kept). */
@@ -530,6 +558,7 @@ export class Expander {
       en[g] = e;
       if (e !== 0) any = true;
     }
+    if (this.probeWith !== null) this.sameGuards(this.probeWith);
     if (!any) return this.terminal(id);
     for (let g = 0; g < gw; g++) {
       for (let x = en[g]; x !== 0; x &= x - 1) {
@@ -585,6 +614,7 @@ export class Expander {
     this.generated++;
     this.fired[i]++;
     const fault = this.cache !== null && this.cache.off[i] === 0 ? this.cachedEffect(i) : this.runEffect(i, draft);
+    if (this.probeWith !== null) this.sameStep(this.probeWith, i, fault ?? undefined, D, 0, PROBE_AGAIN);
     if (fault !== null) {
       this.changed[i]++;
       if (!this.faultHit) {

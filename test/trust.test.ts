@@ -173,6 +173,33 @@ test("module-flag: state kept in a module variable is caught by the purity probe
   throwsSpecError(() => check(moduleFlag), /bad\/module-flag" is not deterministic/, /the guard of action Use/, /gave true, then false/);
 });
 
+// Past the first 64 probed states the probed expansion itself is the second run: its guards
+// and steps are compared with the run before it as they go (no third run of everything).
+// Impure only from state 500 on, so only that comparison can catch it.
+test("past the probe's first states, the probed expansion's own runs are compared with the run before it", () => {
+  let flip = false;
+  const late = (impureGuard: boolean) =>
+    defineSpec({
+      name: "bad/late-flip",
+      params: z.object({}),
+      state: () => z.object({ x: z.number().int().min(0).max(1000), b: z.boolean() }),
+      init: () => ({ x: 0, b: false }),
+      actions: () => ({
+        Inc: {
+          when: (s) => s.x < 1000 && (!impureGuard || s.x < 500 || (flip = !flip)),
+          then: (s) => {
+            if (!impureGuard) flip = !flip;
+            s.x = s.x + (!impureGuard && s.x >= 500 && flip ? 2 : 1);
+          },
+        },
+      }),
+      invariants: { small: (s) => s.x <= 1000 },
+    });
+  throwsSpecError(() => check(late(false)), /bad\/late-flip" is not deterministic/, /action Inc, run again on the same state during the search, gave different states from the state \{"x":500,"b":false\}/);
+  flip = false;
+  throwsSpecError(() => check(late(true)), /not deterministic/, /the guard of action Inc, run again on the same state during the search, gave (true|false), then (true|false) from the state \{"x":500,"b":false\}/);
+});
+
 test("a module-level counter in an effect, or Math.random in a guard or an invariant, is not deterministic", () => {
   let calls = 0;
   throwsSpecError(() => check(counter((s) => { calls++; s.x = calls > 1 ? 0 : 1; })), /not deterministic: action Inc/);
