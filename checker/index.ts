@@ -36,6 +36,8 @@ export interface CheckOptions extends ExploreOptions {
   specUrl?: string;
   /** Levels with fewer states than this stay on the main thread (tests lower it). */
   parallelLevel?: number;
+  /** Whether workers drop the candidates they find in the visited set (see ParallelOptions). */
+  workerFilter?: boolean;
   /** Random walks instead of the exhaustive search (simulate.ts; the search worker dispatches on it). */
   simulate?: { runs: number; depth: number; seed: number; first?: boolean };
 }

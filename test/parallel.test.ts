@@ -25,9 +25,12 @@ for (const variant of ["active", "plain"] as const) {
 test("parallel: RefPin N=5 (levels of several blocks, each given back as its last piece is inserted) gives the single-threaded verdict and the known counts", async () => {
   const one = check(refpin, { N: 5, variant: "active" });
   assert.deepEqual([one.stats.distinctStates, one.stats.generatedStates, one.stats.depth], [235_662, 2_454_116, 17]);
-  const two = await checkAsync(refpin, { N: 5, variant: "active" }, { workers: 2, specUrl, parallelLevel: 1000 });
-  assert.equal(two.stats.workers, 2);
-  assert.deepEqual(comparable(two), comparable(one));
+  // With two threads the workers do not filter by default (ParallelOptions.workerFilter): both ways.
+  for (const workerFilter of [false, true]) {
+    const two = await checkAsync(refpin, { N: 5, variant: "active" }, { workers: 2, specUrl, parallelLevel: 1000, workerFilter });
+    assert.equal(two.stats.workers, 2);
+    assert.deepEqual(comparable(two), comparable(one), `workerFilter: ${workerFilter}`);
+  }
 });
 
 test("parallel: symmetry and a depth bound agree with the single-threaded run", async () => {
@@ -65,7 +68,7 @@ test("parallel: the visited table doubling in place while workers filter against
   assert.equal(one.stats.distinctStates, 235_662);
   const slots = Math.log2(one.stats.storeBytes / 6);
   assert.ok(Number.isInteger(slots) && slots >= 18, `a compact table that doubled: ${one.stats.storeBytes} B`);
-  const two = await checkAsync(refpin, { N: 5, variant: "active" }, { ...opts, workers: 2, specUrl, parallelLevel: 1000 });
+  const two = await checkAsync(refpin, { N: 5, variant: "active" }, { ...opts, workers: 2, specUrl, parallelLevel: 1000, workerFilter: true });
   assert.deepEqual(comparable(two), comparable(one));
 });
 
@@ -79,7 +82,7 @@ test("parallel: a worker drops no candidate as seen on lookups made while the ta
   const frontier = new SharedArrayBuffer(4 * fs * model.inits.length);
   model.inits.forEach((s, k) => new Uint32Array(frontier).set(s, k * fs));
   const task = {
-    type: "chunk" as const, chunk: 0, frontier, first: 0, from: 0, to: model.inits.length, atBound: false,
+    type: "chunk" as const, chunk: 0, frontier, first: 0, from: 0, to: model.inits.length, atBound: false, filter: true,
     deadline: Infinity, masks: new Uint32Array(model.instances.length * W),
   };
   // A table that has every key, as its reader sees it: stable, or doubled in place meanwhile.
