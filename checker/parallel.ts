@@ -24,7 +24,7 @@ export interface ParallelOptions extends ExploreOptions {
   /**
    * Workers look each candidate up in the visited set and drop the ones found there, which
    * this thread would otherwise look up when it inserts them (default: with more than two
-   * threads). With two, this thread expands about 40% of the chunks itself and has time for
+   * threads). With two, this thread expands 35 to 50% of the chunks itself and has time for
    * those lookups; the filter cost the worker more than it saved. RefPin N = 7, alternating
    * runs with and without it: 66.4, 70.5, 65.3 s against 62.8, 60.5, 56.6 s, peak RSS 496
    * against 495 MB; N = 6: 6.5 against 6.3 s (mean of three), but 30 to 50 MB more RSS, as
