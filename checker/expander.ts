@@ -382,10 +382,17 @@ export class Expander {
     }
   }
 
-  /** The probed expansion's own guard results, compared with `probeWith`'s (see expand). */
+  /**
+   * The probed expansion's guard results, compared with `probeWith`'s (see expand) before any
+   * step runs: the reused ones first (their message says they were carried), then the fresh.
+   */
   private sameGuards(o: Outcome): void {
-    const en = this.en;
-    for (let i = 0; i < this.model.instances.length; i++) this.sameGuard(o, i, (en[i >>> 5] & (1 << (i & 31))) !== 0, PROBE_AGAIN);
+    const { en, known } = this;
+    this.checkReused(o);
+    for (let i = 0; i < this.model.instances.length; i++) {
+      const bit = 1 << (i & 31);
+      if (!(known[i >>> 5] & bit)) this.sameGuard(o, i, (en[i >>> 5] & bit) !== 0, PROBE_AGAIN);
+    }
   }
 
   /** Guard i on A: from the memo, or run (and kept). */

@@ -200,6 +200,27 @@ test("past the probe's first states, the probed expansion's own runs are compare
   throwsSpecError(() => check(late(true)), /not deterministic/, /the guard of action Inc, run again on the same state during the search, gave (true|false), then (true|false) from the state \{"x":500,"b":false\}/);
 });
 
+// A guard that reads no field is reused on every state after the first; when it reads hidden
+// state that changes, the probe says it was carried from an earlier state, not run twice.
+test("a reused guard that no longer holds past the probe's first states is reported as carried", () => {
+  let late = false;
+  const carried = defineSpec({
+    name: "bad/carried-guard",
+    params: z.object({}),
+    state: () => z.object({ x: z.number().int().min(0).max(1000) }),
+    init: () => {
+      late = false;
+      return { x: 0 };
+    },
+    actions: () => ({
+      Inc: { when: (s) => s.x < 1000, then: (s) => { s.x = s.x + 1; if (s.x === 600) late = true; } },
+      Tick: { when: () => !late, then: () => {} },
+    }),
+    invariants: { small: (s) => s.x <= 1000 },
+  });
+  throwsSpecError(() => check(carried), /bad\/carried-guard" is not deterministic/, /the guard of action Tick gave false on the state \{"x":600\}, but true on an earlier state that differs from it only in fields the guard did not read/);
+});
+
 test("a module-level counter in an effect, or Math.random in a guard or an invariant, is not deterministic", () => {
   let calls = 0;
   throwsSpecError(() => check(counter((s) => { calls++; s.x = calls > 1 ? 0 : 1; })), /not deterministic: action Inc/);
