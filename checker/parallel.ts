@@ -91,12 +91,15 @@ export function startWorker(name: "worker" | "search-worker" | "sim-worker", opt
   return startModuleWorker(new URL(`./${name}.${import.meta.url.endsWith(".ts") ? "ts" : "js"}`, import.meta.url), options);
 }
 
-class Pool {
-  private readonly workers: Worker[] = [];
-  constructor(n: number, init: { specUrl: string; params: Record<string, unknown>; symmetry: boolean }) {
-    for (let i = 0; i < n; i++) {
-      this.workers.push(startWorker("worker", { workerData: init }));
-    }
+/** Tasks handed out beyond the last one inserted, per worker (see Pool.run). */
+export const MAX_AHEAD_PER_WORKER = 4;
+
+/** The search's worker threads, and how a level's tasks are handed to them (exported for tests). */
+export class Pool {
+  constructor(private readonly workers: Worker[]) {}
+
+  static start(n: number, init: { specUrl: string; params: Record<string, unknown>; symmetry: boolean }): Pool {
+    return new Pool(Array.from({ length: n }, () => startWorker("worker", { workerData: init })));
   }
 
   async ready(): Promise<void> {
@@ -121,8 +124,16 @@ class Pool {
     // task made the garbage collector run all the time (each counts as external memory).
     const spare: ArrayBuffer[] = [];
     const withSpare = (t: LevelTask): LevelTask => (spare.length > 0 ? { ...t, out: spare.pop() } : t);
+    // A worker faster than this thread's insertion would otherwise run ahead by up to a whole
+    // level, each result holding its candidate buffer until it is inserted: it waits instead.
+    const ahead = MAX_AHEAD_PER_WORKER * this.workers.length;
+    const waiting: Worker[] = [];
     const feed = (w: Worker) => {
       if (next >= tasks.length) return;
+      if (next - taken >= ahead) {
+        waiting.push(w);
+        return;
+      }
       const t: WorkerTask = { ...withSpare(tasks[next++]), table: table() };
       w.postMessage(t, t.out ? [t.out] : []);
     };
@@ -159,6 +170,7 @@ class Pool {
           results[taken++] = undefined;
           take(r);
           spare.push(r.candidates.buffer as ArrayBuffer);
+          while (waiting.length > 0 && next < tasks.length && next - taken < ahead) feed(waiting.pop()!);
         } else if (next < tasks.length) {
           results[next] = local(withSpare(tasks[next]));
           next++;
@@ -240,7 +252,7 @@ export async function exploreParallel(model: Model, opts: ParallelOptions): Prom
       } else {
         if (!pool) {
           // This thread is one of the `workers` threads that expand.
-          pool = new Pool(opts.workers - 1, { specUrl: opts.specUrl, params: model.params, symmetry: !!opts.symmetry });
+          pool = Pool.start(opts.workers - 1, { specUrl: opts.specUrl, params: model.params, symmetry: !!opts.symmetry });
           chunks = new ChunkExpander(model, !!opts.symmetry);
           if (opts.running) chunks.ex.running = opts.running;
           await pool.ready();

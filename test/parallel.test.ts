@@ -111,3 +111,41 @@ test("parallel: the footprints a thread hands on carry each instance's changed b
   fresh.importMasks(handed);
   assert.deepEqual(fresh.exportMasks(), handed, "a thread that takes them over knows both");
 });
+
+// A worker faster than the search's insertion must not run a whole level ahead: every result
+// it hands back holds its candidate buffer until it is inserted (Pool.run waits it instead).
+test("parallel: a worker faster than the insertion is handed at most a few tasks beyond the last one inserted", async () => {
+  const { EventEmitter } = await import("node:events");
+  const { Pool, MAX_AHEAD_PER_WORKER } = await import("../checker/parallel.ts");
+  const result = (chunk: number) => ({ chunk, candidates: new Uint32Array(4), n: 0, hits: [], fired: new Float64Array(0), changed: new Float64Array(0), generated: 0, hidden: false, masks: new Uint32Array(0) });
+  // Answers every task at once, on the next turn of the event loop.
+  class Instant extends EventEmitter {
+    sent = 0;
+    postMessage(t: { chunk: number }): void {
+      this.sent++;
+      setImmediate(() => this.emit("message", result(t.chunk)));
+    }
+  }
+  const worker = new Instant();
+  const pool = new Pool([worker as never]);
+  const tasks = Array.from({ length: 200 }, (_, chunk) => ({ type: "chunk" as const, chunk, frontier: new SharedArrayBuffer(4), first: 0, from: 0, to: 0, atBound: false, filter: false, deadline: Infinity, masks: new Uint32Array(0) }));
+  let taken = 0, local = 0, most = 0;
+  await pool.run(
+    tasks,
+    () => {
+      most = Math.max(most, worker.sent + local - taken);
+      taken++;
+      // A slow insertion: the worker's answers pile up meanwhile.
+      const until = performance.now() + 0.5;
+      while (performance.now() < until);
+    },
+    (t) => {
+      local++;
+      return result(t.chunk);
+    },
+    () => ({}) as never,
+  );
+  assert.equal(taken, 200, "every task's result is taken, in order");
+  assert.ok(worker.sent > 100, `the worker did most of the tasks (${worker.sent})`);
+  assert.ok(most <= MAX_AHEAD_PER_WORKER, `at most ${MAX_AHEAD_PER_WORKER} tasks beyond the last inserted, not ${most}`);
+});
