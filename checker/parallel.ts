@@ -1,9 +1,10 @@
 // Parallel breadth-first search with worker_threads, level by level.
 //
 // Each level's frontier is cut into chunks. `workers` threads expand them (see chunk.ts):
-// workers - 1 worker threads, which also drop the candidates they find in the visited set
-// (read from shared memory), and this thread, which expands a chunk itself whenever no
-// result is ready to insert. This thread inserts the candidates chunk by chunk, in frontier
+// workers - 1 worker threads, which with more than two threads also drop the candidates they
+// find in the visited set (read from shared memory), and this thread, which expands a chunk
+// itself whenever no result is ready to insert; a worker is never more than a few chunks
+// ahead of the insertion. This thread inserts the candidates chunk by chunk, in frontier
 // order. That is exactly the order the single-threaded search inserts them in, so ids,
 // counts, traces and verdicts are identical to a run with one thread. The level loop itself
 // is the one-thread search's (LevelLoop, explore.ts); small levels run as there.
