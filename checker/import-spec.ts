@@ -33,11 +33,12 @@ export async function importSpecModule(url: string): Promise<Record<string, unkn
       });
     }
     await (tsx ??= import("tsx/esm/api").then((api) => void api.register()));
-    // In a CommonJS package (what `npm init -y` makes), tsx would compile the spec to
-    // CommonJS; a hook registered after tsx's (so it runs first) makes it an ES module.
-    if (url.startsWith("file:") && packageType(fileURLToPath(url)) !== "module") {
-      await (esm ??= Promise.resolve(register(new URL("./esm-hooks.js", import.meta.url))));
-    }
+  }
+  // In a CommonJS package (what `npm init -y` makes), or outside any package, tsx would
+  // compile the spec to CommonJS; a hook registered after tsx's (so it runs first) makes it
+  // an ES module.
+  if (url.startsWith("file:") && packageType(fileURLToPath(url)) !== "module") {
+    await (esm ??= Promise.resolve(register(new URL(`./esm-hooks.${compiled ? "js" : "ts"}`, import.meta.url))));
   }
   return (await import(url)) as Record<string, unknown>;
 }

@@ -2,7 +2,8 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { Verdict } from "../checker/verdict.ts";
@@ -152,4 +153,27 @@ test("cli: in a clone, `npx refcheck --version` runs the built command", () => {
   const r = spawnSync("npx", ["--no-install", "refcheck", "--version"], { cwd: root, encoding: "utf8", timeout: 60_000 });
   assert.equal(r.status, 0, `exit ${r.status}: ${r.stderr}`);
   assert.match(r.stdout.trim(), /^\d+\.\d+\.\d+$/);
+});
+
+// Run from the sources, a spec outside any package (no package.json above it) was compiled
+// to CommonJS by tsx, and its import of refcheck's own ES modules failed with "Cannot
+// require() ES Module ... in a cycle"; the package registered the ES-module hook, the sources
+// did not. A spec kept beside a clone of refcheck, importing it by path, is such a spec.
+test("cli: from the sources, a spec outside any package that imports refcheck's sources by path loads and runs", () => {
+  const dir = mkdtempSync(path.join(tmpdir(), "refcheck-outside-"));
+  try {
+    for (let d = dir; path.dirname(d) !== d; d = path.dirname(d)) {
+      if (existsSync(path.join(d, "package.json"))) return; // not outside a package here: nothing to show
+    }
+    symlinkSync(path.join(root, "node_modules"), path.join(dir, "node_modules"), "dir");
+    const file = path.join(dir, "counter.ts");
+    writeFileSync(file, good.replace('"../../checker/spec.ts"', JSON.stringify(path.join(root, "checker", "spec.ts"))).replace("LIMIT", "3").replace("__EXTRA__", 'invariants: { small: (s) => s.x <= 3 },'));
+    // The launcher `npm run refcheck` runs (it registers tsx for ES modules only).
+    const r = spawnSync(process.execPath, ["bin/refcheck.mjs", "check", file, "--skip-typecheck"], { cwd: root, encoding: "utf8", timeout: 60_000, env: { ...process.env, REFCHECK_DEBUG: "", NO_COLOR: "1" } });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /PASS/);
+    assert.match(r.stdout, /4 distinct states/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
