@@ -48,10 +48,11 @@ export class ChunkExpander {
 
   /**
    * Expands the chunk; `seen` is the visited set of the levels before (or a view of it).
-   * `filter`: drop the candidates found in `seen` or repeated in the chunk. The search's own
-   * thread does not: it inserts the candidates itself, which looks each one up anyway.
+   * `filter` (the task's, by default): drop the candidates found in `seen` or repeated in the
+   * chunk. The search's own thread does not: it inserts the candidates itself, which looks
+   * each one up anyway.
    */
-  run(t: LevelTask, seen: VisitedSet, filter = true): ChunkResult {
+  run(t: LevelTask, seen: VisitedSet, filter = t.filter): ChunkResult {
     const { ex, W, cs, fs } = this;
     this.seen = seen;
     const states = t.to - t.from;

@@ -171,7 +171,7 @@ export class Pool {
           results[taken++] = undefined;
           take(r);
           spare.push(r.candidates.buffer as ArrayBuffer);
-          while (waiting.length > 0 && next < tasks.length && next - taken < ahead) feed(waiting.pop()!);
+          for (const w of waiting.splice(0)) feed(w);
         } else if (next < tasks.length) {
           results[next] = local(withSpare(tasks[next]));
           next++;

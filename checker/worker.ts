@@ -23,7 +23,7 @@ try {
   const chunks = new ChunkExpander(compile(mod.default, params), symmetry);
   port.on("message", (t: WorkerTask) => {
     try {
-      const r = chunks.run(t, VisitedSet.attach(t.table), t.filter);
+      const r = chunks.run(t, VisitedSet.attach(t.table));
       // Hand over the buffers themselves (no copy); the search reads only the first n candidates.
       port.postMessage(r, [r.candidates.buffer as ArrayBuffer, r.fired.buffer as ArrayBuffer, r.changed.buffer as ArrayBuffer, r.masks.buffer as ArrayBuffer]);
     } catch (e) {
