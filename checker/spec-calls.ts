@@ -22,11 +22,11 @@ export const RUN_GUARD = 1, RUN_EFFECT = 2, RUN_INVARIANT = 3, RUN_WITNESS = 4, 
 export function specFailure(model: Model, where: string, e: unknown): Error {
   const head = `spec "${model.spec.name}", ${where}`;
   if (e instanceof SpecError) return new SpecError(`${head}: ${e.message}`);
-  // Arrays of records are frozen arrays: strict code assigning a whole element gets this.
-  const frozen = e instanceof TypeError && /^Cannot assign to read only property '(\d+)' of object '\[object Array\]'/.exec(e.message);
+  // Arrays of records are frozen arrays: strict code assigning or deleting a whole element gets this.
+  const frozen = e instanceof TypeError && /^Cannot (assign to read only|delete) property '(\d+)' of (object )?'?\[object Array\]/.exec(e.message);
   if (frozen) {
     return new SpecError(
-      `${head}: element [${frozen[1]}] of a state array of records was assigned as a whole; assign the element's fields instead (e.g. s.dev[i].x = ...)`,
+      `${head}: element [${frozen[2]}] of a state array of records was ${frozen[1] === "delete" ? "deleted" : "assigned as a whole"}; assign the element's fields instead (e.g. s.dev[i].x = ...)`,
     );
   }
   const msg = e instanceof Error ? e.message : String(e);

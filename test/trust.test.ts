@@ -35,12 +35,21 @@ const arraySpec = (slip: string) =>
         n: z.number().int().min(0).max(2),
         flags: z.array(z.boolean()).length(2),
         dev: z.array(z.object({ bound: z.boolean(), ref: z.object({ count: z.number().int().min(0).max(3) }) })).length(2),
+        grid: z.array(z.object({ cells: z.array(z.object({ on: z.boolean() })).length(2) })).length(1),
       }),
-    init: () => ({ n: 0, flags: [false, false], dev: [{ bound: false, ref: { count: 0 } }, { bound: false, ref: { count: 0 } }] }),
+    init: () => ({
+      n: 0,
+      flags: [false, false],
+      dev: [{ bound: false, ref: { count: 0 } }, { bound: false, ref: { count: 0 } }],
+      grid: [{ cells: [{ on: false }, { on: false }] }],
+    }),
     actions: () => ({
       Step: {
         each: { i: [0, 1] },
-        when: (s: any, { i }) => (slip === "guard-read" ? s.dev[i].bnd === undefined : s.n < 2),
+        when: (s: any, { i }) => {
+          if (slip === "guard-assign" && s.n === 1) s.dev[1] = { bound: true, ref: { count: 0 } };
+          return slip === "guard-read" ? s.dev[i].bnd === undefined : s.n < 2;
+        },
         then: (s: any, { i }) => {
           s.n = s.n + 1;
           if (slip === "record-index-write" && i === 1) s.dev[5] = { bound: true };
@@ -50,10 +59,18 @@ const arraySpec = (slip: string) =>
           if (slip === "nested" && i === 1) s.dev[i].ref.cuont = 1;
           if (slip === "element-assign" && i === 1) s.dev[0] = { bound: true, ref: { count: 0 } };
           if (slip === "push" && i === 1) s.dev.push({ bound: true });
+          if (slip === "delete" && i === 1) delete s.dev[1];
+          if (slip === "length" && i === 1) s.dev.length = 0;
+          if (slip === "nested-assign" && i === 1) s.grid[0].cells[1] = { on: true };
         },
       },
     }),
-    invariants: { ok: (s) => s.n <= 2 },
+    invariants: {
+      ok: (s: any) => {
+        if (slip === "invariant-assign" && s.n === 2) s.dev[0] = { bound: false, ref: { count: 0 } };
+        return s.n <= 2;
+      },
+    },
   });
 
 test("slips at any depth: unknown nested fields, indexes out of range, whole-element writes, mutators", () => {
@@ -63,7 +80,15 @@ test("slips at any depth: unknown nested fields, indexes out of range, whole-ele
   throwsSpecError(() => check(arraySpec("leaf-index-write")), /action Step\(i=1\)/, /field flags\[2\] is not in the state schema/);
   throwsSpecError(() => check(arraySpec("leaf-index-read")), /action Step\(i=1\)/, /field flags\[2\]/);
   throwsSpecError(() => check(arraySpec("nested")), /action Step\(i=1\)/, /field dev\[1\]\.ref\.cuont/, /did you mean count\?/);
-  throwsSpecError(() => check(arraySpec("element-assign")), /action Step\(i=1\)/, /element \[0\] of a state array of records was assigned/);
+  // Arrays of records are frozen: a whole element written or deleted by any spec code (guard,
+  // effect, property, at any depth) is an error, never a silently replaced view.
+  const whole = /element \[(\d)\] of a state array of records was assigned as a whole; assign the element's fields instead/;
+  throwsSpecError(() => check(arraySpec("element-assign")), /action Step\(i=1\)/, whole);
+  throwsSpecError(() => check(arraySpec("guard-assign")), /guard of action Step\(i=0\)/, whole);
+  throwsSpecError(() => check(arraySpec("invariant-assign")), /invariant "ok"/, whole);
+  throwsSpecError(() => check(arraySpec("nested-assign")), /action Step\(i=1\)/, whole);
+  throwsSpecError(() => check(arraySpec("delete")), /action Step\(i=1\)/, /element \[1\] of a state array of records was deleted/);
+  throwsSpecError(() => check(arraySpec("length")), /action Step\(i=1\)/, /Cannot assign to read only property 'length'/);
   throwsSpecError(() => check(arraySpec("push")), /action Step\(i=1\)/, /dev\.push: a state array has a fixed length/);
   assert.equal(check(arraySpec("none")).outcome, "pass");
 });
