@@ -99,7 +99,11 @@ export const MAX_AHEAD_PER_WORKER = 4;
 export class Pool {
   constructor(private readonly workers: Worker[]) {}
 
+  /** @internal Pools started in this thread so far (tests see when the search starts one). */
+  static started = 0;
+
   static start(n: number, init: { specUrl: string; params: Record<string, unknown>; symmetry: boolean }): Pool {
+    Pool.started++;
     return new Pool(Array.from({ length: n }, () => startWorker("worker", { workerData: init })));
   }
 
@@ -225,6 +229,9 @@ export function once(w: Worker): Promise<unknown> {
  * shipping candidates would cost more than they save. */
 const PARALLEL_LEVEL = 100_000;
 
+/** The pool starts at the first level of at least 1/EARLY_START of the parallel size (see startPool). */
+const EARLY_START = 4;
+
 /** Tasks are at most a quarter of a block (4,096 states): each holds a candidate buffer until it is inserted. */
 const PIECES_PER_BLOCK = 4;
 
@@ -232,7 +239,18 @@ export async function exploreParallel(model: Model, opts: ParallelOptions): Prom
   const loop = new LevelLoop(model, opts, true);
   const { ins, local, deadline } = loop;
   let pool: Pool | undefined;
+  let ready: Promise<void> | undefined;
   let chunks: ChunkExpander | undefined;
+  const parallelLevel = opts.parallelLevel ?? PARALLEL_LEVEL;
+  // Workers take about 0.4 s to load and compile the spec from the sources: started when a
+  // level reaches a quarter of the parallel size, they load during the levels before the
+  // first parallel one instead of keeping this thread waiting then.
+  const startPool = () => {
+    pool = Pool.start(opts.workers - 1, { specUrl: opts.specUrl, params: model.params, symmetry: !!opts.symmetry });
+    ready = pool.ready();
+    // Awaited at the first parallel level; a failure before then must not go unhandled.
+    ready.catch(() => {});
+  };
   try {
     const fired = new Float64Array(model.instances.length);
     const changed = new Float64Array(model.instances.length);
@@ -245,20 +263,22 @@ export async function exploreParallel(model: Model, opts: ParallelOptions): Prom
       const { level, depth, atBound } = l;
       let stoppedBy: StopReason | undefined;
       let hidden = false;
-      if (level.size < (opts.parallelLevel ?? PARALLEL_LEVEL)) {
+      if (level.size < parallelLevel) {
+        if (!pool && level.size * EARLY_START >= parallelLevel) startPool();
         stoppedBy = local.level(level, depth, atBound);
         hidden = local.ex.hidden;
         // Keep hits in search order: what this thread found so far comes first.
         firstHits(local.ex.hits, exHits);
       } else {
-        if (!pool) {
+        if (!chunks) {
+          if (!pool) startPool();
           // This thread is one of the `workers` threads that expand.
-          pool = Pool.start(opts.workers - 1, { specUrl: opts.specUrl, params: model.params, symmetry: !!opts.symmetry });
           chunks = new ChunkExpander(model, !!opts.symmetry);
           if (opts.running) chunks.ex.running = opts.running;
-          await pool.ready();
+          await ready;
         }
-        const here = chunks!;
+        const here = chunks;
+        const workers = pool!;
         // Tasks are pieces of the level's blocks, at least 8 per worker; a block goes back to
         // the pool once the candidates of its last piece are inserted.
         const pieces = Math.max(PIECES_PER_BLOCK, Math.ceil((opts.workers * 8) / level.blocks.length));
@@ -287,7 +307,7 @@ export async function exploreParallel(model: Model, opts: ParallelOptions): Prom
         // Workers read the visited set while this thread inserts into it (or replaces it
         // when it grows): they may miss a state inserted meanwhile, never see one that is
         // not there, and every candidate they keep is checked again here.
-        await pool.run(tasks, (r) => {
+        await workers.run(tasks, (r) => {
           for (let i = 0; i < fired.length; i++) fired[i] += r.fired[i];
           for (let i = 0; i < changed.length; i++) changed[i] += r.changed[i];
           generated += r.generated;
@@ -312,7 +332,7 @@ export async function exploreParallel(model: Model, opts: ParallelOptions): Prom
         generated: generatedSoFar(),
         fired,
         changed,
-        workers: pool ? opts.workers : 1,
+        workers: chunks ? opts.workers : 1,
         por: false,
       },
       failed,

@@ -41,6 +41,24 @@ test("parallel: symmetry and a depth bound agree with the single-threaded run", 
   assert.deepEqual(comparable(two), comparable(one));
 });
 
+test("parallel: the workers start at a quarter of the parallel level size, and a search that never reaches it runs on this thread alone", async () => {
+  // RefPin N = 4's levels: 1 14 92 381 1101 2322 3707 4662 4745 3910 2561 1278 449 90 1.
+  const { Pool } = await import("../checker/parallel.ts");
+  const one = check(refpin, { N: 4, variant: "active" });
+  for (const [parallelLevel, workers] of [[10_000, 1], [4_000, 2]] as const) {
+    const before = Pool.started;
+    const two = await checkAsync(refpin, { N: 4, variant: "active" }, { workers: 2, specUrl, parallelLevel });
+    assert.equal(Pool.started - before, 1, `parallelLevel ${parallelLevel}: one pool, started early`);
+    assert.equal(two.stats.workers, workers, `parallelLevel ${parallelLevel}`);
+    assert.deepEqual(comparable(two), comparable(one));
+  }
+  // Workers that fail to load are reported when the search needs them, and only then.
+  const notASpec = pathToFileURL(path.resolve("test/fixtures/verdicts.ts")).href;
+  await assert.rejects(checkAsync(refpin, { N: 4, variant: "active" }, { workers: 2, specUrl: notASpec, parallelLevel: 4_000 }), /does not default-export a spec/);
+  const unneeded = await checkAsync(refpin, { N: 4, variant: "active" }, { workers: 2, specUrl: notASpec, parallelLevel: 10_000 });
+  assert.deepEqual(comparable(unneeded), comparable(one));
+});
+
 // The shipped models never reach the level size where the parallel search starts (100,000
 // states), so `compare specs --workers 2` alone would not run it: force it from level 1 and
 // compare every design of every shipped spec with the one-thread run, traces, lock-order
