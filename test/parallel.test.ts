@@ -41,8 +41,10 @@ test("parallel: symmetry and a depth bound agree with the single-threaded run", 
   assert.deepEqual(comparable(two), comparable(one));
 });
 
-test("parallel: the workers start at a quarter of the parallel level size, and a search that never reaches it runs on this thread alone", async () => {
-  // RefPin N = 4's levels: 1 14 92 381 1101 2322 3707 4662 4745 3910 2561 1278 449 90 1.
+test("parallel: the workers start when the levels' growth would reach the parallel size within two levels; a search that never reaches it runs on this thread alone", async () => {
+  // RefPin N = 4's levels: 1 14 92 381 1101 2322 3707 4662 4745 3910 2561 1278 449 90 1. At
+  // 10,000 the pool starts at 2,322 (grown 2.1x: 2,322 x 2.1 x 2.1 >= 10,000), yet no level
+  // reaches the size; at 4,000 it starts at 381 and levels from 4,662 on are parallel.
   const { Pool } = await import("../checker/parallel.ts");
   const one = check(refpin, { N: 4, variant: "active" });
   for (const [parallelLevel, workers] of [[10_000, 1], [4_000, 2]] as const) {
@@ -52,6 +54,11 @@ test("parallel: the workers start at a quarter of the parallel level size, and a
     assert.equal(two.stats.workers, workers, `parallelLevel ${parallelLevel}`);
     assert.deepEqual(comparable(two), comparable(one));
   }
+  // RefPin N = 5's levels stop growing short of 100,000 (24,405, 34,037, 39,830): no pool.
+  const before = Pool.started;
+  const five = await checkAsync(refpin, { N: 5, variant: "active" }, { workers: 2, specUrl });
+  assert.equal(Pool.started, before, "RefPin N = 5 starts no workers");
+  assert.equal(five.stats.workers, 1);
   // Workers that fail to load are reported when the search needs them, and only then.
   const notASpec = pathToFileURL(path.resolve("test/fixtures/verdicts.ts")).href;
   await assert.rejects(checkAsync(refpin, { N: 4, variant: "active" }, { workers: 2, specUrl: notASpec, parallelLevel: 4_000 }), /does not default-export a spec/);
