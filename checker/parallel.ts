@@ -229,7 +229,6 @@ export function once(w: Worker): Promise<unknown> {
  * shipping candidates would cost more than they save. */
 const PARALLEL_LEVEL = 100_000;
 
-
 /** Tasks are at most a quarter of a block (4,096 states): each holds a candidate buffer until it is inserted. */
 const PIECES_PER_BLOCK = 4;
 
@@ -240,7 +239,8 @@ export async function exploreParallel(model: Model, opts: ParallelOptions): Prom
   let ready: Promise<void> | undefined;
   let chunks: ChunkExpander | undefined;
   const parallelLevel = opts.parallelLevel ?? PARALLEL_LEVEL;
-  let levelSize = 0;
+  // The size of the last level expanded on this thread alone (see startPool).
+  let lastSize = 0;
   // Workers take about 0.4 s to load and compile the spec from the sources: started when the
   // levels, growing as they have from the last one, would reach the parallel size within two
   // levels, they load during those instead of keeping this thread waiting at the first
@@ -262,12 +262,11 @@ export async function exploreParallel(model: Model, opts: ParallelOptions): Prom
     const filter = opts.workerFilter ?? opts.workers > 2;
     for (let l = loop.next(failed, generatedSoFar); l !== null; l = loop.next(failed, generatedSoFar)) {
       const { level, depth, atBound } = l;
-      const lastSize = levelSize;
-      levelSize = level.size;
       let stoppedBy: StopReason | undefined;
       let hidden = false;
       if (level.size < parallelLevel) {
         const growth = level.size / Math.max(1, lastSize);
+        lastSize = level.size;
         if (!pool && growth > 1 && level.size * growth * growth >= parallelLevel) startPool();
         stoppedBy = local.level(level, depth, atBound);
         hidden = local.ex.hidden;

@@ -82,7 +82,7 @@ test("slips at any depth: unknown nested fields, indexes out of range, whole-ele
   throwsSpecError(() => check(arraySpec("nested")), /action Step\(i=1\)/, /field dev\[1\]\.ref\.cuont/, /did you mean count\?/);
   // Arrays of records are frozen: a whole element written or deleted by any spec code (guard,
   // effect, property, at any depth) is an error, never a silently replaced view.
-  const whole = /element \[(\d)\] of a state array of records was assigned as a whole; assign the element's fields instead/;
+  const whole = /element \[\d\] of a state array of records was assigned as a whole; assign the element's fields instead/;
   throwsSpecError(() => check(arraySpec("element-assign")), /action Step\(i=1\)/, whole);
   throwsSpecError(() => check(arraySpec("guard-assign")), /guard of action Step\(i=0\)/, whole);
   throwsSpecError(() => check(arraySpec("invariant-assign")), /invariant "ok"/, whole);
