@@ -29,7 +29,7 @@ import { closest } from "./names.ts";
 import { Limits, type ExploreOptions } from "./explore.ts";
 import { effectReturned, RUN_EFFECT, RUN_GUARD, RUN_SHIFT, RUNNING, specFailure } from "./spec-calls.ts";
 import { Fault, SpecError, type Spec } from "./spec.ts";
-import { fmix, GrowU16, GrowU32, hashWords } from "./store.ts";
+import { fingerprint, fmix, GrowU16, GrowU32 } from "./store.ts";
 import { lassoTrace } from "./trace.ts";
 import type { PropertyResult, Stats, StopReason } from "./verdict.ts";
 
@@ -253,9 +253,8 @@ function keyInto(buf: Uint32Array, W: number, exact: boolean, key: Uint32Array):
     key[0] = buf[0];
     key[1] = (W === 2 ? buf[1] : 0) | 0x80000000;
   } else {
-    const a = hashWords(buf, 0, W, 0x9747b28c), b = hashWords(buf, 0, W, 0x1b873593);
-    key[0] = a;
-    key[1] = a === 0 && b === 0 ? 1 : b;
+    fingerprint(buf, 0, W, key, 0);
+    if (key[0] === 0 && key[1] === 0) key[1] = 1;
   }
 }
 

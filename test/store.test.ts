@@ -189,3 +189,38 @@ test("visited set: the compact threshold a test may set is clamped to 2^17..2^24
   const bits = (x: number) => (new VisitedSet(3, 5, 1 << 10, false, x) as unknown as { compactBits: number }).compactBits;
   assert.deepEqual([bits(5), bits(17), bits(20), bits(24), bits(40)], [17, 17, 20, 24, 24]);
 });
+
+// The fingerprint's two halves are computed in one loop; each must stay the 32-bit murmur3
+// hash its own pass gave (the two-pass definition below), so that every fingerprinted count,
+// and the collision estimate printed with it, is what it was.
+function murmurPass(buf: Uint32Array, W: number, seed: number): number {
+  let h = seed | 0;
+  for (let i = 0; i < W; i++) {
+    let k = Math.imul(buf[i], 0xcc9e2d51);
+    k = (k << 15) | (k >>> 17);
+    k = Math.imul(k, 0x1b873593);
+    h ^= k;
+    h = (h << 13) | (h >>> 19);
+    h = (Math.imul(h, 5) + 0xe6546b64) | 0;
+  }
+  h ^= W << 2;
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
+test("fingerprint: each half is the murmur3 hash of a pass of its own, with its seed", async () => {
+  const { fingerprint } = await import("../checker/store.ts");
+  fc.assert(
+    fc.property(fc.array(fc.nat({ max: 0xffffffff }), { minLength: 1, maxLength: 8 }), fc.nat({ max: 3 }), (words, pad) => {
+      const buf = new Uint32Array([...Array(pad).fill(7), ...words]);
+      const out = new Uint32Array(4);
+      fingerprint(buf, pad, words.length, out, 1);
+      const own = Uint32Array.from(words);
+      assert.deepEqual([out[1], out[2]], [murmurPass(own, words.length, 0x9747b28c), murmurPass(own, words.length, 0x1b873593)]);
+    }),
+  );
+});
