@@ -17,7 +17,12 @@
 // in `fault`): plain numbers, because a constant imported from another module is a getter
 // call per use once tsx has compiled the modules.
 
-/** Lookups of an instance before its hit rate is judged; below 1/MIN_HIT_RATE it is not cached any more. */
+/**
+ * An instance's hit rate is judged over each run of this many of its lookups; below
+ * 1/MIN_HIT_RATE in any of them, it is not cached any more. Judged again and again, not once:
+ * a mask still growing can make the first lookups hit (few bits, few distinct keys) where
+ * the later ones never do, and the thread's first states decide that window (see judge).
+ */
 const JUDGE_AFTER = 4096;
 const MIN_HIT_RATE = 4;
 /** Distinct fault messages kept (a fault past them is run every time, never cached). */
@@ -86,7 +91,7 @@ export class TransitionCache {
     // >>> 0: `&` gives a signed 32-bit number, the table holds unsigned ones (bit 31 set
     // would never compare equal).
     for (let w = 0; hit && w < W; w++) hit = t[s + 2 + w] === (A[w] & masks[base + w]) >>> 0;
-    if (this.lookups[i] < JUDGE_AFTER) this.judge(i, hit);
+    this.judge(i, hit);
     if (!hit) return 0;
     const f = t[s + 2 + 2 * W];
     if (f !== 0) {
@@ -97,11 +102,18 @@ export class TransitionCache {
     return 1;
   }
 
-  /** Counts the first lookups of instance i; too few hits among them and it is not cached. */
+  /**
+   * Counts instance i's lookups in windows of JUDGE_AFTER; too few hits in one and it is not
+   * cached. Judged once, on its first window only, RefPin's CloseDev (which never hits once its
+   * mask covers every device) stayed cached in a parallel search's chunk expanders whose first
+   * states happened to share keys: each of its runs then paid a lookup, the recording view and
+   * a store, and those threads expanded about 1.4x slower for the rest of the search.
+   */
   private judge(i: number, hit: boolean): void {
-    this.lookups[i]++;
     if (hit) this.hitCount[i]++;
-    else if (this.lookups[i] === JUDGE_AFTER && this.hitCount[i] * MIN_HIT_RATE < JUDGE_AFTER) this.off[i] = 1;
+    if (++this.lookups[i] < JUDGE_AFTER) return;
+    if (this.hitCount[i] * MIN_HIT_RATE < JUDGE_AFTER) this.off[i] = 1;
+    this.lookups[i] = this.hitCount[i] = 0;
   }
 
   /** Before running instance i's effect on the recording view. */

@@ -129,3 +129,32 @@ test("guard memo: RefPin's per-device guards, re-run after a step on the shared 
   // Without the memo every one of these would be a run (about 5.8 a state).
   assert.ok(guardMemoHits > 100_000 && guardRuns < guardMemoHits / 10, `${guardRuns} runs, ${guardMemoHits} from the memo`);
 });
+
+// An instance is judged on every window of 4,096 lookups, not on its first alone: a parallel
+// search's chunk expander whose first states happened to share keys kept RefPin's CloseDev
+// cached for the whole search, each run paying a lookup that never hit, the recording view
+// and a store (that thread expanded about 1.4x slower).
+test("transition cache: an instance that stops hitting after its first 4,096 lookups is not cached any more", async () => {
+  const { TransitionCache } = await import("../checker/transition-cache.ts");
+  const cache = new TransitionCache(1, 1);
+  const A = new Uint32Array([5]), D = new Uint32Array(1), out = new Uint32Array(1);
+  const miss = (x: number) => {
+    const S = new Uint32Array([x]);
+    assert.equal(cache.lookup(0, S, out), 0);
+    cache.begin();
+    cache.touched[0] = 0xffff;
+    D[0] = x + 1;
+    cache.store(0, S, D, null);
+  };
+  // First window: every other lookup is A, kept once (a hit rate of one half).
+  let fresh = 1000;
+  miss(5);
+  for (let k = 1; k < 4096; k++) {
+    if (k % 2 === 0) assert.equal(cache.lookup(0, A, out), 1);
+    else miss(fresh++);
+  }
+  assert.equal(cache.off[0], 0, "cached after a first window with hits");
+  // Second window: states never seen before, so no hits.
+  for (let k = 0; k < 4096; k++) miss(fresh++);
+  assert.equal(cache.off[0], 1, "not cached once a whole window has missed");
+});
