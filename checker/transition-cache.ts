@@ -91,7 +91,8 @@ export class TransitionCache {
     // >>> 0: `&` gives a signed 32-bit number, the table holds unsigned ones (bit 31 set
     // would never compare equal).
     for (let w = 0; hit && w < W; w++) hit = t[s + 2 + w] === (A[w] & masks[base + w]) >>> 0;
-    this.judge(i, hit);
+    if (hit) this.hitCount[i]++;
+    if (++this.lookups[i] === JUDGE_AFTER) this.judge(i);
     if (!hit) return 0;
     const f = t[s + 2 + 2 * W];
     if (f !== 0) {
@@ -103,15 +104,14 @@ export class TransitionCache {
   }
 
   /**
-   * Counts instance i's lookups in windows of JUDGE_AFTER; too few hits in one and it is not
+   * Ends a window of JUDGE_AFTER lookups of instance i (lookup counts them and their hits, so
+   * that the hot path stays two counts and a compare); too few hits in it and it is not
    * cached. Judged once, on its first window only, RefPin's CloseDev (which never hits once its
    * mask covers every device) stayed cached in a parallel search's chunk expanders whose first
    * states happened to share keys: each of its runs then paid a lookup, the recording view and
    * a store, and those threads expanded about 1.4x slower for the rest of the search.
    */
-  private judge(i: number, hit: boolean): void {
-    if (hit) this.hitCount[i]++;
-    if (++this.lookups[i] < JUDGE_AFTER) return;
+  private judge(i: number): void {
     if (this.hitCount[i] * MIN_HIT_RATE < JUDGE_AFTER) this.off[i] = 1;
     this.lookups[i] = this.hitCount[i] = 0;
   }
