@@ -23,19 +23,23 @@ export class Views {
   /** The plan each view was made from. */
   private readonly planOf = new WeakMap<object, Plan>();
   // Setters of object/array fields assign a whole subtree: use that subtree's node.
-  private readonly helpers = { badValue, readOnly, assignValue: (v: any, x: unknown) => this.assignNode(v, x, this.planOf.get(v)!.node) };
+  private readonly helpers = { badValue, readOnly, signed: (a: Uint32Array | undefined) => (a === undefined ? null : signed(a)), assignValue: (v: any, x: unknown) => this.assignNode(v, x, this.planOf.get(v)!.node) };
 
   /** A view of the state in `buf` for the subtree `p` (the whole state: the layout's root). */
   instantiate(p: Plan, buf: Uint32Array, ctx: ViewContext): any {
+    return this.instantiateOn(p, signed(buf), ctx);
+  }
+
+  private instantiateOn(p: Plan, buf: Int32Array, ctx: ViewContext): any {
     const n = p.node;
     let v: any;
     if (n.kind === "array" && (n.element.kind === "object" || n.element.kind === "array")) {
-      v = (p.kids as Plan[]).map((k) => this.instantiate(k, buf, ctx));
+      v = (p.kids as Plan[]).map((k) => this.instantiateOn(k, buf, ctx));
       Object.setPrototypeOf(v, this.recordArrayProto(n));
       Object.freeze(v);
     } else {
       const kids: Record<string, unknown> = {};
-      for (const [k, x] of Object.entries(p.kids as Record<string, Plan>)) kids[k] = this.instantiate(x, buf, ctx);
+      for (const [k, x] of Object.entries(p.kids as Record<string, Plan>)) kids[k] = this.instantiateOn(x, buf, ctx);
       v = this.classFor(n, ctx.track !== undefined ? "tracked" : ctx.readMask !== undefined ? "masked" : "plain").make(buf, ctx, p.path.replace(/^\./, ""), p.slots, kids, p.lis);
     }
     this.planOf.set(v, p);
@@ -60,10 +64,10 @@ export class Views {
       }
       const leaves = n.fields.map(([, f], i) => [i, f] as const).filter(([, f]) => f.kind !== "object" && f.kind !== "array");
       // Class fields define the internals as own properties (never reaching the trap).
-      const own = ["$$b", "$$c", "$$p"];
+      const own = ["$$b", "$$c", "$$p", "$$m"];
       leaves.forEach(([i]) => own.push(`$$w${i}`, `$$s${i}`, ...(tracked ? [`$$l${i}`] : [])));
       n.fields.forEach(([, f], i) => (f.kind === "object" || f.kind === "array") && own.push(`$$k${i}`));
-      src += `class V { ${own.join("; ")};\nconstructor(b, c, p, slots, kids, li) { this.$$b = b; this.$$c = c; this.$$p = p;`;
+      src += `class V { ${own.join("; ")};\nconstructor(b, c, p, slots, kids, li) { this.$$b = b; this.$$c = c; this.$$p = p; this.$$m = H.signed(c.readMask);`;
       leaves.forEach(([i], j) => (src += ` this.$$w${i} = slots[${2 * j}]; this.$$s${i} = slots[${2 * j + 1}];${tracked ? ` this.$$l${i} = li[${j}];` : ""}`));
       n.fields.forEach(([name, f], i) => {
         if (f.kind === "object" || f.kind === "array") src += ` this.$$k${i} = kids[${JSON.stringify(name)}];`;
@@ -82,7 +86,7 @@ export class Views {
       src += "return { V, make: (b, c, p, slots, kids, li) => new V(b, c, p, slots, kids, li) };";
     } else if (n.kind === "array") {
       // Array of leaves: indexed accessors on the prototype.
-      src += "class A { $$b; $$c; $$p; $$sl; $$li;\nconstructor(b, c, p, slots, kids, li) { this.$$b = b; this.$$c = c; this.$$p = p; this.$$sl = slots; this.$$li = li[0]; }\n";
+      src += "class A { $$b; $$c; $$p; $$m; $$sl; $$li;\nconstructor(b, c, p, slots, kids, li) { this.$$b = b; this.$$c = c; this.$$p = p; this.$$m = H.signed(c.readMask); this.$$sl = slots; this.$$li = li[0]; }\n";
       src += `get length() { return ${n.length}; }\n`;
       src += "*[Symbol.iterator]() { for (let i = 0; i < this.length; i++) yield this[i]; }\n";
       src += "}\n";
@@ -173,6 +177,16 @@ export class Views {
   }
 }
 
+/**
+ * The same words as signed 32-bit integers. The accessors read and write packed words through
+ * these: a Uint32Array element of 2^31 or more is no small integer, and optimized code that
+ * had only seen small ones deoptimizes on it ("lost precision"), once per accessor and per
+ * spec function it was inlined into, then compiles again.
+ */
+function signed(a: Uint32Array): Int32Array {
+  return new Int32Array(a.buffer, a.byteOffset, a.length);
+}
+
 /** Tracking code for a leaf accessor: sets bit `li` of the read or write set. */
 function track(which: "r" | "w", li: string | undefined): string {
   return li === undefined ? "" : `{ const t = this.$$c.track.${which}, l = ${li}; t[l >>> 5] |= 1 << (l & 31); } `;
@@ -181,7 +195,7 @@ function track(which: "r" | "w", li: string | undefined): string {
 /** Mask tracking code for a leaf accessor: ORs the leaf's bits into readMask[word]. */
 function readMask(f: Node, w: string, s: string): string {
   const bits = leafBits(f);
-  return bits === 0 ? "" : `this.$$c.readMask[${w}] |= ${(2 ** bits - 1) >>> 0} << ${s}; `;
+  return bits === 0 ? "" : `this.$$m[${w}] |= ${(2 ** bits - 1) >>> 0} << ${s}; `;
 }
 
 function enumOf(n: Node) {
