@@ -19,7 +19,7 @@ import {
   effectReturned, holds, notDeterministic, RUN_ACTION_PROPERTY, RUN_BUSY, RUN_EFFECT, RUN_GUARD, RUN_QUIESCENT, RUN_SHIFT, RUNNING, showState,
   specFailure, stateDiff,
 } from "./spec-calls.ts";
-import type { VisitedSet } from "./store.ts";
+import type { StateStore } from "./store.ts";
 import { makeCanonicalizer, type Canonicalizer } from "./symmetry.ts";
 import { projectionHash, TransitionCache } from "./transition-cache.ts";
 
@@ -206,10 +206,10 @@ export class Expander {
   readonly lockOrder: LockOrder | null;
   /** Partial-order reduction, and the visited set its cycle proviso consults. */
   por: Por | null = null;
-  visited?: VisitedSet;
+  visited?: StateStore;
 
   /** Turns on the reduction, with views that track what each call touches (only --por pays). */
-  usePor(por: Por, visited: VisitedSet): void {
+  usePor(por: Por, visited: StateStore): void {
     this.por = por;
     this.visited = visited;
     // The reduction's own tracked views replace the guard view: no reuse, carries stay zero,
@@ -234,7 +234,7 @@ export class Expander {
    * Expands the state at words[off..off+W) with id `id`. `emit` receives each successor in
    * this.D. At the depth bound (`seen` given) successors are only tested against `seen`.
    */
-  expand(words: Uint32Array, off: number, id: number, emit: (parentId: number, inst: number) => void, seen?: VisitedSet): void {
+  expand(words: Uint32Array, off: number, id: number, emit: (parentId: number, inst: number) => void, seen?: StateStore): void {
     const W = this.model.words, gw = this.gw;
     for (let w = 0; w < W; w++) this.A[w] = words[off + w];
     if (gw > 0) this.carryIn(words, off + this.layout.carry);
@@ -551,7 +551,7 @@ export class Expander {
   }
 
   /** With guard reuse: every guard first (reused or run), then every enabled effect in order. */
-  private expandReusing(id: number, emit: (parentId: number, inst: number) => void, seen?: VisitedSet): void {
+  private expandReusing(id: number, emit: (parentId: number, inst: number) => void, seen?: StateStore): void {
     const { en, known, inEnabled, valid, always } = this;
     const gw = this.gw;
     // Walk set bits, not instances: which guards are known varies from state to state, and
@@ -580,7 +580,7 @@ export class Expander {
     }
   }
 
-  private expandOnce(id: number, emit: (parentId: number, inst: number) => void, seen?: VisitedSet): void {
+  private expandOnce(id: number, emit: (parentId: number, inst: number) => void, seen?: StateStore): void {
     if (this.gw > 0) return this.expandReusing(id, emit, seen);
     const { model } = this;
     const enabled = this.enabled;
@@ -694,7 +694,7 @@ export class Expander {
   }
 
   /** At the depth bound: does instance i lead to something the bound hides? */
-  private beyondBound(i: number, seen: VisitedSet, id: number): void {
+  private beyondBound(i: number, seen: StateStore, id: number): void {
     const { model, D, cur, draft, draftCtx, canon } = this;
     const inst = model.instances[i];
     const actionProperties = model.actionProperties;

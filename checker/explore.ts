@@ -19,7 +19,7 @@ import { Inserter } from "./inserter.ts";
 import { STOP_INTERRUPT, STOP_TIMEOUT } from "./spec-calls.ts";
 import type { OrderEdge } from "./lockdep.ts";
 import { makePor } from "./por.ts";
-import { Level, NO_PARENT, type TraceLinks, type VisitedSet } from "./store.ts";
+import { Level, NO_PARENT, type StateStore, type TraceLinks } from "./store.ts";
 import type { StopReason } from "./verdict.ts";
 
 export interface ExploreOptions {
@@ -162,7 +162,7 @@ export interface ExploreResult {
   /** Why partial-order reduction was asked for and not applied. */
   porOff?: string;
   /** The search's visited set, which trace replay checks each replayed state against. */
-  visited?: VisitedSet;
+  visited?: StateStore;
 }
 
 export { NO_PARENT };

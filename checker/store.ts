@@ -209,10 +209,40 @@ export class RecentKeys {
   }
 
   /** `take` for the state in D, whose key (as `set` keys it) is written into key[0..1]. */
-  takeState(set: VisitedSet, D: Uint32Array, key: Uint32Array): boolean {
+  takeState(set: StateStore, D: Uint32Array, key: Uint32Array): boolean {
     set.keyInto(D, 0, key, 0);
     return this.take(key[0], key[1]);
   }
+}
+
+/**
+ * What the search asks of its visited set. `VisitedSet` is the implementation, in several
+ * configurations (wide or compact slots, doubling in place or copied, in shared memory, a
+ * reader's view of another thread's table); `test/store-contract.test.ts` holds each of
+ * them to this contract, so another store is one class and one entry in that test.
+ */
+export interface StateStore {
+  /** Keys are the packed states themselves (no two states share a key), not fingerprints. */
+  readonly exact: boolean;
+  /** 0 for exact keys, else the fingerprint's width (for the missed-state estimate). */
+  readonly fingerprintBits: number;
+  /** Keys added (0 for a reader's view). */
+  readonly size: number;
+  /** Bytes the table takes now. */
+  readonly bytes: number;
+  /** Writes the key of the state at src[off..off+W) to dst[at], dst[at + 1]; never (0, 0). */
+  keyInto(src: Uint32Array, off: number, dst: Uint32Array, at: number): void;
+  /** Is the state at buf[off..off+W) in the set? */
+  has(buf: Uint32Array, off: number): boolean;
+  hasKey(h0: number, h1: number): boolean;
+  /** Adds the key; true if it was not there before. */
+  addKey(h0: number, h1: number): boolean;
+  /** Loads the home slots of n keys (at c[j * stride + keyOff], skipping j where skip[j] is 1) so their cache misses overlap; changes nothing. */
+  touch(c: Uint32Array, n: number, stride: number, keyOff: number, skip?: Uint8Array): number;
+  /** Adding one more key makes the table grow. */
+  readonly growsOnNextAdd: boolean;
+  /** Bytes that growth allocates (what --max-memory checks before it happens). */
+  readonly growthBytes: number;
 }
 
 /** What a worker needs to read a visited set owned by another thread. */
@@ -268,7 +298,7 @@ const COMPACT_BITS = 24;
  * at its last doubling). Wide tables (up to 64 MB), the change from wide to compact slots,
  * and a table past what one buffer reserves are copied into a new buffer.
  */
-export class VisitedSet {
+export class VisitedSet implements StateStore {
   /** Wide slots: key pairs, slot i at [2i, 2i+1]. */
   private t: Uint32Array;
   /** Compact slots: slot i at [3i, 3i+2]; null while the table is wide. */
@@ -299,8 +329,11 @@ export class VisitedSet {
   private readonly reader: boolean = false;
   private readonly kk = new Uint32Array(2);
 
-  /** How the table grew: doublings in place, and copies into a new buffer (tests look at these). */
-  readonly growths = { inPlace: 0, copied: 0 };
+  /**
+   * How the table grew: doublings in place, copies into a new buffer, and growths past the
+   * size `growthBytes` announced (a key too far from home in the new table; tests look at these).
+   */
+  readonly growths = { inPlace: 0, copied: 0, further: 0 };
 
   /** Bytes a compact table's buffer reserves (a test sets more than can be reserved). */
   static reserve = 6 * 2 ** MAX_COMPACT_K;
@@ -520,7 +553,7 @@ export class VisitedSet {
     this.growths.copied++;
     const oldT = this.t, oldC = this.c, oldK = this.k, oldMask = this.mask;
     // A key too far from home in the new table too (rare): try the next size up.
-    for (let k = oldK + 1; !this.rebuild(oldT, oldC, oldK, oldMask, k); k++);
+    for (let k = oldK + 1; !this.rebuild(oldT, oldC, oldK, oldMask, k); k++) this.growths.further++;
   }
 
   /** The key in slot j of a table of 2^k slots (wide `t` or compact `c`) into out[0..1]; false for a free slot. */
@@ -592,7 +625,10 @@ export class VisitedSet {
     }
     this.growths.inPlace++;
     // A key too far from home for a compact slot (rare): a larger table, in a new buffer.
-    if (homeless.length > 0) for (let kk = k + 1; !this.rebuild(this.t, this.c, k, mask, kk, homeless); kk++);
+    if (homeless.length > 0) {
+      this.growths.further++;
+      for (let kk = k + 1; !this.rebuild(this.t, this.c, k, mask, kk, homeless); kk++) this.growths.further++;
+    }
     return true;
   }
 
