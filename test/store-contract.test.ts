@@ -61,9 +61,9 @@ function* states(seed: number, n: number, W: number, lastBits: number): Generato
   for (let i = 0; i < n; i++) {
     const s = new Uint32Array(W);
     if (i % 5 === 0 && kept.length > 0) s.set(kept[rnd() % kept.length]);
-    else for (let w = 0; w < W; w++) s[w] = rnd() & (w === W - 1 ? last : 0xffffffff);
+    else for (let w = 0; w < W; w++) s[w] = rnd();
     if (i % 13 === 0) s[0] ^= 1 << (rnd() & 31);
-    if (W > 1 || lastBits < 32) s[W - 1] &= last;
+    s[W - 1] &= last;
     if (i % 3 === 0) kept.push(s);
     yield s;
   }
